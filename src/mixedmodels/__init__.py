@@ -1,0 +1,23 @@
+"""mixedmodels: mixed-effects models for Python with lme4's formulas and numbers.
+
+>>> import mixedmodels as mm
+>>> m = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+>>> print(m.summary())
+"""
+
+from . import datasets
+from .engine.optimize import ConvergenceWarning, OptimizerControl
+from .formula import FormulaError
+from .frame import ModelMessage
+from .lmm import LinearMixedModel, lmer
+
+__all__ = [
+    "ConvergenceWarning",
+    "FormulaError",
+    "LinearMixedModel",
+    "ModelMessage",
+    "OptimizerControl",
+    "datasets",
+    "lmer",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,128 @@
+"""Model matrices with R's contrasts and column names.
+
+formulaic materializes the right-hand sides; this module makes the result look like R's
+``model.matrix``: ordered factors get polynomial contrasts (``x.L``, ``x.Q``, ``x^4``), treatment
+columns are named ``SexFemale`` rather than ``Sex[T.Female]``, the intercept is ``(Intercept)``.
+Right-hand sides made only of an intercept and numeric columns skip formulaic, which matters for speed
+on small models.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula, ModelSpec, model_matrix
+
+__all__ = ["Design", "EVALUATION_CONTEXT", "r_column_name"]
+
+#: Functions a formula may call, beyond formulaic's own (I, C, poly, scale, center, ...).
+EVALUATION_CONTEXT = {
+    "np": np,
+    "log": np.log,
+    "log10": np.log10,
+    "log2": np.log2,
+    "log1p": np.log1p,
+    "exp": np.exp,
+    "expm1": np.expm1,
+    "sqrt": np.sqrt,
+    "abs": np.abs,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+}
+
+_SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def r_column_name(name: str) -> str:
+    """formulaic's column name -> R's (``Sex[T.Female]`` -> ``SexFemale``, ``x[.L]`` -> ``x.L``)."""
+    if name == "Intercept":
+        return "(Intercept)"
+    name = re.sub(r"C\(([^,()]+), contr\.poly\)\[([^\]]*)\]", r"\1\2", name)
+    name = re.sub(r"\[T\.([^\]]*)\]", r"\1", name)
+    name = re.sub(r"\[([^\]]*)\]", r"\1", name)
+    return re.sub(r"\bI\(([^()]*)\)", lambda m: "I(" + m.group(1).replace(" ** ", "^") + ")", name)
+
+
+def _with_polynomial_contrasts(rhs: str, ordered: set[str]) -> str:
+    """Wrap bare names of ordered factors in ``C(name, contr.poly)``, as R's default contrasts do."""
+    if not ordered:
+        return rhs
+
+    def wrap(match: re.Match[str]) -> str:
+        name = match.group(0)
+        before = rhs[: match.start()].rstrip()
+        if name in ordered and not before.endswith("C(") and not rhs[match.end() :].lstrip().startswith("("):
+            return f"C({name}, contr.poly)"
+        return name
+
+    return re.sub(r"(?<![\w.])[A-Za-z_][\w]*(?![\w.])", wrap, rhs)
+
+
+@dataclass
+class Design:
+    """A right-hand side, remembered so the same columns can be built for new data."""
+
+    rhs: str
+    column_names: list[str]
+    spec: ModelSpec | None  # None for the fast path (intercept and numeric columns only)
+    simple_columns: list[str] | None
+
+    @classmethod
+    def build(cls, rhs: str, data: pd.DataFrame) -> tuple[Design, np.ndarray]:
+        """Materialize ``rhs`` on ``data``; returns the design and its matrix."""
+        simple = _simple_columns(rhs, data)
+        if simple is not None:
+            intercept, columns = simple
+            names = (["(Intercept)"] if intercept else []) + columns
+            design = cls(rhs, names, None, (["1"] if intercept else []) + columns)
+            return design, design.matrix(data)
+        ordered = {
+            name
+            for name in Formula(rhs).required_variables
+            if name in data.columns
+            and isinstance(data[name].dtype, pd.CategoricalDtype)
+            and data[name].cat.ordered
+        }
+        matrices = model_matrix(
+            _with_polynomial_contrasts(rhs, ordered),
+            data,
+            context=EVALUATION_CONTEXT,
+            na_action="ignore",
+            output="pandas",
+        )
+        names = [r_column_name(str(c)) for c in matrices.columns]
+        design = cls(rhs, names, matrices.model_spec, None)
+        return design, np.asarray(matrices, dtype=float)
+
+    def matrix(self, data: pd.DataFrame) -> np.ndarray:
+        """The design's columns for (new) data, with the levels and transforms learned at fit time."""
+        if self.spec is None:
+            n = len(data)
+            cols = [np.ones(n) if c == "1" else data[c].to_numpy(dtype=float) for c in self.simple_columns]
+            return np.column_stack(cols) if cols else np.empty((n, 0))
+        matrices = self.spec.get_model_matrix(data, context=EVALUATION_CONTEXT, na_action="ignore")
+        return np.asarray(matrices, dtype=float)
+
+
+def _simple_columns(rhs: str, data: pd.DataFrame) -> tuple[bool, list[str]] | None:
+    """``(has_intercept, numeric column names)`` when ``rhs`` is only those, else None."""
+    intercept = True
+    columns: list[str] = []
+    for raw in re.split(r"(?=[+-])", rhs.replace(" ", "")):
+        if not raw:
+            continue
+        sign, term = (raw[0], raw[1:]) if raw[0] in "+-" else ("+", raw)
+        if term in ("0", "1"):
+            intercept = (term == "1") == (sign == "+")
+            continue
+        if sign != "+" or not _SIMPLE_NAME.match(term) or term not in data.columns or term in columns:
+            return None
+        dtype = data[term].dtype
+        if not (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)):
+            return None
+        columns.append(term)
+    return intercept, columns

@@ -1,0 +1,253 @@
+"""Blocked Cholesky factor of the penalized cross-product matrix.
+
+For relative covariance factor Lambda(theta) the matrix
+
+    [Lambda'Z'WZ Lambda + I   Lambda'Z'W XY]
+    [XY'WZ Lambda             XY'W XY      ]  =  L L'
+
+is factored block by block, left-looking, as in MixedModels.jl's ``updateL!``.  Block row/column ``k``
+is random-effects term ``k`` (terms sorted so the first has the most random effects) and the last one
+is ``XY = [X y]``.  The first term's diagonal block stays block-diagonal (one small ``p x p`` Cholesky
+per level) and its off-diagonal blocks keep the sparsity of Z_i'Z_0; later diagonal blocks are dense.
+Nothing here grows with the number of observations.
+
+From ``L``: log|Lambda'Z'WZ Lambda + I| = 2 sum log diag(L_RE), the penalized residual sum of squares
+is the square of the last diagonal element, and log|R_X|^2 = 2 sum log diag(L_XX) (Bates et al. 2015,
+section 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.linalg as la
+import scipy.sparse as sp
+
+from .crossprod import CrossProducts
+
+__all__ = ["BlockedCholesky"]
+
+Block = np.ndarray | sp.spmatrix
+
+
+def _mul_t(a: Block, b: Block) -> np.ndarray:
+    """Dense ``a @ b.T`` for any mix of dense and sparse blocks."""
+    a_sparse, b_sparse = sp.issparse(a), sp.issparse(b)
+    if a_sparse and b_sparse:
+        return (a @ b.T).toarray()
+    if b_sparse:
+        return np.asarray(b @ a.T).T
+    return np.asarray(a @ b.T)
+
+
+def _block_diagonal(blocks: np.ndarray) -> sp.bsr_matrix:
+    """Sparse block-diagonal matrix from an array of ``nlevels`` square blocks."""
+    nlevels, p, _ = blocks.shape
+    return sp.bsr_matrix(
+        (blocks, np.arange(nlevels), np.arange(nlevels + 1)), shape=(nlevels * p, nlevels * p)
+    )
+
+
+class BlockedCholesky:
+    """The factor ``L`` for one set of cross-products, updated in place for each new Lambda."""
+
+    def __init__(self, cross: CrossProducts, nfixed: int):
+        self.cross = cross
+        self.nterms = len(cross.diag)
+        self.nlevels = [d.shape[0] for d in cross.diag]
+        self.ncols = [d.shape[1] for d in cross.diag]
+        self.nfixed = nfixed
+        self.factors: list[np.ndarray] = []
+        self.diag0: np.ndarray | None = None  # (nlevels, p, p) Cholesky factors of the first term
+        self.diag0_inv: np.ndarray | None = None
+        self.blocks: dict[tuple[int, int], Block] = {}
+
+    # -- scaling by Lambda ------------------------------------------------------------------------
+    def _scale_left(self, k: int, block: Block) -> Block:
+        """``Lambda_k' @ block`` (block has q_k rows)."""
+        t = self.factors[k]
+        if t.shape[0] == 1:
+            return block * t[0, 0]
+        if sp.issparse(block):
+            return _block_diagonal(np.broadcast_to(t.T, (self.nlevels[k],) + t.shape)) @ block
+        p = t.shape[0]
+        shaped = block.reshape(self.nlevels[k], p, -1)
+        return np.einsum("ab,kac->kbc", t, shaped).reshape(block.shape)
+
+    def _scale_right(self, k: int, block: Block) -> Block:
+        """``block @ Lambda_k`` (block has q_k columns)."""
+        t = self.factors[k]
+        if t.shape[0] == 1:
+            return block * t[0, 0]
+        if sp.issparse(block):
+            return block @ _block_diagonal(np.broadcast_to(t, (self.nlevels[k],) + t.shape))
+        p = t.shape[0]
+        rows = block.shape[0]
+        return (block.reshape(rows, self.nlevels[k], p) @ t).reshape(block.shape)
+
+    def _divide_by_diag0(self, block: Block) -> Block:
+        """``block @ L_00^{-T}`` with L_00 the first term's block-diagonal factor."""
+        if self.ncols[0] == 1:
+            inverse = 1.0 / self.diag0[:, 0, 0]
+            if sp.issparse(block):
+                return block @ sp.diags(inverse)
+            return block * inverse
+        inverse_t = self.diag0_inv.transpose(0, 2, 1)
+        if sp.issparse(block):
+            return (block @ _block_diagonal(inverse_t)).tocsr()
+        rows, p = block.shape[0], self.ncols[0]
+        shaped = block.reshape(rows, self.nlevels[0], p)
+        return np.einsum("rkp,kpq->rkq", shaped, inverse_t).reshape(block.shape)
+
+    def _dense_diag(self, k: int) -> np.ndarray:
+        """Lambda_k' Z_k'WZ_k Lambda_k + I as a dense matrix."""
+        scaled = self._scaled_diag_blocks(k)
+        nlevels, p, _ = scaled.shape
+        dense = np.zeros((nlevels * p, nlevels * p))
+        for a in range(p):
+            for b in range(p):
+                dense[a::p, b::p][np.diag_indices(nlevels)] = scaled[:, a, b]
+        dense[np.diag_indices_from(dense)] += 1.0
+        return dense
+
+    def _scaled_diag_blocks(self, k: int) -> np.ndarray:
+        t = self.factors[k]
+        return np.einsum("ab,kac,cd->kbd", t, self.cross.diag[k], t)
+
+    # -- the factorization --------------------------------------------------------------------------
+    def update(self, factors: Sequence[np.ndarray]) -> bool:
+        """Refactor for the per-term factors ``T_k``; False when a block is not positive definite."""
+        self.factors = list(factors)
+        cross, nterms = self.cross, self.nterms
+        blocks: dict[tuple[int, int], Block] = {}
+        last = nterms  # index of the [X y] block
+
+        scaled0 = self._scaled_diag_blocks(0)
+        scaled0[:, np.arange(self.ncols[0]), np.arange(self.ncols[0])] += 1.0
+        if self.ncols[0] == 1:
+            self.diag0 = np.sqrt(scaled0)
+        else:
+            try:
+                self.diag0 = np.linalg.cholesky(scaled0)
+            except np.linalg.LinAlgError:
+                return False
+            self.diag0_inv = np.linalg.inv(self.diag0)
+        for i in range(1, nterms):
+            blocks[i, 0] = self._divide_by_diag0(self._scale_right(0, self._scale_left(i, cross.off[i, 0])))
+        blocks[last, 0] = self._divide_by_diag0(self._scale_right(0, cross.xyz[0]))
+
+        for j in range(1, nterms + 1):
+            if j < nterms:
+                diag = self._dense_diag(j)
+            else:
+                diag = cross.xy.copy()
+            for jj in range(j):
+                diag -= _mul_t(blocks[j, jj], blocks[j, jj])
+            try:
+                diag = la.cholesky(diag, lower=True, check_finite=False)
+            except la.LinAlgError:
+                return False
+            blocks[j, j] = diag
+            for i in range(j + 1, nterms + 1):
+                if i < nterms:
+                    below = self._scale_right(j, self._scale_left(i, cross.off[i, j]))
+                    below = below.toarray() if sp.issparse(below) else below
+                else:
+                    below = self._scale_right(j, cross.xyz[j])
+                for jj in range(j):
+                    below = below - _mul_t(blocks[i, jj], blocks[j, jj])
+                blocks[i, j] = la.solve_triangular(diag, below.T, lower=True, check_finite=False).T
+        self.blocks = blocks
+        return True
+
+    # -- quantities for the objective -----------------------------------------------------------------
+    def logdet_random(self) -> float:
+        """log |Lambda'Z'WZ Lambda + I|."""
+        total = 2.0 * np.sum(np.log(np.diagonal(self.diag0, axis1=1, axis2=2)))
+        for j in range(1, self.nterms):
+            total += 2.0 * np.sum(np.log(np.diag(self.blocks[j, j])))
+        return float(total)
+
+    @property
+    def fixed_factor(self) -> np.ndarray:
+        """L_XX, the lower Cholesky factor of the fixed-effects part (R_X' in lme4's notation)."""
+        return self.blocks[self.nterms, self.nterms][: self.nfixed, : self.nfixed]
+
+    def logdet_fixed(self) -> float:
+        """log |R_X|^2."""
+        return float(2.0 * np.sum(np.log(np.diag(self.fixed_factor))))
+
+    def pwrss(self) -> float:
+        """Penalized weighted residual sum of squares at the conditional optimum."""
+        return float(self.blocks[self.nterms, self.nterms][self.nfixed, self.nfixed] ** 2)
+
+    # -- solutions --------------------------------------------------------------------------------------
+    def _solve_diag_t(self, j: int, rhs: np.ndarray) -> np.ndarray:
+        """L_jj^{-T} rhs."""
+        if j == 0:
+            if self.ncols[0] == 1:
+                return rhs / self.diag0[:, 0, 0]
+            shaped = rhs.reshape(self.nlevels[0], self.ncols[0])
+            return np.einsum("kpq,kp->kq", self.diag0_inv, shaped).ravel()
+        return la.solve_triangular(self.blocks[j, j], rhs, lower=True, trans="T", check_finite=False)
+
+    def solve(self) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Fixed effects beta and spherical random effects u (one vector per term) at the optimum."""
+        p, last = self.nfixed, self.nterms
+        lxx = self.blocks[last, last]
+        beta = la.solve_triangular(lxx[:p, :p], lxx[p, :p], lower=True, trans="T", check_finite=False)
+        modes: list[np.ndarray] = [np.empty(0)] * self.nterms
+        for j in reversed(range(self.nterms)):
+            lkj = self.blocks[last, j]
+            rhs = np.asarray(lkj[p, :]).ravel() - np.asarray(lkj[:p, :]).T @ beta
+            for i in range(j + 1, self.nterms):
+                rhs = rhs - np.asarray(self.blocks[i, j].T @ modes[i]).ravel()
+            modes[j] = self._solve_diag_t(j, rhs)
+        return beta, modes
+
+    def inverse_fixed_crossprod(self) -> np.ndarray:
+        """(L_XX L_XX')^{-1}: the fixed effects' covariance over sigma^2."""
+        inv = la.solve_triangular(self.fixed_factor, np.eye(self.nfixed), lower=True, check_finite=False)
+        return inv.T @ inv
+
+    def _forward_columns(self, j: int) -> dict[int, np.ndarray]:
+        """Blocks of L_RE^{-1} E_j, with E_j the columns of term j (block rows j ... K-1)."""
+        if j == 0:
+            if self.ncols[0] == 1:
+                first = sp.diags(1.0 / self.diag0[:, 0, 0]).tocsr()
+            else:
+                first = _block_diagonal(self.diag0_inv).tocsr()
+        else:
+            first = la.solve_triangular(self.blocks[j, j], np.eye(self.blocks[j, j].shape[0]), lower=True)
+        columns: dict[int, Block] = {j: first}
+        for i in range(j + 1, self.nterms):
+            rhs = np.zeros((self.blocks[i, i].shape[0], first.shape[1]))
+            for m in range(j, i):
+                block = self.blocks[i, m]
+                product = block @ columns[m]
+                rhs -= product.toarray() if sp.issparse(product) else np.asarray(product)
+            columns[i] = la.solve_triangular(self.blocks[i, i], rhs, lower=True, check_finite=False)
+        return columns
+
+    def conditional_covariance_blocks(self, j1: int, j2: int) -> np.ndarray:
+        """Per-level blocks of (L_RE L_RE')^{-1} between terms j1 and j2 on the same grouping factor.
+
+        Returns an array (nlevels, p_j1, p_j2) of the spherical random effects' conditional covariance
+        over sigma^2 (conditional on the fixed effects, as lme4's ``condVar``).
+        """
+        left, right = self._forward_columns(j1), self._forward_columns(j2) if j2 != j1 else None
+        right = left if right is None else right
+        nlevels, p1, p2 = self.nlevels[j1], self.ncols[j1], self.ncols[j2]
+        result = np.zeros((nlevels, p1, p2))
+        for i in set(left) & set(right):
+            a, b = left[i], right[i]
+            for r in range(p1):
+                for c in range(p2):
+                    ca, cb = a[:, r::p1], b[:, c::p2]
+                    if sp.issparse(ca) or sp.issparse(cb):
+                        prod = (sp.csr_matrix(ca).multiply(sp.csr_matrix(cb))).sum(axis=0)
+                    else:
+                        prod = np.einsum("ij,ij->j", ca, cb)
+                    result[:, r, c] += np.asarray(prod).ravel()
+        return result

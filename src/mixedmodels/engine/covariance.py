@@ -1,0 +1,44 @@
+"""Parameterizations of a random-effects term's relative covariance factor.
+
+The covariance of one level's random effects is ``sigma^2 T T'`` with ``T`` lower triangular (the
+block of Lambda in Bates et al. 2015).  A parameterization maps an unconstrained-as-possible parameter
+vector to ``T`` and states the bounds an optimizer must respect.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Unstructured"]
+
+
+class Unstructured:
+    """lme4's default: theta is the lower triangle of ``T`` column by column; diagonal entries >= 0."""
+
+    def __init__(self, size: int):
+        self.size = size
+        cols, rows = np.triu_indices(size)  # upper triangle row-major == lower triangle column-major
+        self._rows, self._cols = rows, cols
+
+    @property
+    def n_params(self) -> int:
+        return len(self._rows)
+
+    @property
+    def lower_bounds(self) -> np.ndarray:
+        return np.where(self._rows == self._cols, 0.0, -np.inf)
+
+    @property
+    def initial(self) -> np.ndarray:
+        return (self._rows == self._cols).astype(float)
+
+    @property
+    def index_pairs(self) -> list[tuple[int, int]]:
+        """(row, column) of T for each parameter, in parameter order."""
+        return list(zip(self._rows.tolist(), self._cols.tolist()))
+
+    def factor(self, theta: np.ndarray) -> np.ndarray:
+        """``T`` for parameters ``theta``."""
+        lower = np.zeros((self.size, self.size))
+        lower[self._rows, self._cols] = theta
+        return lower

@@ -1,0 +1,126 @@
+"""The one pass over the rows: cross-products of the random-effects, fixed-effects and response columns.
+
+Random-effects term ``k`` has ``nlevels[k]`` levels and ``p_k`` columns; its random effects are ordered
+level-major (all ``p_k`` coefficients of level 0, then of level 1, ...), as in lme4 and MixedModels.jl.
+With ``W = diag(weights)`` and ``XY = [X y]`` the blocks are
+
+* ``diag[k]``   -- Z_k'W Z_k, block-diagonal, stored as an array (nlevels, p_k, p_k);
+* ``off[i, j]`` -- Z_i'W Z_j for i > j, a sparse matrix (q_i x q_j);
+* ``xyz[k]``    -- XY'W Z_k, dense (m x q_k);
+* ``xy``        -- XY'W XY, dense (m x m).
+
+:func:`cross_products` works on any subset of the rows, and :class:`CrossProducts` add, so data that does
+not fit in memory (or is split across workers) is handled chunk by chunk with the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["GroupingColumns", "CrossProducts", "cross_products", "sum_cross_products"]
+
+
+@dataclass(frozen=True)
+class GroupingColumns:
+    """The rows' view of one random-effects term: level codes (0-based) and model-matrix columns."""
+
+    codes: np.ndarray  # (n,) integer codes into the factor's levels
+    z: np.ndarray  # (n, p) columns of the term's model matrix
+    nlevels: int
+
+    @property
+    def ncols(self) -> int:
+        return self.z.shape[1]
+
+
+@dataclass
+class CrossProducts:
+    """Blocks of [Z X y]'W[Z X y] plus the row count and the sum of log prior weights."""
+
+    diag: list[np.ndarray]
+    off: dict[tuple[int, int], sp.csr_matrix]
+    xyz: list[np.ndarray]
+    xy: np.ndarray
+    nobs: int
+    sum_log_weights: float
+
+    def __add__(self, other: CrossProducts) -> CrossProducts:
+        return CrossProducts(
+            diag=[a + b for a, b in zip(self.diag, other.diag)],
+            off={key: self.off[key] + other.off[key] for key in self.off},
+            xyz=[a + b for a, b in zip(self.xyz, other.xyz)],
+            xy=self.xy + other.xy,
+            nobs=self.nobs + other.nobs,
+            sum_log_weights=self.sum_log_weights + other.sum_log_weights,
+        )
+
+
+def _level_sums(codes: np.ndarray, values: np.ndarray, nlevels: int) -> np.ndarray:
+    return np.bincount(codes, weights=values, minlength=nlevels)
+
+
+def cross_products(
+    terms: Sequence[GroupingColumns], xy: np.ndarray, weights: np.ndarray | None = None
+) -> CrossProducts:
+    """Blocks of [Z X y]'W[Z X y] for one chunk of rows (``xy`` is the n x m matrix [X y])."""
+    xy = np.asarray(xy, dtype=float)
+    nobs = xy.shape[0]
+    if weights is None:
+        sqrt_w = None
+        sum_log_weights = 0.0
+    else:
+        weights = np.asarray(weights, dtype=float)
+        sqrt_w = np.sqrt(weights)
+        sum_log_weights = float(np.sum(np.log(weights)))
+        xy = xy * sqrt_w[:, None]
+    zs = [t.z if sqrt_w is None else t.z * sqrt_w[:, None] for t in terms]
+
+    diag = []
+    for term, z in zip(terms, zs):
+        p = term.ncols
+        block = np.empty((term.nlevels, p, p))
+        for a in range(p):
+            for b in range(a + 1):
+                block[:, a, b] = block[:, b, a] = _level_sums(term.codes, z[:, a] * z[:, b], term.nlevels)
+        diag.append(block)
+
+    off = {}
+    for i, (ti, zi) in enumerate(zip(terms, zs)):
+        for j in range(i):
+            tj, zj = terms[j], zs[j]
+            rows, cols, vals = [], [], []
+            for a in range(ti.ncols):
+                for b in range(tj.ncols):
+                    rows.append(ti.codes * ti.ncols + a)
+                    cols.append(tj.codes * tj.ncols + b)
+                    vals.append(zi[:, a] * zj[:, b])
+            shape = (ti.nlevels * ti.ncols, tj.nlevels * tj.ncols)
+            off[i, j] = sp.csr_matrix(
+                (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape
+            )
+
+    xyz = []
+    m = xy.shape[1]
+    for term, z in zip(terms, zs):
+        p = term.ncols
+        block = np.empty((m, term.nlevels, p))
+        for c in range(m):
+            for a in range(p):
+                block[c, :, a] = _level_sums(term.codes, xy[:, c] * z[:, a], term.nlevels)
+        xyz.append(block.reshape(m, term.nlevels * p))
+
+    return CrossProducts(diag, off, xyz, xy.T @ xy, nobs, sum_log_weights)
+
+
+def sum_cross_products(chunks: Iterable[CrossProducts]) -> CrossProducts:
+    """Add the blocks of several chunks of rows."""
+    total = None
+    for chunk in chunks:
+        total = chunk if total is None else total + chunk
+    if total is None:
+        raise ValueError("no chunks of rows to add up")
+    return total

@@ -1,0 +1,72 @@
+"""The profiled deviance and REML criterion of a linear mixed model (Bates et al. 2015, eqs. 34 and 41).
+
+With ``n`` observations, ``p`` fixed effects, prior weights ``w`` and ``L`` the blocked Cholesky factor,
+
+    ML:   -2 log L = log|L_RE|^2 - sum(log w) + n (1 + log(2 pi pwrss / n))
+    REML: -2 log L_R = log|L_RE|^2 - sum(log w) + log|R_X|^2 + (n - p)(1 + log(2 pi pwrss / (n - p)))
+
+which is what lme4 reports as the deviance (ML) or the REML criterion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .cholesky import BlockedCholesky
+from .covariance import Unstructured
+
+__all__ = ["ProfiledObjective", "objective_from_factor"]
+
+
+def objective_from_factor(factor: BlockedCholesky, reml: bool) -> float:
+    """The ML deviance or REML criterion from an up-to-date factor."""
+    cross = factor.cross
+    n = cross.nobs
+    dof = n - factor.nfixed if reml else n
+    pwrss = factor.pwrss()
+    if pwrss <= 0.0:
+        return np.inf
+    value = factor.logdet_random() - cross.sum_log_weights + dof * (1.0 + np.log(2.0 * np.pi * pwrss / dof))
+    if reml:
+        value += factor.logdet_fixed()
+    return float(value)
+
+
+class ProfiledObjective:
+    """theta -> profiled deviance (ML) or REML criterion, for an optimizer to minimize."""
+
+    def __init__(self, factor: BlockedCholesky, covariances: Sequence[Unstructured], reml: bool):
+        self.factor = factor
+        self.covariances = list(covariances)
+        self.reml = reml
+        sizes = [c.n_params for c in self.covariances]
+        self.slices = [slice(a, b) for a, b in zip(np.cumsum([0] + sizes[:-1]), np.cumsum(sizes))]
+        self.evaluations = 0
+
+    @property
+    def n_params(self) -> int:
+        return sum(c.n_params for c in self.covariances)
+
+    @property
+    def lower_bounds(self) -> np.ndarray:
+        return np.concatenate([c.lower_bounds for c in self.covariances])
+
+    @property
+    def initial(self) -> np.ndarray:
+        return np.concatenate([c.initial for c in self.covariances])
+
+    def factors(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Per-term relative covariance factors T_k for the whole parameter vector."""
+        return [c.factor(theta[s]) for c, s in zip(self.covariances, self.slices)]
+
+    def update(self, theta: np.ndarray) -> bool:
+        """Refactor L at theta; False when it is not positive definite there."""
+        return self.factor.update(self.factors(np.asarray(theta, dtype=float)))
+
+    def __call__(self, theta: np.ndarray) -> float:
+        self.evaluations += 1
+        if not self.update(theta):
+            return np.inf
+        return objective_from_factor(self.factor, self.reml)

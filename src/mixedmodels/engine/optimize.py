@@ -1,0 +1,187 @@
+"""Minimizing the profiled objective over the covariance parameters, with lme4's checks afterwards.
+
+The optimizer is BOBYQA (Powell 2009) from NLopt, bound-constrained and derivative-free, the default of
+lme4 (``nloptwrap``) and MixedModels.jl.  After it stops, parameters within ``boundary_tol`` of a
+bound are tried on the bound (lme4's ``boundary.tol``), and the gradient and Hessian are estimated by
+central differences to report convergence problems (lme4's ``checkConv``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import nlopt
+import numpy as np
+
+__all__ = [
+    "OptimizerControl",
+    "OptimizationResult",
+    "ConvergenceWarning",
+    "minimize_bobyqa",
+    "finite_differences",
+]
+
+
+class ConvergenceWarning(UserWarning):
+    """The optimizer's result may not be a proper optimum."""
+
+
+@dataclass(frozen=True)
+class OptimizerControl:
+    """Settings of the optimizer and of the checks after it (names follow lme4's lmerControl)."""
+
+    ftol_abs: float = 1e-12
+    ftol_rel: float = 1e-14
+    xtol_abs: float = 1e-10
+    max_evaluations: int = 100_000
+    initial_step: float | None = None
+    boundary_tol: float = 1e-5
+    check_convergence: bool = True
+    gradient_tol: float = 2e-3
+    singular_tol: float = 1e-4
+
+
+@dataclass
+class OptimizationResult:
+    x: np.ndarray
+    fun: float
+    evaluations: int
+    return_code: str
+    gradient: np.ndarray | None = None
+    hessian: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def finite_differences(fun: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-4):
+    """Central-difference gradient and Hessian of ``fun`` at ``x`` (as lme4's ``deriv12``)."""
+    k = len(x)
+    f0 = fun(x)
+    gradient = np.empty(k)
+    hessian = np.empty((k, k))
+    plus = np.empty(k)
+    minus = np.empty(k)
+    for i in range(k):
+        e = np.zeros(k)
+        e[i] = step
+        plus[i], minus[i] = fun(x + e), fun(x - e)
+        gradient[i] = (plus[i] - minus[i]) / (2 * step)
+        hessian[i, i] = (plus[i] - 2 * f0 + minus[i]) / step**2
+    for i in range(k):
+        for j in range(i):
+            e = np.zeros(k)
+            e[i] = e[j] = step
+            both = fun(x + e)
+            hessian[i, j] = hessian[j, i] = (both - plus[i] - plus[j] + f0) / step**2
+    return gradient, hessian
+
+
+def minimize_bobyqa(
+    fun: Callable[[np.ndarray], float],
+    x0: np.ndarray,
+    lower: np.ndarray,
+    control: OptimizerControl | None = None,
+) -> OptimizationResult:
+    """Minimize ``fun`` subject to ``x >= lower``, then apply lme4's boundary and convergence checks."""
+    control = control or OptimizerControl()
+    x0 = np.maximum(np.asarray(x0, dtype=float), lower)
+    n = len(x0)
+    evaluations = 0
+
+    def counted(x, grad=None):
+        nonlocal evaluations
+        evaluations += 1
+        value = fun(np.asarray(x))
+        return value if np.isfinite(value) else 1e300
+
+    if n == 0:
+        return OptimizationResult(x0, fun(x0), 1, "no parameters")
+    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
+    opt.set_lower_bounds(lower)
+    opt.set_min_objective(counted)
+    opt.set_ftol_abs(control.ftol_abs)
+    opt.set_ftol_rel(control.ftol_rel)
+    opt.set_xtol_abs(control.xtol_abs)
+    opt.set_maxeval(control.max_evaluations)
+    if control.initial_step is not None:
+        opt.set_initial_step(control.initial_step)
+    messages: list[str] = []
+    try:
+        x = opt.optimize(x0)
+        value = opt.last_optimum_value()
+        code = _RETURN_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
+    except nlopt.RoundoffLimited:
+        x, value, code = np.asarray(opt.last_optimum_x()), opt.last_optimum_value(), "roundoff limited"
+    if code == "maxeval reached":
+        messages.append(
+            f"convergence code: maximum number of function evaluations ({control.max_evaluations}) exceeded"
+        )
+
+    x, value = _snap_to_bounds(counted, np.asarray(x, dtype=float), value, lower, control.boundary_tol)
+    result = OptimizationResult(x, value, evaluations, code, warnings=messages)
+    if control.check_convergence:
+        _check_derivatives(counted, result, lower, control)
+    result.evaluations = evaluations
+    for message in result.warnings:
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
+    return result
+
+
+_RETURN_CODES = {
+    nlopt.SUCCESS: "success",
+    nlopt.STOPVAL_REACHED: "stopval reached",
+    nlopt.FTOL_REACHED: "ftol reached",
+    nlopt.XTOL_REACHED: "xtol reached",
+    nlopt.MAXEVAL_REACHED: "maxeval reached",
+    nlopt.MAXTIME_REACHED: "maxtime reached",
+}
+
+
+def _snap_to_bounds(fun, x, value, lower, tol):
+    """Put parameters that ended within ``tol`` of their bound on it, if that is no worse."""
+    near = np.isfinite(lower) & (x - lower < tol) & (x != lower)
+    if not near.any():
+        return x, value
+    trial = np.where(near, lower, x)
+    trial_value = fun(trial)
+    if trial_value <= value:
+        return trial, trial_value
+    return x, value
+
+
+def _check_derivatives(fun, result: OptimizationResult, lower, control: OptimizerControl) -> None:
+    """lme4's checkConv: scaled gradient and positive definiteness of the Hessian at interior optima."""
+    free = ~(np.isfinite(lower) & (result.x - lower < control.singular_tol))
+    if not free.any():
+        return
+
+    def restricted(sub):
+        full = result.x.copy()
+        full[free] = sub
+        return fun(full)
+
+    step = 1e-4
+    if np.any(result.x[free] - step < lower[free]):
+        return  # too close to a bound for central differences
+    gradient, hessian = finite_differences(restricted, result.x[free], step)
+    result.gradient, result.hessian = gradient, hessian
+    try:
+        upper = np.linalg.cholesky(hessian).T
+        scaled = np.minimum(np.abs(np.linalg.solve(upper, gradient)), np.abs(gradient))
+        max_grad = float(np.max(scaled))
+    except np.linalg.LinAlgError:
+        eigen = np.linalg.eigvalsh(hessian)
+        if eigen.min() < 0:
+            result.warnings.append(
+                "Model failed to converge: degenerate Hessian with "
+                f"{int(np.sum(eigen < 0))} negative eigenvalues"
+            )
+        else:
+            result.warnings.append("Model is nearly unidentifiable: the Hessian is numerically singular")
+        return
+    if max_grad > control.gradient_tol:
+        result.warnings.append(
+            f"Model failed to converge with max|grad| = {max_grad:.6g} "
+            f"(tol = {control.gradient_tol}, component {int(np.argmax(scaled)) + 1})"
+        )

@@ -1,0 +1,218 @@
+"""Parsing of lme4-style model formulas.
+
+A formula such as ``y ~ x + (1 + x | g) + (1 | a/b)`` is split into its response, its fixed-effects part
+(handed on to formulaic, which materializes it) and its random-effects terms, each a left-hand side
+(a model formula for the columns of Z) and a grouping factor.  Like lme4's ``findbars``/``expandSlash``:
+
+* ``(x || g)`` becomes uncorrelated terms ``(1 | g) + (0 + x | g)``;
+* ``(x | a/b)`` becomes ``(x | a) + (x | b:a)`` (lme4 names the nested factor ``b:a``);
+* ``(x | a:b)`` groups by the interaction of ``a`` and ``b``.
+
+This module only works on text: it never looks at data.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["FormulaError", "RandomTerm", "ParsedFormula", "parse_formula"]
+
+
+class FormulaError(ValueError):
+    """A model formula that cannot be right."""
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One random-effects term ``(lhs | group)``.
+
+    ``lhs`` is a formulaic right-hand side for the term's model matrix (``"1 + Days"``); ``factors`` are
+    the variables whose interaction forms the grouping factor; ``group`` is lme4's name for that factor.
+    """
+
+    lhs: str
+    factors: tuple[str, ...]
+
+    @property
+    def group(self) -> str:
+        return ":".join(self.factors)
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """The pieces of an lme4 formula."""
+
+    text: str
+    response: str
+    fixed: str  # formulaic right-hand side, e.g. "1 + Days"
+    random: tuple[RandomTerm, ...]
+    offsets: tuple[str, ...]  # expressions inside offset(...)
+
+
+_IDENTIFIER = re.compile(r"^(`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*)$")
+
+
+def _scan_top_level(text: str, separators: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Split ``text`` at separators that stand outside parentheses and quotes.
+
+    Returns ``(separator_before, piece)`` pairs; the first piece has separator ``""``.  Longer
+    separators must come first in ``separators`` (``"||"`` before ``"|"``).
+    """
+    pieces: list[tuple[str, str]] = []
+    depth = 0
+    quote = ""
+    start = 0
+    before = ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"`":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth < 0:
+                raise FormulaError(f"unbalanced parentheses in {text!r}")
+        elif depth == 0:
+            for sep in separators:
+                if text.startswith(sep, i):
+                    pieces.append((before, text[start:i]))
+                    before, start = sep, i + len(sep)
+                    i += len(sep) - 1
+                    break
+        i += 1
+    if depth != 0:
+        raise FormulaError(f"unbalanced parentheses in {text!r}")
+    if quote:
+        raise FormulaError(f"unterminated quote in {text!r}")
+    pieces.append((before, text[start:]))
+    return pieces
+
+
+def _strip_outer_parens(text: str) -> str | None:
+    """Return the inside of ``(...)`` when the parentheses enclose the whole of ``text``."""
+    text = text.strip()
+    if not (text.startswith("(") and text.endswith(")")):
+        return None
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and i < len(text) - 1:
+            return None
+    return text[1:-1]
+
+
+def _r_to_python(expr: str) -> str:
+    """Translate R arithmetic inside ``I()`` to Python (``^`` is a power in R, ``**`` in Python)."""
+
+    def fix_i(match: re.Match[str]) -> str:
+        return match.group(0).replace("^", "**")
+
+    return re.sub(r"\bI\((?:[^()]|\([^()]*\))*\)", fix_i, expr)
+
+
+def _parse_grouping(text: str) -> list[tuple[str, ...]]:
+    """Grouping factors of ``a``, ``a:b`` or ``a/b/c`` (expanded as lme4's expandSlash does)."""
+    nested = [p for _, p in _scan_top_level(text, ("/",))]
+    levels: list[tuple[str, ...]] = []
+    for piece in nested:
+        inner = _strip_outer_parens(piece)
+        piece = inner if inner is not None else piece
+        names = tuple(part.strip() for _, part in _scan_top_level(piece, (":",)))
+        for name in names:
+            if not _IDENTIFIER.match(name):
+                raise FormulaError(
+                    f"grouping factor {name!r} in {text!r} must be a column name (use a:b for interactions)"
+                )
+        levels.append(tuple(n.strip("`") for n in names))
+    # a/b/c -> a, b:a, c:b:a  (lme4 puts the innermost factor first in the name)
+    groups = []
+    for k in range(len(levels)):
+        combined: tuple[str, ...] = ()
+        for part in reversed(levels[: k + 1]):
+            combined += part
+        groups.append(combined)
+    return groups
+
+
+def _lhs_terms(lhs: str) -> tuple[bool, list[str]]:
+    """Split a random-term left-hand side into (has_intercept, other terms) for ``||`` expansion."""
+    intercept = True
+    terms: list[str] = []
+    for sep, piece in _scan_top_level(lhs, ("+", "-")):
+        piece = piece.strip()
+        if not piece:
+            continue
+        if piece in ("0", "1"):
+            intercept = (piece == "1") and sep != "-"
+        elif sep == "-":
+            raise FormulaError(f"cannot remove {piece!r} in an uncorrelated term ({lhs!r})")
+        else:
+            terms.append(piece)
+    return intercept, terms
+
+
+def _random_terms(inner: str) -> list[RandomTerm]:
+    parts = _scan_top_level(inner, ("||", "|"))
+    if len(parts) != 2:
+        raise FormulaError(f"random-effects term ({inner}) must have the form (expr | group)")
+    lhs, (bar, grouping) = parts[0][1].strip(), parts[1]
+    if not lhs:
+        raise FormulaError(
+            f"random-effects term ({inner}) has nothing left of the bar (use 1 for an intercept)"
+        )
+    if not grouping.strip():
+        raise FormulaError(f"random-effects term ({inner}) has no grouping factor after the bar")
+    lhs = _r_to_python(lhs)
+    groups = _parse_grouping(grouping.strip())
+    if bar == "|":
+        return [RandomTerm(lhs, factors) for factors in groups]
+    intercept, others = _lhs_terms(lhs)
+    lhss = (["1"] if intercept else []) + [f"0 + {t}" for t in others]
+    if not lhss:
+        raise FormulaError(f"random-effects term ({inner}) has no effects")
+    return [RandomTerm(one, factors) for factors in groups for one in lhss]
+
+
+def parse_formula(text: str) -> ParsedFormula:
+    """Split an lme4 formula into response, fixed part, random terms and offsets."""
+    if not isinstance(text, str):
+        raise FormulaError(f"formula must be a string, got {type(text).__name__}")
+    sides = _scan_top_level(text, ("~",))
+    if len(sides) != 2 or not sides[0][1].strip():
+        raise FormulaError(f"formula {text!r} must have the form 'response ~ terms'")
+    response, rhs = sides[0][1].strip(), sides[1][1].strip()
+    if not rhs:
+        raise FormulaError(f"formula {text!r} has no terms right of '~'")
+    fixed: list[str] = []
+    random: list[RandomTerm] = []
+    offsets: list[str] = []
+    for sep, piece in _scan_top_level(rhs, ("+", "-")):
+        piece = piece.strip()
+        if not piece:
+            if sep or fixed or random:
+                raise FormulaError(f"formula {text!r} has an empty term")
+            continue
+        inner = _strip_outer_parens(piece)
+        if inner is not None and len(_scan_top_level(inner, ("||", "|"))) > 1:
+            if sep == "-":
+                raise FormulaError(f"cannot subtract a random-effects term in {text!r}")
+            random.extend(_random_terms(inner))
+            continue
+        if "|" in piece and inner is None and len(_scan_top_level(piece, ("||", "|"))) > 1:
+            raise FormulaError(f"random-effects term {piece!r} must be enclosed in parentheses")
+        offset = re.fullmatch(r"offset\((.*)\)", piece, flags=re.S)
+        if offset and sep != "-":
+            offsets.append(_r_to_python(offset.group(1).strip()))
+            continue
+        fixed.append(f"{sep} {_r_to_python(piece)}" if fixed or sep == "-" else _r_to_python(piece))
+    fixed_text = " ".join(fixed) if fixed else "1"
+    if fixed_text.startswith("-"):
+        fixed_text = "1 " + fixed_text
+    return ParsedFormula(text, _r_to_python(response), fixed_text, tuple(random), tuple(offsets))

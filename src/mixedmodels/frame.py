@@ -1,0 +1,348 @@
+"""The model frame: from a parsed formula and a table to the arrays the engine needs.
+
+This layer owns everything that touches data: conversion of polars/pyarrow tables, rows with missing
+values (dropped and counted, as R's ``na.omit``), grouping factors with R's level order, the fixed- and
+random-effects model matrices, prior weights and offsets, rank-deficient fixed effects, and lme4's
+checks of the design.  It hands the engine plain NumPy arrays.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula
+
+from .design import Design
+from .engine.crossprod import GroupingColumns
+from .formula import FormulaError, ParsedFormula, RandomTerm
+
+__all__ = ["ModelFrame", "GroupingFactor", "RandomEffectsTerm", "build_frame", "to_pandas", "ModelMessage"]
+
+
+class ModelMessage(UserWarning):
+    """Information lme4 prints as a message (e.g. dropped rank-deficient columns)."""
+
+
+def to_pandas(data) -> pd.DataFrame:
+    """Accept pandas, polars or pyarrow tables (or a mapping of columns)."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if hasattr(data, "to_pandas"):  # polars and pyarrow
+        return data.to_pandas()
+    if isinstance(data, dict):
+        return pd.DataFrame(data)
+    raise TypeError(f"data must be a pandas, polars or pyarrow table, got {type(data).__name__}")
+
+
+@dataclass
+class GroupingFactor:
+    """A grouping factor: its name (``"a:b"`` for interactions), level labels and per-row codes."""
+
+    name: str
+    variables: tuple[str, ...]
+    levels: pd.Index
+    codes: np.ndarray
+
+    @property
+    def nlevels(self) -> int:
+        return len(self.levels)
+
+    def codes_for(self, data: pd.DataFrame) -> np.ndarray:
+        """Codes of new rows; -1 where the level was not seen when fitting."""
+        labels = _interaction_labels(data, self.variables)
+        return self.levels.get_indexer(labels)
+
+
+@dataclass
+class RandomEffectsTerm:
+    """One ``(lhs | group)`` term, materialized."""
+
+    term: RandomTerm
+    design: Design
+    factor: GroupingFactor
+    z: np.ndarray
+
+    @property
+    def column_names(self) -> list[str]:
+        return self.design.column_names
+
+    @property
+    def ncols(self) -> int:
+        return self.z.shape[1]
+
+    def grouping_columns(self) -> GroupingColumns:
+        return GroupingColumns(self.factor.codes, self.z, self.factor.nlevels)
+
+    def describe(self) -> str:
+        return f"({self.term.lhs} | {self.factor.name})"
+
+
+@dataclass
+class ModelFrame:
+    """Everything the engine and the fitted model need to know about the data."""
+
+    formula: ParsedFormula
+    data: pd.DataFrame  # the rows used, with the input's index
+    y: np.ndarray
+    x: np.ndarray
+    fixed_design: Design
+    fixed_names: list[str]  # after dropping rank-deficient columns
+    kept_columns: np.ndarray  # indices into fixed_design.column_names
+    terms: list[RandomEffectsTerm]
+    weights: np.ndarray | None
+    offset: np.ndarray | None
+    n_missing: int
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def nobs(self) -> int:
+        return len(self.y)
+
+    def fixed_matrix(self, data: pd.DataFrame) -> np.ndarray:
+        """The fixed-effects columns kept in the fit, for (new) data."""
+        return self.fixed_design.matrix(data)[:, self.kept_columns]
+
+
+def _interaction_labels(data: pd.DataFrame, variables: tuple[str, ...]) -> pd.Index:
+    parts = [
+        data[v].astype(str) if not isinstance(data[v].dtype, pd.CategoricalDtype) else data[v]
+        for v in variables
+    ]
+    if len(parts) == 1:
+        return pd.Index(parts[0].astype(str))
+    labels = parts[0].astype(str)
+    for part in parts[1:]:
+        labels = labels + ":" + part.astype(str)
+    return pd.Index(labels)
+
+
+def _factor_levels(column: pd.Series) -> list:
+    """R's levels of ``as.factor(column)``, dropping unused ones."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        used = set(column.cat.codes[column.cat.codes >= 0].unique().tolist())
+        return [lev for i, lev in enumerate(column.cat.categories) if i in used]
+    return sorted(column.unique().tolist())
+
+
+def _grouping_factor(data: pd.DataFrame, variables: tuple[str, ...], name: str) -> GroupingFactor:
+    """Interaction of ``variables`` with R's level order (first variable slowest), unused levels dropped."""
+    codes = np.zeros(len(data), dtype=np.int64)
+    level_lists = []
+    for var in variables:
+        levels = _factor_levels(data[var])
+        level_lists.append([str(v) for v in levels])
+        var_codes = pd.Index(levels).get_indexer(data[var].astype(object))
+        codes = codes * len(levels) + var_codes
+    used, codes = np.unique(codes, return_inverse=True)
+    labels = []
+    for combined in used:
+        parts = []
+        for levels in reversed(level_lists):
+            combined, k = divmod(combined, len(levels))
+            parts.append(levels[k])
+        labels.append(":".join(reversed(parts)))
+    return GroupingFactor(name, variables, pd.Index(labels), codes.astype(np.int64).ravel())
+
+
+def _required_variables(rhs: str) -> set[str]:
+    try:
+        return {str(v) for v in Formula(rhs).required_variables}
+    except Exception as exc:  # formulaic raises several exception types for bad syntax
+        raise FormulaError(f"cannot parse {rhs!r}: {exc}") from exc
+
+
+def _numeric_vector(data: pd.DataFrame, expr: str, what: str) -> np.ndarray:
+    if expr in data.columns:
+        column = data[expr]
+        if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+            raise TypeError(f"{what} {expr!r} must be numeric, but the column has type {column.dtype}")
+        return column.to_numpy(dtype=float)
+    design, matrix = Design.build(f"0 + I({expr})", data)
+    return matrix[:, 0]
+
+
+def _check_finite(values: np.ndarray, what: str) -> None:
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{what} has infinite or NaN values")
+
+
+def _independent_columns(x: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Indices of columns kept by a sequential (LINPACK-style) pivoted QR: later collinear ones go."""
+    basis: list[np.ndarray] = []
+    kept = []
+    for j in range(x.shape[1]):
+        column = x[:, j]
+        norm = np.linalg.norm(column)
+        residual = column.copy()
+        for _ in range(2):  # Gram-Schmidt twice for stability
+            for q in basis:
+                residual -= (q @ residual) * q
+        rnorm = np.linalg.norm(residual)
+        if norm > 0 and rnorm > tol * norm:
+            basis.append(residual / rnorm)
+            kept.append(j)
+    return np.asarray(kept, dtype=np.int64)
+
+
+def _lme4_term_order(nlevels: list[int]) -> list[int]:
+    """lme4's reordering of random-effects terms: ``rev(order(nl))`` when the levels ever increase."""
+    if not any(b > a for a, b in zip(nlevels, nlevels[1:])):
+        return list(range(len(nlevels)))
+    ascending = sorted(range(len(nlevels)), key=lambda i: nlevels[i])  # stable, as R's order()
+    return ascending[::-1]
+
+
+def build_frame(
+    formula: ParsedFormula,
+    data,
+    weights: str | np.ndarray | None = None,
+    offset: str | np.ndarray | None = None,
+    require_random: bool = True,
+) -> ModelFrame:
+    """Materialize ``formula`` on ``data`` with lme4's conventions and checks."""
+    data = to_pandas(data)
+    if len(data) == 0 or data.shape[1] == 0:
+        raise ValueError("data has no rows" if len(data) == 0 else "data has no columns")
+    if require_random and not formula.random:
+        raise FormulaError(
+            f"no random-effects terms in {formula.text!r}; use (expr | group), e.g. (1 | subject)"
+        )
+
+    variables: dict[str, str] = {}  # variable -> where it is used, for error messages
+    for var in _required_variables(f"{formula.response} ~ 1"):
+        variables.setdefault(var, "response")
+    for var in _required_variables(formula.fixed):
+        variables.setdefault(var, "fixed effects")
+    for term in formula.random:
+        for var in _required_variables(term.lhs):
+            variables.setdefault(var, f"random term ({term.lhs} | {term.group})")
+        for var in term.factors:
+            variables.setdefault(var, f"grouping factor of ({term.lhs} | {term.group})")
+    for expr in formula.offsets:
+        for var in _required_variables(expr):
+            variables.setdefault(var, "offset")
+    if isinstance(weights, str):
+        variables.setdefault(weights, "weights")
+    if isinstance(offset, str):
+        variables.setdefault(offset, "offset")
+    from .design import EVALUATION_CONTEXT
+
+    missing = [v for v in variables if v not in data.columns and v not in EVALUATION_CONTEXT]
+    if missing:
+        details = ", ".join(f"{v!r} (in the {variables[v]})" for v in missing)
+        raise KeyError(f"unknown column(s) {details}; data has columns {list(data.columns)}")
+    used = [v for v in variables if v in data.columns]
+
+    n_input = len(data)
+    extra = {}
+    for name, value in (("weights", weights), ("offset", offset)):
+        if value is not None and not isinstance(value, str):
+            array = np.asarray(value, dtype=float)
+            if array.shape != (n_input,):
+                raise ValueError(f"{name} has length {array.size}, data has {n_input} rows")
+            extra[name] = array
+
+    complete = np.ones(n_input, dtype=bool)
+    for var in used:
+        present = data[var].notna().to_numpy()
+        if not present.any():
+            raise ValueError(f"column {var!r} (used in the {variables[var]}) has only missing values")
+        complete &= present
+    for array in extra.values():
+        complete &= ~np.isnan(array)
+    if not complete.any():
+        raise ValueError("no row is complete in all the variables the model uses")
+    frame = data.loc[complete, used].copy() if not complete.all() else data[used].copy()
+    for var in used:
+        column = frame[var]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            frame[var] = column.cat.remove_unused_categories()
+        elif pd.api.types.is_bool_dtype(column.dtype):
+            frame[var] = pd.Categorical(np.where(column, "TRUE", "FALSE"), categories=["FALSE", "TRUE"])
+        elif column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+            frame[var] = pd.Categorical(column.astype(str))
+
+    response_vars = [v for v in variables if variables[v] == "response"]
+    for var in response_vars:
+        if not pd.api.types.is_numeric_dtype(data[var].dtype) or pd.api.types.is_bool_dtype(data[var].dtype):
+            raise TypeError(f"response {var!r} must be numeric, but the column has type {data[var].dtype}")
+    y = _numeric_vector(frame, formula.response, "response")
+    _check_finite(y, f"response {formula.response!r}")
+
+    fixed_design, x_full = Design.build(formula.fixed, frame)
+    _check_finite(x_full, "fixed-effects model matrix")
+    messages: list[str] = []
+    kept = _independent_columns(x_full) if x_full.shape[1] else np.arange(0)
+    if len(kept) < x_full.shape[1]:
+        dropped = x_full.shape[1] - len(kept)
+        noun = "column / coefficient" if dropped == 1 else "columns / coefficients"
+        message = f"fixed-effect model matrix is rank deficient so dropping {dropped} {noun}"
+        messages.append(message)
+        warnings.warn(message, ModelMessage, stacklevel=3)
+    x = x_full[:, kept]
+    fixed_names = [fixed_design.column_names[i] for i in kept]
+
+    terms = []
+    nobs = len(frame)
+    for term in formula.random:
+        design, z = Design.build(term.lhs, frame)
+        if z.shape[1] == 0:
+            raise FormulaError(f"random-effects term ({term.lhs} | {term.group}) has no columns")
+        _check_finite(z, f"model matrix of ({term.lhs} | {term.group})")
+        factor = _grouping_factor(frame, term.factors, term.group)
+        terms.append(RandomEffectsTerm(term, design, factor, z))
+    for t in terms:
+        if t.factor.nlevels < 2:
+            raise ValueError(f"grouping factor {t.factor.name!r} must have more than 1 sampled level")
+        if t.factor.nlevels >= nobs:
+            raise ValueError(
+                f"number of levels of grouping factor {t.factor.name!r} ({t.factor.nlevels}) must be less "
+                f"than the number of observations ({nobs})"
+            )
+        q = t.factor.nlevels * t.ncols
+        if nobs <= q:
+            raise ValueError(
+                f"number of observations (={nobs}) <= number of random effects (={q}) for term "
+                f"{t.describe()}; the random-effects parameters are probably unidentifiable"
+            )
+    order = _lme4_term_order([t.factor.nlevels for t in terms])
+    terms = [terms[i] for i in order]
+
+    prior_weights = extra.get("weights")
+    if isinstance(weights, str):
+        prior_weights = _numeric_vector(frame, weights, "weights")
+    elif prior_weights is not None:
+        prior_weights = prior_weights[complete]
+    if prior_weights is not None:
+        _check_finite(prior_weights, "weights")
+        if np.any(prior_weights <= 0):
+            raise ValueError("weights must be positive")
+
+    total_offset = extra.get("offset")
+    if total_offset is not None:
+        total_offset = total_offset[complete]
+    elif isinstance(offset, str):
+        total_offset = _numeric_vector(frame, offset, "offset")
+    for expr in formula.offsets:
+        values = _numeric_vector(frame, expr, "offset")
+        total_offset = values if total_offset is None else total_offset + values
+    if total_offset is not None:
+        _check_finite(total_offset, "offset")
+
+    return ModelFrame(
+        formula=formula,
+        data=frame,
+        y=y,
+        x=x,
+        fixed_design=fixed_design,
+        fixed_names=fixed_names,
+        kept_columns=kept,
+        terms=terms,
+        weights=prior_weights,
+        offset=total_offset,
+        n_missing=int(n_input - complete.sum()),
+        messages=messages,
+    )

@@ -1,0 +1,459 @@
+"""The fitted linear mixed model: lme4's ``lmer`` results as a Python object.
+
+``lmer`` runs lme4's pipeline: parse the formula, build the model frame, make the cross-products in one
+pass over the rows, minimize the profiled objective over theta, and keep everything a user needs after
+the fit.  Quantities derived from the fit (random effects, their conditional variances, ...) are
+computed on first use.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from .engine.cholesky import BlockedCholesky
+from .engine.covariance import Unstructured
+from .engine.crossprod import CrossProducts, cross_products
+from .engine.deviance import ProfiledObjective, objective_from_factor
+from .engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
+from .formula import FormulaError, parse_formula
+from .frame import ModelFrame, build_frame
+
+__all__ = ["LinearMixedModel", "lmer"]
+
+
+def lmer(
+    formula: str,
+    data,
+    reml: bool = True,
+    weights: str | np.ndarray | None = None,
+    offset: str | np.ndarray | None = None,
+    control: OptimizerControl | None = None,
+) -> LinearMixedModel:
+    """Fit a linear mixed model with an lme4 formula, by REML (default) or maximum likelihood.
+
+    ``weights`` and ``offset`` are column names or arrays (prior weights and an offset, as lmer's
+    ``weights=`` and ``offset=``); ``offset(x)`` terms in the formula are added to the offset.
+    """
+    frame = build_frame(parse_formula(formula), data, weights=weights, offset=offset)
+    return LinearMixedModel(frame, reml=reml, control=control).fit()
+
+
+def _random_contribution(codes: np.ndarray, z: np.ndarray, effects: np.ndarray) -> np.ndarray:
+    """Row-wise ``z @ b[level]`` for effects ``b`` laid out as (nlevels, p); codes -1 contribute 0."""
+    known = codes >= 0
+    rows = np.where(known, codes, 0)
+    return np.where(known, np.einsum("np,np->n", z, effects[rows]), 0.0)
+
+
+class LinearMixedModel:
+    """A linear mixed model; call :meth:`fit` (``lmer`` does) before asking for results."""
+
+    def __init__(
+        self,
+        frame: ModelFrame,
+        reml: bool = True,
+        control: OptimizerControl | None = None,
+        cross: CrossProducts | None = None,
+    ):
+        self.frame = frame
+        self.reml = bool(reml)
+        self.control = control or OptimizerControl()
+        if cross is None:
+            response = frame.y if frame.offset is None else frame.y - frame.offset
+            cross = cross_products(
+                [t.grouping_columns() for t in frame.terms],
+                np.column_stack([frame.x, response]),
+                frame.weights,
+            )
+        self.cross = cross
+        self.covariances = [Unstructured(t.ncols) for t in frame.terms]
+        self.objective = ProfiledObjective(
+            BlockedCholesky(cross, frame.x.shape[1]), self.covariances, self.reml
+        )
+        self.optimization: OptimizationResult | None = None
+
+    # -- fitting ---------------------------------------------------------------------------------------------
+    def fit(self) -> LinearMixedModel:
+        """Minimize the REML criterion or deviance over theta and set the estimates."""
+        self.optimization = minimize_bobyqa(
+            self.objective, self.objective.initial, self.objective.lower_bounds, self.control
+        )
+        self._set_optimum(self.optimization.x)
+        if self.is_singular:
+            self.messages.append("boundary (singular) fit: see help(is_singular)")
+        return self
+
+    def _set_optimum(self, theta: np.ndarray) -> None:
+        for name in list(self.__dict__):
+            if name in _CACHED:
+                del self.__dict__[name]
+        self._theta = np.asarray(theta, dtype=float)
+        if not self.objective.update(self._theta):
+            raise FloatingPointError("the covariance parameters give a singular system")
+        self._criterion = objective_from_factor(self.objective.factor, self.reml)
+        self._beta, self._spherical = self.objective.factor.solve()
+        self.messages = list(self.frame.messages)
+
+    def refit(self, reml: bool | None = None) -> LinearMixedModel:
+        """The same model refitted (by REML or ML), reusing the cross-products."""
+        model = LinearMixedModel(
+            self.frame, reml=self.reml if reml is None else reml, control=self.control, cross=self.cross
+        )
+        return model.fit()
+
+    # -- the estimates ---------------------------------------------------------------------------------------
+    @property
+    def theta(self) -> np.ndarray:
+        """Covariance parameters in lme4's order (per term, lower triangle of T column by column)."""
+        return self._theta.copy()
+
+    @property
+    def nobs(self) -> int:
+        return self.frame.nobs
+
+    @property
+    def n_fixed(self) -> int:
+        return self.frame.x.shape[1]
+
+    @property
+    def sigma(self) -> float:
+        """Residual standard deviation."""
+        dof = self.nobs - self.n_fixed if self.reml else self.nobs
+        return float(np.sqrt(self.objective.factor.pwrss() / dof))
+
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self._beta, index=self.frame.fixed_names, name="Estimate")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the fixed-effects estimates."""
+        names = self.frame.fixed_names
+        cov = self.sigma**2 * self.objective.factor.inverse_fixed_crossprod()
+        return pd.DataFrame(cov, index=names, columns=names)
+
+    @property
+    def reml_criterion(self) -> float | None:
+        """lme4's REMLcrit: -2 x the restricted log-likelihood (None for ML fits)."""
+        return self._criterion if self.reml else None
+
+    @property
+    def deviance(self) -> float:
+        """-2 log-likelihood at the optimum; as lme4's ``deviance()``, the REML criterion for REML fits."""
+        return self._criterion
+
+    @property
+    def loglik(self) -> float:
+        """The maximized (restricted, for REML) log-likelihood."""
+        return -0.5 * self._criterion
+
+    @property
+    def df_loglik(self) -> int:
+        """Number of parameters: fixed effects, covariance parameters and sigma."""
+        return self.n_fixed + len(self._theta) + 1
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.df_loglik
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + np.log(self.nobs) * self.df_loglik
+
+    @property
+    def is_singular(self) -> bool:
+        """True at a boundary (singular) fit: a variance or a correlation's factor is (nearly) zero."""
+        lower = self.objective.lower_bounds
+        bounded = np.isfinite(lower)
+        return bool(np.any(self._theta[bounded] - lower[bounded] < self.control.singular_tol))
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        return {name: factor.nlevels for name, factor in self._factors.items()}
+
+    @property
+    def _factors(self):
+        factors = {}
+        for term in self.frame.terms:
+            factors.setdefault(term.factor.name, term.factor)
+        return factors
+
+    # -- variance components ---------------------------------------------------------------------------------
+    def _term_factors(self) -> list[np.ndarray]:
+        return self.objective.factors(self._theta)
+
+    def _term_group_names(self) -> list[str]:
+        """lme4's group labels in VarCorr: repeated factors get ``.1``, ``.2`` (R's make.unique)."""
+        seen: dict[str, int] = {}
+        names = []
+        for term in self.frame.terms:
+            name = term.factor.name
+            count = seen.get(name, 0)
+            names.append(name if count == 0 else f"{name}.{count}")
+            seen[name] = count + 1
+        return names
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        """Variances, covariances, standard deviations and correlations of the random effects.
+
+        Rows in the order of R's ``as.data.frame(VarCorr(m))``: per term its variances, then its
+        covariances, and the residual last.
+        """
+        rows = []
+        s2 = self.sigma**2
+        for term, group, t in zip(self.frame.terms, self._term_group_names(), self._term_factors()):
+            cov = s2 * t @ t.T
+            sd = np.sqrt(np.diag(cov))
+            names = term.column_names
+            for a, name in enumerate(names):
+                rows.append((group, name, None, cov[a, a], sd[a]))
+            for a in range(len(names)):
+                for b in range(a + 1, len(names)):
+                    corr = cov[a, b] / (sd[a] * sd[b]) if sd[a] > 0 and sd[b] > 0 else np.nan
+                    rows.append((group, names[a], names[b], cov[a, b], corr))
+        rows.append(("Residual", None, None, s2, np.sqrt(s2)))
+        return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+
+    # -- random effects --------------------------------------------------------------------------------------
+    @cached_property
+    def _term_effects(self) -> list[np.ndarray]:
+        """Conditional modes b of each term as (nlevels, p) arrays."""
+        effects = []
+        for term, t, u in zip(self.frame.terms, self._term_factors(), self._spherical):
+            effects.append(u.reshape(term.factor.nlevels, term.ncols) @ t.T)
+        return effects
+
+    def _terms_by_factor(self) -> dict[str, list[int]]:
+        groups: dict[str, list[int]] = {}
+        for k, term in enumerate(self.frame.terms):
+            groups.setdefault(term.factor.name, []).append(k)
+        return groups
+
+    @cached_property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes of the random effects: grouping factor -> DataFrame (levels x terms)."""
+        result = {}
+        for name, ks in self._terms_by_factor().items():
+            factor = self.frame.terms[ks[0]].factor
+            blocks = [
+                pd.DataFrame(self._term_effects[k], columns=self.frame.terms[k].column_names) for k in ks
+            ]
+            frame = pd.concat(blocks, axis=1)
+            frame.index = factor.levels.copy()
+            frame.index.name = name
+            result[name] = frame
+        return result
+
+    @cached_property
+    def ranef_condvar(self) -> dict[str, np.ndarray]:
+        """Conditional covariances of the random effects: factor -> array (levels, q, q).
+
+        As lme4's ``condVar``: the covariance of b given y at the estimated theta, beta and sigma,
+        sigma^2 Lambda (Lambda'Z'WZ Lambda + I)^{-1} Lambda', per level.  Columns follow ``ranef``.
+        """
+        factor_l = self.objective.factor
+        s2 = self.sigma**2
+        factors = self._term_factors()
+        result = {}
+        for name, ks in self._terms_by_factor().items():
+            sizes = [self.frame.terms[k].ncols for k in ks]
+            offsets = np.concatenate([[0], np.cumsum(sizes)])
+            nlevels = self.frame.terms[ks[0]].factor.nlevels
+            out = np.zeros((nlevels, offsets[-1], offsets[-1]))
+            for a, ka in enumerate(ks):
+                for b, kb in enumerate(ks):
+                    if b < a:
+                        continue
+                    spherical = factor_l.conditional_covariance_blocks(ka, kb)
+                    block = s2 * np.einsum("ij,kjl,ml->kim", factors[ka], spherical, factors[kb])
+                    out[:, offsets[a] : offsets[a + 1], offsets[b] : offsets[b + 1]] = block
+                    out[:, offsets[b] : offsets[b + 1], offsets[a] : offsets[a + 1]] = block.transpose(
+                        0, 2, 1
+                    )
+            result[name] = out
+        return result
+
+    @cached_property
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Per-level coefficients: fixed effects plus the level's random effects (lme4's ``coef``)."""
+        fixef = self.fixef
+        result = {}
+        for name, effects in self.ranef.items():
+            table = pd.DataFrame(
+                np.tile(fixef.to_numpy(), (len(effects), 1)), index=effects.index, columns=fixef.index
+            )
+            for column in effects.columns:
+                if column in table.columns:
+                    table[column] = table[column] + effects[column]
+                else:
+                    table[column] = effects[column]
+            result[name] = table
+        return result
+
+    # -- fitted values and prediction ------------------------------------------------------------------------
+    def _linear_predictor(self, x, terms_z_codes, offset) -> np.ndarray:
+        eta = x @ self._beta
+        for k, z, codes in terms_z_codes:
+            eta = eta + _random_contribution(codes, z, self._term_effects[k])
+        return eta if offset is None else eta + offset
+
+    @cached_property
+    def fitted(self) -> pd.Series:
+        """Fitted values X beta + Z b (+ offset), indexed like the rows used from the input."""
+        terms = [(k, t.z, t.factor.codes) for k, t in enumerate(self.frame.terms)]
+        values = self._linear_predictor(self.frame.x, terms, self.frame.offset)
+        return pd.Series(values, index=self.frame.data.index, name="fitted")
+
+    @cached_property
+    def residuals(self) -> pd.Series:
+        """Response residuals y - fitted."""
+        return pd.Series(self.frame.y - self.fitted.to_numpy(), index=self.frame.data.index, name="residuals")
+
+    def _included_terms(self, re_form) -> list[int]:
+        if re_form is None:
+            return list(range(len(self.frame.terms)))
+        if isinstance(re_form, float) and np.isnan(re_form):
+            return []
+        text = str(re_form).strip()
+        if text in ("~0", "~ 0", "NA", "~1", "~ 1", "0"):
+            return []
+        wanted = parse_formula("_ " + text if text.startswith("~") else "_ ~ " + text).random
+        keys = {(t.lhs.replace(" ", ""), t.group) for t in wanted}
+        included = [
+            k for k, t in enumerate(self.frame.terms) if (t.term.lhs.replace(" ", ""), t.factor.name) in keys
+        ]
+        if len(included) != len(keys):
+            raise FormulaError(f"re_form {re_form!r} names random-effects terms that are not in the model")
+        return included
+
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False) -> pd.Series:
+        """Predictions for the data used (``newdata=None``) or for new data.
+
+        ``re_form=None`` includes all random effects, ``"~0"`` none (population level), and a formula
+        such as ``"~(1 | Subject)"`` a subset.  Levels not seen in the fit get zero random effects when
+        ``allow_new_levels`` is true and raise an error otherwise.
+        """
+        from .frame import to_pandas
+
+        included = self._included_terms(re_form)
+        if newdata is None:
+            data, x, offset = self.frame.data, self.frame.x, self.frame.offset
+            terms = [(k, self.frame.terms[k].z, self.frame.terms[k].factor.codes) for k in included]
+        else:
+            data = to_pandas(newdata)
+            x = self.frame.fixed_matrix(_with_fit_levels(data, self.frame.data))
+            offset = self._new_offset(data)
+            terms = []
+            for k in included:
+                term = self.frame.terms[k]
+                codes = term.factor.codes_for(data)
+                unseen = codes < 0
+                if unseen.any() and not allow_new_levels:
+                    labels = sorted(
+                        set(
+                            map(
+                                str,
+                                np.asarray(
+                                    data[list(term.factor.variables)].astype(str).agg(":".join, axis=1)
+                                )[unseen],
+                            )
+                        )
+                    )
+                    raise ValueError(
+                        f"new levels of {term.factor.name!r} in newdata: {', '.join(labels[:10])}"
+                        + (" ..." if len(labels) > 10 else "")
+                        + "; use allow_new_levels=True to predict them at the population level"
+                    )
+                z = term.design.matrix(_with_fit_levels(data, self.frame.data))
+                terms.append((k, z, codes))
+        values = self._linear_predictor(x, terms, offset)
+        return pd.Series(values, index=data.index, name="predicted")
+
+    def _new_offset(self, data: pd.DataFrame) -> np.ndarray | None:
+        from .frame import _numeric_vector
+
+        total = None
+        for expr in self.frame.formula.offsets:
+            values = _numeric_vector(data, expr, "offset")
+            total = values if total is None else total + values
+        return total
+
+    def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
+        """Responses simulated from the fitted model, with new random effects (lme4's default)."""
+        rng = np.random.default_rng(seed)
+        sigma = self.sigma
+        mean = self.frame.x @ self._beta
+        if self.frame.offset is not None:
+            mean = mean + self.frame.offset
+        noise_scale = sigma if self.frame.weights is None else sigma / np.sqrt(self.frame.weights)
+        out = {}
+        for i in range(nsim):
+            y = mean + noise_scale * rng.standard_normal(self.nobs)
+            for term, t in zip(self.frame.terms, self._term_factors()):
+                u = rng.standard_normal((term.factor.nlevels, term.ncols))
+                y = y + _random_contribution(term.factor.codes, term.z, sigma * u @ t.T)
+            out[f"sim_{i + 1}"] = y
+        return pd.DataFrame(out, index=self.frame.data.index)
+
+    # -- printing --------------------------------------------------------------------------------------------
+    def summary(self):
+        """lme4-style summary; ``print()`` it."""
+        from .summary import LmerSummary
+
+        return LmerSummary(self)
+
+    def __repr__(self) -> str:
+        method = "REML" if self.reml else "ML"
+        return f"<LinearMixedModel {self.frame.formula.text!r} fit by {method}, {self.nobs} obs>"
+
+    def to_dict(self) -> dict:
+        """The result contract as plain Python types (for JSON)."""
+        return {
+            "formula": self.frame.formula.text,
+            "reml": self.reml,
+            "nobs": self.nobs,
+            "n_missing": self.frame.n_missing,
+            "ngroups": self.ngroups,
+            "fixef": self.fixef.to_dict(),
+            "vcov": self.vcov.to_numpy().tolist(),
+            "theta": self.theta.tolist(),
+            "sigma": self.sigma,
+            "varcorr": self.varcorr.replace({np.nan: None}).to_dict(orient="records"),
+            "loglik": self.loglik,
+            "aic": self.aic,
+            "bic": self.bic,
+            "deviance": self.deviance,
+            "reml_criterion": self.reml_criterion,
+            "is_singular": self.is_singular,
+            "ranef": {
+                g: {str(k): v for k, v in df.to_dict(orient="index").items()} for g, df in self.ranef.items()
+            },
+            "ranef_condvar": {g: a.tolist() for g, a in self.ranef_condvar.items()},
+            "fitted": self.fitted.tolist(),
+            "residuals": self.residuals.tolist(),
+            "messages": self.messages,
+        }
+
+
+def _with_fit_levels(data: pd.DataFrame, fit_data: pd.DataFrame) -> pd.DataFrame:
+    """New data whose categorical columns carry the fit's categories (so contrasts line up)."""
+    data = data.copy()
+    for column in fit_data.columns:
+        if column in data.columns and isinstance(fit_data[column].dtype, pd.CategoricalDtype):
+            categories = fit_data[column].cat.categories
+            values = (
+                data[column]
+                .astype(object)
+                .map(lambda v: str(v) if not isinstance(v, str) and pd.notna(v) else v)
+            )
+            if not all(isinstance(c, str) for c in categories):
+                values = data[column]
+            data[column] = pd.Categorical(values, categories=categories, ordered=fit_data[column].cat.ordered)
+    return data
+
+
+_CACHED = {name for name, value in vars(LinearMixedModel).items() if isinstance(value, cached_property)}
