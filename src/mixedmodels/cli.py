@@ -1,0 +1,66 @@
+"""Command line: ``mixedmodels fit FORMULA --data NAME_OR_PATH [--ml] [--json]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from . import datasets
+from .lmm import lmer
+
+__all__ = ["main", "read_data"]
+
+
+def read_data(source: str) -> pd.DataFrame:
+    """A bundled dataset by name, or a CSV or Parquet file by path."""
+    path = Path(source)
+    if path.suffix.lower() in (".csv", ".txt") and path.exists():
+        return pd.read_csv(path)
+    if path.suffix.lower() in (".parquet", ".pq") and path.exists():
+        return pd.read_parquet(path)
+    if path.exists():
+        raise ValueError(f"cannot read {source!r}: use a .csv or .parquet file")
+    try:
+        return datasets.load(source)
+    except KeyError:
+        raise ValueError(
+            f"{source!r} is neither a file nor a bundled dataset ({', '.join(datasets.list())})"
+        ) from None
+
+
+def _fit(args: argparse.Namespace) -> int:
+    data = read_data(args.data)
+    model = lmer(args.formula, data, reml=not args.ml, weights=args.weights, offset=args.offset)
+    if args.json:
+        json.dump(model.to_dict(), sys.stdout, indent=1, default=float)
+        sys.stdout.write("\n")
+    else:
+        print(model.summary())
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mixedmodels", description="Fit mixed-effects models.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    fit = commands.add_parser("fit", help="fit a linear mixed model with an lme4 formula")
+    fit.add_argument("formula", help='e.g. "Reaction ~ Days + (Days | Subject)"')
+    fit.add_argument("--data", required=True, help="bundled dataset name or a CSV/Parquet path")
+    fit.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
+    fit.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    fit.add_argument("--weights", help="column of prior weights")
+    fit.add_argument("--offset", help="column of offsets")
+    fit.set_defaults(run=_fit)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, KeyError, TypeError) as exc:
+        print(f"mixedmodels: error: {exc}", file=sys.stderr)
+        return 2
