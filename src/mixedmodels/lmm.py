@@ -78,8 +78,12 @@ class LinearMixedModel:
     # -- fitting ---------------------------------------------------------------------------------------------
     def fit(self) -> LinearMixedModel:
         """Minimize the REML criterion or deviance over theta and set the estimates."""
+        if self.control.moment_start:
+            start, step = self.objective.start()
+        else:
+            start, step = self.objective.initial, None
         self.optimization = minimize_bobyqa(
-            self.objective, self.objective.initial, self.objective.lower_bounds, self.control
+            self.objective, start, self.objective.lower_bounds, self.control, initial_step=step
         )
         self._set_optimum(self.optimization.x)
         if self.is_singular:

@@ -31,22 +31,71 @@ __all__ = ["BlockedCholesky"]
 Block = np.ndarray | sp.spmatrix
 
 
-def _mul_t(a: Block, b: Block) -> np.ndarray:
-    """Dense ``a @ b.T`` for any mix of dense and sparse blocks."""
-    a_sparse, b_sparse = sp.issparse(a), sp.issparse(b)
-    if a_sparse and b_sparse:
-        return (a @ b.T).toarray()
-    if b_sparse:
-        return np.asarray(b @ a.T).T
-    return np.asarray(a @ b.T)
-
-
 def _block_diagonal(blocks: np.ndarray) -> sp.bsr_matrix:
     """Sparse block-diagonal matrix from an array of ``nlevels`` square blocks."""
     nlevels, p, _ = blocks.shape
     return sp.bsr_matrix(
         (blocks, np.arange(nlevels), np.arange(nlevels + 1)), shape=(nlevels * p, nlevels * p)
     )
+
+
+class ProductPlan:
+    """Precomputed structure for the dense product ``A M B'`` with block-diagonal ``M``.
+
+    ``A`` (r x q0) and ``B`` (s x q0) are fixed sparse matrices and ``M`` has ``nlevels`` blocks of size
+    ``p x p`` that change with theta.  Each entry of the product is a fixed linear combination of the
+    entries of ``M``, so the plan stores that linear map as one sparse matrix (built once, from every
+    pair of nonzeros of ``A`` and ``B`` in the same level) and an evaluation is a single sparse
+    matrix-vector product.  With ``lower`` only entries on or below the diagonal are made (enough for a
+    Cholesky factorization).  Plans with more than ``max_entries`` pairs are not built.
+    """
+
+    def __init__(self, linear_map: sp.csr_matrix, positions: np.ndarray, shape: tuple[int, int]):
+        self.linear_map, self.positions, self.shape = linear_map, positions, shape
+
+    @classmethod
+    def build(cls, a: sp.spmatrix, b: sp.spmatrix, p: int, lower: bool, max_entries: int = 30_000_000):
+        a, b = sp.csc_matrix(a), sp.csc_matrix(b)
+        a.sum_duplicates()
+        b.sum_duplicates()
+        a_col = np.repeat(np.arange(a.shape[1]), np.diff(a.indptr))
+        b_col = np.repeat(np.arange(b.shape[1]), np.diff(b.indptr))
+        nlevels = a.shape[1] // p
+        a_level = a_col // p
+        b_counts = np.bincount(b_col // p, minlength=nlevels)
+        b_starts = np.concatenate([[0], np.cumsum(b_counts)[:-1]])
+        repeats = b_counts[a_level]
+        total = int(repeats.sum())
+        if total > max_entries:
+            return None
+        left = np.repeat(np.arange(len(a_col)), repeats)
+        right = np.arange(total) - np.repeat(np.cumsum(repeats) - repeats - b_starts[a_level], repeats)
+        rows, cols = a.indices[left], b.indices[right]
+        if lower:
+            keep = rows >= cols
+            left, right, rows, cols = left[keep], right[keep], rows[keep], cols[keep]
+        # the entries of the product that occur, numbered in row-major order without sorting
+        target = rows.astype(np.int64) * b.shape[0] + cols
+        occurs = np.zeros(a.shape[0] * b.shape[0], dtype=bool)
+        occurs[target] = True
+        positions = np.flatnonzero(occurs)
+        number = np.cumsum(occurs) - 1
+        middle_index = a_level[left] * p * p + (a_col[left] % p) * p + (b_col[right] % p)
+        linear_map = sp.csr_matrix(
+            (a.data[left] * b.data[right], (number[target], middle_index)),
+            shape=(len(positions), nlevels * p * p),
+        )
+        return cls(linear_map, positions, (a.shape[0], b.shape[0]))
+
+    def subtract_from(self, dense: np.ndarray, middle: np.ndarray) -> None:
+        """``dense -= A M B'`` in place, for the blocks ``middle`` (nlevels, p, p)."""
+        dense.ravel()[self.positions] -= self.linear_map @ middle.reshape(-1)
+
+    def apply(self, middle: np.ndarray) -> np.ndarray:
+        """``A M B'`` as a dense array for the blocks ``middle`` (nlevels, p, p)."""
+        dense = np.zeros(self.shape)
+        self.subtract_from(dense, -middle)
+        return dense
 
 
 class BlockedCholesky:
@@ -62,6 +111,16 @@ class BlockedCholesky:
         self.diag0: np.ndarray | None = None  # (nlevels, p, p) Cholesky factors of the first term
         self.diag0_inv: np.ndarray | None = None
         self.blocks: dict[tuple[int, int], Block] = {}
+        self._middle: np.ndarray | None = None
+        self._xyz0_m: np.ndarray | None = None
+        self._plans = {}
+        for i in range(1, self.nterms):
+            for j in range(1, i + 1):
+                # only the lower triangle is needed on the diagonal, unless block scaling mixes the two
+                lower = i == j and self.ncols[i] == 1
+                plan = ProductPlan.build(cross.off[i, 0], cross.off[j, 0], self.ncols[0], lower)
+                if plan is not None:
+                    self._plans[i, j] = plan
 
     # -- scaling by Lambda ------------------------------------------------------------------------
     def _scale_left(self, k: int, block: Block) -> Block:
@@ -116,34 +175,62 @@ class BlockedCholesky:
         return np.einsum("ab,kac,cd->kbd", t, self.cross.diag[k], t)
 
     # -- the factorization --------------------------------------------------------------------------
+    def _subtract_first_term_product(self, dense: np.ndarray, i: int, j: int) -> None:
+        """``dense -= L_i0 L_j0'``, the first term's contribution to block (i, j), i >= j >= 1.
+
+        With L_i0 = Lambda_i' A_i0 Lambda_0 L_00^{-T} this is Lambda_i' A_i0 M A_j0' Lambda_j, where
+        M = Lambda_0 (L_00 L_00')^{-1} Lambda_0' is block-diagonal; the [X y] block is not scaled.
+        """
+        last = self.nterms
+        if i == last:
+            weighted = self._xyz0_m  # A_K0 M
+            if j == last:
+                dense -= weighted @ self.cross.xyz[0].T
+            else:
+                dense -= self._scale_right(j, np.asarray(self.cross.off[j, 0] @ weighted.T).T)
+            return
+        plan = self._plans.get((i, j))
+        scalar = self.ncols[i] == 1 and self.ncols[j] == 1
+        if plan is not None and scalar:
+            plan.subtract_from(dense, self._middle * (self.factors[i][0, 0] * self.factors[j][0, 0]))
+            return
+        if plan is not None:
+            product = plan.apply(self._middle)
+        else:
+            middle = _block_diagonal(self._middle)
+            product = (self.cross.off[i, 0] @ middle @ self.cross.off[j, 0].T).toarray()
+        dense -= self._scale_right(j, self._scale_left(i, product))
+
     def update(self, factors: Sequence[np.ndarray]) -> bool:
         """Refactor for the per-term factors ``T_k``; False when a block is not positive definite."""
         self.factors = list(factors)
-        cross, nterms = self.cross, self.nterms
+        cross, nterms, p0 = self.cross, self.nterms, self.ncols[0]
         blocks: dict[tuple[int, int], Block] = {}
-        last = nterms  # index of the [X y] block
 
         scaled0 = self._scaled_diag_blocks(0)
-        scaled0[:, np.arange(self.ncols[0]), np.arange(self.ncols[0])] += 1.0
-        if self.ncols[0] == 1:
+        t0 = self.factors[0]
+        if p0 == 1:
+            scaled0 += 1.0
             self.diag0 = np.sqrt(scaled0)
+            self._middle = (t0[0, 0] ** 2) / scaled0
+            self._xyz0_m = cross.xyz[0] * self._middle[:, 0, 0]
         else:
+            scaled0[:, np.arange(p0), np.arange(p0)] += 1.0
             try:
                 self.diag0 = np.linalg.cholesky(scaled0)
             except np.linalg.LinAlgError:
                 return False
             self.diag0_inv = np.linalg.inv(self.diag0)
-        for i in range(1, nterms):
-            blocks[i, 0] = self._divide_by_diag0(self._scale_right(0, self._scale_left(i, cross.off[i, 0])))
-        blocks[last, 0] = self._divide_by_diag0(self._scale_right(0, cross.xyz[0]))
+            half = self.diag0_inv @ t0.T  # L_00^{-1} T_0' per level
+            self._middle = np.einsum("kab,kac->kbc", half, half)
+            shaped = cross.xyz[0].reshape(-1, self.nlevels[0], p0)
+            self._xyz0_m = np.einsum("mkp,kpq->mkq", shaped, self._middle).reshape(cross.xyz[0].shape)
 
         for j in range(1, nterms + 1):
-            if j < nterms:
-                diag = self._dense_diag(j)
-            else:
-                diag = cross.xy.copy()
-            for jj in range(j):
-                diag -= _mul_t(blocks[j, jj], blocks[j, jj])
+            diag = self._dense_diag(j) if j < nterms else cross.xy.copy()
+            self._subtract_first_term_product(diag, j, j)
+            for jj in range(1, j):
+                diag -= blocks[j, jj] @ blocks[j, jj].T
             try:
                 diag = la.cholesky(diag, lower=True, check_finite=False)
             except la.LinAlgError:
@@ -155,11 +242,18 @@ class BlockedCholesky:
                     below = below.toarray() if sp.issparse(below) else below
                 else:
                     below = self._scale_right(j, cross.xyz[j])
-                for jj in range(j):
-                    below = below - _mul_t(blocks[i, jj], blocks[j, jj])
+                self._subtract_first_term_product(below, i, j)
+                for jj in range(1, j):
+                    below -= blocks[i, jj] @ blocks[j, jj].T
                 blocks[i, j] = la.solve_triangular(diag, below.T, lower=True, check_finite=False).T
         self.blocks = blocks
         return True
+
+    def first_column_block(self, i: int) -> Block:
+        """L_i0 = Lambda_i' A_i0 Lambda_0 L_00^{-T} (sparse for random-effects rows, dense for [X y])."""
+        if i == self.nterms:
+            return self._divide_by_diag0(self._scale_right(0, self.cross.xyz[0]))
+        return self._divide_by_diag0(self._scale_right(0, self._scale_left(i, self.cross.off[i, 0])))
 
     # -- quantities for the objective -----------------------------------------------------------------
     def logdet_random(self) -> float:
@@ -199,10 +293,11 @@ class BlockedCholesky:
         beta = la.solve_triangular(lxx[:p, :p], lxx[p, :p], lower=True, trans="T", check_finite=False)
         modes: list[np.ndarray] = [np.empty(0)] * self.nterms
         for j in reversed(range(self.nterms)):
-            lkj = self.blocks[last, j]
+            lkj = self.blocks[last, j] if j > 0 else self.first_column_block(last)
             rhs = np.asarray(lkj[p, :]).ravel() - np.asarray(lkj[:p, :]).T @ beta
             for i in range(j + 1, self.nterms):
-                rhs = rhs - np.asarray(self.blocks[i, j].T @ modes[i]).ravel()
+                below = self.blocks[i, j] if j > 0 else self.first_column_block(i)
+                rhs = rhs - np.asarray(below.T @ modes[i]).ravel()
             modes[j] = self._solve_diag_t(j, rhs)
         return beta, modes
 
@@ -224,7 +319,7 @@ class BlockedCholesky:
         for i in range(j + 1, self.nterms):
             rhs = np.zeros((self.blocks[i, i].shape[0], first.shape[1]))
             for m in range(j, i):
-                block = self.blocks[i, m]
+                block = self.blocks[i, m] if m > 0 else self.first_column_block(i)
                 product = block @ columns[m]
                 rhs -= product.toarray() if sp.issparse(product) else np.asarray(product)
             columns[i] = la.solve_triangular(self.blocks[i, i], rhs, lower=True, check_finite=False)

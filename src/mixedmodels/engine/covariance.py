@@ -37,6 +37,10 @@ class Unstructured:
         """(row, column) of T for each parameter, in parameter order."""
         return list(zip(self._rows.tolist(), self._cols.tolist()))
 
+    def from_diagonal(self, diagonal: np.ndarray) -> np.ndarray:
+        """Parameters of the diagonal ``T = diag(diagonal)``."""
+        return np.where(self._rows == self._cols, np.asarray(diagonal)[self._rows], 0.0)
+
     def factor(self, theta: np.ndarray) -> np.ndarray:
         """``T`` for parameters ``theta``."""
         lower = np.zeros((self.size, self.size))

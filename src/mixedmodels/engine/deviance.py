@@ -16,6 +16,7 @@ import numpy as np
 
 from .cholesky import BlockedCholesky
 from .covariance import Unstructured
+from .start import moment_start
 
 __all__ = ["ProfiledObjective", "objective_from_factor"]
 
@@ -56,6 +57,15 @@ class ProfiledObjective:
     @property
     def initial(self) -> np.ndarray:
         return np.concatenate([c.initial for c in self.covariances])
+
+    def start(self) -> tuple[np.ndarray, np.ndarray]:
+        """Moment-based starting parameters and BOBYQA's initial step for each (see :mod:`.start`)."""
+        diagonals = moment_start(self.factor.cross, self.factor.nfixed)
+        x0 = np.concatenate([c.from_diagonal(d) for c, d in zip(self.covariances, diagonals)])
+        term_scale = np.concatenate(
+            [np.full(c.n_params, d.mean()) for c, d in zip(self.covariances, diagonals)]
+        )
+        return x0, 0.2 * np.maximum(np.abs(x0), term_scale)
 
     def factors(self, theta: np.ndarray) -> list[np.ndarray]:
         """Per-term relative covariance factors T_k for the whole parameter vector."""

@@ -36,7 +36,7 @@ class OptimizerControl:
     ftol_rel: float = 1e-14
     xtol_abs: float = 1e-10
     max_evaluations: int = 100_000
-    initial_step: float | None = None
+    moment_start: bool = True  # start from moment estimates (else lme4's T = I)
     boundary_tol: float = 1e-5
     check_convergence: bool = True
     gradient_tol: float = 2e-3
@@ -82,6 +82,7 @@ def minimize_bobyqa(
     x0: np.ndarray,
     lower: np.ndarray,
     control: OptimizerControl | None = None,
+    initial_step: np.ndarray | None = None,
 ) -> OptimizationResult:
     """Minimize ``fun`` subject to ``x >= lower``, then apply lme4's boundary and convergence checks."""
     control = control or OptimizerControl()
@@ -104,8 +105,8 @@ def minimize_bobyqa(
     opt.set_ftol_rel(control.ftol_rel)
     opt.set_xtol_abs(control.xtol_abs)
     opt.set_maxeval(control.max_evaluations)
-    if control.initial_step is not None:
-        opt.set_initial_step(control.initial_step)
+    if initial_step is not None:
+        opt.set_initial_step(np.asarray(initial_step, dtype=float))
     messages: list[str] = []
     try:
         x = opt.optimize(x0)

@@ -1,0 +1,63 @@
+"""Starting values for theta from moment equations on the cross-product blocks.
+
+Each column ``c`` of each random-effects term is treated as an independent variance component
+``s_c^2``.  With ``r`` the ordinary least-squares residuals and ``Z_c`` the column's part of Z,
+
+    E ||Z_c' r||^2 ~= sum_d s_d^2 ||Z_c' Z_d||_F^2 + sigma^2 ||Z_c||^2,
+    E ||r||^2      ~= sum_d s_d^2 ||Z_d||^2 + n sigma^2,
+
+(ignoring the fitted fixed effects) is a small linear system solved for the components; the start is
+``sqrt(s_c^2 / sigma^2)`` on the diagonal of each T and 0 elsewhere.  Everything comes from the blocks,
+so it costs nothing that grows with the number of rows.  BOBYQA from this start needs far fewer
+evaluations on large crossed designs than from lme4's start (T = I).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .crossprod import CrossProducts
+
+__all__ = ["moment_start"]
+
+
+def _squared_sums_by_column(block: sp.spmatrix | np.ndarray, p_rows: int, p_cols: int) -> np.ndarray:
+    """Sum of squared entries of ``block`` grouped by (row % p_rows, column % p_cols)."""
+    coo = sp.coo_matrix(block)
+    out = np.zeros((p_rows, p_cols))
+    np.add.at(out, (coo.row % p_rows, coo.col % p_cols), coo.data**2)
+    return out
+
+
+def moment_start(cross: CrossProducts, nfixed: int, minimum: float = 0.05) -> list[np.ndarray]:
+    """Diagonal starting values of each term's relative covariance factor (one vector per term)."""
+    sizes = [d.shape[1] for d in cross.diag]
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    ncomp = offsets[-1]
+    xx, xy_, yy = cross.xy[:nfixed, :nfixed], cross.xy[:nfixed, nfixed], cross.xy[nfixed, nfixed]
+    beta = np.linalg.lstsq(xx, xy_, rcond=None)[0] if nfixed else np.zeros(0)
+    rss = yy - xy_ @ beta
+
+    coef = np.zeros((ncomp + 1, ncomp + 1))
+    rhs = np.zeros(ncomp + 1)
+    for k, diag in enumerate(cross.diag):
+        p = sizes[k]
+        zr = (cross.xyz[k][nfixed] - beta @ cross.xyz[k][:nfixed]).reshape(-1, p)
+        rows = slice(offsets[k], offsets[k + 1])
+        rhs[rows] = np.sum(zr**2, axis=0)
+        coef[rows, rows] = np.einsum("lab,lab->ab", diag, diag)
+        norms = np.einsum("laa->a", diag)
+        coef[rows, ncomp] = norms
+        coef[ncomp, rows] = norms
+        for j in range(k):
+            cols = slice(offsets[j], offsets[j + 1])
+            block = _squared_sums_by_column(cross.off[k, j], p, sizes[j])
+            coef[rows, cols] = block
+            coef[cols, rows] = block.T
+    coef[ncomp, ncomp] = cross.nobs
+    rhs[ncomp] = rss
+    solution = np.linalg.lstsq(coef, rhs, rcond=None)[0]
+    sigma2 = solution[ncomp] if solution[ncomp] > 0 else rss / max(cross.nobs - nfixed, 1)
+    ratios = np.sqrt(np.clip(solution[:ncomp] / sigma2, minimum**2, 1e4))
+    return [ratios[offsets[k] : offsets[k + 1]] for k in range(len(sizes))]
