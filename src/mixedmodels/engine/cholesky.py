@@ -26,9 +26,48 @@ import scipy.sparse as sp
 
 from .crossprod import CrossProducts
 
-__all__ = ["BlockedCholesky"]
+__all__ = ["BlockedCholesky", "ProductPlan"]
+
+# LAPACK directly: scipy.linalg's wrappers cost more than the factorization of the small blocks
+_potrf = la.lapack.dpotrf
+_trtrs = la.lapack.dtrtrs
 
 Block = np.ndarray | sp.spmatrix
+
+
+def batched_cholesky(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Lower Cholesky factors of a stack of small SPD blocks and their inverses; None if one is not PD.
+
+    Blocks of size 1 and 2 use closed forms: NumPy's batched LAPACK calls cost more than the
+    arithmetic at these sizes, and they are the common case (random intercepts and slopes).
+    """
+    p = blocks.shape[1]
+    if p == 1:
+        if np.any(blocks <= 0):
+            return None
+        factor = np.sqrt(blocks)
+        return factor, 1.0 / factor
+    if p == 2:
+        a, b, c = blocks[:, 0, 0], blocks[:, 1, 0], blocks[:, 1, 1]
+        if np.any(a <= 0):
+            return None
+        l11 = np.sqrt(a)
+        l21 = b / l11
+        schur = c - l21 * l21
+        if np.any(schur <= 0):
+            return None
+        l22 = np.sqrt(schur)
+        factor = np.zeros_like(blocks)
+        inverse = np.zeros_like(blocks)
+        factor[:, 0, 0], factor[:, 1, 0], factor[:, 1, 1] = l11, l21, l22
+        inverse[:, 0, 0], inverse[:, 1, 1] = 1.0 / l11, 1.0 / l22
+        inverse[:, 1, 0] = -l21 / (l11 * l22)
+        return factor, inverse
+    try:
+        factor = np.linalg.cholesky(blocks)
+    except np.linalg.LinAlgError:
+        return None
+    return factor, np.linalg.inv(factor)
 
 
 def _block_diagonal(blocks: np.ndarray) -> sp.bsr_matrix:
@@ -148,7 +187,7 @@ class BlockedCholesky:
     def _divide_by_diag0(self, block: Block) -> Block:
         """``block @ L_00^{-T}`` with L_00 the first term's block-diagonal factor."""
         if self.ncols[0] == 1:
-            inverse = 1.0 / self.diag0[:, 0, 0]
+            inverse = self.diag0_inv[:, 0, 0]
             if sp.issparse(block):
                 return block @ sp.diags(inverse)
             return block * inverse
@@ -172,7 +211,9 @@ class BlockedCholesky:
 
     def _scaled_diag_blocks(self, k: int) -> np.ndarray:
         t = self.factors[k]
-        return np.einsum("ab,kac,cd->kbd", t, self.cross.diag[k], t)
+        if t.shape[0] == 1:
+            return self.cross.diag[k] * (t[0, 0] * t[0, 0])
+        return t.T @ self.cross.diag[k] @ t
 
     # -- the factorization --------------------------------------------------------------------------
     def _subtract_first_term_product(self, dense: np.ndarray, i: int, j: int) -> None:
@@ -208,32 +249,28 @@ class BlockedCholesky:
         blocks: dict[tuple[int, int], Block] = {}
 
         scaled0 = self._scaled_diag_blocks(0)
+        scaled0[:, np.arange(p0), np.arange(p0)] += 1.0
+        factored = batched_cholesky(scaled0)
+        if factored is None:
+            return False
+        self.diag0, self.diag0_inv = factored
         t0 = self.factors[0]
         if p0 == 1:
-            scaled0 += 1.0
-            self.diag0 = np.sqrt(scaled0)
-            self._middle = (t0[0, 0] ** 2) / scaled0
+            self._middle = (t0[0, 0] * self.diag0_inv) ** 2
             self._xyz0_m = cross.xyz[0] * self._middle[:, 0, 0]
         else:
-            scaled0[:, np.arange(p0), np.arange(p0)] += 1.0
-            try:
-                self.diag0 = np.linalg.cholesky(scaled0)
-            except np.linalg.LinAlgError:
-                return False
-            self.diag0_inv = np.linalg.inv(self.diag0)
             half = self.diag0_inv @ t0.T  # L_00^{-1} T_0' per level
-            self._middle = np.einsum("kab,kac->kbc", half, half)
-            shaped = cross.xyz[0].reshape(-1, self.nlevels[0], p0)
-            self._xyz0_m = np.einsum("mkp,kpq->mkq", shaped, self._middle).reshape(cross.xyz[0].shape)
+            self._middle = half.transpose(0, 2, 1) @ half
+            shaped = cross.xyz[0].reshape(-1, self.nlevels[0], p0).transpose(1, 0, 2)
+            self._xyz0_m = (shaped @ self._middle).transpose(1, 0, 2).reshape(cross.xyz[0].shape)
 
         for j in range(1, nterms + 1):
             diag = self._dense_diag(j) if j < nterms else cross.xy.copy()
             self._subtract_first_term_product(diag, j, j)
             for jj in range(1, j):
                 diag -= blocks[j, jj] @ blocks[j, jj].T
-            try:
-                diag = la.cholesky(diag, lower=True, check_finite=False)
-            except la.LinAlgError:
+            diag, info = _potrf(diag, lower=1, clean=1, overwrite_a=1)
+            if info != 0:
                 return False
             blocks[j, j] = diag
             for i in range(j + 1, nterms + 1):
@@ -245,7 +282,7 @@ class BlockedCholesky:
                 self._subtract_first_term_product(below, i, j)
                 for jj in range(1, j):
                     below -= blocks[i, jj] @ blocks[j, jj].T
-                blocks[i, j] = la.solve_triangular(diag, below.T, lower=True, check_finite=False).T
+                blocks[i, j] = _trtrs(diag, below.T, lower=1)[0].T
         self.blocks = blocks
         return True
 
@@ -258,10 +295,10 @@ class BlockedCholesky:
     # -- quantities for the objective -----------------------------------------------------------------
     def logdet_random(self) -> float:
         """log |Lambda'Z'WZ Lambda + I|."""
-        total = 2.0 * np.sum(np.log(np.diagonal(self.diag0, axis1=1, axis2=2)))
+        total = np.log(np.diagonal(self.diag0, axis1=1, axis2=2)).sum()
         for j in range(1, self.nterms):
-            total += 2.0 * np.sum(np.log(np.diag(self.blocks[j, j])))
-        return float(total)
+            total += np.log(self.blocks[j, j].diagonal()).sum()
+        return 2.0 * float(total)
 
     @property
     def fixed_factor(self) -> np.ndarray:
@@ -270,7 +307,7 @@ class BlockedCholesky:
 
     def logdet_fixed(self) -> float:
         """log |R_X|^2."""
-        return float(2.0 * np.sum(np.log(np.diag(self.fixed_factor))))
+        return 2.0 * float(np.log(self.fixed_factor.diagonal()).sum())
 
     def pwrss(self) -> float:
         """Penalized weighted residual sum of squares at the conditional optimum."""
