@@ -9,14 +9,21 @@ on small models.
 
 from __future__ import annotations
 
+import ast
+import builtins
 import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from formulaic import Formula, ModelSpec, model_matrix
+from formulaic.errors import FormulaicError
+from formulaic.parser.types import Factor
+from formulaic.transforms import TRANSFORMS
 
-__all__ = ["Design", "EVALUATION_CONTEXT", "r_column_name"]
+from .formula import FormulaError, formulaic_failure
+
+__all__ = ["Design", "EVALUATION_CONTEXT", "KNOWN_NAMES", "formula_names", "r_column_name"]
 
 #: Functions a formula may call, beyond formulaic's own (I, C, poly, scale, center, ...).
 EVALUATION_CONTEXT = {
@@ -34,6 +41,9 @@ EVALUATION_CONTEXT = {
     "tan": np.tan,
 }
 
+#: Names a formula can use without a column of that name (functions, ``np``, ``contr``, ...).
+KNOWN_NAMES = frozenset(EVALUATION_CONTEXT) | frozenset(TRANSFORMS)
+
 _SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -44,7 +54,51 @@ def r_column_name(name: str) -> str:
     name = re.sub(r"C\(([^,()]+), contr\.poly\)\[([^\]]*)\]", r"\1\2", name)
     name = re.sub(r"\[T\.([^\]]*)\]", r"\1", name)
     name = re.sub(r"\[([^\]]*)\]", r"\1", name)
-    return re.sub(r"\bI\(([^()]*)\)", lambda m: "I(" + m.group(1).replace(" ** ", "^") + ")", name)
+    # only arithmetic inside calls has these operators, which R's deparse writes unspaced: I(x^2), exp(x/10)
+    return name.replace(" ** ", "^").replace(" / ", "/")
+
+
+def _expression_names(expr: str) -> tuple[set[str], set[str]]:
+    """(variables, called functions) of a Python expression; backticks quote names with spaces."""
+    quoted: dict[str, str] = {}
+
+    def alias(match: re.Match[str]) -> str:
+        quoted[f"_quoted{len(quoted)}_"] = match.group(1)
+        return f"_quoted{len(quoted) - 1}_"
+
+    try:
+        tree = ast.parse(re.sub(r"`([^`]*)`", alias, expr).strip(), mode="eval")
+    except SyntaxError as exc:
+        raise FormulaError(f"{expr!r} is not a valid expression: {exc.msg}") from exc
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    variables: set[str] = set()
+    functions: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (functions if id(node) in called else variables).add(quoted.get(node.id, node.id))
+    return variables, functions
+
+
+def formula_names(rhs: str) -> tuple[list[str], list[str]]:
+    """Variables and unknown functions used by a right-hand side (or an expression such as ``log(y)``).
+
+    Variables exclude the names formulas know (``np``, ``contr``); functions are only those that are
+    neither transforms, nor in :data:`EVALUATION_CONTEXT`, nor Python builtins.
+    """
+    try:
+        terms = list(Formula(rhs))
+    except Exception as exc:  # formulaic raises several exception types for bad syntax
+        raise formulaic_failure(f"cannot parse {rhs!r}", exc) from exc
+    variables: dict[str, None] = {}
+    functions: dict[str, None] = {}
+    for factor in (factor for term in terms for factor in term.factors):
+        if factor.eval_method is Factor.EvalMethod.LOOKUP:
+            variables[factor.expr] = None
+        elif factor.eval_method is Factor.EvalMethod.PYTHON:
+            names, calls = _expression_names(factor.expr)
+            variables.update(dict.fromkeys(sorted(names - KNOWN_NAMES)))
+            functions.update(dict.fromkeys(sorted(calls - KNOWN_NAMES - set(dir(builtins)))))
+    return list(variables), list(functions)
 
 
 def _with_polynomial_contrasts(rhs: str, ordered: set[str]) -> str:
@@ -82,18 +136,21 @@ class Design:
             return design, design.matrix(data)
         ordered = {
             name
-            for name in Formula(rhs).required_variables
+            for name in formula_names(rhs)[0]
             if name in data.columns
             and isinstance(data[name].dtype, pd.CategoricalDtype)
             and data[name].cat.ordered
         }
-        matrices = model_matrix(
-            _with_polynomial_contrasts(rhs, ordered),
-            data,
-            context=EVALUATION_CONTEXT,
-            na_action="ignore",
-            output="pandas",
-        )
+        try:
+            matrices = model_matrix(
+                _with_polynomial_contrasts(rhs, ordered),
+                data,
+                context=EVALUATION_CONTEXT,
+                na_action="ignore",
+                output="pandas",
+            )
+        except FormulaicError as exc:
+            raise formulaic_failure(f"cannot evaluate {rhs!r}", exc) from exc
         names = [r_column_name(str(c)) for c in matrices.columns]
         design = cls(rhs, names, matrices.model_spec, None)
         return design, np.asarray(matrices, dtype=float)
@@ -104,7 +161,10 @@ class Design:
             n = len(data)
             cols = [np.ones(n) if c == "1" else data[c].to_numpy(dtype=float) for c in self.simple_columns]
             return np.column_stack(cols) if cols else np.empty((n, 0))
-        matrices = self.spec.get_model_matrix(data, context=EVALUATION_CONTEXT, na_action="ignore")
+        try:
+            matrices = self.spec.get_model_matrix(data, context=EVALUATION_CONTEXT, na_action="ignore")
+        except FormulaicError as exc:
+            raise formulaic_failure(f"cannot evaluate {self.rhs!r}", exc) from exc
         return np.asarray(matrices, dtype=float)
 
 

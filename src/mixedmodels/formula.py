@@ -4,7 +4,8 @@ A formula such as ``y ~ x + (1 + x | g) + (1 | a/b)`` is split into its response
 (handed on to formulaic, which materializes it) and its random-effects terms, each a left-hand side
 (a model formula for the columns of Z) and a grouping factor.  Like lme4's ``findbars``/``expandSlash``:
 
-* ``(x || g)`` becomes uncorrelated terms ``(1 | g) + (0 + x | g)``;
+* ``(x || g)`` becomes uncorrelated terms ``(1 | g) + (0 + x | g)``, one per term label of ``x`` (so
+  ``(a * b || g)`` gives ``a``, ``b`` and ``a:b`` their own terms, as lme4 1.1-31 does);
 * ``(x | a/b)`` becomes ``(x | a) + (x | b:a)`` (lme4 names the nested factor ``b:a``);
 * ``(x | a:b)`` groups by the interaction of ``a`` and ``b``.
 
@@ -16,7 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["FormulaError", "RandomTerm", "ParsedFormula", "parse_formula"]
+from formulaic import Formula
+from formulaic.parser.types import Factor
+
+__all__ = ["FormulaError", "RandomTerm", "ParsedFormula", "formulaic_failure", "parse_formula"]
 
 
 class FormulaError(ValueError):
@@ -108,18 +112,34 @@ def _strip_outer_parens(text: str) -> str | None:
     return text[1:-1]
 
 
-def _r_to_python(expr: str) -> str:
-    """Translate R arithmetic inside ``I()`` to Python (``^`` is a power in R, ``**`` in Python)."""
+def _r_to_python(expr: str, arithmetic: bool = False) -> str:
+    """Translate R's power ``^`` to Python's ``**`` where R reads it as arithmetic.
 
-    def fix_i(match: re.Match[str]) -> str:
-        return match.group(0).replace("^", "**")
+    That is inside function calls (``I(x^2)``, ``log(x^2)``) and, with ``arithmetic``, everywhere (a
+    response or an offset); elsewhere in a formula ``(a + b)^2`` is crossing, which formulaic also reads.
+    """
+    out: list[str] = []
+    calls: list[bool] = []  # for each open parenthesis: does it belong to a function call?
+    quote = ""
+    for i, ch in enumerate(expr):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == "(":
+            calls.append(bool(re.search(r"[\w.]\s*$", expr[:i])))
+        elif ch == ")" and calls:
+            calls.pop()
+        elif ch == "^" and (arithmetic or any(calls)):
+            ch = "**"
+        out.append(ch)
+    return "".join(out)
 
-    return re.sub(r"\bI\((?:[^()]|\([^()]*\))*\)", fix_i, expr)
 
-
-def _parse_grouping(text: str) -> list[tuple[str, ...]]:
+def _parse_grouping(text: str, term: str) -> list[tuple[str, ...]]:
     """Grouping factors of ``a``, ``a:b`` or ``a/b/c`` (expanded as lme4's expandSlash does)."""
-    nested = [p for _, p in _scan_top_level(text, ("/",))]
+    inner = _strip_outer_parens(text)
+    nested = [p for _, p in _scan_top_level(text if inner is None else inner, ("/",))]
     levels: list[tuple[str, ...]] = []
     for piece in nested:
         inner = _strip_outer_parens(piece)
@@ -128,7 +148,8 @@ def _parse_grouping(text: str) -> list[tuple[str, ...]]:
         for name in names:
             if not _IDENTIFIER.match(name):
                 raise FormulaError(
-                    f"grouping factor {name!r} in {text!r} must be a column name (use a:b for interactions)"
+                    f"grouping factor {name!r} in ({term}) must be a column name; make a column for it "
+                    "(interactions are written a:b, nested factors a/b)"
                 )
         levels.append(tuple(n.strip("`") for n in names))
     # a/b/c -> a, b:a, c:b:a  (lme4 puts the innermost factor first in the name)
@@ -141,21 +162,27 @@ def _parse_grouping(text: str) -> list[tuple[str, ...]]:
     return groups
 
 
-def _lhs_terms(lhs: str) -> tuple[bool, list[str]]:
-    """Split a random-term left-hand side into (has_intercept, other terms) for ``||`` expansion."""
-    intercept = True
-    terms: list[str] = []
-    for sep, piece in _scan_top_level(lhs, ("+", "-")):
-        piece = piece.strip()
-        if not piece:
-            continue
-        if piece in ("0", "1"):
-            intercept = (piece == "1") and sep != "-"
-        elif sep == "-":
-            raise FormulaError(f"cannot remove {piece!r} in an uncorrelated term ({lhs!r})")
-        else:
-            terms.append(piece)
-    return intercept, terms
+def formulaic_failure(what: str, exc: Exception) -> FormulaError:
+    """A FormulaError for formulaic's ``exc`` about ``what``: its first line, without terminal colours."""
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
+    return FormulaError(f"{what}: {lines[0] if lines else type(exc).__name__}")
+
+
+def _factor_text(factor: Factor) -> str:
+    """A formulaic factor as formula text, with backticks around column names that need them."""
+    if factor.eval_method is Factor.EvalMethod.LOOKUP and not _IDENTIFIER.match(factor.expr):
+        return f"`{factor.expr}`"
+    return factor.expr
+
+
+def _uncorrelated(lhs: str, inner: str) -> list[str]:
+    """lme4's expandDoubleVert: ``1`` (unless removed) and ``0 + label`` for each of R's term labels."""
+    try:
+        terms = list(Formula(lhs))
+    except Exception as exc:  # formulaic raises several exception types for bad syntax
+        raise formulaic_failure(f"cannot parse ({inner})", exc) from exc
+    labels = [":".join(_factor_text(f) for f in term.factors) for term in terms]
+    return [label if label == "1" else f"0 + {label}" for label in labels]
 
 
 def _random_terms(inner: str) -> list[RandomTerm]:
@@ -170,11 +197,10 @@ def _random_terms(inner: str) -> list[RandomTerm]:
     if not grouping.strip():
         raise FormulaError(f"random-effects term ({inner}) has no grouping factor after the bar")
     lhs = _r_to_python(lhs)
-    groups = _parse_grouping(grouping.strip())
+    groups = _parse_grouping(grouping.strip(), inner)
     if bar == "|":
         return [RandomTerm(lhs, factors) for factors in groups]
-    intercept, others = _lhs_terms(lhs)
-    lhss = (["1"] if intercept else []) + [f"0 + {t}" for t in others]
+    lhss = _uncorrelated(lhs, inner)
     if not lhss:
         raise FormulaError(f"random-effects term ({inner}) has no effects")
     return [RandomTerm(one, factors) for factors in groups for one in lhss]
@@ -183,11 +209,14 @@ def _random_terms(inner: str) -> list[RandomTerm]:
 def parse_formula(text: str) -> ParsedFormula:
     """Split an lme4 formula into response, fixed part, random terms and offsets."""
     if not isinstance(text, str):
-        raise FormulaError(f"formula must be a string, got {type(text).__name__}")
+        raise TypeError(f"formula must be a string such as 'y ~ x + (1 | g)', got {type(text).__name__}")
     sides = _scan_top_level(text, ("~",))
-    if len(sides) != 2 or not sides[0][1].strip():
-        raise FormulaError(f"formula {text!r} must have the form 'response ~ terms'")
+    if len(sides) != 2:
+        problem = "has no '~'" if len(sides) < 2 else "has more than one '~'"
+        raise FormulaError(f"formula {text!r} {problem}; write it as 'response ~ terms'")
     response, rhs = sides[0][1].strip(), sides[1][1].strip()
+    if not response:
+        raise FormulaError(f"formula {text!r} has no response left of '~'")
     if not rhs:
         raise FormulaError(f"formula {text!r} has no terms right of '~'")
     fixed: list[str] = []
@@ -207,12 +236,16 @@ def parse_formula(text: str) -> ParsedFormula:
             continue
         if "|" in piece and inner is None and len(_scan_top_level(piece, ("||", "|"))) > 1:
             raise FormulaError(f"random-effects term {piece!r} must be enclosed in parentheses")
+        if piece == ".":
+            raise FormulaError(f"'.' (all other columns) is not supported in {text!r}; name the columns")
         offset = re.fullmatch(r"offset\((.*)\)", piece, flags=re.S)
         if offset and sep != "-":
-            offsets.append(_r_to_python(offset.group(1).strip()))
+            offsets.append(_r_to_python(offset.group(1).strip(), arithmetic=True))
             continue
         fixed.append(f"{sep} {_r_to_python(piece)}" if fixed or sep == "-" else _r_to_python(piece))
     fixed_text = " ".join(fixed) if fixed else "1"
     if fixed_text.startswith("-"):
         fixed_text = "1 " + fixed_text
-    return ParsedFormula(text, _r_to_python(response), fixed_text, tuple(random), tuple(offsets))
+    return ParsedFormula(
+        text, _r_to_python(response, arithmetic=True), fixed_text, tuple(random), tuple(offsets)
+    )

@@ -13,13 +13,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula
 
-from .design import Design
+from .design import Design, formula_names
 from .engine.crossprod import GroupingColumns
 from .formula import FormulaError, ParsedFormula, RandomTerm
 
-__all__ = ["ModelFrame", "GroupingFactor", "RandomEffectsTerm", "build_frame", "to_pandas", "ModelMessage"]
+__all__ = [
+    "ModelFrame",
+    "GroupingFactor",
+    "RandomEffectsTerm",
+    "build_frame",
+    "to_pandas",
+    "ModelMessage",
+    "r_label",
+]
 
 
 class ModelMessage(UserWarning):
@@ -33,7 +40,10 @@ def to_pandas(data) -> pd.DataFrame:
     if hasattr(data, "to_pandas"):  # polars and pyarrow
         return data.to_pandas()
     if isinstance(data, dict):
-        return pd.DataFrame(data)
+        try:
+            return pd.DataFrame(data)
+        except ValueError as exc:
+            raise ValueError(f"cannot make a table of the data: {exc}") from exc
     raise TypeError(f"data must be a pandas, polars or pyarrow table, got {type(data).__name__}")
 
 
@@ -52,8 +62,11 @@ class GroupingFactor:
 
     def codes_for(self, data: pd.DataFrame) -> np.ndarray:
         """Codes of new rows; -1 where the level was not seen when fitting."""
-        labels = _interaction_labels(data, self.variables)
-        return self.levels.get_indexer(labels)
+        labels = [data[v].astype(object).map(r_label).astype(str) for v in self.variables]
+        combined = labels[0]
+        for more in labels[1:]:
+            combined = combined + ":" + more
+        return self.levels.get_indexer(pd.Index(combined))
 
 
 @dataclass
@@ -106,17 +119,20 @@ class ModelFrame:
         return self.fixed_design.matrix(data)[:, self.kept_columns]
 
 
-def _interaction_labels(data: pd.DataFrame, variables: tuple[str, ...]) -> pd.Index:
-    parts = [
-        data[v].astype(str) if not isinstance(data[v].dtype, pd.CategoricalDtype) else data[v]
-        for v in variables
-    ]
-    if len(parts) == 1:
-        return pd.Index(parts[0].astype(str))
-    labels = parts[0].astype(str)
-    for part in parts[1:]:
-        labels = labels + ":" + part.astype(str)
-    return pd.Index(labels)
+def r_label(value) -> str:
+    """R's ``as.character`` of a level (``TRUE``, ``2``, ``0.1``, ``1e+05``).
+
+    Doubles get up to 15 significant digits, in fixed or scientific notation, whichever is shorter.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return "TRUE" if value else "FALSE"
+    if not isinstance(value, (float, np.floating)) or not np.isfinite(value):
+        return str(value)
+    digits = format(float(value), ".15g")
+    significant = len(digits.split("e")[0].replace("-", "").replace(".", "").strip("0")) or 1
+    scientific = format(float(digits), f".{significant - 1}e")
+    fixed = np.format_float_positional(float(digits), trim="-")
+    return fixed if len(fixed) <= len(scientific) else scientific
 
 
 def _factor_levels(column: pd.Series) -> list:
@@ -133,7 +149,7 @@ def _grouping_factor(data: pd.DataFrame, variables: tuple[str, ...], name: str) 
     level_lists = []
     for var in variables:
         levels = _factor_levels(data[var])
-        level_lists.append([str(v) for v in levels])
+        level_lists.append([r_label(v) for v in levels])
         var_codes = pd.Index(levels).get_indexer(data[var].astype(object))
         codes = codes * len(levels) + var_codes
     used, codes = np.unique(codes, return_inverse=True)
@@ -147,11 +163,57 @@ def _grouping_factor(data: pd.DataFrame, variables: tuple[str, ...], name: str) 
     return GroupingFactor(name, variables, pd.Index(labels), codes.astype(np.int64).ravel())
 
 
-def _required_variables(rhs: str) -> set[str]:
-    try:
-        return {str(v) for v in Formula(rhs).required_variables}
-    except Exception as exc:  # formulaic raises several exception types for bad syntax
-        raise FormulaError(f"cannot parse {rhs!r}: {exc}") from exc
+def _model_variables(formula: ParsedFormula, weights, offset) -> dict[str, str]:
+    """Variables the model uses -> where they are used (for messages); unknown functions raise."""
+    variables: dict[str, str] = {}
+
+    def add(text: str, where: str) -> None:
+        names, functions = formula_names(text)
+        if functions:
+            listed = ", ".join(f"{f}()" for f in functions)
+            raise FormulaError(f"unknown function {listed} in the {where} of {formula.text!r}")
+        for name in names:
+            variables.setdefault(name, where)
+
+    add(formula.response, "response")
+    add(formula.fixed, "fixed effects")
+    for term in formula.random:
+        add(term.lhs, f"random term ({term.lhs} | {term.group})")
+        for name in term.factors:
+            variables.setdefault(name, f"grouping factor of ({term.lhs} | {term.group})")
+    for expr in formula.offsets:
+        add(expr, "offset")
+    for name, value in (("weights", weights), ("offset", offset)):
+        if isinstance(value, str):
+            variables.setdefault(value, name)
+    return variables
+
+
+def _check_columns(data: pd.DataFrame, variables: dict[str, str]) -> None:
+    """Each variable must be exactly one column, of a type a model matrix can use."""
+    missing = [v for v in variables if v not in data.columns]
+    if missing:
+        details = ", ".join(f"{v!r} (in the {variables[v]})" for v in missing)
+        noun = "column" if len(missing) == 1 else "columns"
+        raise ValueError(f"unknown {noun} {details}; data has columns {list(data.columns)}")
+    duplicated = [v for v in variables if np.sum(data.columns == v) > 1]
+    if duplicated:
+        raise ValueError(f"data has more than one column named {', '.join(map(repr, duplicated))}")
+    for var, where in variables.items():
+        dtype = data[var].dtype
+        numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+        if where in ("response", "weights", "offset") and not numeric:
+            raise TypeError(f"{where} {var!r} must be numeric, but the column has type {dtype}")
+        usable = (
+            pd.api.types.is_numeric_dtype(dtype)
+            or pd.api.types.is_string_dtype(dtype)
+            or isinstance(dtype, pd.CategoricalDtype)
+        )
+        if not usable and not where.startswith("grouping factor"):
+            raise TypeError(
+                f"column {var!r} (in the {where}) has type {dtype}, which a model matrix cannot use; "
+                "convert it to numbers or to categories"
+            )
 
 
 def _numeric_vector(data: pd.DataFrame, expr: str, what: str) -> np.ndarray:
@@ -164,9 +226,29 @@ def _numeric_vector(data: pd.DataFrame, expr: str, what: str) -> np.ndarray:
     return matrix[:, 0]
 
 
-def _check_finite(values: np.ndarray, what: str) -> None:
-    if not np.all(np.isfinite(values)):
-        raise ValueError(f"{what} has infinite or NaN values")
+def _check_finite(values: np.ndarray, what: str, names: list[str] | None = None) -> None:
+    """Raise naming ``what`` (and the offending columns of a matrix) when there are Inf or NaN values."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        where = ""
+        if names is not None:
+            columns = [name for name, flag in zip(names, bad.any(axis=0)) if flag]
+            where = f" in column{'s' if len(columns) > 1 else ''} {', '.join(map(repr, columns))}"
+        rows = int(bad.any(axis=1).sum()) if bad.ndim > 1 else int(bad.sum())
+        raise ValueError(f"{what} has infinite or NaN values{where} ({rows} of {len(values)} rows)")
+
+
+def _check_scale(x: np.ndarray, tol: float = 1e3) -> str | None:
+    """lme4's checkScaleX: non-0/1 columns whose SDs differ from 1, or from each other, by over ``tol``."""
+    continuous = ~np.all((x == 0) | (x == 1), axis=0)
+    if not continuous.any() or x.shape[0] < 2:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_sd = np.log(np.std(x[:, continuous], axis=0, ddof=1))
+        spread = np.max(np.abs(log_sd)), np.max(log_sd) - np.min(log_sd)
+    if max(spread) > np.log(tol):
+        return "Some predictor variables are on very different scales: consider rescaling"
+    return None
 
 
 def _independent_columns(x: np.ndarray, tol: float = 1e-7) -> np.ndarray:
@@ -211,38 +293,22 @@ def build_frame(
             f"no random-effects terms in {formula.text!r}; use (expr | group), e.g. (1 | subject)"
         )
 
-    variables: dict[str, str] = {}  # variable -> where it is used, for error messages
-    for var in _required_variables(f"{formula.response} ~ 1"):
-        variables.setdefault(var, "response")
-    for var in _required_variables(formula.fixed):
-        variables.setdefault(var, "fixed effects")
-    for term in formula.random:
-        for var in _required_variables(term.lhs):
-            variables.setdefault(var, f"random term ({term.lhs} | {term.group})")
-        for var in term.factors:
-            variables.setdefault(var, f"grouping factor of ({term.lhs} | {term.group})")
-    for expr in formula.offsets:
-        for var in _required_variables(expr):
-            variables.setdefault(var, "offset")
-    if isinstance(weights, str):
-        variables.setdefault(weights, "weights")
-    if isinstance(offset, str):
-        variables.setdefault(offset, "offset")
-    from .design import EVALUATION_CONTEXT
-
-    missing = [v for v in variables if v not in data.columns and v not in EVALUATION_CONTEXT]
-    if missing:
-        details = ", ".join(f"{v!r} (in the {variables[v]})" for v in missing)
-        raise KeyError(f"unknown column(s) {details}; data has columns {list(data.columns)}")
+    variables = _model_variables(formula, weights, offset)
+    _check_columns(data, variables)
     used = [v for v in variables if v in data.columns]
 
     n_input = len(data)
     extra = {}
     for name, value in (("weights", weights), ("offset", offset)):
         if value is not None and not isinstance(value, str):
-            array = np.asarray(value, dtype=float)
+            try:
+                array = np.asarray(value, dtype=float)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{name} must be numbers or a column name: {exc}") from exc
             if array.shape != (n_input,):
                 raise ValueError(f"{name} has length {array.size}, data has {n_input} rows")
+            if np.isnan(array).all():
+                raise ValueError(f"{name} has only missing values")
             extra[name] = array
 
     complete = np.ones(n_input, dtype=bool)
@@ -265,15 +331,11 @@ def build_frame(
         elif column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
             frame[var] = pd.Categorical(column.astype(str))
 
-    response_vars = [v for v in variables if variables[v] == "response"]
-    for var in response_vars:
-        if not pd.api.types.is_numeric_dtype(data[var].dtype) or pd.api.types.is_bool_dtype(data[var].dtype):
-            raise TypeError(f"response {var!r} must be numeric, but the column has type {data[var].dtype}")
     y = _numeric_vector(frame, formula.response, "response")
     _check_finite(y, f"response {formula.response!r}")
 
     fixed_design, x_full = Design.build(formula.fixed, frame)
-    _check_finite(x_full, "fixed-effects model matrix")
+    _check_finite(x_full, "fixed-effects model matrix", fixed_design.column_names)
     messages: list[str] = []
     kept = _independent_columns(x_full) if x_full.shape[1] else np.arange(0)
     if len(kept) < x_full.shape[1]:
@@ -284,6 +346,10 @@ def build_frame(
         warnings.warn(message, ModelMessage, stacklevel=3)
     x = x_full[:, kept]
     fixed_names = [fixed_design.column_names[i] for i in kept]
+    message = _check_scale(x)
+    if message:
+        messages.append(message)
+        warnings.warn(message, UserWarning, stacklevel=3)
 
     terms = []
     nobs = len(frame)
@@ -291,7 +357,7 @@ def build_frame(
         design, z = Design.build(term.lhs, frame)
         if z.shape[1] == 0:
             raise FormulaError(f"random-effects term ({term.lhs} | {term.group}) has no columns")
-        _check_finite(z, f"model matrix of ({term.lhs} | {term.group})")
+        _check_finite(z, f"model matrix of ({term.lhs} | {term.group})", design.column_names)
         factor = _grouping_factor(frame, term.factors, term.group)
         terms.append(RandomEffectsTerm(term, design, factor, z))
     for t in terms:
@@ -318,8 +384,13 @@ def build_frame(
         prior_weights = prior_weights[complete]
     if prior_weights is not None:
         _check_finite(prior_weights, "weights")
-        if np.any(prior_weights <= 0):
-            raise ValueError("weights must be positive")
+        if np.any(prior_weights < 0):
+            raise ValueError(f"weights must not be negative ({np.sum(prior_weights < 0)} are)")
+        if np.any(prior_weights == 0):
+            raise ValueError(
+                f"weights must be positive: {np.sum(prior_weights == 0)} are zero (lme4 gives such fits a "
+                "log-likelihood of -Inf); leave those rows out of the data instead"
+            )
 
     total_offset = extra.get("offset")
     if total_offset is not None:

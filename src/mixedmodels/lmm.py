@@ -19,7 +19,7 @@ from .engine.crossprod import CrossProducts, cross_products
 from .engine.deviance import ProfiledObjective, objective_from_factor
 from .engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
 from .formula import FormulaError, parse_formula
-from .frame import ModelFrame, build_frame
+from .frame import ModelFrame, build_frame, r_label
 
 __all__ = ["LinearMixedModel", "lmer"]
 
@@ -444,18 +444,17 @@ class LinearMixedModel:
 
 
 def _with_fit_levels(data: pd.DataFrame, fit_data: pd.DataFrame) -> pd.DataFrame:
-    """New data whose categorical columns carry the fit's categories (so contrasts line up)."""
+    """New data whose categorical columns carry the fit's categories (so contrasts line up).
+
+    Values are matched to the fit's levels by R's labels (``TRUE``, ``2``), as the fit made them.
+    """
     data = data.copy()
     for column in fit_data.columns:
         if column in data.columns and isinstance(fit_data[column].dtype, pd.CategoricalDtype):
             categories = fit_data[column].cat.categories
-            values = (
-                data[column]
-                .astype(object)
-                .map(lambda v: str(v) if not isinstance(v, str) and pd.notna(v) else v)
-            )
-            if not all(isinstance(c, str) for c in categories):
-                values = data[column]
+            values = data[column].astype(object)
+            if all(isinstance(c, str) for c in categories):
+                values = values.map(lambda v: v if isinstance(v, str) or pd.isna(v) else r_label(v))
             data[column] = pd.Categorical(values, categories=categories, ordered=fit_data[column].cat.ordered)
     return data
 

@@ -28,7 +28,7 @@ def abbreviate(name: str, width: int = 6) -> str:
 
 
 def _format_column(values, digits: int = 4) -> list[str]:
-    """R's ``format(x, digits=)``: enough common decimals for each value to show ``digits`` significant digits."""
+    """R's ``format(x, digits=)``: common decimals so that each value shows ``digits`` significant digits."""
     values = np.asarray(values, dtype=float)
     finite = values[np.isfinite(values) & (values != 0)]
     if finite.size == 0:
@@ -69,7 +69,8 @@ class LmerSummary:
         fixef = self.model.fixef
         se = np.sqrt(np.diag(self.model.vcov.to_numpy()))
         return pd.DataFrame(
-            {"Estimate": fixef.to_numpy(), "Std. Error": se, "t value": fixef.to_numpy() / se}, index=fixef.index
+            {"Estimate": fixef.to_numpy(), "Std. Error": se, "t value": fixef.to_numpy() / se},
+            index=fixef.index,
         )
 
     @property
@@ -95,7 +96,9 @@ class LmerSummary:
                 sds.append(row["sdcor"])
                 row_corrs = []
                 for j in range(i):
-                    match = corr_block[(corr_block["var1"] == term_names[j]) & (corr_block["var2"] == term_names[i])]
+                    match = corr_block[
+                        (corr_block["var1"] == term_names[j]) & (corr_block["var2"] == term_names[i])
+                    ]
                     row_corrs.append(f"{match['sdcor'].iloc[0]:.2f}" if len(match) else "")
                 corrs.append(" ".join(c.rjust(5) for c in row_corrs))
         columns = {
