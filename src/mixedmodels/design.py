@@ -13,6 +13,7 @@ import ast
 import builtins
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -79,7 +80,8 @@ def _expression_names(expr: str) -> tuple[set[str], set[str]]:
     return variables, functions
 
 
-def formula_names(rhs: str) -> tuple[list[str], list[str]]:
+@lru_cache(maxsize=512)
+def formula_names(rhs: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Variables and unknown functions used by a right-hand side (or an expression such as ``log(y)``).
 
     Variables exclude the names formulas know (``np``, ``contr``); functions are only those that are
@@ -98,7 +100,7 @@ def formula_names(rhs: str) -> tuple[list[str], list[str]]:
             names, calls = _expression_names(factor.expr)
             variables.update(dict.fromkeys(sorted(names - KNOWN_NAMES)))
             functions.update(dict.fromkeys(sorted(calls - KNOWN_NAMES - set(dir(builtins)))))
-    return list(variables), list(functions)
+    return tuple(variables), tuple(functions)
 
 
 def _with_polynomial_contrasts(rhs: str, ordered: set[str]) -> str:

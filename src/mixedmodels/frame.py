@@ -135,32 +135,30 @@ def r_label(value) -> str:
     return fixed if len(fixed) <= len(scientific) else scientific
 
 
-def _factor_levels(column: pd.Series) -> list:
-    """R's levels of ``as.factor(column)``, dropping unused ones."""
+def _factor_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes and R labels of ``as.factor(column)[, drop = TRUE]``: categories in their order, other
+    values sorted; unused levels dropped."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        used = set(column.cat.codes[column.cat.codes >= 0].unique().tolist())
-        return [lev for i, lev in enumerate(column.cat.categories) if i in used]
-    return sorted(column.unique().tolist())
+        codes = column.cat.codes.to_numpy().astype(np.int64)
+        categories = column.cat.categories
+        used = np.bincount(codes, minlength=len(categories)) > 0
+        if not used.all():
+            codes = (np.cumsum(used) - 1)[codes]
+            categories = categories[used]
+        return codes, [r_label(v) for v in categories]
+    values, codes = np.unique(column.to_numpy(), return_inverse=True)
+    return codes.astype(np.int64).ravel(), [r_label(v) for v in values]
 
 
 def _grouping_factor(data: pd.DataFrame, variables: tuple[str, ...], name: str) -> GroupingFactor:
     """Interaction of ``variables`` with R's level order (first variable slowest), unused levels dropped."""
-    codes = np.zeros(len(data), dtype=np.int64)
-    level_lists = []
-    for var in variables:
-        levels = _factor_levels(data[var])
-        level_lists.append([r_label(v) for v in levels])
-        var_codes = pd.Index(levels).get_indexer(data[var].astype(object))
-        codes = codes * len(levels) + var_codes
-    used, codes = np.unique(codes, return_inverse=True)
-    labels = []
-    for combined in used:
-        parts = []
-        for levels in reversed(level_lists):
-            combined, k = divmod(combined, len(levels))
-            parts.append(levels[k])
-        labels.append(":".join(reversed(parts)))
-    return GroupingFactor(name, variables, pd.Index(labels), codes.astype(np.int64).ravel())
+    codes, labels = _factor_codes(data[variables[0]])
+    for var in variables[1:]:
+        more_codes, more_labels = _factor_codes(data[var])
+        used, codes = np.unique(codes * len(more_labels) + more_codes, return_inverse=True)
+        labels = [f"{labels[c // len(more_labels)]}:{more_labels[c % len(more_labels)]}" for c in used]
+        codes = codes.ravel()
+    return GroupingFactor(name, variables, pd.Index(labels), codes)
 
 
 def _model_variables(formula: ParsedFormula, weights, offset) -> dict[str, str]:
