@@ -43,25 +43,23 @@ def batched_cholesky(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None
     """
     p = blocks.shape[1]
     if p == 1:
-        if np.any(blocks <= 0):
+        if blocks.min() <= 0:
             return None
         factor = np.sqrt(blocks)
         return factor, 1.0 / factor
     if p == 2:
         a, b, c = blocks[:, 0, 0], blocks[:, 1, 0], blocks[:, 1, 1]
-        if np.any(a <= 0):
+        if a.min() <= 0:
             return None
         l11 = np.sqrt(a)
         l21 = b / l11
         schur = c - l21 * l21
-        if np.any(schur <= 0):
+        if schur.min() <= 0:
             return None
         l22 = np.sqrt(schur)
-        factor = np.zeros_like(blocks)
-        inverse = np.zeros_like(blocks)
-        factor[:, 0, 0], factor[:, 1, 0], factor[:, 1, 1] = l11, l21, l22
-        inverse[:, 0, 0], inverse[:, 1, 1] = 1.0 / l11, 1.0 / l22
-        inverse[:, 1, 0] = -l21 / (l11 * l22)
+        zero = np.zeros_like(a)
+        factor = np.stack([l11, zero, l21, l22], axis=1).reshape(blocks.shape)
+        inverse = np.stack([1.0 / l11, zero, -l21 / (l11 * l22), 1.0 / l22], axis=1).reshape(blocks.shape)
         return factor, inverse
     try:
         factor = np.linalg.cholesky(blocks)
@@ -249,7 +247,7 @@ class BlockedCholesky:
         blocks: dict[tuple[int, int], Block] = {}
 
         scaled0 = self._scaled_diag_blocks(0)
-        scaled0[:, np.arange(p0), np.arange(p0)] += 1.0
+        scaled0.reshape(self.nlevels[0], -1)[:, :: p0 + 1] += 1.0  # + I
         factored = batched_cholesky(scaled0)
         if factored is None:
             return False

@@ -10,6 +10,7 @@ which is what lme4 reports as the deviance (ML) or the REML criterion.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,7 +30,8 @@ def objective_from_factor(factor: BlockedCholesky, reml: bool) -> float:
     pwrss = factor.pwrss()
     if pwrss <= 0.0:
         return np.inf
-    value = factor.logdet_random() - cross.sum_log_weights + dof * (1.0 + np.log(2.0 * np.pi * pwrss / dof))
+    value = factor.logdet_random() - cross.sum_log_weights
+    value += dof * (1.0 + math.log(2.0 * math.pi * pwrss / dof))
     if reml:
         value += factor.logdet_fixed()
     return float(value)
