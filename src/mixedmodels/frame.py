@@ -250,20 +250,20 @@ def _check_scale(x: np.ndarray, tol: float = 1e3) -> str | None:
 
 
 def _independent_columns(x: np.ndarray, tol: float = 1e-7) -> np.ndarray:
-    """Indices of columns kept by a sequential (LINPACK-style) pivoted QR: later collinear ones go."""
-    basis: list[np.ndarray] = []
-    kept = []
-    for j in range(x.shape[1]):
-        column = x[:, j]
-        norm = np.linalg.norm(column)
-        residual = column.copy()
-        for _ in range(2):  # Gram-Schmidt twice for stability
-            for q in basis:
-                residual -= (q @ residual) * q
-        rnorm = np.linalg.norm(residual)
-        if norm > 0 and rnorm > tol * norm:
-            basis.append(residual / rnorm)
-            kept.append(j)
+    """Indices of the columns R's QR (LINPACK ``dqrdc2``) keeps: a column goes when its residual after
+    projection on the columns before it is below ``tol`` times its norm; later collinear ones go first.
+
+    The diagonal of R in a QR decomposition is exactly that residual norm, so one Householder QR per
+    dropped column (usually none) decides it.
+    """
+    kept = list(range(x.shape[1]))
+    norms = np.linalg.norm(x, axis=0)
+    while kept:
+        diagonal = np.abs(np.diag(np.linalg.qr(x[:, kept], mode="r")))
+        small = np.flatnonzero(~(diagonal > tol * norms[kept]))
+        if small.size == 0:
+            break
+        del kept[small[0]]
     return np.asarray(kept, dtype=np.int64)
 
 
