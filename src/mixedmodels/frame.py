@@ -60,13 +60,17 @@ class GroupingFactor:
     def nlevels(self) -> int:
         return len(self.levels)
 
-    def codes_for(self, data: pd.DataFrame) -> np.ndarray:
-        """Codes of new rows; -1 where the level was not seen when fitting."""
+    def labels_for(self, data: pd.DataFrame) -> pd.Index:
+        """R's level labels of (new) rows, ``a:b`` for interactions."""
         labels = [data[v].astype(object).map(r_label).astype(str) for v in self.variables]
         combined = labels[0]
         for more in labels[1:]:
             combined = combined + ":" + more
-        return self.levels.get_indexer(pd.Index(combined))
+        return pd.Index(combined)
+
+    def codes_for(self, data: pd.DataFrame) -> np.ndarray:
+        """Codes of new rows; -1 where the level was not seen when fitting."""
+        return self.levels.get_indexer(self.labels_for(data))
 
 
 @dataclass

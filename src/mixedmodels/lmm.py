@@ -349,31 +349,22 @@ class LinearMixedModel:
             terms = [(k, self.frame.terms[k].z, self.frame.terms[k].factor.codes) for k in included]
         else:
             data = to_pandas(newdata)
-            x = self.frame.fixed_matrix(_with_fit_levels(data, self.frame.data))
+            leveled = _with_fit_levels(data, self.frame.data)
+            x = self.frame.fixed_matrix(leveled)
             offset = self._new_offset(data)
             terms = []
             for k in included:
                 term = self.frame.terms[k]
-                codes = term.factor.codes_for(data)
-                unseen = codes < 0
-                if unseen.any() and not allow_new_levels:
-                    labels = sorted(
-                        set(
-                            map(
-                                str,
-                                np.asarray(
-                                    data[list(term.factor.variables)].astype(str).agg(":".join, axis=1)
-                                )[unseen],
-                            )
-                        )
-                    )
+                labels = term.factor.labels_for(data)
+                codes = term.factor.levels.get_indexer(labels)
+                unseen = sorted(set(labels[codes < 0]))
+                if unseen and not allow_new_levels:
+                    shown = ", ".join(unseen[:10]) + (" ..." if len(unseen) > 10 else "")
                     raise ValueError(
-                        f"new levels of {term.factor.name!r} in newdata: {', '.join(labels[:10])}"
-                        + (" ..." if len(labels) > 10 else "")
-                        + "; use allow_new_levels=True to predict them at the population level"
+                        f"new levels of {term.factor.name!r} in newdata: {shown}; "
+                        "use allow_new_levels=True to predict them at the population level"
                     )
-                z = term.design.matrix(_with_fit_levels(data, self.frame.data))
-                terms.append((k, z, codes))
+                terms.append((k, term.design.matrix(leveled), codes))
         values = self._linear_predictor(x, terms, offset)
         return pd.Series(values, index=data.index, name="predicted")
 
