@@ -24,6 +24,14 @@ def _crossed_design(seed: int = 1, n: int = 400):
     return terms, xy, rng.uniform(0.5, 2.0, n)
 
 
+def _dense_z(term: GroupingColumns) -> np.ndarray:
+    """The term's n x (nlevels * p) block of Z, level-major."""
+    dense = np.zeros((len(term.codes), term.nlevels * term.ncols))
+    for a in range(term.ncols):
+        dense[np.arange(len(term.codes)), term.codes * term.ncols + a] = term.z[:, a]
+    return dense
+
+
 def _rows(terms, xy, weights, rows):
     chunk = [GroupingColumns(t.codes[rows], t.z[rows], t.nlevels) for t in terms]
     return cross_products(chunk, xy[rows], weights[rows])
@@ -47,12 +55,7 @@ def test_chunks_add_up_to_the_whole():
 def test_blocks_match_dense_products():
     terms, xy, weights = _crossed_design()
     cp = cross_products(terms, xy, weights)
-    z = []
-    for t in terms:
-        dense = np.zeros((len(t.codes), t.nlevels * t.ncols))
-        for a in range(t.ncols):
-            dense[np.arange(len(t.codes)), t.codes * t.ncols + a] = t.z[:, a]
-        z.append(dense)
+    z = [_dense_z(t) for t in terms]
     w = np.diag(weights)
     np.testing.assert_allclose(cp.off[1, 0].toarray(), z[1].T @ w @ z[0], atol=1e-12)
     np.testing.assert_allclose(cp.xyz[0], xy.T @ w @ z[0], atol=1e-12)
@@ -67,12 +70,7 @@ def test_profiled_deviance_equals_the_dense_formula():
     factor = BlockedCholesky(cp, 2)
     t1, t2 = np.array([[0.8, 0.0], [0.3, 0.5]]), np.array([[1.2]])
     assert factor.update([t1, t2])
-    z = []
-    for t in terms:
-        dense = np.zeros((len(t.codes), t.nlevels * t.ncols))
-        for a in range(t.ncols):
-            dense[np.arange(len(t.codes)), t.codes * t.ncols + a] = t.z[:, a]
-        z.append(dense)
+    z = [_dense_z(t) for t in terms]
     lam = sp.block_diag([sp.kron(sp.eye(30), t1), sp.kron(sp.eye(7), t2)]).toarray()
     zl = np.hstack(z) @ lam
     x, y = xy[:, :2], xy[:, 2]
