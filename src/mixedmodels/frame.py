@@ -118,6 +118,14 @@ class ModelFrame:
     def nobs(self) -> int:
         return len(self.y)
 
+    @property
+    def design_variables(self) -> set[str]:
+        """Variables the fixed- and random-effects model matrices use (not the grouping factors)."""
+        names = set(formula_names(self.formula.fixed)[0])
+        for term in self.formula.random:
+            names.update(formula_names(term.lhs)[0])
+        return names
+
     def fixed_matrix(self, data: pd.DataFrame) -> np.ndarray:
         """The fixed-effects columns kept in the fit, for (new) data."""
         return self.fixed_design.matrix(data)[:, self.kept_columns]

@@ -13,6 +13,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from .design import Design
 from .engine.cholesky import BlockedCholesky
 from .engine.covariance import Unstructured
 from .engine.crossprod import CrossProducts, cross_products
@@ -317,22 +318,37 @@ class LinearMixedModel:
         """Response residuals y - fitted."""
         return pd.Series(self.frame.y - self.fitted.to_numpy(), index=self.frame.data.index, name="residuals")
 
-    def _included_terms(self, re_form) -> list[int]:
+    def _included_columns(self, re_form) -> dict[int, np.ndarray]:
+        """Random-effects columns that ``re_form`` keeps: term index -> boolean mask over its columns.
+
+        As lme4, a ``re_form`` term may name part of a model term: ``~(1 | Subject)`` of a
+        ``(Days | Subject)`` model keeps the intercepts only.
+        """
+        everything = {k: np.ones(t.ncols, dtype=bool) for k, t in enumerate(self.frame.terms)}
         if re_form is None:
-            return list(range(len(self.frame.terms)))
+            return everything
         if isinstance(re_form, float) and np.isnan(re_form):
-            return []
+            return {}
         text = str(re_form).strip()
-        if text in ("~0", "~ 0", "NA", "~1", "~ 1", "0"):
-            return []
+        if text.replace(" ", "") in ("~0", "NA", "~1", "0"):
+            return {}
         wanted = parse_formula("_ " + text if text.startswith("~") else "_ ~ " + text).random
-        keys = {(t.lhs.replace(" ", ""), t.group) for t in wanted}
-        included = [
-            k for k, t in enumerate(self.frame.terms) if (t.term.lhs.replace(" ", ""), t.factor.name) in keys
-        ]
-        if len(included) != len(keys):
-            raise FormulaError(f"re_form {re_form!r} names random-effects terms that are not in the model")
-        return included
+        kept: dict[int, np.ndarray] = {}
+        for term in wanted:
+            names = set(Design.build(term.lhs, self.frame.data)[0].column_names)
+            found = set()
+            for k, model_term in enumerate(self.frame.terms):
+                if model_term.factor.name != term.group:
+                    continue
+                mask = np.isin(model_term.column_names, list(names))
+                if mask.any():
+                    kept[k] = kept.get(k, np.zeros_like(mask)) | mask
+                    found.update(np.asarray(model_term.column_names)[mask])
+            if found != names:
+                raise FormulaError(
+                    f"re_form term ({term.lhs} | {term.group}) is not part of the model's random effects"
+                )
+        return kept
 
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False) -> pd.Series:
         """Predictions for the data used (``newdata=None``) or for new data.
@@ -343,17 +359,20 @@ class LinearMixedModel:
         """
         from .frame import to_pandas
 
-        included = self._included_terms(re_form)
+        included = self._included_columns(re_form)
         if newdata is None:
             data, x, offset = self.frame.data, self.frame.x, self.frame.offset
-            terms = [(k, self.frame.terms[k].z, self.frame.terms[k].factor.codes) for k in included]
+            terms = [
+                (k, self.frame.terms[k].z * mask, self.frame.terms[k].factor.codes)
+                for k, mask in included.items()
+            ]
         else:
             data = to_pandas(newdata)
-            leveled = _with_fit_levels(data, self.frame.data)
+            leveled = _with_fit_levels(data, self.frame)
             x = self.frame.fixed_matrix(leveled)
             offset = self._new_offset(data)
             terms = []
-            for k in included:
+            for k, mask in included.items():
                 term = self.frame.terms[k]
                 labels = term.factor.labels_for(data)
                 codes = term.factor.levels.get_indexer(labels)
@@ -364,7 +383,7 @@ class LinearMixedModel:
                         f"new levels of {term.factor.name!r} in newdata: {shown}; "
                         "use allow_new_levels=True to predict them at the population level"
                     )
-                terms.append((k, term.design.matrix(leveled), codes))
+                terms.append((k, term.design.matrix(leveled) * mask, codes))
         values = self._linear_predictor(x, terms, offset)
         return pd.Series(values, index=data.index, name="predicted")
 
@@ -434,19 +453,29 @@ class LinearMixedModel:
         }
 
 
-def _with_fit_levels(data: pd.DataFrame, fit_data: pd.DataFrame) -> pd.DataFrame:
+def _with_fit_levels(data: pd.DataFrame, frame: ModelFrame) -> pd.DataFrame:
     """New data whose categorical columns carry the fit's categories (so contrasts line up).
 
-    Values are matched to the fit's levels by R's labels (``TRUE``, ``2``), as the fit made them.
+    Values are matched to the fit's levels by R's labels (``TRUE``, ``2``).  A level the fit has not
+    seen is an error in a column the model matrices use (no coefficient exists for it) and missing in
+    a column used only for grouping (its random effects are then those of a new level).
     """
     data = data.copy()
-    for column in fit_data.columns:
-        if column in data.columns and isinstance(fit_data[column].dtype, pd.CategoricalDtype):
-            categories = fit_data[column].cat.categories
-            values = data[column].astype(object)
-            if all(isinstance(c, str) for c in categories):
-                values = values.map(lambda v: v if isinstance(v, str) or pd.isna(v) else r_label(v))
-            data[column] = pd.Categorical(values, categories=categories, ordered=fit_data[column].cat.ordered)
+    used = frame.design_variables
+    for column in frame.data.columns:
+        if column not in data.columns or not isinstance(frame.data[column].dtype, pd.CategoricalDtype):
+            continue
+        categories = frame.data[column].cat.categories
+        values = data[column].astype(object)
+        if all(isinstance(c, str) for c in categories):
+            values = values.map(lambda v: v if isinstance(v, str) or pd.isna(v) else r_label(v))
+        unseen = values.notna() & ~values.isin(categories)
+        if unseen.any():
+            if column in used:
+                levels = ", ".join(map(str, sorted(set(values[unseen]), key=str)[:10]))
+                raise ValueError(f"newdata has levels of factor {column!r} not seen in the fit: {levels}")
+            values = values.where(~unseen)
+        data[column] = pd.Categorical(values, categories=categories, ordered=frame.data[column].cat.ordered)
     return data
 
 
