@@ -56,8 +56,10 @@ mean_L <- list(mean = list(c(`(Intercept)` = 1)))
 
 models <- list(
   model("orthodont_intercept", "Orthodont", ort_int, ort_L),
+  ## lme4's profile of this model is degenerate (.sigma upper limit Inf, "bad
+  ## spline fit" warnings) and takes minutes, so it is not recorded.
   model("orthodont_slope", "Orthodont", "distance ~ age * Sex + (age | Subject)",
-        ort_L),
+        ort_L, profile = FALSE),
   model("orthodont_missing", "Orthodont", ort_int, ort_L,
         modify = na_rows("distance", c(5, 17, 40, 77, 90)),
         data_changes = paste("distance set to NA at rows 5, 17, 40, 77, 90",
@@ -191,10 +193,11 @@ extract_profile <- function(pp) {
 ## Profile intervals, and the profile itself (same as confint(m,
 ## method = "profile"), which calls profile(m, signames = oldNames)).
 extract_profile_ci <- function(m) {
-  r <- with_conditions(profile(m, signames = TRUE))
-  list(confint = table_of(confint(r$value)),
-       profile = extract_profile(r$value),
-       messages = arr(r$messages))
+  pp <- with_conditions(profile(m, signames = TRUE))
+  ci <- with_conditions(confint(pp$value))
+  list(confint = table_of(ci$value),
+       profile = extract_profile(pp$value),
+       messages = arr(c(pp$messages, ci$messages)))
 }
 
 extract_fit <- function(m, fit) {
@@ -209,7 +212,10 @@ extract_fit <- function(m, fit) {
        messages = arr(fit$messages))
 }
 
-extract_fixture <- function(s, fit) {
+## `data` (the model's data) is needed here: when ranova() drops the last
+## random-effect term it refits with lm(..., data = data), evaluated in the
+## frame that called ranova().
+extract_fixture <- function(s, fit, data) {
   m <- fit$model
   wald <- confint(m, method = "Wald", oldNames = TRUE)
   wald_new <- confint(m, method = "Wald", oldNames = FALSE)
@@ -217,7 +223,7 @@ extract_fixture <- function(s, fit) {
   if (!is.null(prof))  # profile and Wald list the parameters in the same order
     stopifnot(identical(prof$confint$rownames, arr(rownames(wald))))
   list(
-    name = s$name, dataset = s$dataset, formula = s$formula, reml = TRUE,
+    name = s$name, dataset = s$dataset, formula = s$formula, reml = s$reml,
     data_changes = s$data_changes,
     fit = extract_fit(m, fit),
     coef_table = per_ddf(function(d) table_of(summary(m, ddf = d)$coefficients)),
@@ -315,6 +321,10 @@ minus2_reml <- function(vc) function(v) {
 }
 
 ## PROC MIXED CL: Satterthwaite df = 2 (est / SE)^2, chi-square limits.
+## SAS's default ASYCOV is 2 H^-1 with the observed Hessian H of -2 REML
+## log-likelihood (the expected one only with SCORING=).  For the balanced,
+## interior sires fit the two are equal at the REML optimum and both reproduce
+## the seed; both are written.
 satterthwaite_cl <- function(est, se, alpha = 0.05) {
   df <- 2 * (est / se)^2
   list(estimate = est, se = se, df = df,
@@ -345,6 +355,10 @@ sires_procmixed <- function(fit, alpha = 0.05) {
   ## classical one-way ANOVA (balanced: t sires, n calves each)
   a <- anova(lm(bw ~ sire, data = model.frame(m)))
   n <- unique(table(model.frame(m)$sire))
+  ms <- a[["Mean Sq"]]
+  ## the lecture's Satterthwaite df for (MS_sire - MS_error) / n
+  df_ms <- (ms[1] - ms[2])^2 / (ms[1]^2 / a$Df[1] + ms[2]^2 / a$Df[2])
+  stopifnot(abs(df_ms / cl$observed$df[1] - 1) < 1e-6)
   list(
     name = "sires_procmixed", formula = "bw ~ 1 + (1 | sire)",
     data_changes = "sire converted with factor(sire)", alpha = alpha,
@@ -354,15 +368,14 @@ sires_procmixed <- function(fit, alpha = 0.05) {
                          df = df, t_value = tval,
                          p_value = 2 * pt(-abs(tval), df),
                          lower = est - q * se, upper = est + q * se),
-    anova_one_way = list(ms_sire = a["sire", "Mean Sq"],
-                         ms_error = a["Residuals", "Mean Sq"],
-                         df_sire = a["sire", "Df"], df_error = a["Residuals", "Df"],
-                         n_per_sire = n),
+    anova_one_way = list(ms_sire = ms[1], ms_error = ms[2],
+                         df_sire = a$Df[1], df_error = a$Df[2],
+                         n_per_sire = n, satterthwaite_df_sire = df_ms),
     ## the numbers printed in the seed (lecture notes, SAS output)
     seed = list(sire = list(estimate = 116.75, lower = 29.9707, upper = 7051.37),
                 residual = list(estimate = 463.79, lower = 305.11, upper = 789.17),
                 mean = list(estimate = 82.55, se = 5.9114, df = 4, t_value = 13.96,
-                            lower = 66.1373, upper = 98.9627))
+                            p_value = 0.0002, lower = 66.1373, upper = 98.9627))
   )
 }
 
@@ -416,6 +429,7 @@ check_sires_seed <- function(sp) {
           check_printed("mean SE", e$se, s[["se"]], 4),
           check_printed("mean df", e$df, s[["df"]], 0),
           check_printed("mean t", e$t_value, s[["t_value"]], 2),
+          check_printed("mean p", e$p_value, s[["p_value"]], 4),
           check_printed("mean lower", e$lower, s[["lower"]], 4),
           check_printed("mean upper", e$upper, s[["upper"]], 4))
   all(ok)
@@ -430,8 +444,9 @@ write_to <- function(x, name) write_fixture(x, file.path(fixture_dir, paste0(nam
 seed_ok <- TRUE
 for (s in models) {
   t0 <- proc.time()[["elapsed"]]
-  fit <- fit_lmertest(s, model_data(s))
-  fx <- extract_fixture(s, fit)
+  data <- model_data(s)
+  fit <- fit_lmertest(s, data)
+  fx <- extract_fixture(s, fit, data)
   write_to(fx, s$name)
   cat(sprintf("%-30s best=%-9s spread=%.1e  %.1fs%s\n", s$name, fit$optimizer,
               fit$objective_spread, proc.time()[["elapsed"]] - t0,

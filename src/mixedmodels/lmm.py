@@ -413,6 +413,46 @@ class LinearMixedModel:
             out[f"sim_{i + 1}"] = y
         return pd.DataFrame(out, index=self.frame.data.index)
 
+    # -- inference --------------------------------------------------------------------------------
+    @cached_property
+    def variance_parameters(self):
+        """The fit as a function of (theta, sigma): derivatives for Satterthwaite's df."""
+        from .inference.varpar import VarianceParameters
+
+        return VarianceParameters(self)
+
+    def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Estimate, Std. Error, df, t value and Pr(>|t|) of the fixed effects (lmerTest's summary).
+
+        ``ddf``: ``"satterthwaite"`` (lmerTest's default), ``"residual"`` (n - p) or ``"asymptotic"``
+        (normal reference distribution).
+        """
+        from scipy import stats
+
+        from .inference.satterthwaite import satterthwaite_df
+
+        estimate = self.fixef.to_numpy()
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        if ddf == "satterthwaite":
+            df = np.array([satterthwaite_df(self.variance_parameters, row) for row in np.eye(len(estimate))])
+        elif ddf == "residual":
+            df = np.full(len(estimate), float(self.nobs - self.n_fixed))
+        elif ddf == "asymptotic":
+            df = np.full(len(estimate), np.inf)
+        else:
+            raise ValueError(f"ddf must be 'satterthwaite', 'residual' or 'asymptotic', not {ddf!r}")
+        t = estimate / se
+        return pd.DataFrame(
+            {
+                "Estimate": estimate,
+                "Std. Error": se,
+                "df": df,
+                "t value": t,
+                "Pr(>|t|)": 2 * stats.t.sf(np.abs(t), df),
+            },
+            index=self.fixef.index,
+        )
+
     # -- printing --------------------------------------------------------------------------------------------
     def summary(self):
         """lme4-style summary; ``print()`` it."""

@@ -1,0 +1,1 @@
+"""Inference for fitted linear mixed models: denominator degrees of freedom, tests and tables."""

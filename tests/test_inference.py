@@ -1,0 +1,99 @@
+"""Satterthwaite degrees of freedom and t tests against lmerTest 3.1-3 (tools/reference_inference.R)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedmodels as mm
+
+FIXTURES = Path(__file__).parent / "fixtures" / "inference"
+
+
+def _orthodont_missing():
+    df = mm.datasets.load("Orthodont")
+    df.loc[[4, 16, 39, 76, 89], "distance"] = np.nan  # R rows 5, 17, 40, 77, 90
+    return df
+
+
+def _sleepstudy_missing():
+    df = mm.datasets.load("sleepstudy")
+    df.loc[[2, 19, 76], "Reaction"] = np.nan  # R rows 3, 20, 77
+    df["DaysF"] = pd.Categorical(df["Days"].astype(str), categories=[str(d) for d in range(10)])
+    return df
+
+
+def _sires():
+    df = mm.datasets.load("sires")
+    df["sire"] = pd.Categorical(df["sire"].astype(str))
+    return df
+
+
+MODELS = {
+    "orthodont_intercept": ("Orthodont", "distance ~ age * Sex + (1 | Subject)"),
+    "orthodont_slope": ("Orthodont", "distance ~ age * Sex + (age | Subject)"),
+    "orthodont_missing": (_orthodont_missing, "distance ~ age * Sex + (1 | Subject)"),
+    "sleepstudy_slope": ("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
+    "penicillin": ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)"),
+    "machines": ("Machines", "score ~ Machine + (1 | Worker) + (1 | Worker:Machine)"),
+    "cake": ("cake", "angle ~ recipe * temperature + (1 | recipe:replicate)"),
+    "pastes": ("Pastes", "strength ~ 1 + (1 | batch/cask)"),
+    "oats": ("Oats", "yield ~ Variety * nitro + (1 | Block/Variety)"),
+    "dyestuff": ("Dyestuff", "Yield ~ 1 + (1 | Batch)"),
+    "sires": (_sires, "bw ~ 1 + (1 | sire)"),
+    "sleepstudy_missing_intercept": (_sleepstudy_missing, "Reaction ~ Days + (1 | Subject)"),
+    "sleepstudy_missing_factor": (_sleepstudy_missing, "Reaction ~ DaysF + (1 | Subject)"),
+}
+
+
+@cache
+def fitted(name: str):
+    source, formula = MODELS[name]
+    data = mm.datasets.load(source) if isinstance(source, str) else source()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mm.ModelMessage)
+        return mm.lmer(formula, data)
+
+
+@cache
+def reference(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def _table(block: dict) -> pd.DataFrame:
+    return pd.DataFrame(block["values"], index=block["rownames"])[block["columns"]]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_satterthwaite_coefficient_table(name):
+    expected = _table(reference(name)["coef_table"]["satterthwaite"])
+    ours = fitted(name).coef_table("satterthwaite")
+    assert list(ours.index) == list(expected.index)
+    np.testing.assert_allclose(ours["Estimate"], expected["Estimate"], rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(ours["Std. Error"], expected["Std. Error"], rtol=1e-5)
+    np.testing.assert_allclose(ours["df"], expected["df"], rtol=1e-4)
+    np.testing.assert_allclose(ours["t value"], expected["t value"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(ours["Pr(>|t|)"], expected["Pr(>|t|)"], rtol=1e-4, atol=1e-12)
+
+
+def test_residual_and_asymptotic_tables():
+    m = fitted("sleepstudy_slope")
+    assert (m.coef_table("residual")["df"] == 178).all()
+    assert np.isinf(m.coef_table("asymptotic")["df"]).all()
+    with pytest.raises(ValueError, match="ddf"):
+        m.coef_table("bogus")
+
+
+def test_seed_orthodont_satterthwaite_df():
+    """003_26c4468a360c7369.txt: Sex F 0.4507 on 1 and 103.99 df, age:Sex F 6.3027 on 1 and 79 df."""
+    table = fitted("orthodont_intercept").coef_table()
+    assert table.loc["SexFemale", "df"] == pytest.approx(103.99, abs=0.005)
+    assert table.loc["SexFemale", "t value"] ** 2 == pytest.approx(0.4507, abs=5e-5)
+    assert table.loc["age:SexFemale", "df"] == pytest.approx(79.0, abs=1e-4)
+    assert table.loc["age:SexFemale", "t value"] ** 2 == pytest.approx(6.3027, abs=5e-5)
