@@ -3,42 +3,21 @@
 from __future__ import annotations
 
 import json
-import warnings
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
-import mixedmodels as mm
+import reference_models as models
 
 FIXTURES = Path(__file__).parent / "fixtures" / "inference"
-
-
-def _orthodont_missing():
-    df = mm.datasets.load("Orthodont")
-    df.loc[[4, 16, 39, 76, 89], "distance"] = np.nan  # R rows 5, 17, 40, 77, 90
-    return df
-
-
-def _sleepstudy_missing():
-    df = mm.datasets.load("sleepstudy")
-    df.loc[[2, 19, 76], "Reaction"] = np.nan  # R rows 3, 20, 77
-    df["DaysF"] = pd.Categorical(df["Days"].astype(str), categories=[str(d) for d in range(10)])
-    return df
-
-
-def _sires():
-    df = mm.datasets.load("sires")
-    df["sire"] = pd.Categorical(df["sire"].astype(str))
-    return df
 
 
 MODELS = {
     "orthodont_intercept": ("Orthodont", "distance ~ age * Sex + (1 | Subject)"),
     "orthodont_slope": ("Orthodont", "distance ~ age * Sex + (age | Subject)"),
-    "orthodont_missing": (_orthodont_missing, "distance ~ age * Sex + (1 | Subject)"),
+    "orthodont_missing": (models.orthodont_missing, "distance ~ age * Sex + (1 | Subject)"),
     "sleepstudy_slope": ("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
     "penicillin": ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)"),
     "machines": ("Machines", "score ~ Machine + (1 | Worker) + (1 | Worker:Machine)"),
@@ -46,19 +25,14 @@ MODELS = {
     "pastes": ("Pastes", "strength ~ 1 + (1 | batch/cask)"),
     "oats": ("Oats", "yield ~ Variety * nitro + (1 | Block/Variety)"),
     "dyestuff": ("Dyestuff", "Yield ~ 1 + (1 | Batch)"),
-    "sires": (_sires, "bw ~ 1 + (1 | sire)"),
-    "sleepstudy_missing_intercept": (_sleepstudy_missing, "Reaction ~ Days + (1 | Subject)"),
-    "sleepstudy_missing_factor": (_sleepstudy_missing, "Reaction ~ DaysF + (1 | Subject)"),
+    "sires": (models.sires, "bw ~ 1 + (1 | sire)"),
+    "sleepstudy_missing_intercept": (models.sleepstudy_missing_response, "Reaction ~ Days + (1 | Subject)"),
+    "sleepstudy_missing_factor": (models.sleepstudy_missing_response, "Reaction ~ DaysF + (1 | Subject)"),
 }
 
 
-@cache
 def fitted(name: str):
-    source, formula = MODELS[name]
-    data = mm.datasets.load(source) if isinstance(source, str) else source()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", mm.ModelMessage)
-        return mm.lmer(formula, data)
+    return models.fit(*MODELS[name])[1]
 
 
 @cache

@@ -3,44 +3,16 @@
 from __future__ import annotations
 
 import json
-import warnings
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
-import mixedmodels as mm
+import reference_models as models
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lme4"
 RTOL = 1e-5
-
-
-def _sleepstudy_weights():
-    df = mm.datasets.load("sleepstudy")
-    df["w"] = 1 + df["Days"] % 3
-    return df
-
-
-def _sleepstudy_offset():
-    df = mm.datasets.load("sleepstudy")
-    df["off"] = 2.5 * df["Days"]
-    return df
-
-
-def _sleepstudy_missing():
-    df = mm.datasets.load("sleepstudy")
-    df["Days"] = df["Days"].astype(float)
-    df.loc[[2, 19, 76], "Reaction"] = np.nan  # R rows 3, 20, 77
-    df.loc[99, "Days"] = np.nan  # R row 100
-    return df
-
-
-def _sleepstudy_rankdef():
-    df = mm.datasets.load("sleepstudy")
-    df["Days2"] = 2 * df["Days"]
-    return df
 
 
 # fixture name -> (data, formula, keyword arguments of lmer)
@@ -64,20 +36,16 @@ MODELS = {
     "machines": ("Machines", "score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", {}),
     "machines_factor_slope": ("Machines", "score ~ Machine + (0 + Machine | Worker)", {}),
     "insteval": ("InstEval", "y ~ 1 + service + (1 | s) + (1 | d) + (1 | dept)", {}),
-    "sleepstudy_weights": (_sleepstudy_weights, "Reaction ~ Days + (Days | Subject)", {"weights": "w"}),
-    "sleepstudy_offset": (_sleepstudy_offset, "Reaction ~ Days + (1 | Subject) + offset(off)", {}),
-    "sleepstudy_missing": (_sleepstudy_missing, "Reaction ~ Days + (Days | Subject)", {}),
-    "sleepstudy_rankdef": (_sleepstudy_rankdef, "Reaction ~ Days + Days2 + (1 | Subject)", {}),
+    "sleepstudy_weights": (models.sleepstudy_weights, "Reaction ~ Days + (Days | Subject)", {"weights": "w"}),
+    "sleepstudy_offset": (models.sleepstudy_offset, "Reaction ~ Days + (1 | Subject) + offset(off)", {}),
+    "sleepstudy_missing": (models.sleepstudy_missing, "Reaction ~ Days + (Days | Subject)", {}),
+    "sleepstudy_rankdef": (models.sleepstudy_rankdef, "Reaction ~ Days + Days2 + (1 | Subject)", {}),
 }
 
 
-@cache
 def fitted(name: str):
     source, formula, kwargs = MODELS[name]
-    data = mm.datasets.load(source) if isinstance(source, str) else source()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", mm.ModelMessage)
-        return data, mm.lmer(formula, data, **kwargs)
+    return models.fit(source, formula, **kwargs)
 
 
 @cache

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import reference_models as models
 
 import mixedmodels as mm
 
@@ -17,30 +18,19 @@ FIXTURES = Path(__file__).parent / "fixtures" / "lme4_predict"
 RTOL = 1e-6
 
 
-def _sleepstudy_offset():
-    df = mm.datasets.load("sleepstudy")
-    df["off"] = 2.5 * df["Days"]
-    return df
-
-
 # fixture name -> (data, formula); the same models as the lme4 fixtures of the same name
 MODELS = {
     "sleepstudy_slope": ("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
     "sleepstudy_intercept": ("sleepstudy", "Reaction ~ Days + (1 | Subject)"),
-    "sleepstudy_offset": (_sleepstudy_offset, "Reaction ~ Days + (1 | Subject) + offset(off)"),
+    "sleepstudy_offset": (models.sleepstudy_offset, "Reaction ~ Days + (1 | Subject) + offset(off)"),
     "penicillin": ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)"),
     "ort7": ("Orthodont", "distance ~ age * Sex + (age | Subject)"),
     "cake": ("cake", "angle ~ recipe * temperature + (1 | recipe:replicate)"),
 }
 
 
-@cache
 def fitted(name: str):
-    source, formula = MODELS[name]
-    data = mm.datasets.load(source) if isinstance(source, str) else source()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", mm.ModelMessage)
-        return data, mm.lmer(formula, data)
+    return models.fit(*MODELS[name])
 
 
 @cache
