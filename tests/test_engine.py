@@ -130,3 +130,32 @@ def test_fit_from_chunked_cross_products_is_the_same_fit():
     chunked.fit()
     assert chunked.reml_criterion == pytest.approx(whole.reml_criterion, rel=1e-12)
     np.testing.assert_allclose(chunked.fixef, whole.fixef, rtol=1e-6)
+
+
+def test_optimizer_stopped_by_roundoff_returns_the_best_point(monkeypatch):
+    """NLopt raises RoundoffLimited when rounding stalls it; the best point seen is the answer."""
+    import nlopt
+
+    from mixedmodels.engine.optimize import OptimizerControl, minimize_bobyqa
+
+    def stalls(self, x0):
+        self._objective(np.array([0.5, 0.5]), None)  # the best the optimizer saw
+        self._objective(np.array([2.0, 2.0]), None)
+        raise nlopt.RoundoffLimited()
+
+    original = nlopt.opt.set_min_objective
+
+    def remember(self, f):
+        self._objective = f
+        return original(self, f)
+
+    monkeypatch.setattr(nlopt.opt, "set_min_objective", remember)
+    monkeypatch.setattr(nlopt.opt, "optimize", stalls)
+    result = minimize_bobyqa(
+        lambda x: float(np.sum((x - 0.4) ** 2)),
+        np.ones(2),
+        np.zeros(2),
+        OptimizerControl(check_convergence=False),
+    )
+    assert result.return_code == "roundoff limited"
+    np.testing.assert_allclose(result.x, [0.5, 0.5])

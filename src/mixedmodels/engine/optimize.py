@@ -89,11 +89,14 @@ def minimize_bobyqa(
     x0 = np.maximum(np.asarray(x0, dtype=float), lower)
     n = len(x0)
     evaluations = 0
+    best = [np.inf, x0.copy()]  # the best value and point seen, for an optimizer stopped by roundoff
 
     def counted(x, grad=None):
         nonlocal evaluations
         evaluations += 1
         value = fun(np.asarray(x))
+        if value < best[0]:
+            best[0], best[1] = value, np.array(x, dtype=float)
         return value if np.isfinite(value) else 1e300
 
     if n == 0:
@@ -112,8 +115,9 @@ def minimize_bobyqa(
         x = opt.optimize(x0)
         value = opt.last_optimum_value()
         code = _RETURN_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
-    except nlopt.RoundoffLimited:
-        x, value, code = np.asarray(opt.last_optimum_x()), opt.last_optimum_value(), "roundoff limited"
+    except nlopt.RoundoffLimited:  # the objective's rounding stopped progress: keep the best point
+        value, x = best
+        code = "roundoff limited"
     if code == "maxeval reached":
         messages.append(
             f"convergence code: maximum number of function evaluations ({control.max_evaluations}) exceeded"
