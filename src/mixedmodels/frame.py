@@ -236,6 +236,15 @@ def _numeric_vector(data: pd.DataFrame, expr: str, what: str) -> np.ndarray:
     return matrix[:, 0]
 
 
+def formula_offset(formula: ParsedFormula, data: pd.DataFrame) -> np.ndarray | None:
+    """The sum of the formula's ``offset(...)`` terms evaluated on ``data`` (None without any)."""
+    total = None
+    for expr in formula.offsets:
+        values = _numeric_vector(data, expr, "offset")
+        total = values if total is None else total + values
+    return total
+
+
 def _check_finite(values: np.ndarray, what: str, names: list[str] | None = None) -> None:
     """Raise naming ``what`` (and the offending columns of a matrix) when there are Inf or NaN values."""
     bad = ~np.isfinite(values)
@@ -292,13 +301,12 @@ def build_frame(
     data,
     weights: str | np.ndarray | None = None,
     offset: str | np.ndarray | None = None,
-    require_random: bool = True,
 ) -> ModelFrame:
     """Materialize ``formula`` on ``data`` with lme4's conventions and checks."""
     data = to_pandas(data)
     if len(data) == 0 or data.shape[1] == 0:
         raise ValueError("data has no rows" if len(data) == 0 else "data has no columns")
-    if require_random and not formula.random:
+    if not formula.random:
         raise FormulaError(
             f"no random-effects terms in {formula.text!r}; use (expr | group), e.g. (1 | subject)"
         )
@@ -407,9 +415,9 @@ def build_frame(
         total_offset = total_offset[complete]
     elif isinstance(offset, str):
         total_offset = _numeric_vector(frame, offset, "offset")
-    for expr in formula.offsets:
-        values = _numeric_vector(frame, expr, "offset")
-        total_offset = values if total_offset is None else total_offset + values
+    in_formula = formula_offset(formula, frame)
+    if in_formula is not None:
+        total_offset = in_formula if total_offset is None else total_offset + in_formula
     if total_offset is not None:
         _check_finite(total_offset, "offset")
 

@@ -20,7 +20,7 @@ from .engine.crossprod import CrossProducts, cross_products
 from .engine.deviance import ProfiledObjective, objective_from_factor
 from .engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
 from .formula import FormulaError, parse_formula
-from .frame import ModelFrame, build_frame, r_label
+from .frame import ModelFrame, build_frame, formula_offset, r_label, to_pandas
 
 __all__ = ["LinearMixedModel", "lmer"]
 
@@ -355,10 +355,10 @@ class LinearMixedModel:
 
         ``re_form=None`` includes all random effects, ``"~0"`` none (population level), and a formula
         such as ``"~(1 | Subject)"`` a subset.  Levels not seen in the fit get zero random effects when
-        ``allow_new_levels`` is true and raise an error otherwise.
+        ``allow_new_levels`` is true and raise an error otherwise.  For new data the formula's
+        ``offset(...)`` terms are evaluated on it; an ``offset=`` given to ``lmer`` is not (write it in
+        the formula to have it in predictions).
         """
-        from .frame import to_pandas
-
         included = self._included_columns(re_form)
         if newdata is None:
             data, x, offset = self.frame.data, self.frame.x, self.frame.offset
@@ -370,7 +370,7 @@ class LinearMixedModel:
             data = to_pandas(newdata)
             leveled = _with_fit_levels(data, self.frame)
             x = self.frame.fixed_matrix(leveled)
-            offset = self._new_offset(data)
+            offset = formula_offset(self.frame.formula, data)
             terms = []
             for k, mask in included.items():
                 term = self.frame.terms[k]
@@ -386,15 +386,6 @@ class LinearMixedModel:
                 terms.append((k, term.design.matrix(leveled) * mask, codes))
         values = self._linear_predictor(x, terms, offset)
         return pd.Series(values, index=data.index, name="predicted")
-
-    def _new_offset(self, data: pd.DataFrame) -> np.ndarray | None:
-        from .frame import _numeric_vector
-
-        total = None
-        for expr in self.frame.formula.offsets:
-            values = _numeric_vector(data, expr, "offset")
-            total = values if total is None else total + values
-        return total
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
         """Responses simulated from the fitted model, with new random effects (lme4's default)."""

@@ -366,8 +366,8 @@ class BlockedCholesky:
         Returns an array (nlevels, p_j1, p_j2) of the spherical random effects' conditional covariance
         over sigma^2 (conditional on the fixed effects, as lme4's ``condVar``).
         """
-        left, right = self._forward_columns(j1), self._forward_columns(j2) if j2 != j1 else None
-        right = left if right is None else right
+        left = self._forward_columns(j1)
+        right = left if j2 == j1 else self._forward_columns(j2)
         nlevels, p1, p2 = self.nlevels[j1], self.ncols[j1], self.ncols[j2]
         result = np.zeros((nlevels, p1, p2))
         for i in set(left) & set(right):

@@ -32,11 +32,6 @@ class Unstructured:
     def initial(self) -> np.ndarray:
         return (self._rows == self._cols).astype(float)
 
-    @property
-    def index_pairs(self) -> list[tuple[int, int]]:
-        """(row, column) of T for each parameter, in parameter order."""
-        return list(zip(self._rows.tolist(), self._cols.tolist()))
-
     def from_diagonal(self, diagonal: np.ndarray) -> np.ndarray:
         """Parameters of the diagonal ``T = diag(diagonal)``."""
         return np.where(self._rows == self._cols, np.asarray(diagonal)[self._rows], 0.0)

@@ -46,7 +46,6 @@ class ProfiledObjective:
         self.reml = reml
         sizes = [c.n_params for c in self.covariances]
         self.slices = [slice(a, b) for a, b in zip(np.cumsum([0] + sizes[:-1]), np.cumsum(sizes))]
-        self.evaluations = 0
 
     @property
     def n_params(self) -> int:
@@ -78,7 +77,6 @@ class ProfiledObjective:
         return self.factor.update(self.factors(np.asarray(theta, dtype=float)))
 
     def __call__(self, theta: np.ndarray) -> float:
-        self.evaluations += 1
         if not self.update(theta):
             return np.inf
         return objective_from_factor(self.factor, self.reml)
