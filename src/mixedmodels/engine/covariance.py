@@ -21,6 +21,11 @@ class Unstructured:
         self._rows, self._cols = rows, cols
 
     @property
+    def positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column in ``T`` of each parameter (the lower triangle, column by column)."""
+        return self._rows, self._cols
+
+    @property
     def n_params(self) -> int:
         return len(self._rows)
 

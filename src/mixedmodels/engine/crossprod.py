@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["GroupingColumns", "CrossProducts", "cross_products", "sum_cross_products"]
+__all__ = ["GroupingColumns", "CrossProducts", "cross_products", "sum_cross_products", "with_response"]
 
 
 @dataclass(frozen=True)
@@ -103,17 +103,50 @@ def cross_products(
                 (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape
             )
 
-    xyz = []
-    m = xy.shape[1]
-    for term, z in zip(terms, zs):
-        p = term.ncols
-        block = np.empty((m, term.nlevels, p))
-        for c in range(m):
-            for a in range(p):
-                block[c, :, a] = _level_sums(term.codes, xy[:, c] * z[:, a], term.nlevels)
-        xyz.append(block.reshape(m, term.nlevels * p))
-
+    xyz = [_column_by_z(term, z, xy) for term, z in zip(terms, zs)]
     return CrossProducts(diag, off, xyz, xy.T @ xy, nobs, sum_log_weights)
+
+
+def _column_by_z(term: GroupingColumns, z: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``columns' Z_k`` (m x q_k) for one term, from per-level sums (rows already weighted)."""
+    m, p = columns.shape[1], term.ncols
+    block = np.empty((m, term.nlevels, p))
+    for c in range(m):
+        for a in range(p):
+            block[c, :, a] = _level_sums(term.codes, columns[:, c] * z[:, a], term.nlevels)
+    return block.reshape(m, term.nlevels * p)
+
+
+def with_response(
+    cross: CrossProducts,
+    terms: Sequence[GroupingColumns],
+    x: np.ndarray,
+    response: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> CrossProducts:
+    """The cross-products of the same rows with a new response column (e.g. a simulated one).
+
+    Only the last column of [Z X y]'W[Z X y] changes: Z'Wy, X'Wy and y'Wy are made in one pass over
+    ``response``; the Z'WZ, X'WZ and X'WX blocks are shared with ``cross``, not copied.
+    """
+    response = np.asarray(response, dtype=float)
+    x = np.asarray(x, dtype=float)
+    if weights is None:
+        weighted, weighted_x, zs = response, x, [t.z for t in terms]
+    else:
+        sqrt_w = np.sqrt(np.asarray(weights, dtype=float))
+        weighted, weighted_x = response * sqrt_w, x * sqrt_w[:, None]
+        zs = [t.z * sqrt_w[:, None] for t in terms]
+    nfixed = x.shape[1]
+    xy = cross.xy.copy()
+    xy[nfixed, :nfixed] = xy[:nfixed, nfixed] = weighted_x.T @ weighted
+    xy[nfixed, nfixed] = weighted @ weighted
+    xyz = []
+    for block, term, z in zip(cross.xyz, terms, zs):
+        block = block.copy()
+        block[nfixed] = _column_by_z(term, z, weighted[:, None])[0]
+        xyz.append(block)
+    return CrossProducts(cross.diag, cross.off, xyz, xy, cross.nobs, cross.sum_log_weights)
 
 
 def sum_cross_products(chunks: Iterable[CrossProducts]) -> CrossProducts:

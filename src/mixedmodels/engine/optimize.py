@@ -83,10 +83,14 @@ def minimize_bobyqa(
     lower: np.ndarray,
     control: OptimizerControl | None = None,
     initial_step: np.ndarray | None = None,
+    upper: np.ndarray | None = None,
 ) -> OptimizationResult:
-    """Minimize ``fun`` subject to ``x >= lower``, then apply lme4's boundary and convergence checks."""
+    """Minimize ``fun`` subject to ``lower <= x (<= upper)``, then apply lme4's boundary and convergence
+    checks (the checks look at the lower bounds only, as lme4's)."""
     control = control or OptimizerControl()
     x0 = np.maximum(np.asarray(x0, dtype=float), lower)
+    if upper is not None:
+        x0 = np.minimum(x0, upper)
     n = len(x0)
     evaluations = 0
     best = [np.inf, x0.copy()]  # the best value and point seen, for an optimizer stopped by roundoff
@@ -103,6 +107,8 @@ def minimize_bobyqa(
         return OptimizationResult(x0, fun(x0), 1, "no parameters")
     opt = nlopt.opt(nlopt.LN_BOBYQA, n)
     opt.set_lower_bounds(lower)
+    if upper is not None:
+        opt.set_upper_bounds(upper)
     opt.set_min_objective(counted)
     opt.set_ftol_abs(control.ftol_abs)
     opt.set_ftol_rel(control.ftol_rel)

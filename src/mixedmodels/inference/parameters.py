@@ -1,0 +1,122 @@
+"""lme4's parameter vector for intervals: standard deviations, correlations, sigma, fixed effects.
+
+``confint``, ``profile`` and ``bootMer`` in lme4 (Bates et al. 2015, section 5.1) report the variance
+parameters on the standard-deviation scale: per random-effects term the lower triangle of its
+sd/correlation matrix column by column (standard deviations on the diagonal, correlations below it),
+then the residual standard deviation, then the fixed effects.  This module converts between that
+vector and (theta, sigma), and names its entries as lme4 does, ``.sig01``, ``.sig02``, ..., ``.sigma``
+(``oldNames = TRUE``) or ``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``, ``sigma``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ..lmm import LinearMixedModel
+
+__all__ = [
+    "variance_names",
+    "parameter_names",
+    "theta_to_sdcor",
+    "sdcor_to_theta",
+    "sdcor_bounds",
+    "model_parameters",
+]
+
+
+def variance_names(model: LinearMixedModel, old_names: bool = True) -> list[str]:
+    """Names of the sd/cor parameters and sigma, in lme4's order."""
+    if old_names:
+        count = len(model.theta)
+        return [f".sig{i + 1:02d}" for i in range(count)] + [".sigma"]
+    names = []
+    for term, covariance in zip(model.frame.terms, model.covariances):
+        columns = term.column_names
+        for row, col in zip(*covariance.positions):
+            if row == col:
+                names.append(f"sd_{columns[row]}|{term.factor.name}")
+            else:
+                names.append(f"cor_{columns[row]}.{columns[col]}|{term.factor.name}")
+    return names + ["sigma"]
+
+
+def parameter_names(model: LinearMixedModel, old_names: bool = True) -> list[str]:
+    """Names of all rows of lme4's ``confint``: variance parameters, then fixed effects."""
+    return variance_names(model, old_names) + list(model.frame.fixed_names)
+
+
+def theta_to_sdcor(model: LinearMixedModel, theta: np.ndarray, sigma: float) -> np.ndarray:
+    """(sd/cor of every term, sigma) from (theta, sigma), as lme4's ``Cv_to_Sv``.
+
+    A correlation with a zero standard deviation is NaN (0/0), as in lme4.
+    """
+    values = []
+    for t, covariance in zip(model.objective.factors(np.asarray(theta, dtype=float)), model.covariances):
+        cov = sigma * sigma * (t @ t.T)
+        sd = np.sqrt(np.diag(cov))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sdcor = cov / np.outer(sd, sd)
+        sdcor[np.diag_indices_from(sdcor)] = sd
+        values.append(sdcor[covariance.positions])
+    return np.concatenate(values + [[sigma]])
+
+
+def _semidefinite_cholesky(cov: np.ndarray) -> np.ndarray | None:
+    """Lower-triangular ``L`` with ``L L' = cov`` for a positive semidefinite ``cov``; None if it is not.
+
+    Columns whose pivot vanishes (a zero standard deviation, or a correlation of +-1) are zero, which
+    is how such boundary points are represented by theta.
+    """
+    size = cov.shape[0]
+    lower = np.zeros_like(cov)
+    scale = float(np.max(np.diag(cov), initial=0.0))
+    tol = 1e-12 * scale
+    for j in range(size):
+        pivot = cov[j, j] - lower[j, :j] @ lower[j, :j]
+        if pivot < -tol:
+            return None
+        if pivot <= tol:
+            continue
+        lower[j, j] = np.sqrt(pivot)
+        lower[j + 1 :, j] = (cov[j + 1 :, j] - lower[j + 1 :, :j] @ lower[j, :j]) / lower[j, j]
+    if np.max(np.abs(cov - lower @ lower.T), initial=0.0) > 1e-8 * scale:
+        return None  # a zero pivot with nonzero entries below it: not semidefinite
+    return lower
+
+
+def sdcor_to_theta(model: LinearMixedModel, sdcor: np.ndarray) -> np.ndarray | None:
+    """theta from (sd/cor of every term, sigma), as lme4's ``Sv_to_Cv``; None if not a covariance."""
+    sdcor = np.asarray(sdcor, dtype=float)
+    sigma = sdcor[-1]
+    theta = []
+    for covariance, part in zip(model.covariances, model.objective.slices):
+        rows, cols = covariance.positions
+        matrix = np.eye(covariance.size)
+        matrix[rows, cols] = matrix[cols, rows] = sdcor[part]
+        sd = np.diag(matrix).copy()
+        cov = matrix * np.outer(sd, sd)
+        cov[np.diag_indices_from(cov)] = sd * sd
+        lower = _semidefinite_cholesky(cov)
+        if lower is None:
+            return None
+        theta.append(lower[rows, cols] / sigma)
+    return np.concatenate(theta)
+
+
+def sdcor_bounds(model: LinearMixedModel) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of (sd/cor, sigma): sd and sigma >= 0, correlations in [-1, 1] (lme4's profile)."""
+    lower, upper = [], []
+    for covariance in model.covariances:
+        rows, cols = covariance.positions
+        diagonal = rows == cols
+        lower.append(np.where(diagonal, 0.0, -1.0))
+        upper.append(np.where(diagonal, np.inf, 1.0))
+    return np.concatenate(lower + [[0.0]]), np.concatenate(upper + [[np.inf]])
+
+
+def model_parameters(model: LinearMixedModel) -> np.ndarray:
+    """The fit's (sd/cor, sigma, fixed effects): the rows of ``confint``, lme4's bootstrap statistic."""
+    return np.concatenate([theta_to_sdcor(model, model.theta, model.sigma), model.fixef.to_numpy()])
