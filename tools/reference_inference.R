@@ -13,7 +13,9 @@
 ##                            anova(m0, m1) likelihood-ratio tables;
 ##   sires_procmixed.json     SAS PROC MIXED's CL intervals for the variance
 ##                            components and the ESTIMATE of the mean for the
-##                            sires data, computed by hand.
+##                            sires data, computed by hand;
+##   bootstrap_percentile.json  lme4's bootstrap percentile limits
+##                            (confint.bootMer) for fixed replicate matrices.
 ##
 ## Data loading, tight fits (bobyqa and nloptwrap, lower objective kept) and
 ## exact JSON output come from reference_common.R.  lmerTest is attached after
@@ -380,6 +382,38 @@ sires_procmixed <- function(fit, alpha = 0.05) {
 }
 
 ## ---------------------------------------------------------------------------
+## Bootstrap percentile intervals
+## ---------------------------------------------------------------------------
+
+## lme4's confint(method = "boot") limits (confint.bootMer -> boot.ci(type =
+## "perc"), order statistics interpolated on the normal scale) for fixed
+## replicate matrices, so that the interval rule is checked without sharing
+## R's random numbers.  Columns: exp(sin(i)) and cos(3 i)^3 (ties-free,
+## skewed); the "with_na" case has failed replicates (NA), which boot drops.
+bootstrap_percentile <- function() {
+  sizes <- c(9, 20, 99, 200, 1000)
+  levels <- c(0.5, 0.9, 0.95, 0.99)
+  one_case <- function(t) {
+    fake <- structure(list(t0 = c(a = 1, b = 1), t = t, R = nrow(t),
+                           sim = "parametric", call = quote(bootMer())),
+                      class = c("bootMer", "boot"))
+    list(t = lapply(seq_len(ncol(t)), function(j) arr(t[, j])),
+         limits = lapply(setNames(levels, paste0("level_", levels)), function(l)
+           recorded(lme4:::confint.bootMer(fake, level = l))))
+  }
+  cases <- lapply(setNames(sizes, paste0("R_", sizes)), function(R) {
+    i <- seq_len(R)
+    one_case(cbind(exp(sin(i)), cos(3 * i)^3))
+  })
+  i <- seq_len(50)
+  t <- cbind(exp(sin(i)), cos(3 * i)^3)
+  t[c(3, 17, 40), 1] <- NA
+  t[c(8, 9), 2] <- NA
+  cases$with_na <- one_case(t)
+  list(name = "bootstrap_percentile", levels = arr(levels), cases = cases)
+}
+
+## ---------------------------------------------------------------------------
 ## Seed checks (console; stop on mismatch)
 ## ---------------------------------------------------------------------------
 
@@ -458,6 +492,7 @@ for (s in models) {
     seed_ok <- check_sires_seed(sp) && seed_ok
   }
 }
+write_to(bootstrap_percentile(), "bootstrap_percentile")
 for (cmp in comparisons) {
   write_to(extract_comparison(cmp), cmp$name)
   cat(sprintf("%-30s written\n", cmp$name))

@@ -132,6 +132,26 @@ class LikelihoodProfile:
             return np.inf
         return self._varpar.deviance(np.append(theta, sdcor[-1]))
 
+    def deviance(self, index: int, params: np.ndarray) -> float:
+        """ML deviance at a point of parameter ``index``'s profile given all parameters ``params``.
+
+        The fixed effects other than a profiled one are profiled out (they are not read), so this is
+        the function the profile minimizes, evaluated at given values of the parameters it optimizes.
+        """
+        params = np.asarray(params, dtype=float)
+        with single_threaded_blas():
+            if index < self.n_variance:
+                return self._variance_deviance(params[: self.n_variance])
+            held = self._held_fixed_effect(index - self.n_variance)
+            held.hold(params[index])
+            theta = sdcor_to_theta(self.ml, params[: self.n_variance])
+            return np.inf if theta is None else held.objective(theta)
+
+    def _held_fixed_effect(self, j: int) -> _FixedEffectHeld:
+        if j not in self._held:
+            self._held[j] = _FixedEffectHeld(self.ml, j)
+        return self._held[j]
+
     def _zeta(self, index: int, value: float, deviance: float) -> float:
         difference = deviance - self.base
         if difference < -1e-6 * max(1.0, abs(self.base)):
@@ -175,9 +195,7 @@ class LikelihoodProfile:
         return np.concatenate([[self._zeta(index, value, result.fun)], params, beta])
 
     def _fixed_point(self, j: int, value: float, start: np.ndarray) -> np.ndarray:
-        held = self._held.get(j)
-        if held is None:
-            held = self._held[j] = _FixedEffectHeld(self.ml, j)
+        held = self._held_fixed_effect(j)
         held.hold(value)
         objective = held.objective
         theta0 = sdcor_to_theta(self.ml, start[: self.n_variance])
