@@ -15,14 +15,20 @@ import pandas as pd
 import pytest
 import reference_models as models
 from scipy import stats
-from test_inference import MODELS, fitted, reference
+from test_inference import MODELS, reference
 
 import mixedmodels as mm
 from mixedmodels.inference.confint import percent_labels
 from mixedmodels.inference.parameters import model_parameters
 from mixedmodels.inference.profile import LikelihoodProfile
 
-PROFILED = sorted(name for name in MODELS if reference(name)["confint_profile"])
+# the inference models, and a singular fit (Batch sd = 0 at the optimum) whose profile starts at a bound
+CONFINT_MODELS = {**MODELS, "dyestuff2": ("Dyestuff2", "Yield ~ 1 + (1 | Batch)")}
+PROFILED = sorted(name for name in CONFINT_MODELS if reference(name)["confint_profile"])
+
+
+def fitted(name: str) -> mm.LinearMixedModel:
+    return models.fit(*CONFINT_MODELS[name])[1]
 
 
 def _table(block: dict) -> pd.DataFrame:
@@ -37,11 +43,11 @@ def profile_of(name: str) -> pd.DataFrame:
 
 def test_every_profile_fixture_is_tested():
     """The issue names sleepstudy and Penicillin; every model lme4 profiled is checked."""
-    assert {"sleepstudy_slope", "penicillin"} <= set(PROFILED)
-    assert len(PROFILED) == 8
+    assert {"sleepstudy_slope", "penicillin", "dyestuff2"} <= set(PROFILED)
+    assert len(PROFILED) == 9
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(CONFINT_MODELS))
 def test_parameter_names(name):
     expected = reference(name)["confint_names"]
     m = fitted(name)
@@ -49,7 +55,7 @@ def test_parameter_names(name):
     assert list(m.confint("Wald", old_names=False).index) == expected["new"]
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(CONFINT_MODELS))
 def test_wald_intervals(name):
     expected = _table(reference(name)["confint_wald"])
     ours = fitted(name).confint("wald")
@@ -76,14 +82,17 @@ def test_profile_traces(name):
     """Our traces step like lme4's, point for point: same values, zeta and other parameters.
 
     Where a point differs (zeta by more than 1e-4, or another parameter by more than 1e-3 of its
-    scale on the trace), our profile at lme4's value of the parameter must reach a deviance no higher
-    than the one at lme4's parameters, evaluated here: lme4's inner optimizer stopped short there
-    (its fixed-effect profiles run the optimizer with default tolerances).
+    scale: its largest value on the trace or the width of its interval), our profile at lme4's value
+    of the parameter must reach a deviance no higher than the one at lme4's parameters, evaluated
+    here: lme4's inner optimizer stopped short there (its fixed-effect profiles run the optimizer
+    with default tolerances).
     """
     m = fitted(name)
     ours = profile_of(name)
     names = list(reference(name)["confint_names"]["old"])
     profile = LikelihoodProfile(m)
+    lme4_limits = _table(reference(name)["confint_profile"]["confint"])
+    widths = (lme4_limits.iloc[:, 1] - lme4_limits.iloc[:, 0]).to_numpy()
     for parameter, expected in reference(name)["confint_profile"]["profile"].items():
         index = names.index(parameter)
         trace = ours[ours["parameter"] == parameter]
@@ -93,7 +102,7 @@ def test_profile_traces(name):
         lme4_zeta = np.array(expected["zeta"])
         lme4_params = np.column_stack([expected["params"][n] for n in names]).astype(float)
         ours_zeta, ours_params = trace["zeta"].to_numpy(), trace[names].to_numpy()
-        scale = np.max(np.abs(lme4_params), axis=0)
+        scale = np.maximum(np.max(np.abs(lme4_params), axis=0), widths)  # widths: sd near 0 all along
         zeta_differs = np.abs(ours_zeta - lme4_zeta) > 1e-4
         params_differ = np.any(np.abs(ours_params - lme4_params) > 1e-3 * scale, axis=1)
         assert zeta_differs.sum() <= 1 and params_differ.sum() <= 2, parameter
@@ -152,6 +161,15 @@ def test_fixed_effect_profile_with_weights_and_offset():
     np.testing.assert_allclose(row[0] ** 2, held.deviance - profile.base, rtol=1e-6)
     np.testing.assert_allclose(row[-2], held.fixef["(Intercept)"], rtol=1e-6)
     assert row[-1] == b
+
+
+def test_singular_fit_profile_starts_at_the_bound():
+    """Dyestuff2: sd = 0 at the optimum; lme4 steps up from 0.001 and has no lower side."""
+    m = fitted("dyestuff2")
+    assert m.is_singular
+    trace = profile_of("dyestuff2").query("parameter == '.sig01'")
+    assert trace["value"].iloc[0] == 0 and trace["value"].iloc[1] == 0.001
+    assert (trace["zeta"] >= 0).all()
 
 
 def test_singular_direction_and_bounds():

@@ -87,6 +87,8 @@ models <- list(
                              "na.action = na.omit; new column DaysF =",
                              "factor(Days) with levels 0..9")),
   model("dyestuff", "Dyestuff", "Yield ~ 1 + (1 | Batch)", mean_L),
+  ## singular fit (Batch sd = 0): the profile of .sig01 starts at the bound
+  model("dyestuff2", "Dyestuff2", "Yield ~ 1 + (1 | Batch)", mean_L),
   model("penicillin", "Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)",
         mean_L),
   model("pastes", "Pastes", "strength ~ 1 + (1 | batch/cask)", mean_L),
