@@ -505,6 +505,8 @@ class LinearMixedModel:
         Series; default: the parameters in :meth:`confint`'s rows).  The same ``seed`` gives the same
         result whatever ``n_jobs`` (worker processes).  ``progress``: None shows a line on stderr once
         the run has taken 2 seconds, True always, False never.  Failed refits give NaN rows.
+        Outside Linux the workers are spawned: ``statistic`` must then be picklable (a module-level
+        function, not a lambda) and a script must call this under ``if __name__ == "__main__":``.
         """
         from .inference.bootstrap import bootstrap
 

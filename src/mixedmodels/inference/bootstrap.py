@@ -133,9 +133,9 @@ class _Progress:
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
-    """Fork where there is fork (workers inherit the model without pickling), spawn elsewhere."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    """Fork on Linux (workers inherit the model and statistic without pickling); elsewhere spawn, as
+    Python does by default (fork is unsafe on macOS), which needs a picklable statistic."""
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 
 def bootstrap(
