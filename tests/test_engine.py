@@ -155,7 +155,23 @@ def test_optimizer_stopped_by_roundoff_returns_the_best_point(monkeypatch):
         lambda x: float(np.sum((x - 0.4) ** 2)),
         np.ones(2),
         np.zeros(2),
-        OptimizerControl(check_convergence=False),
+        OptimizerControl(check_convergence=False, newton_steps=0),
     )
     assert result.return_code == "roundoff limited"
     np.testing.assert_allclose(result.x, [0.5, 0.5])
+
+
+def test_newton_steps_finish_what_a_loose_bobyqa_started():
+    """BOBYQA stopped early on a smooth function; the Newton steps reach the minimum to many digits."""
+    from mixedmodels.engine.optimize import OptimizerControl, minimize_bobyqa
+
+    def smooth(x):
+        return float(np.exp(x[0] - 1.0) - x[0] + (x[1] - 2.0) ** 2 + 0.5 * (x[0] - 1.0) * (x[1] - 2.0) ** 2)
+
+    loose = OptimizerControl(ftol_rel=1e-3, xtol_abs=1e-3, newton_steps=0)
+    polished = OptimizerControl(ftol_rel=1e-3, xtol_abs=1e-3)
+    rough = minimize_bobyqa(smooth, np.array([0.3, 0.5]), np.zeros(2), loose)
+    fine = minimize_bobyqa(smooth, np.array([0.3, 0.5]), np.zeros(2), polished)
+    assert np.max(np.abs(rough.x - [1.0, 2.0])) > 1e-7
+    np.testing.assert_allclose(fine.x, [1.0, 2.0], atol=1e-9)
+    assert fine.fun <= rough.fun

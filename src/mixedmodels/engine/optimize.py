@@ -3,7 +3,9 @@
 The optimizer is BOBYQA (Powell 2009) from NLopt, bound-constrained and derivative-free, the default of
 lme4 (``nloptwrap``) and MixedModels.jl.  After it stops, parameters within ``boundary_tol`` of a
 bound are tried on the bound (lme4's ``boundary.tol``), and the gradient and Hessian are estimated by
-central differences to report convergence problems (lme4's ``checkConv``).
+central differences.  Those derivatives serve twice: Newton steps from them polish BOBYQA's result
+(cheaper than running BOBYQA to full precision), and they report convergence problems as lme4's
+``checkConv`` does.
 """
 
 from __future__ import annotations
@@ -32,15 +34,21 @@ class ConvergenceWarning(UserWarning):
 class OptimizerControl:
     """Settings of the optimizer and of the checks after it (names follow lme4's lmerControl)."""
 
-    ftol_abs: float = 1e-12
-    ftol_rel: float = 1e-14
-    xtol_abs: float = 1e-10
+    # BOBYQA stops at a moderate tolerance; the Newton steps after it give the last digits
+    ftol_abs: float = 0.0
+    ftol_rel: float = 1e-9
+    xtol_abs: float = 1e-8
     max_evaluations: int = 100_000
     moment_start: bool = True  # start from moment estimates (else lme4's T = I)
     boundary_tol: float = 1e-5
     check_convergence: bool = True
+    newton_steps: int = 3  # at most this many Newton steps after BOBYQA (0: none)
     gradient_tol: float = 2e-3
     singular_tol: float = 1e-4
+
+
+DERIVATIVE_STEP = 1e-4  # lme4's deriv12 delta
+NEGLIGIBLE_STEP = 1e-5  # a Newton step this small (relative) needs no new derivatives
 
 
 @dataclass
@@ -51,6 +59,7 @@ class OptimizationResult:
     return_code: str
     gradient: np.ndarray | None = None
     hessian: np.ndarray | None = None
+    free: np.ndarray | None = None  # mask of the parameters the derivatives are over
     warnings: list[str] = field(default_factory=list)
 
 
@@ -125,8 +134,11 @@ def minimize_bobyqa(
 
     x, value = _snap_to_bounds(counted, np.asarray(x, dtype=float), value, lower, control.boundary_tol)
     result = OptimizationResult(x, value, evaluations, code, warnings=messages)
+    if control.check_convergence or control.newton_steps:
+        _derivatives(counted, result, lower, control)
+        _newton_polish(counted, result, lower, control)
     if control.check_convergence:
-        _check_derivatives(counted, result, lower, control)
+        _check_derivatives(result, control)
     result.evaluations = evaluations
     for message in result.warnings:
         warnings.warn(message, ConvergenceWarning, stacklevel=3)
@@ -155,22 +167,55 @@ def _snap_to_bounds(fun, x, value, lower, tol):
     return x, value
 
 
-def _check_derivatives(fun, result: OptimizationResult, lower, control: OptimizerControl) -> None:
-    """lme4's checkConv: scaled gradient and positive definiteness of the Hessian at interior optima."""
+def _derivatives(fun, result: OptimizationResult, lower, control: OptimizerControl) -> None:
+    """Central-difference gradient and Hessian, over the parameters not at a bound, into ``result``."""
+    result.gradient = result.hessian = result.free = None
     free = ~(np.isfinite(lower) & (result.x - lower < control.singular_tol))
-    if not free.any():
-        return
+    if not free.any() or np.any(result.x[free] - DERIVATIVE_STEP < lower[free]):
+        return  # nothing free, or too close to a bound for central differences
+    x = result.x
 
     def restricted(sub):
-        full = result.x.copy()
+        full = x.copy()
         full[free] = sub
         return fun(full)
 
-    step = 1e-4
-    if np.any(result.x[free] - step < lower[free]):
-        return  # too close to a bound for central differences
-    gradient, hessian = finite_differences(restricted, result.x[free], step)
-    result.gradient, result.hessian = gradient, hessian
+    result.gradient, result.hessian = finite_differences(restricted, x[free], DERIVATIVE_STEP)
+    result.free = free
+
+
+def _newton_polish(fun, result: OptimizationResult, lower, control: OptimizerControl) -> None:
+    """Newton steps on the free parameters from the finite-difference derivatives in ``result``.
+
+    Near a smooth interior optimum Newton's method converges quadratically, while BOBYQA spends many
+    evaluations on the last digits; so BOBYQA stops at a moderate tolerance and Newton steps finish.
+    Each step reuses the derivatives the convergence check needs anyway; a step is taken only if it
+    stays within the bounds and lowers the objective, and derivatives are recomputed after a step that
+    is not negligible, so the check always looks at (nearly) the returned point.
+    """
+    for _ in range(control.newton_steps):
+        if result.gradient is None or np.any(np.linalg.eigvalsh(result.hessian) <= 0):
+            return
+        step = -np.linalg.solve(result.hessian, result.gradient)
+        trial = result.x.copy()
+        trial[result.free] += step
+        if np.any(trial < lower):
+            return
+        value = fun(trial)
+        if not value < result.fun:
+            return
+        result.x, result.fun = trial, value
+        relative = np.max(np.abs(step) / np.maximum(np.abs(trial[result.free]), 1e-2))
+        if relative < NEGLIGIBLE_STEP:
+            return
+        _derivatives(fun, result, lower, control)
+
+
+def _check_derivatives(result: OptimizationResult, control: OptimizerControl) -> None:
+    """lme4's checkConv: scaled gradient and positive definiteness of the Hessian at interior optima."""
+    if result.gradient is None:
+        return
+    gradient, hessian = result.gradient, result.hessian
     try:
         upper = np.linalg.cholesky(hessian).T
         scaled = np.minimum(np.abs(np.linalg.solve(upper, gradient)), np.abs(gradient))
