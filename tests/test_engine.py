@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 import mixedmodels as mm
-from mixedmodels.engine.cholesky import BlockedCholesky, ProductPlan, batched_cholesky
+from mixedmodels.engine.cholesky import BlockedCholesky, ProductPlan, batched_cholesky, weighted_inverse
 from mixedmodels.engine.crossprod import GroupingColumns, cross_products, sum_cross_products
 from mixedmodels.lmm import LinearMixedModel
 
@@ -88,13 +88,16 @@ def test_profiled_deviance_equals_the_dense_formula():
 
 
 @pytest.mark.parametrize("p", [1, 2, 3])
-def test_batched_cholesky_matches_numpy(p):
+def test_weighted_inverse_matches_numpy(p):
+    """The closed forms (p = 1, 2) and the batched Cholesky (p > 2) give log|S| and T S^{-1} T'."""
     rng = np.random.default_rng(p)
     a = rng.normal(size=(10, p, p))
     blocks = a @ a.transpose(0, 2, 1) + np.eye(p)
-    factor, inverse = batched_cholesky(blocks)
-    np.testing.assert_allclose(factor, np.linalg.cholesky(blocks), rtol=1e-12)
-    np.testing.assert_allclose(inverse @ factor, np.broadcast_to(np.eye(p), blocks.shape), atol=1e-12)
+    t = np.tril(rng.normal(size=(p, p)))
+    logdet, middle = weighted_inverse(blocks, t)
+    assert logdet == pytest.approx(np.linalg.slogdet(blocks)[1].sum(), rel=1e-12)
+    np.testing.assert_allclose(middle, t @ np.linalg.inv(blocks) @ t.T, rtol=1e-10, atol=1e-12)
+    assert weighted_inverse(-blocks, t) is None
     assert batched_cholesky(-blocks) is None
 
 
