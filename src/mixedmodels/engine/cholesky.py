@@ -54,19 +54,24 @@ def weighted_inverse(blocks: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarr
     p = blocks.shape[1]
     if p == 1:
         s = blocks[:, 0, 0]
-        if s.min() <= 0:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            logdet = float(np.log(s).sum())
+        if not np.isfinite(logdet):
             return None
-        return float(np.log(s).sum()), ((t[0, 0] * t[0, 0]) / s)[:, None, None]
+        return logdet, ((t[0, 0] * t[0, 0]) / s)[:, None, None]
     if p == 2:
         a, b, c = blocks[:, 0, 0], blocks[:, 1, 0], blocks[:, 1, 1]
         det = a * c - b * b
-        if a.min() <= 0 or det.min() <= 0:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            logdet = float(np.log(det).sum())
+        if not np.isfinite(logdet) or not (a > 0).all():  # det > 0 and a > 0 <=> positive definite
             return None
         inverse = np.empty_like(blocks)
-        inverse[:, 0, 0] = c / det
-        inverse[:, 1, 1] = a / det
-        inverse[:, 0, 1] = inverse[:, 1, 0] = -b / det
-        return float(np.log(det).sum()), t @ inverse @ t.T
+        scale = 1.0 / det
+        inverse[:, 0, 0] = c * scale
+        inverse[:, 1, 1] = a * scale
+        inverse[:, 0, 1] = inverse[:, 1, 0] = -b * scale
+        return logdet, t @ inverse @ t.T
     factored = batched_cholesky(blocks)
     if factored is None:
         return None
@@ -326,7 +331,7 @@ class BlockedCholesky:
 
     def logdet_fixed(self) -> float:
         """log |R_X|^2."""
-        return 2.0 * float(np.log(self.fixed_factor.diagonal()).sum())
+        return 2.0 * float(np.log(self.blocks[self.nterms, self.nterms].diagonal()[: self.nfixed]).sum())
 
     def pwrss(self) -> float:
         """Penalized weighted residual sum of squares at the conditional optimum."""
