@@ -7,7 +7,9 @@ A formula such as ``y ~ x + (1 + x | g) + (1 | a/b)`` is split into its response
 * ``(x || g)`` becomes uncorrelated terms ``(1 | g) + (0 + x | g)``, one per term label of ``x`` (so
   ``(a * b || g)`` gives ``a``, ``b`` and ``a:b`` their own terms, as lme4 1.1-31 does);
 * ``(x | a/b)`` becomes ``(x | a) + (x | b:a)`` (lme4 names the nested factor ``b:a``);
-* ``(x | a:b)`` groups by the interaction of ``a`` and ``b``.
+* ``(x | a:b)`` groups by the interaction of ``a`` and ``b``;
+* ``diag(x | g)``, ``cs(x | g)``, ``ar1(x | g)``, ``toep(x | g)`` and ``us(x | g)`` (the default) give
+  the term a structured covariance, with glmmTMB's names.
 
 This module only works on text: it never looks at data.
 """
@@ -32,11 +34,13 @@ class RandomTerm:
     """One random-effects term ``(lhs | group)``.
 
     ``lhs`` is a formulaic right-hand side for the term's model matrix (``"1 + Days"``); ``factors`` are
-    the variables whose interaction forms the grouping factor; ``group`` is lme4's name for that factor.
+    the variables whose interaction forms the grouping factor; ``group`` is lme4's name for that factor;
+    ``structure`` names the covariance structure of the term's random effects.
     """
 
     lhs: str
     factors: tuple[str, ...]
+    structure: str = "us"  # covariance structure: us, diag, cs, ar1 or toep (glmmTMB's names)
 
     @property
     def group(self) -> str:
@@ -185,7 +189,10 @@ def _uncorrelated(lhs: str, inner: str) -> list[str]:
     return [label if label == "1" else f"0 + {label}" for label in labels]
 
 
-def _random_terms(inner: str) -> list[RandomTerm]:
+STRUCTURES = ("us", "diag", "cs", "ar1", "toep")
+
+
+def _random_terms(inner: str, structure: str = "us") -> list[RandomTerm]:
     parts = _scan_top_level(inner, ("||", "|"))
     if len(parts) != 2:
         raise FormulaError(f"random-effects term ({inner}) must have the form (expr | group)")
@@ -199,7 +206,9 @@ def _random_terms(inner: str) -> list[RandomTerm]:
     lhs = _r_to_python(lhs)
     groups = _parse_grouping(grouping.strip(), inner)
     if bar == "|":
-        return [RandomTerm(lhs, factors) for factors in groups]
+        return [RandomTerm(lhs, factors, structure) for factors in groups]
+    if structure != "us":
+        raise FormulaError(f"{structure}({inner}): a covariance structure takes a single bar, (expr | group)")
     lhss = _uncorrelated(lhs, inner)
     if not lhss:
         raise FormulaError(f"random-effects term ({inner}) has no effects")
@@ -228,11 +237,15 @@ def parse_formula(text: str) -> ParsedFormula:
             if sep or fixed or random:
                 raise FormulaError(f"formula {text!r} has an empty term")
             continue
+        structured = re.fullmatch(r"(\w+)\s*(\(.*\))", piece, flags=re.S)
+        structure = "us"
+        if structured and structured.group(1) in STRUCTURES:
+            structure, piece = structured.group(1), structured.group(2)
         inner = _strip_outer_parens(piece)
         if inner is not None and len(_scan_top_level(inner, ("||", "|"))) > 1:
             if sep == "-":
                 raise FormulaError(f"cannot subtract a random-effects term in {text!r}")
-            random.extend(_random_terms(inner))
+            random.extend(_random_terms(inner, structure))
             continue
         if "|" in piece and inner is None and len(_scan_top_level(piece, ("||", "|"))) > 1:
             raise FormulaError(f"random-effects term {piece!r} must be enclosed in parentheses")

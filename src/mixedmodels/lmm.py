@@ -15,7 +15,7 @@ import pandas as pd
 
 from .design import Design
 from .engine.cholesky import BlockedCholesky
-from .engine.covariance import Unstructured
+from .engine.covariance import covariance_for
 from .engine.crossprod import CrossProducts, cross_products
 from .engine.deviance import ProfiledObjective, objective_from_factor
 from .engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
@@ -70,7 +70,7 @@ class LinearMixedModel:
                 frame.weights,
             )
         self.cross = cross
-        self.covariances = [Unstructured(t.ncols) for t in frame.terms]
+        self.covariances = [covariance_for(t.term.structure, t.ncols) for t in frame.terms]
         self.objective = ProfiledObjective(
             BlockedCholesky(cross, frame.x.shape[1]), self.covariances, self.reml
         )
