@@ -6,7 +6,8 @@ A formula such as ``y ~ x + (1 + x | g) + (1 | a/b)`` is split into its response
 
 * ``(x || g)`` becomes uncorrelated terms ``(1 | g) + (0 + x | g)``, one per term label of ``x`` (so
   ``(a * b || g)`` gives ``a``, ``b`` and ``a:b`` their own terms, as lme4 1.1-31 does);
-* ``(x | a/b)`` becomes ``(x | a) + (x | b:a)`` (lme4 names the nested factor ``b:a``);
+* ``(x | a/b)`` becomes ``(x | b:a) + (x | a)`` (lme4 names the nested factor ``b:a`` and, as
+  ``findbars``, lists the innermost factor first; the order decides lme4's order of tied terms);
 * ``(x | a:b)`` groups by the interaction of ``a`` and ``b``.
 
 This module only works on text: it never looks at data.
@@ -137,7 +138,8 @@ def _r_to_python(expr: str, arithmetic: bool = False) -> str:
 
 
 def _parse_grouping(text: str, term: str) -> list[tuple[str, ...]]:
-    """Grouping factors of ``a``, ``a:b`` or ``a/b/c`` (expanded as lme4's expandSlash does)."""
+    """Grouping factors of ``a``, ``a:b`` or ``a/b/c`` (expanded as lme4's expandSlash does, innermost
+    first: ``a/b/c`` gives ``c:b:a``, ``b:a``, ``a``)."""
     inner = _strip_outer_parens(text)
     nested = [p for _, p in _scan_top_level(text if inner is None else inner, ("/",))]
     levels: list[tuple[str, ...]] = []
@@ -152,14 +154,14 @@ def _parse_grouping(text: str, term: str) -> list[tuple[str, ...]]:
                     "(interactions are written a:b, nested factors a/b)"
                 )
         levels.append(tuple(n.strip("`") for n in names))
-    # a/b/c -> a, b:a, c:b:a  (lme4 puts the innermost factor first in the name)
+    # a/b/c -> c:b:a, b:a, a  (lme4 puts the innermost factor first in the name and in the list)
     groups = []
     for k in range(len(levels)):
         combined: tuple[str, ...] = ()
         for part in reversed(levels[: k + 1]):
             combined += part
         groups.append(combined)
-    return groups
+    return groups[::-1]
 
 
 def formulaic_failure(what: str, exc: Exception) -> FormulaError:
@@ -203,7 +205,8 @@ def _random_terms(inner: str) -> list[RandomTerm]:
     lhss = _uncorrelated(lhs, inner)
     if not lhss:
         raise FormulaError(f"random-effects term ({inner}) has no effects")
-    return [RandomTerm(one, factors) for factors in groups for one in lhss]
+    # lme4 expands the double bar first, then the slash of each resulting term
+    return [RandomTerm(one, factors) for one in lhss for factors in groups]
 
 
 def parse_formula(text: str) -> ParsedFormula:
