@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from formulaic import Formula
 from formulaic.parser.types import Factor
 
-__all__ = ["FormulaError", "RandomTerm", "ParsedFormula", "formulaic_failure", "parse_formula"]
+__all__ = [
+    "FormulaError",
+    "RandomTerm",
+    "ParsedFormula",
+    "formulaic_failure",
+    "parse_formula",
+    "r_expression",
+    "rhs_terms",
+]
 
 
 class FormulaError(ValueError):
@@ -43,6 +51,11 @@ class RandomTerm:
     def group(self) -> str:
         return ":".join(self.factors)
 
+    @property
+    def r_text(self) -> str:
+        """The term as R deparses it, without parentheses: ``"1 + Days | Subject"``."""
+        return f"{r_expression(self.lhs)} | {self.group}"
+
 
 @dataclass(frozen=True)
 class ParsedFormula:
@@ -53,6 +66,14 @@ class ParsedFormula:
     fixed: str  # formulaic right-hand side, e.g. "1 + Days"
     random: tuple[RandomTerm, ...]
     offsets: tuple[str, ...]  # expressions inside offset(...)
+
+    def with_random(self, random: tuple[RandomTerm, ...]) -> ParsedFormula:
+        """The same formula with other random-effects terms (and its text rebuilt to match)."""
+        pieces = [r_expression(self.fixed)]
+        pieces += [f"offset({r_expression(expr)})" for expr in self.offsets]
+        pieces += [f"({term.r_text})" for term in random]
+        text = f"{r_expression(self.response)} ~ {' + '.join(pieces)}"
+        return ParsedFormula(text, self.response, self.fixed, tuple(random), self.offsets)
 
 
 _IDENTIFIER = re.compile(r"^(`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*)$")
@@ -97,6 +118,16 @@ def _scan_top_level(text: str, separators: tuple[str, ...]) -> list[tuple[str, s
         raise FormulaError(f"unterminated quote in {text!r}")
     pieces.append((before, text[start:]))
     return pieces
+
+
+def r_expression(text: str) -> str:
+    """Formula text as R deparses it: ``^`` for powers, ``+`` and ``-`` spaced (``1+x**2`` -> ``1 + x^2``)."""
+    text = re.sub(r"\s*\*\*\s*", "^", text)
+    out = ""
+    for sep, piece in _scan_top_level(text, ("+", "-")):
+        piece = piece.strip()
+        out = f"{out} {sep} {piece}" if out else f"{sep}{piece}"
+    return out
 
 
 def _strip_outer_parens(text: str) -> str | None:
@@ -177,14 +208,21 @@ def _factor_text(factor: Factor) -> str:
     return factor.expr
 
 
+def rhs_terms(rhs: str, what: str) -> tuple[bool, list[tuple[str, ...]]]:
+    """Whether a right-hand side has an intercept, and the factors of each of its other terms in R's
+    order: ``"a * b"`` gives ``(True, [("a",), ("b",), ("a", "b")])``.  ``what`` names it in errors."""
+    try:
+        terms = list(Formula(rhs))
+    except Exception as exc:  # formulaic raises several exception types for bad syntax
+        raise formulaic_failure(f"cannot parse {what}", exc) from exc
+    factors = [tuple(_factor_text(f) for f in term.factors) for term in terms]
+    return ("1",) in factors, [f for f in factors if f != ("1",)]
+
+
 def _uncorrelated(lhs: str, inner: str) -> list[str]:
     """lme4's expandDoubleVert: ``1`` (unless removed) and ``0 + label`` for each of R's term labels."""
-    try:
-        terms = list(Formula(lhs))
-    except Exception as exc:  # formulaic raises several exception types for bad syntax
-        raise formulaic_failure(f"cannot parse ({inner})", exc) from exc
-    labels = [":".join(_factor_text(f) for f in term.factors) for term in terms]
-    return [label if label == "1" else f"0 + {label}" for label in labels]
+    intercept, terms = rhs_terms(lhs, f"({inner})")
+    return (["1"] if intercept else []) + [f"0 + {':'.join(factors)}" for factors in terms]
 
 
 def _random_terms(inner: str) -> list[RandomTerm]:
