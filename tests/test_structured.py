@@ -76,8 +76,8 @@ def test_structure_is_parsed_per_term():
     assert [(t.structure, t.group) for t in parsed.random] == [
         ("ar1", "g"),
         ("us", "h"),
-        ("cs", "a"),
         ("cs", "b:a"),
+        ("cs", "a"),
     ]
     with pytest.raises(FormulaError, match="single bar"):
         parse_formula("y ~ diag(x || g)")

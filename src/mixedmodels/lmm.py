@@ -444,6 +444,26 @@ class LinearMixedModel:
             index=self.fixef.index,
         )
 
+    def ranova(self, reduce_terms: bool = True) -> pd.DataFrame:
+        """Likelihood-ratio tests of the random-effects terms (lmerTest's ``ranova``).
+
+        One row per reduced model: ``(1 | g)`` terms removed, ``(x | g)`` terms reduced by one effect
+        at a time (to ``(1 | g)`` for a single effect; with ``reduce_terms=False`` removed whole),
+        refitted by the model's method on the same rows.  See :mod:`mixedmodels.inference.ranova`.
+        """
+        from .inference.ranova import ranova
+
+        return ranova(self, reduce_terms)
+
+    def covparms(self, level: float = 0.95) -> pd.DataFrame:
+        """Variance parameters with standard errors, Z tests and confidence limits (SAS PROC MIXED's
+        COVTEST and CL): Satterthwaite chi-square limits for variances, Wald limits for covariances.
+        See :mod:`mixedmodels.inference.covparms`.
+        """
+        from .inference.covparms import covariance_parameters
+
+        return covariance_parameters(self, level)
+
     # -- printing --------------------------------------------------------------------------------------------
     def summary(self):
         """lme4-style summary; ``print()`` it."""
