@@ -54,18 +54,15 @@ def weighted_inverse(blocks: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarr
     p = blocks.shape[1]
     if p == 1:
         s = blocks[:, 0, 0]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            logdet = float(np.log(s).sum())
-        if not np.isfinite(logdet):
+        if not (s > 0).all():
             return None
-        return logdet, ((t[0, 0] * t[0, 0]) / s)[:, None, None]
+        return float(np.log(s).sum()), ((t[0, 0] * t[0, 0]) / s)[:, None, None]
     if p == 2:
         a, b, c = blocks[:, 0, 0], blocks[:, 1, 0], blocks[:, 1, 1]
         det = a * c - b * b
-        with np.errstate(invalid="ignore", divide="ignore"):
-            logdet = float(np.log(det).sum())
-        if not np.isfinite(logdet) or not (a > 0).all():  # det > 0 and a > 0 <=> positive definite
+        if not ((det > 0) & (a > 0)).all():  # <=> every block is positive definite
             return None
+        logdet = float(np.log(det).sum())
         inverse = np.empty_like(blocks)
         scale = 1.0 / det
         inverse[:, 0, 0] = c * scale
