@@ -263,3 +263,9 @@ def test_residual_and_asymptotic_anova():
     np.testing.assert_allclose(asymptotic["Pr(>F)"], stats.chi2.sf(asymptotic["F value"], 1))
     coef = m.coef_table("asymptotic")
     np.testing.assert_allclose(coef["Pr(>|t|)"], 2 * stats.norm.sf(np.abs(coef["t value"])))
+
+
+def test_model_without_fixed_effects():
+    m = models.fit("Dyestuff", "Yield ~ 0 + (1 | Batch)")[1]
+    assert m.anova().empty and m.coef_table().empty
+    assert "No fixed effect coefficients" in str(m.summary())

@@ -151,7 +151,8 @@ class LmerSummary:
         """R's ``printCoefmat`` (digits 4, significance stars) of the coefficient table."""
         coef = self.coefficients
         if coef.empty:
-            return []
+            return ["No fixed effect coefficients"]
+        lines = ["Fixed effects:"]
         joint = coef[["Estimate", "Std. Error", "df"]].to_numpy()
         nonzero = np.abs(joint[np.isfinite(joint) & (joint != 0)])
         smallest = 1 + int(np.floor(np.log10(nonzero.min()))) if nonzero.size else 1
@@ -165,7 +166,7 @@ class LmerSummary:
         columns["t value"] = _r_format(np.round(coef["t value"].to_numpy(), 3), 4)
         columns["Pr(>|t|)"] = format_p_values(coef["Pr(>|t|)"].to_numpy(), 3)
         columns[""] = [significance_stars(p).ljust(3) for p in coef["Pr(>|t|)"]]
-        lines = _text_table(columns, list(coef.index), left={""})
+        lines += _text_table(columns, list(coef.index), left={""})
         if any(significance_stars(p) for p in coef["Pr(>|t|)"]):
             lines += ["---", SIGNIFICANCE_LEGEND]
         return lines
@@ -249,7 +250,7 @@ class LmerSummary:
         lines.append(f"Number of obs: {m.nobs}, groups:  {groups}")
         if m.frame.n_missing:
             lines.append(f"({m.frame.n_missing} observations deleted due to missingness)")
-        lines += ["", "Fixed effects:"] + self._fixed_effects_lines()
+        lines += [""] + self._fixed_effects_lines()
         lines += self._fixed_correlation_lines()
         if m.messages:
             lines.append("")

@@ -51,7 +51,7 @@ def contrast_matrix(model: LinearMixedModel, contrasts) -> tuple[np.ndarray, lis
     matrix = np.asarray(contrasts, dtype=float)
     if matrix.ndim == 1:
         matrix = matrix[None, :]
-    if matrix.ndim != 2 or matrix.shape[1] != p or matrix.shape[0] == 0:
+    if matrix.ndim != 2 or matrix.shape[1] != p:
         raise ValueError(
             f"contrasts must have {p} columns, one per fixed effect {names}; got shape {np.shape(contrasts)}"
         )
