@@ -283,7 +283,7 @@ def _check_scale(x: np.ndarray, tol: float = 1e3) -> str | None:
     return None
 
 
-def _independent_columns(x: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+def independent_columns(x: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     """Indices of the columns R's QR (LINPACK ``dqrdc2``) keeps: a column goes when its residual after
     projection on the columns before it is below ``tol`` times its norm; later collinear ones go first.
 
@@ -370,7 +370,7 @@ def build_frame(
     fixed_design, x_full = Design.build(formula.fixed, frame)
     _check_finite(x_full, "fixed-effects model matrix", fixed_design.column_names)
     messages: list[str] = []
-    kept = _independent_columns(x_full) if x_full.shape[1] else np.arange(0)
+    kept = independent_columns(x_full) if x_full.shape[1] else np.arange(0)
     if len(kept) < x_full.shape[1]:
         dropped = x_full.shape[1] - len(kept)
         noun = "column / coefficient" if dropped == 1 else "columns / coefficients"
