@@ -22,7 +22,7 @@ def sleep_fit():
 def test_summary_has_lme4_sections(sleep_fit):
     text = str(sleep_fit.summary())
     for piece in (
-        "Linear mixed model fit by REML",
+        "Linear mixed model fit by REML. t-tests use Satterthwaite's method [lmerModLmerTest]",
         "REML criterion at convergence: 1743.6",
         "Scaled residuals:",
         "Random effects:",
@@ -34,6 +34,41 @@ def test_summary_has_lme4_sections(sleep_fit):
     ):
         assert piece in text
     assert "251.405" in text and "36.838" in text  # estimate and t value of the intercept
+
+
+def _fixed_effects_lines(summary, count: int) -> list[str]:
+    """The ``count`` lines after "Fixed effects:" of a printed summary."""
+    lines = str(summary).splitlines()
+    start = lines.index("Fixed effects:")
+    return lines[start + 1 : start + 1 + count]
+
+
+def test_summary_fixed_effects_table_is_lmertests(sleep_fit):
+    """print(summary(m)) of lmerTest 3.1-3 (R 4.2), lines without R's trailing blanks."""
+    assert _fixed_effects_lines(sleep_fit.summary(), 5) == [
+        "            Estimate Std. Error      df t value Pr(>|t|)",
+        "(Intercept)  251.405      6.825  17.000  36.838  < 2e-16 ***",
+        "Days          10.467      1.546  17.000   6.771 3.26e-06 ***",
+        "---",
+        "Signif. codes:  0 \u2018***\u2019 0.001 \u2018**\u2019 0.01 \u2018*\u2019 0.05 \u2018.\u2019 0.1 "
+        "\u2018 \u2019 1",
+    ]
+    coefficients = sleep_fit.summary().coefficients
+    assert list(coefficients.columns) == ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
+
+
+def test_summary_of_orthodont_matches_lmertest_print():
+    """print(summary(lmer(distance ~ age * Sex + (1 | Subject)))) of lmerTest 3.1-3: common decimals for
+    Estimate, Std. Error and df, p-values as format.pval, significance stars."""
+    m = mm.lmer("distance ~ age * Sex + (1 | Subject)", mm.datasets.load("Orthodont"))
+    assert _fixed_effects_lines(m.summary(), 5) == [
+        "              Estimate Std. Error       df t value Pr(>|t|)",
+        "(Intercept)    16.3406     0.9813 103.9864  16.652  < 2e-16 ***",
+        "age             0.7844     0.0775  79.0000  10.121 6.44e-16 ***",
+        "SexFemale       1.0321     1.5374 103.9864   0.671   0.5035",
+        "age:SexFemale  -0.3048     0.1214  79.0000  -2.511   0.0141 *",
+    ]
+    assert "t-tests use the containment method" in str(m.summary(ddf="containment"))
 
 
 def test_summary_of_ml_fit_shows_information_criteria():

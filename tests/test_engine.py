@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 import mixedmodels as mm
-from mixedmodels.engine.cholesky import BlockedCholesky, ProductPlan, batched_cholesky
+from mixedmodels.engine.cholesky import BlockedCholesky, ProductPlan, batched_cholesky, weighted_inverse
 from mixedmodels.engine.crossprod import GroupingColumns, cross_products, sum_cross_products
 from mixedmodels.lmm import LinearMixedModel
 
@@ -88,13 +88,16 @@ def test_profiled_deviance_equals_the_dense_formula():
 
 
 @pytest.mark.parametrize("p", [1, 2, 3])
-def test_batched_cholesky_matches_numpy(p):
+def test_weighted_inverse_matches_numpy(p):
+    """The closed forms (p = 1, 2) and the batched Cholesky (p > 2) give log|S| and T S^{-1} T'."""
     rng = np.random.default_rng(p)
     a = rng.normal(size=(10, p, p))
     blocks = a @ a.transpose(0, 2, 1) + np.eye(p)
-    factor, inverse = batched_cholesky(blocks)
-    np.testing.assert_allclose(factor, np.linalg.cholesky(blocks), rtol=1e-12)
-    np.testing.assert_allclose(inverse @ factor, np.broadcast_to(np.eye(p), blocks.shape), atol=1e-12)
+    t = np.tril(rng.normal(size=(p, p)))
+    logdet, middle = weighted_inverse(blocks, t)
+    assert logdet == pytest.approx(np.linalg.slogdet(blocks)[1].sum(), rel=1e-12)
+    np.testing.assert_allclose(middle, t @ np.linalg.inv(blocks) @ t.T, rtol=1e-10, atol=1e-12)
+    assert weighted_inverse(-blocks, t) is None
     assert batched_cholesky(-blocks) is None
 
 
@@ -155,7 +158,23 @@ def test_optimizer_stopped_by_roundoff_returns_the_best_point(monkeypatch):
         lambda x: float(np.sum((x - 0.4) ** 2)),
         np.ones(2),
         np.zeros(2),
-        OptimizerControl(check_convergence=False),
+        OptimizerControl(check_convergence=False, newton_steps=0),
     )
     assert result.return_code == "roundoff limited"
     np.testing.assert_allclose(result.x, [0.5, 0.5])
+
+
+def test_newton_steps_finish_what_a_loose_bobyqa_started():
+    """BOBYQA stopped early on a smooth function; the Newton steps reach the minimum to many digits."""
+    from mixedmodels.engine.optimize import OptimizerControl, minimize_bobyqa
+
+    def smooth(x):
+        return float(np.exp(x[0] - 1.0) - x[0] + (x[1] - 2.0) ** 2 + 0.5 * (x[0] - 1.0) * (x[1] - 2.0) ** 2)
+
+    loose = OptimizerControl(ftol_rel=1e-3, xtol_abs=1e-3, newton_steps=0)
+    polished = OptimizerControl(ftol_rel=1e-3, xtol_abs=1e-3)
+    rough = minimize_bobyqa(smooth, np.array([0.3, 0.5]), np.zeros(2), loose)
+    fine = minimize_bobyqa(smooth, np.array([0.3, 0.5]), np.zeros(2), polished)
+    assert np.max(np.abs(rough.x - [1.0, 2.0])) > 1e-7
+    np.testing.assert_allclose(fine.x, [1.0, 2.0], atol=1e-9)
+    assert fine.fun <= rough.fun

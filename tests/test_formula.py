@@ -51,13 +51,15 @@ def test_double_bar_expands_into_uncorrelated_terms(formula, expected):
 @pytest.mark.parametrize(
     "formula, expected",
     [
-        ("y ~ 1 + (1 | a/b)", [("1", "a"), ("1", "b:a")]),
-        ("y ~ 1 + (1 | a/b/c)", [("1", "a"), ("1", "b:a"), ("1", "c:b:a")]),
-        ("y ~ 1 + (x | a/b)", [("x", "a"), ("x", "b:a")]),
+        # as lme4 1.1-31's findbars: the innermost factor first
+        ("y ~ 1 + (1 | a/b)", [("1", "b:a"), ("1", "a")]),
+        ("y ~ 1 + (1 | a/b/c)", [("1", "c:b:a"), ("1", "b:a"), ("1", "a")]),
+        ("y ~ 1 + (x | a/b)", [("x", "b:a"), ("x", "a")]),
         ("y ~ 1 + (1 | a:b)", [("1", "a:b")]),
-        ("y ~ 1 + (1 | a:b/c)", [("1", "a:b"), ("1", "c:a:b")]),
-        ("y ~ 1 + (1 | (a/b))", [("1", "a"), ("1", "b:a")]),
-        ("y ~ 1 + (x || a/b)", [("1", "a"), ("0 + x", "a"), ("1", "b:a"), ("0 + x", "b:a")]),
+        ("y ~ 1 + (1 | a:b/c)", [("1", "c:a:b"), ("1", "a:b")]),
+        ("y ~ 1 + (1 | (a/b))", [("1", "b:a"), ("1", "a")]),
+        # findbars(~ (x || a/b)): 1 | b:a, 1 | a, 0 + x | b:a, 0 + x | a
+        ("y ~ 1 + (x || a/b)", [("1", "b:a"), ("1", "a"), ("0 + x", "b:a"), ("0 + x", "a")]),
     ],
 )
 def test_nested_and_interaction_grouping(formula, expected):
@@ -66,7 +68,24 @@ def test_nested_and_interaction_grouping(formula, expected):
 
 def test_nested_factor_keeps_lme4s_variable_order():
     nested = parse_formula("y ~ 1 + (1 | a/b/c)").random
-    assert [t.factors for t in nested] == [("a",), ("b", "a"), ("c", "b", "a")]
+    assert [t.factors for t in nested] == [("c", "b", "a"), ("b", "a"), ("a",)]
+
+
+def test_nested_terms_take_lme4s_place_among_tied_terms():
+    """lme4 sorts terms by their number of levels only when it ever increases, keeping ties in findbars
+    order; so (1 | a/b) + (1 | c) with 10 levels of a and c gives b:a, a, c.  R 4 / lme4 1.1-31:
+    d <- expand.grid(a = factor(1:10), b = factor(1:3), r = 1:4)
+    d$c <- factor(rep(1:10, length.out = 120)); d$y <- rnorm(120)
+    names(getME(lmer(y ~ (1 | a/b) + (1 | c), d), "theta"))  # b:a.(Intercept) a.(Intercept) c.(Intercept)
+    """
+    a, b, _ = np.meshgrid(np.arange(10), np.arange(3), np.arange(4), indexing="ij")
+    data = pd.DataFrame({"a": a.ravel(order="F").astype(str), "b": b.ravel(order="F").astype(str)})
+    data["c"] = (np.arange(len(data)) % 10).astype(str)
+    data["y"] = np.random.default_rng(1).standard_normal(len(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = mm.lmer("y ~ (1 | a/b) + (1 | c)", data)
+    assert [t.factor.name for t in model.frame.terms] == ["b:a", "a", "c"]
 
 
 def test_several_terms_on_one_factor():

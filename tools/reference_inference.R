@@ -11,6 +11,7 @@
 ##                            Kenward-Roger adjusted vcov and the profile;
 ##   anova_<name>.json        one per row of `comparisons`: lme4's
 ##                            anova(m0, m1) likelihood-ratio tables;
+##   ranova_cases.json        lmerTest's ranova for the `ranova_cases`;
 ##   sires_procmixed.json     SAS PROC MIXED's CL intervals for the variance
 ##                            components and the ESTIMATE of the mean for the
 ##                            sires data, computed by hand;
@@ -126,6 +127,28 @@ comparisons <- list(
   comparison("anova_penicillin", "Penicillin",
              c(m0 = "diameter ~ 1 + (1 | plate)",
                m1 = "diameter ~ 1 + (1 | plate) + (1 | sample)"))
+)
+
+## lmerTest's ranova on sleepstudy models with random terms the `models` above
+## do not have: double-bar terms, (0 + x | g) (which ranova reduces to
+## (1 | g)), a term with three effects, an ML fit, reduce.terms = FALSE, and
+## prior weights with an offset.
+ranova_case <- function(name, formula, reml = TRUE, reduce_terms = TRUE,
+                        weights = NULL)
+  c(spec(name, "sleepstudy", formula, reml = reml, weights = weights,
+         modify = function(d) { d$w <- 1 + d$Days %% 3; d$off <- 2.5 * d$Days; d },
+         data_changes = "new columns w = 1 + (Days %% 3) and off = 2.5 * Days"),
+    list(reduce_terms = reduce_terms))
+
+ranova_cases <- list(
+  ranova_case("double_bar", "Reaction ~ Days + (Days || Subject)"),
+  ranova_case("slope_only", "Reaction ~ Days + (0 + Days | Subject)"),
+  ranova_case("quadratic", "Reaction ~ Days + (1 + Days + I(Days^2) | Subject)"),
+  ranova_case("slope_ml", "Reaction ~ Days + (Days | Subject)", reml = FALSE),
+  ranova_case("whole_terms", "Reaction ~ Days + (Days | Subject)",
+              reduce_terms = FALSE),
+  ranova_case("weights_offset", "Reaction ~ Days + (1 | Subject) + offset(off)",
+              weights = "w")
 )
 
 ## ---------------------------------------------------------------------------
@@ -273,6 +296,18 @@ extract_comparison <- function(cmp) {
        tight_ml_fits = ml,
        refit_true = lr_table(models, TRUE),
        refit_false = lr_table(models, FALSE))
+}
+
+## ranova() refits the reduced models with update(), which evaluates the call
+## in the formula's environment (fit_model's frame: data and the tight
+## control), and the fixed-effects lm() in this frame, hence `data` here.
+extract_ranova_case <- function(s) {
+  data <- model_data(s)
+  fit <- fit_lmertest(s, data)
+  list(name = s$name, formula = s$formula, reml = s$reml, weights = s$weights,
+       reduce_terms = s$reduce_terms, data_changes = s$data_changes,
+       fit = extract_fit(fit$model, fit),
+       ranova = recorded(ranova(fit$model, reduce.terms = s$reduce_terms)))
 }
 
 ## ---------------------------------------------------------------------------
@@ -499,6 +534,9 @@ for (cmp in comparisons) {
   write_to(extract_comparison(cmp), cmp$name)
   cat(sprintf("%-30s written\n", cmp$name))
 }
+write_to(lapply(setNames(ranova_cases, vapply(ranova_cases, `[[`, "", "name")),
+                extract_ranova_case), "ranova_cases")
+cat(sprintf("%-30s written\n", "ranova_cases"))
 cat("\nFixtures written to", fixture_dir, "\n")
 cat(versions_line(), "; lmerTest", format(packageVersion("lmerTest")),
     "; pbkrtest", format(packageVersion("pbkrtest")),

@@ -9,6 +9,7 @@ from . import datasets
 from .engine.optimize import ConvergenceWarning, OptimizerControl
 from .formula import FormulaError
 from .frame import ModelMessage
+from .inference.comparison import anova
 from .lmm import LinearMixedModel, lmer
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "LinearMixedModel",
     "ModelMessage",
     "OptimizerControl",
+    "anova",
     "datasets",
     "lmer",
 ]

@@ -21,10 +21,12 @@ from formulaic import Formula, ModelSpec, model_matrix
 from formulaic.errors import FormulaicError
 from formulaic.parser.types import Factor
 from formulaic.transforms import TRANSFORMS
+from formulaic.transforms.contrasts import TreatmentContrasts
+from formulaic.utils.sentinels import UNSET
 
 from .formula import FormulaError, formulaic_failure
 
-__all__ = ["Design", "EVALUATION_CONTEXT", "KNOWN_NAMES", "formula_names", "r_column_name"]
+__all__ = ["Design", "DesignTerm", "EVALUATION_CONTEXT", "KNOWN_NAMES", "formula_names", "r_column_name"]
 
 #: Functions a formula may call, beyond formulaic's own (I, C, poly, scale, center, ...).
 EVALUATION_CONTEXT = {
@@ -57,6 +59,28 @@ def r_column_name(name: str) -> str:
     name = re.sub(r"\[([^\]]*)\]", r"\1", name)
     # only arithmetic inside calls has these operators, which R's deparse writes unspaced: I(x^2), exp(x/10)
     return name.replace(" ** ", "^").replace(" / ", "/")
+
+
+def _r_variable_label(expr: str) -> str:
+    """R's name of a formula variable: ``C(x, contr.poly)`` (our wrapping of ordered factors) -> ``x``."""
+    wrapped = re.fullmatch(r"C\(([^,()]+), contr\.poly\)", expr)
+    return wrapped.group(1) if wrapped else r_column_name(expr)
+
+
+@dataclass(frozen=True)
+class DesignTerm:
+    """One term of a right-hand side as R's ``terms`` object describes it (the intercept excluded).
+
+    ``label`` is R's term label (``"age:Sex"``), ``variables`` its variables in order, ``numeric`` those
+    whose data class is numeric (not factors), ``columns`` its columns in the design matrix, and
+    ``expression`` the formulaic text of the term (to build it again, e.g. as ``0 + expression``).
+    """
+
+    label: str
+    variables: tuple[str, ...]
+    numeric: frozenset[str]
+    columns: tuple[int, ...]
+    expression: str
 
 
 def _expression_names(expr: str) -> tuple[set[str], set[str]]:
@@ -156,6 +180,49 @@ class Design:
         names = [r_column_name(str(c)) for c in matrices.columns]
         design = cls(rhs, names, matrices.model_spec, None)
         return design, np.asarray(matrices, dtype=float)
+
+    @property
+    def has_intercept(self) -> bool:
+        return "(Intercept)" in self.column_names
+
+    @property
+    def terms(self) -> list[DesignTerm]:
+        """The terms other than the intercept, in R's order (by degree, then as written)."""
+        if self.spec is None:
+            return [
+                DesignTerm(name, (name,), frozenset([name]), (i,), name)
+                for i, name in enumerate(self.simple_columns)
+                if name != "1"
+            ]
+        # R orders a term's variables by their first appearance in the formula as written
+        appearance: dict[str, int] = {}
+        for term in Formula(self.rhs, _ordering="none"):
+            for factor in term.factors:
+                appearance.setdefault(_r_variable_label(factor.expr), len(appearance))
+        result = []
+        for term, columns in self.spec.term_indices.items():
+            factors = [f for f in term.factors if f.eval_method is not Factor.EvalMethod.LITERAL]
+            if not factors:
+                continue
+            factors.sort(key=lambda f: appearance.get(_r_variable_label(f.expr), len(appearance)))
+            variables = tuple(_r_variable_label(f.expr) for f in factors)
+            numeric = frozenset(
+                label
+                for f, label in zip(factors, variables)
+                if self.spec.encoder_state.get(f.expr, (None,))[0] is Factor.Kind.NUMERICAL
+            )
+            result.append(DesignTerm(":".join(variables), variables, numeric, tuple(columns), str(term)))
+        return result
+
+    @property
+    def treatment_coded(self) -> bool:
+        """True when every factor is coded by R's default ``contr.treatment`` (or by indicators)."""
+        if self.spec is None:
+            return True
+        return all(
+            isinstance(state.contrasts, TreatmentContrasts) and state.contrasts.base is UNSET
+            for state in self.spec.factor_contrasts.values()
+        )
 
     def matrix(self, data: pd.DataFrame) -> np.ndarray:
         """The design's columns for (new) data, with the levels and transforms learned at fit time."""

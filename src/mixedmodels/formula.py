@@ -6,8 +6,11 @@ A formula such as ``y ~ x + (1 + x | g) + (1 | a/b)`` is split into its response
 
 * ``(x || g)`` becomes uncorrelated terms ``(1 | g) + (0 + x | g)``, one per term label of ``x`` (so
   ``(a * b || g)`` gives ``a``, ``b`` and ``a:b`` their own terms, as lme4 1.1-31 does);
-* ``(x | a/b)`` becomes ``(x | a) + (x | b:a)`` (lme4 names the nested factor ``b:a``);
-* ``(x | a:b)`` groups by the interaction of ``a`` and ``b``.
+* ``(x | a/b)`` becomes ``(x | b:a) + (x | a)`` (lme4 names the nested factor ``b:a`` and, as
+  ``findbars``, lists the innermost factor first; the order decides lme4's order of tied terms);
+* ``(x | a:b)`` groups by the interaction of ``a`` and ``b``;
+* ``diag(x | g)``, ``cs(x | g)``, ``ar1(x | g)``, ``toep(x | g)`` and ``us(x | g)`` (the default) give
+  the term a structured covariance, with glmmTMB's names.
 
 This module only works on text: it never looks at data.
 """
@@ -20,7 +23,15 @@ from dataclasses import dataclass
 from formulaic import Formula
 from formulaic.parser.types import Factor
 
-__all__ = ["FormulaError", "RandomTerm", "ParsedFormula", "formulaic_failure", "parse_formula"]
+__all__ = [
+    "FormulaError",
+    "RandomTerm",
+    "ParsedFormula",
+    "formulaic_failure",
+    "parse_formula",
+    "r_expression",
+    "rhs_terms",
+]
 
 
 class FormulaError(ValueError):
@@ -32,15 +43,27 @@ class RandomTerm:
     """One random-effects term ``(lhs | group)``.
 
     ``lhs`` is a formulaic right-hand side for the term's model matrix (``"1 + Days"``); ``factors`` are
-    the variables whose interaction forms the grouping factor; ``group`` is lme4's name for that factor.
+    the variables whose interaction forms the grouping factor; ``group`` is lme4's name for that factor;
+    ``structure`` names the covariance structure of the term's random effects.
     """
 
     lhs: str
     factors: tuple[str, ...]
+    structure: str = "us"  # covariance structure: us, diag, cs, ar1 or toep (glmmTMB's names)
 
     @property
     def group(self) -> str:
         return ":".join(self.factors)
+
+    @property
+    def r_text(self) -> str:
+        """The term as R deparses it, without parentheses: ``"1 + Days | Subject"``."""
+        return f"{r_expression(self.lhs)} | {self.group}"
+
+    @property
+    def formula_text(self) -> str:
+        """The term as written in a formula: ``"(1 + Days | Subject)"``, ``"cs(0 + f | g)"``."""
+        return f"{'' if self.structure == 'us' else self.structure}({self.r_text})"
 
 
 @dataclass(frozen=True)
@@ -52,6 +75,14 @@ class ParsedFormula:
     fixed: str  # formulaic right-hand side, e.g. "1 + Days"
     random: tuple[RandomTerm, ...]
     offsets: tuple[str, ...]  # expressions inside offset(...)
+
+    def with_random(self, random: tuple[RandomTerm, ...]) -> ParsedFormula:
+        """The same formula with other random-effects terms (and its text rebuilt to match)."""
+        pieces = [r_expression(self.fixed)]
+        pieces += [f"offset({r_expression(expr)})" for expr in self.offsets]
+        pieces += [term.formula_text for term in random]
+        text = f"{r_expression(self.response)} ~ {' + '.join(pieces)}"
+        return ParsedFormula(text, self.response, self.fixed, tuple(random), self.offsets)
 
 
 _IDENTIFIER = re.compile(r"^(`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*)$")
@@ -98,6 +129,16 @@ def _scan_top_level(text: str, separators: tuple[str, ...]) -> list[tuple[str, s
     return pieces
 
 
+def r_expression(text: str) -> str:
+    """Formula text as R deparses it: ``^`` for powers, ``+`` and ``-`` spaced (``1+x**2`` -> ``1 + x^2``)."""
+    text = re.sub(r"\s*\*\*\s*", "^", text)
+    out = ""
+    for sep, piece in _scan_top_level(text, ("+", "-")):
+        piece = piece.strip()
+        out = f"{out} {sep} {piece}" if out else f"{sep}{piece}"
+    return out
+
+
 def _strip_outer_parens(text: str) -> str | None:
     """Return the inside of ``(...)`` when the parentheses enclose the whole of ``text``."""
     text = text.strip()
@@ -137,7 +178,8 @@ def _r_to_python(expr: str, arithmetic: bool = False) -> str:
 
 
 def _parse_grouping(text: str, term: str) -> list[tuple[str, ...]]:
-    """Grouping factors of ``a``, ``a:b`` or ``a/b/c`` (expanded as lme4's expandSlash does)."""
+    """Grouping factors of ``a``, ``a:b`` or ``a/b/c`` (expanded as lme4's expandSlash does, innermost
+    first: ``a/b/c`` gives ``c:b:a``, ``b:a``, ``a``)."""
     inner = _strip_outer_parens(text)
     nested = [p for _, p in _scan_top_level(text if inner is None else inner, ("/",))]
     levels: list[tuple[str, ...]] = []
@@ -152,14 +194,14 @@ def _parse_grouping(text: str, term: str) -> list[tuple[str, ...]]:
                     "(interactions are written a:b, nested factors a/b)"
                 )
         levels.append(tuple(n.strip("`") for n in names))
-    # a/b/c -> a, b:a, c:b:a  (lme4 puts the innermost factor first in the name)
+    # a/b/c -> c:b:a, b:a, a  (lme4 puts the innermost factor first in the name and in the list)
     groups = []
     for k in range(len(levels)):
         combined: tuple[str, ...] = ()
         for part in reversed(levels[: k + 1]):
             combined += part
         groups.append(combined)
-    return groups
+    return groups[::-1]
 
 
 def formulaic_failure(what: str, exc: Exception) -> FormulaError:
@@ -175,17 +217,27 @@ def _factor_text(factor: Factor) -> str:
     return factor.expr
 
 
+def rhs_terms(rhs: str, what: str) -> tuple[bool, list[tuple[str, ...]]]:
+    """Whether a right-hand side has an intercept, and the factors of each of its other terms in R's
+    order: ``"a * b"`` gives ``(True, [("a",), ("b",), ("a", "b")])``.  ``what`` names it in errors."""
+    try:
+        terms = list(Formula(rhs))
+    except Exception as exc:  # formulaic raises several exception types for bad syntax
+        raise formulaic_failure(f"cannot parse {what}", exc) from exc
+    factors = [tuple(_factor_text(f) for f in term.factors) for term in terms]
+    return ("1",) in factors, [f for f in factors if f != ("1",)]
+
+
 def _uncorrelated(lhs: str, inner: str) -> list[str]:
     """lme4's expandDoubleVert: ``1`` (unless removed) and ``0 + label`` for each of R's term labels."""
-    try:
-        terms = list(Formula(lhs))
-    except Exception as exc:  # formulaic raises several exception types for bad syntax
-        raise formulaic_failure(f"cannot parse ({inner})", exc) from exc
-    labels = [":".join(_factor_text(f) for f in term.factors) for term in terms]
-    return [label if label == "1" else f"0 + {label}" for label in labels]
+    intercept, terms = rhs_terms(lhs, f"({inner})")
+    return (["1"] if intercept else []) + [f"0 + {':'.join(factors)}" for factors in terms]
 
 
-def _random_terms(inner: str) -> list[RandomTerm]:
+STRUCTURES = ("us", "diag", "cs", "ar1", "toep")
+
+
+def _random_terms(inner: str, structure: str = "us") -> list[RandomTerm]:
     parts = _scan_top_level(inner, ("||", "|"))
     if len(parts) != 2:
         raise FormulaError(f"random-effects term ({inner}) must have the form (expr | group)")
@@ -199,11 +251,14 @@ def _random_terms(inner: str) -> list[RandomTerm]:
     lhs = _r_to_python(lhs)
     groups = _parse_grouping(grouping.strip(), inner)
     if bar == "|":
-        return [RandomTerm(lhs, factors) for factors in groups]
+        return [RandomTerm(lhs, factors, structure) for factors in groups]
+    if structure != "us":
+        raise FormulaError(f"{structure}({inner}): a covariance structure takes a single bar, (expr | group)")
     lhss = _uncorrelated(lhs, inner)
     if not lhss:
         raise FormulaError(f"random-effects term ({inner}) has no effects")
-    return [RandomTerm(one, factors) for factors in groups for one in lhss]
+    # lme4 expands the double bar first, then the slash of each resulting term
+    return [RandomTerm(one, factors) for one in lhss for factors in groups]
 
 
 def parse_formula(text: str) -> ParsedFormula:
@@ -228,11 +283,15 @@ def parse_formula(text: str) -> ParsedFormula:
             if sep or fixed or random:
                 raise FormulaError(f"formula {text!r} has an empty term")
             continue
+        structured = re.fullmatch(r"(\w+)\s*(\(.*\))", piece, flags=re.S)
+        structure = "us"
+        if structured and structured.group(1) in STRUCTURES:
+            structure, piece = structured.group(1), structured.group(2)
         inner = _strip_outer_parens(piece)
         if inner is not None and len(_scan_top_level(inner, ("||", "|"))) > 1:
             if sep == "-":
                 raise FormulaError(f"cannot subtract a random-effects term in {text!r}")
-            random.extend(_random_terms(inner))
+            random.extend(_random_terms(inner, structure))
             continue
         if "|" in piece and inner is None and len(_scan_top_level(piece, ("||", "|"))) > 1:
             raise FormulaError(f"random-effects term {piece!r} must be enclosed in parentheses")

@@ -151,7 +151,7 @@ def _factor_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Codes and R labels of ``as.factor(column)[, drop = TRUE]``: categories in their order, other
     values sorted; unused levels dropped."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.to_numpy().astype(np.int64)
+        codes = column.array.codes.astype(np.int64)
         categories = column.cat.categories
         used = np.bincount(codes, minlength=len(categories)) > 0
         if not used.all():
@@ -199,6 +199,17 @@ def _model_variables(formula: ParsedFormula, weights, offset) -> dict[str, str]:
     return variables
 
 
+def _present(column: pd.Series) -> np.ndarray:
+    """Mask of the non-missing values of a column (fast paths for categories and NumPy numbers)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.array.codes >= 0
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
+        return ~np.isnan(column.to_numpy())
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iub":
+        return np.ones(len(column), dtype=bool)
+    return column.notna().to_numpy()
+
+
 def _check_columns(data: pd.DataFrame, variables: dict[str, str]) -> None:
     """Each variable must be exactly one column, of a type a model matrix can use."""
     missing = [v for v in variables if v not in data.columns]
@@ -206,11 +217,13 @@ def _check_columns(data: pd.DataFrame, variables: dict[str, str]) -> None:
         details = ", ".join(f"{v!r} (in the {variables[v]})" for v in missing)
         noun = "column" if len(missing) == 1 else "columns"
         raise ValueError(f"unknown {noun} {details}; data has columns {list(data.columns)}")
-    duplicated = [v for v in variables if np.sum(data.columns == v) > 1]
+    repeated = set(data.columns[data.columns.duplicated()])
+    duplicated = [v for v in variables if v in repeated]
     if duplicated:
         raise ValueError(f"data has more than one column named {', '.join(map(repr, duplicated))}")
+    dtypes = dict(zip(data.columns, data.dtypes))
     for var, where in variables.items():
-        dtype = data[var].dtype
+        dtype = dtypes[var]
         numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
         if where in ("response", "weights", "offset") and not numeric:
             raise TypeError(f"{where} {var!r} must be numeric, but the column has type {dtype}")
@@ -270,7 +283,7 @@ def _check_scale(x: np.ndarray, tol: float = 1e3) -> str | None:
     return None
 
 
-def _independent_columns(x: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+def independent_columns(x: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     """Indices of the columns R's QR (LINPACK ``dqrdc2``) keeps: a column goes when its residual after
     projection on the columns before it is below ``tol`` times its norm; later collinear ones go first.
 
@@ -331,7 +344,7 @@ def build_frame(
 
     complete = np.ones(n_input, dtype=bool)
     for var in used:
-        present = data[var].notna().to_numpy()
+        present = _present(data[var])
         if not present.any():
             raise ValueError(f"column {var!r} (used in the {variables[var]}) has only missing values")
         complete &= present
@@ -343,7 +356,9 @@ def build_frame(
     for var in used:
         column = frame[var]
         if isinstance(column.dtype, pd.CategoricalDtype):
-            frame[var] = column.cat.remove_unused_categories()
+            codes = column.array.codes
+            if np.bincount(codes[codes >= 0], minlength=len(column.cat.categories)).min(initial=1) == 0:
+                frame[var] = column.cat.remove_unused_categories()
         elif pd.api.types.is_bool_dtype(column.dtype):
             frame[var] = pd.Categorical(np.where(column, "TRUE", "FALSE"), categories=["FALSE", "TRUE"])
         elif column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
@@ -355,7 +370,7 @@ def build_frame(
     fixed_design, x_full = Design.build(formula.fixed, frame)
     _check_finite(x_full, "fixed-effects model matrix", fixed_design.column_names)
     messages: list[str] = []
-    kept = _independent_columns(x_full) if x_full.shape[1] else np.arange(0)
+    kept = independent_columns(x_full) if x_full.shape[1] else np.arange(0)
     if len(kept) < x_full.shape[1]:
         dropped = x_full.shape[1] - len(kept)
         noun = "column / coefficient" if dropped == 1 else "columns / coefficients"

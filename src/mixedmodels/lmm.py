@@ -15,7 +15,7 @@ import pandas as pd
 
 from .design import Design
 from .engine.cholesky import BlockedCholesky
-from .engine.covariance import Unstructured
+from .engine.covariance import covariance_for
 from .engine.crossprod import CrossProducts, cross_products
 from .engine.deviance import ProfiledObjective, objective_from_factor
 from .engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
@@ -70,7 +70,7 @@ class LinearMixedModel:
                 frame.weights,
             )
         self.cross = cross
-        self.covariances = [Unstructured(t.ncols) for t in frame.terms]
+        self.covariances = [covariance_for(t.term.structure, t.ncols) for t in frame.terms]
         self.objective = ProfiledObjective(
             BlockedCholesky(cross, frame.x.shape[1]), self.covariances, self.reml
         )
@@ -412,37 +412,81 @@ class LinearMixedModel:
 
         return VarianceParameters(self)
 
+    @cached_property
+    def containment_df(self):
+        """SAS PROC MIXED's containment df (DDFM=CONTAIN) of each fixed-effect term, and the residual df."""
+        from .inference.containment import containment_df
+
+        return containment_df(self)
+
     def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
         """Estimate, Std. Error, df, t value and Pr(>|t|) of the fixed effects (lmerTest's summary).
 
-        ``ddf``: ``"satterthwaite"`` (lmerTest's default), ``"residual"`` (n - p) or ``"asymptotic"``
-        (normal reference distribution).
+        ``ddf``: ``"satterthwaite"`` (lmerTest's default), ``"kenward-roger"``, ``"containment"``
+        (SAS's default), ``"residual"`` (n - p) or ``"asymptotic"`` (normal reference distribution).
         """
-        from scipy import stats
+        from .inference.contrasts import contrast_table
 
-        from .inference.satterthwaite import satterthwaite_df
+        table = contrast_table(self, np.eye(self.n_fixed), ddf=ddf, joint=False)
+        table.index = self.fixef.index
+        return table[["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]]
 
-        estimate = self.fixef.to_numpy()
-        se = np.sqrt(np.diag(self.vcov.to_numpy()))
-        if ddf == "satterthwaite":
-            df = np.array([satterthwaite_df(self.variance_parameters, row) for row in np.eye(len(estimate))])
-        elif ddf == "residual":
-            df = np.full(len(estimate), float(self.nobs - self.n_fixed))
-        elif ddf == "asymptotic":
-            df = np.full(len(estimate), np.inf)
-        else:
-            raise ValueError(f"ddf must be 'satterthwaite', 'residual' or 'asymptotic', not {ddf!r}")
-        t = estimate / se
-        return pd.DataFrame(
-            {
-                "Estimate": estimate,
-                "Std. Error": se,
-                "df": df,
-                "t value": t,
-                "Pr(>|t|)": 2 * stats.t.sf(np.abs(t), df),
-            },
-            index=self.fixef.index,
-        )
+    def anova(self, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """F tests of the fixed-effect terms, as lmerTest's ``anova(m, type=, ddf=)``.
+
+        Rows are the formula's terms (R's labels, e.g. ``"age:Sex"``); columns Sum Sq, Mean Sq, NumDF,
+        DenDF, F value, Pr(>F).  ``type`` 1 (sequential), 2 or 3 builds the hypotheses as lmerTest;
+        ``ddf`` as in :meth:`coef_table`.
+        """
+        from .inference.anova import anova_table
+
+        return anova_table(self, type=type, ddf=ddf)
+
+    def contrast(
+        self, contrasts, ddf: str = "satterthwaite", joint: bool = True, level: float = 0.95
+    ) -> pd.DataFrame:
+        """Test linear combinations ``L beta`` of the fixed effects, as lmerTest's ``contest``.
+
+        ``contrasts``: a vector or matrix with one column per fixed effect, a dict or Series from
+        fixed-effect names to coefficients, a list of those, or a DataFrame with fixed-effect columns.
+        ``joint=True`` gives one F test of ``L beta = 0`` (Sum Sq, Mean Sq, NumDF, DenDF, F value,
+        Pr(>F)); ``joint=False`` a t test per row (Estimate, Std. Error, df, t value, lower and upper
+        confidence limits at ``level``, Pr(>|t|)).
+        """
+        from .inference.contrasts import contrast_table
+
+        return contrast_table(self, contrasts, ddf=ddf, joint=joint, level=level)
+
+    def estimate(self, contrasts, label=None, level: float = 0.95, ddf: str = "containment") -> pd.DataFrame:
+        """Estimates of ``L beta`` with t tests and confidence limits, as SAS PROC MIXED's ESTIMATE / CL.
+
+        ``contrasts`` as in :meth:`contrast` (one row per estimate), ``label`` a name or one per row.
+        The default df is SAS's default, the containment method (the df of the last fixed-effect term
+        with a nonzero coefficient); any ``ddf`` of :meth:`coef_table` can be chosen.
+        """
+        from .inference.contrasts import estimate_table
+
+        return estimate_table(self, contrasts, label=label, level=level, ddf=ddf)
+
+    def ranova(self, reduce_terms: bool = True) -> pd.DataFrame:
+        """Likelihood-ratio tests of the random-effects terms (lmerTest's ``ranova``).
+
+        One row per reduced model: ``(1 | g)`` terms removed, ``(x | g)`` terms reduced by one effect
+        at a time (to ``(1 | g)`` for a single effect; with ``reduce_terms=False`` removed whole),
+        refitted by the model's method on the same rows.  See :mod:`mixedmodels.inference.ranova`.
+        """
+        from .inference.ranova import ranova
+
+        return ranova(self, reduce_terms)
+
+    def covparms(self, level: float = 0.95) -> pd.DataFrame:
+        """Variance parameters with standard errors, Z tests and confidence limits (SAS PROC MIXED's
+        COVTEST and CL): Satterthwaite chi-square limits for variances, Wald limits for covariances.
+        See :mod:`mixedmodels.inference.covparms`.
+        """
+        from .inference.covparms import covariance_parameters
+
+        return covariance_parameters(self, level)
 
     def confint(
         self,
@@ -513,11 +557,11 @@ class LinearMixedModel:
         return bootstrap(self, nsim, statistic, seed, n_jobs, progress)
 
     # -- printing --------------------------------------------------------------------------------------------
-    def summary(self):
-        """lme4-style summary; ``print()`` it."""
+    def summary(self, ddf: str = "satterthwaite"):
+        """lmerTest-style summary (t tests with ``ddf`` as in :meth:`coef_table`); ``print()`` it."""
         from .summary import LmerSummary
 
-        return LmerSummary(self)
+        return LmerSummary(self, ddf)
 
     def __repr__(self) -> str:
         method = "REML" if self.reml else "ML"

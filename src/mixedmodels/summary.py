@@ -1,4 +1,8 @@
-"""lme4-style printed summary of a fitted linear mixed model, with its tables as DataFrames."""
+"""lmerTest-style printed summary of a fitted linear mixed model, with its tables as DataFrames.
+
+The layout is lme4's ``summary`` with lmerTest's fixed-effects table (df and Pr(>|t|) columns, formatted
+as R's ``printCoefmat``).
+"""
 
 from __future__ import annotations
 
@@ -40,6 +44,78 @@ def _format_column(values, digits: int = 4) -> list[str]:
     return [f"{v:.{decimals}f}" if np.isfinite(v) else "" for v in values]
 
 
+def _decimals_for(value: float, digits: int) -> int:
+    """Decimals R's ``format(x, digits=)`` needs to show ``value`` with up to ``digits`` significant
+    digits, trailing zeros dropped."""
+    if value == 0 or not np.isfinite(value):
+        return 0
+    rounded = float(f"{value:.{digits - 1}e}")
+    magnitude = int(np.floor(np.log10(abs(rounded))))
+    decimals = max(0, digits - 1 - magnitude)
+    while decimals > 0 and round(rounded, decimals - 1) == rounded:
+        decimals -= 1
+    return decimals
+
+
+def _r_format(values, digits: int) -> list[str]:
+    """R's ``format(x, digits=)`` of a numeric vector in fixed notation: common decimals, enough for
+    every value to show ``digits`` significant digits."""
+    values = np.asarray(values, dtype=float)
+    decimals = max((_decimals_for(v, digits) for v in values), default=0)
+    return [f"{v:.{decimals}f}" if np.isfinite(v) else "NaN" for v in values]
+
+
+def _r_format_scientific(values, digits: int) -> list[str]:
+    """R's ``format`` of small numbers: scientific, common mantissa digits (at most ``digits``)."""
+    mantissa_digits = 1
+    for v in values:
+        for d in range(1, digits + 1):
+            if float(f"{v:.{d - 1}e}") == float(f"{v:.{digits - 1}e}"):
+                break
+        mantissa_digits = max(mantissa_digits, d)
+    return [f"{v:.{mantissa_digits - 1}e}" for v in values]
+
+
+def format_p_values(values, digits: int = 3) -> list[str]:
+    """R's ``format.pval`` as ``printCoefmat`` calls it (``< 2e-16`` below machine epsilon)."""
+    values = np.asarray(values, dtype=float)
+    eps = np.finfo(float).eps
+    out = ["NaN"] * len(values)
+    fixed = [i for i, v in enumerate(values) if v >= eps and np.floor(np.log10(v)) >= -3]
+    small = [i for i, v in enumerate(values) if eps <= v and np.floor(np.log10(v)) < -3]
+    for group, formatter in ((fixed, _r_format), (small, _r_format_scientific)):
+        for i, text in zip(group, formatter(values[group], digits)):
+            out[i] = text
+    for i, v in enumerate(values):
+        if v < eps:
+            out[i] = "< " + _r_format_scientific([eps], max(1, digits - 2))[0]
+    return out
+
+
+def significance_stars(p_value: float) -> str:
+    """R's significance codes."""
+    if not np.isfinite(p_value):
+        return ""
+    for limit, stars in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p_value < limit:
+            return stars
+    return ""
+
+
+SIGNIFICANCE_LEGEND = (
+    "Signif. codes:  0 \u2018***\u2019 0.001 \u2018**\u2019 0.01 \u2018*\u2019 0.05 \u2018.\u2019 0.1 "
+    "\u2018 \u2019 1"
+)
+
+_DDF_TITLES = {
+    "satterthwaite": "Satterthwaite's method",
+    "kenward-roger": "Kenward-Roger's method",
+    "containment": "the containment method",
+    "residual": "residual df",
+    "asymptotic": "the normal distribution",
+}
+
+
 def _text_table(columns: dict[str, list[str]], index: list[str], left: set[str] = frozenset()) -> list[str]:
     """Rows of a right-aligned (or left-aligned, for ``left`` columns) plain-text table."""
     index_width = max((len(i) for i in index), default=0)
@@ -60,18 +136,40 @@ def _text_table(columns: dict[str, list[str]], index: list[str], left: set[str] 
 class LmerSummary:
     """The summary of an ``lmer`` fit; ``str()`` gives lme4's layout."""
 
-    def __init__(self, model: LinearMixedModel):
+    def __init__(self, model: LinearMixedModel, ddf: str = "satterthwaite"):
+        from .inference.ddf import check_ddf
+
         self.model = model
+        self.ddf = check_ddf(ddf)
 
     @property
     def coefficients(self) -> pd.DataFrame:
-        """Estimate, Std. Error and t value of the fixed effects."""
-        fixef = self.model.fixef
-        se = np.sqrt(np.diag(self.model.vcov.to_numpy()))
-        return pd.DataFrame(
-            {"Estimate": fixef.to_numpy(), "Std. Error": se, "t value": fixef.to_numpy() / se},
-            index=fixef.index,
-        )
+        """Estimate, Std. Error, df, t value and Pr(>|t|) of the fixed effects (``coef_table``)."""
+        return self.model.coef_table(self.ddf)
+
+    def _fixed_effects_lines(self) -> list[str]:
+        """R's ``printCoefmat`` (digits 4, significance stars) of the coefficient table."""
+        coef = self.coefficients
+        if coef.empty:
+            return ["No fixed effect coefficients"]
+        lines = ["Fixed effects:"]
+        joint = coef[["Estimate", "Std. Error", "df"]].to_numpy()
+        nonzero = np.abs(joint[np.isfinite(joint) & (joint != 0)])
+        smallest = 1 + int(np.floor(np.log10(nonzero.min()))) if nonzero.size else 1
+        rounded = np.round(joint, max(1, 4 - smallest))
+        texts = _r_format(rounded.ravel(), 4)
+        width = max(len(t) for t in texts)  # R formats the three columns as one matrix
+        texts = [t.rjust(width) for t in texts]
+        columns = {
+            name: texts[j :: joint.shape[1]] for j, name in enumerate(["Estimate", "Std. Error", "df"])
+        }
+        columns["t value"] = _r_format(np.round(coef["t value"].to_numpy(), 3), 4)
+        columns["Pr(>|t|)"] = format_p_values(coef["Pr(>|t|)"].to_numpy(), 3)
+        columns[""] = [significance_stars(p).ljust(3) for p in coef["Pr(>|t|)"]]
+        lines += _text_table(columns, list(coef.index), left={""})
+        if any(significance_stars(p) for p in coef["Pr(>|t|)"]):
+            lines += ["---", SIGNIFICANCE_LEGEND]
+        return lines
 
     @property
     def scaled_residuals(self) -> np.ndarray:
@@ -127,7 +225,8 @@ class LmerSummary:
     def __str__(self) -> str:
         m = self.model
         method = "REML" if m.reml else "maximum likelihood"
-        lines = [f"Linear mixed model fit by {method}", f"Formula: {m.frame.formula.text}"]
+        title = f"Linear mixed model fit by {method}. t-tests use {_DDF_TITLES[self.ddf]} [lmerModLmerTest]"
+        lines = [title, f"Formula: {m.frame.formula.text}"]
         if m.frame.weights is not None:
             lines.append("Weights: prior weights given")
         lines.append("")
@@ -151,16 +250,7 @@ class LmerSummary:
         lines.append(f"Number of obs: {m.nobs}, groups:  {groups}")
         if m.frame.n_missing:
             lines.append(f"({m.frame.n_missing} observations deleted due to missingness)")
-        coef = self.coefficients
-        lines += ["", "Fixed effects:"]
-        lines += _text_table(
-            {
-                "Estimate": _format_column(coef["Estimate"], 5),
-                "Std. Error": _format_column(coef["Std. Error"], 4),
-                "t value": [f"{v:.3f}" for v in coef["t value"]],
-            },
-            list(coef.index),
-        )
+        lines += [""] + self._fixed_effects_lines()
         lines += self._fixed_correlation_lines()
         if m.messages:
             lines.append("")

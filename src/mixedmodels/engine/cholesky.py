@@ -36,36 +36,46 @@ Block = np.ndarray | sp.spmatrix
 
 
 def batched_cholesky(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Lower Cholesky factors of a stack of small SPD blocks and their inverses; None if one is not PD.
-
-    Blocks of size 1 and 2 use closed forms: NumPy's batched LAPACK calls cost more than the
-    arithmetic at these sizes, and they are the common case (random intercepts and slopes).
-    """
-    p = blocks.shape[1]
-    if p == 1:
-        if blocks.min() <= 0:
-            return None
-        factor = np.sqrt(blocks)
-        return factor, 1.0 / factor
-    if p == 2:
-        a, b, c = blocks[:, 0, 0], blocks[:, 1, 0], blocks[:, 1, 1]
-        if a.min() <= 0:
-            return None
-        l11 = np.sqrt(a)
-        l21 = b / l11
-        schur = c - l21 * l21
-        if schur.min() <= 0:
-            return None
-        l22 = np.sqrt(schur)
-        zero = np.zeros_like(a)
-        factor = np.stack([l11, zero, l21, l22], axis=1).reshape(blocks.shape)
-        inverse = np.stack([1.0 / l11, zero, -l21 / (l11 * l22), 1.0 / l22], axis=1).reshape(blocks.shape)
-        return factor, inverse
+    """Lower Cholesky factors of a stack of small SPD blocks and their inverses; None if one is not PD."""
     try:
         factor = np.linalg.cholesky(blocks)
     except np.linalg.LinAlgError:
         return None
     return factor, np.linalg.inv(factor)
+
+
+def weighted_inverse(blocks: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray] | None:
+    """``sum log|S_k|`` and ``T S_k^{-1} T'`` for a stack of SPD blocks ``S_k``; None if one is not PD.
+
+    This is all an evaluation of the objective needs from the first term's block-diagonal part.
+    Blocks of size 1 and 2 use closed forms: NumPy's batched LAPACK calls cost more than the
+    arithmetic at these sizes, and they are the common case (random intercepts and slopes).
+    """
+    p = blocks.shape[1]
+    if p == 1:
+        s = blocks[:, 0, 0]
+        if not (s > 0).all():
+            return None
+        return float(np.log(s).sum()), ((t[0, 0] * t[0, 0]) / s)[:, None, None]
+    if p == 2:
+        a, b, c = blocks[:, 0, 0], blocks[:, 1, 0], blocks[:, 1, 1]
+        det = a * c - b * b
+        if not ((det > 0) & (a > 0)).all():  # <=> every block is positive definite
+            return None
+        logdet = float(np.log(det).sum())
+        inverse = np.empty_like(blocks)
+        scale = 1.0 / det
+        inverse[:, 0, 0] = c * scale
+        inverse[:, 1, 1] = a * scale
+        inverse[:, 0, 1] = inverse[:, 1, 0] = -b * scale
+        return logdet, t @ inverse @ t.T
+    factored = batched_cholesky(blocks)
+    if factored is None:
+        return None
+    factor, factor_inv = factored
+    half = factor_inv @ t.T  # L_k^{-1} T' per level
+    logdet = 2.0 * float(np.log(np.diagonal(factor, axis1=1, axis2=2)).sum())
+    return logdet, half.transpose(0, 2, 1) @ half
 
 
 def _block_diagonal(blocks: np.ndarray) -> sp.bsr_matrix:
@@ -145,8 +155,9 @@ class BlockedCholesky:
         self.ncols = [d.shape[1] for d in cross.diag]
         self.nfixed = nfixed
         self.factors: list[np.ndarray] = []
-        self.diag0: np.ndarray | None = None  # (nlevels, p, p) Cholesky factors of the first term
-        self.diag0_inv: np.ndarray | None = None
+        self._block0: np.ndarray | None = None  # the first term's diagonal blocks, (nlevels, p, p)
+        self._logdet0 = 0.0
+        self._diag0: tuple[np.ndarray, np.ndarray] | None = None  # their factors and inverses, on demand
         self.blocks: dict[tuple[int, int], Block] = {}
         self._middle: np.ndarray | None = None
         self._xyz0_m: np.ndarray | None = None
@@ -158,6 +169,21 @@ class BlockedCholesky:
                 plan = ProductPlan.build(cross.off[i, 0], cross.off[j, 0], self.ncols[0], lower)
                 if plan is not None:
                     self._plans[i, j] = plan
+
+    @property
+    def diag0(self) -> np.ndarray:
+        """Lower Cholesky factors of the first term's diagonal blocks, (nlevels, p, p)."""
+        return self._factored_block0()[0]
+
+    @property
+    def diag0_inv(self) -> np.ndarray:
+        """Their inverses."""
+        return self._factored_block0()[1]
+
+    def _factored_block0(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._diag0 is None:
+            self._diag0 = batched_cholesky(self._block0)
+        return self._diag0
 
     # -- scaling by Lambda ------------------------------------------------------------------------
     def _scale_left(self, k: int, block: Block) -> Block:
@@ -248,17 +274,14 @@ class BlockedCholesky:
 
         scaled0 = self._scaled_diag_blocks(0)
         scaled0.reshape(self.nlevels[0], -1)[:, :: p0 + 1] += 1.0  # + I
-        factored = batched_cholesky(scaled0)
-        if factored is None:
+        weighted = weighted_inverse(scaled0, self.factors[0])
+        if weighted is None:
             return False
-        self.diag0, self.diag0_inv = factored
-        t0 = self.factors[0]
+        self._block0, self._diag0 = scaled0, None
+        self._logdet0, self._middle = weighted
         if p0 == 1:
-            self._middle = (t0[0, 0] * self.diag0_inv) ** 2
             self._xyz0_m = cross.xyz[0] * self._middle[:, 0, 0]
         else:
-            half = self.diag0_inv @ t0.T  # L_00^{-1} T_0' per level
-            self._middle = half.transpose(0, 2, 1) @ half
             shaped = cross.xyz[0].reshape(-1, self.nlevels[0], p0).transpose(1, 0, 2)
             self._xyz0_m = (shaped @ self._middle).transpose(1, 0, 2).reshape(cross.xyz[0].shape)
 
@@ -293,10 +316,10 @@ class BlockedCholesky:
     # -- quantities for the objective -----------------------------------------------------------------
     def logdet_random(self) -> float:
         """log |Lambda'Z'WZ Lambda + I|."""
-        total = np.log(np.diagonal(self.diag0, axis1=1, axis2=2)).sum()
+        total = self._logdet0
         for j in range(1, self.nterms):
-            total += np.log(self.blocks[j, j].diagonal()).sum()
-        return 2.0 * float(total)
+            total += 2.0 * float(np.log(self.blocks[j, j].diagonal()).sum())
+        return total
 
     @property
     def fixed_factor(self) -> np.ndarray:
@@ -305,7 +328,7 @@ class BlockedCholesky:
 
     def logdet_fixed(self) -> float:
         """log |R_X|^2."""
-        return 2.0 * float(np.log(self.fixed_factor.diagonal()).sum())
+        return 2.0 * float(np.log(self.blocks[self.nterms, self.nterms].diagonal()[: self.nfixed]).sum())
 
     def pwrss(self) -> float:
         """Penalized weighted residual sum of squares at the conditional optimum."""

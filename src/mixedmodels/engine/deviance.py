@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .cholesky import BlockedCholesky
-from .covariance import Unstructured
+from .covariance import CovarianceStructure
 from .start import moment_start
 
 __all__ = ["ProfiledObjective", "objective_from_factor"]
@@ -40,7 +40,7 @@ def objective_from_factor(factor: BlockedCholesky, reml: bool) -> float:
 class ProfiledObjective:
     """theta -> profiled deviance (ML) or REML criterion, for an optimizer to minimize."""
 
-    def __init__(self, factor: BlockedCholesky, covariances: Sequence[Unstructured], reml: bool):
+    def __init__(self, factor: BlockedCholesky, covariances: Sequence[CovarianceStructure], reml: bool):
         self.factor = factor
         self.covariances = list(covariances)
         self.reml = reml
@@ -66,7 +66,8 @@ class ProfiledObjective:
         term_scale = np.concatenate(
             [np.full(c.n_params, d.mean()) for c, d in zip(self.covariances, diagonals)]
         )
-        return x0, 0.2 * np.maximum(np.abs(x0), term_scale)
+        is_scale = np.concatenate([c.is_scale for c in self.covariances])
+        return x0, np.where(is_scale, 0.2 * np.maximum(np.abs(x0), term_scale), 0.25)
 
     def factors(self, theta: np.ndarray) -> list[np.ndarray]:
         """Per-term relative covariance factors T_k for the whole parameter vector."""

@@ -3,7 +3,9 @@
 The optimizer is BOBYQA (Powell 2009) from NLopt, bound-constrained and derivative-free, the default of
 lme4 (``nloptwrap``) and MixedModels.jl.  After it stops, parameters within ``boundary_tol`` of a
 bound are tried on the bound (lme4's ``boundary.tol``), and the gradient and Hessian are estimated by
-central differences to report convergence problems (lme4's ``checkConv``).
+central differences.  Those derivatives serve twice: Newton steps from them polish BOBYQA's result
+(cheaper than running BOBYQA to full precision), and they report convergence problems as lme4's
+``checkConv`` does.
 """
 
 from __future__ import annotations
@@ -32,15 +34,21 @@ class ConvergenceWarning(UserWarning):
 class OptimizerControl:
     """Settings of the optimizer and of the checks after it (names follow lme4's lmerControl)."""
 
-    ftol_abs: float = 1e-12
-    ftol_rel: float = 1e-14
-    xtol_abs: float = 1e-10
+    # BOBYQA stops at a moderate tolerance; the Newton steps after it give the last digits
+    ftol_abs: float = 0.0
+    ftol_rel: float = 1e-9
+    xtol_abs: float = 1e-8
     max_evaluations: int = 100_000
     moment_start: bool = True  # start from moment estimates (else lme4's T = I)
     boundary_tol: float = 1e-5
     check_convergence: bool = True
+    newton_steps: int = 3  # at most this many Newton steps after BOBYQA (0: none)
     gradient_tol: float = 2e-3
     singular_tol: float = 1e-4
+
+
+DERIVATIVE_STEP = 1e-4  # lme4's deriv12 delta
+NEGLIGIBLE_STEP = 1e-5  # a Newton step this small (relative) needs no new derivatives
 
 
 @dataclass
@@ -51,6 +59,7 @@ class OptimizationResult:
     return_code: str
     gradient: np.ndarray | None = None
     hessian: np.ndarray | None = None
+    free: np.ndarray | None = None  # mask of the parameters the derivatives are over
     warnings: list[str] = field(default_factory=list)
 
 
@@ -83,14 +92,10 @@ def minimize_bobyqa(
     lower: np.ndarray,
     control: OptimizerControl | None = None,
     initial_step: np.ndarray | None = None,
-    upper: np.ndarray | None = None,
 ) -> OptimizationResult:
-    """Minimize ``fun`` subject to ``lower <= x (<= upper)``, then apply lme4's boundary and convergence
-    checks (the checks look at the lower bounds only, as lme4's)."""
+    """Minimize ``fun`` subject to ``x >= lower``, then apply lme4's boundary and convergence checks."""
     control = control or OptimizerControl()
     x0 = np.maximum(np.asarray(x0, dtype=float), lower)
-    if upper is not None:
-        x0 = np.minimum(x0, upper)
     n = len(x0)
     evaluations = 0
     best = [np.inf, x0.copy()]  # the best value and point seen, for an optimizer stopped by roundoff
@@ -105,25 +110,33 @@ def minimize_bobyqa(
 
     if n == 0:
         return OptimizationResult(x0, fun(x0), 1, "no parameters")
-    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
-    opt.set_lower_bounds(lower)
-    if upper is not None:
-        opt.set_upper_bounds(upper)
-    opt.set_min_objective(counted)
-    opt.set_ftol_abs(control.ftol_abs)
-    opt.set_ftol_rel(control.ftol_rel)
-    opt.set_xtol_abs(control.xtol_abs)
-    opt.set_maxeval(control.max_evaluations)
-    if initial_step is not None:
-        opt.set_initial_step(np.asarray(initial_step, dtype=float))
+
+    def bobyqa(start, ftol_abs, ftol_rel, xtol_abs, step):
+        opt = nlopt.opt(nlopt.LN_BOBYQA, n)
+        opt.set_lower_bounds(lower)
+        opt.set_min_objective(counted)
+        opt.set_ftol_abs(ftol_abs)
+        opt.set_ftol_rel(ftol_rel)
+        opt.set_xtol_abs(xtol_abs)
+        opt.set_maxeval(max(control.max_evaluations - evaluations, 1))
+        if step is not None:
+            opt.set_initial_step(np.asarray(step, dtype=float))
+        try:
+            x = opt.optimize(start)
+            value = opt.last_optimum_value()
+            code = _RETURN_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
+        except nlopt.RoundoffLimited:  # the objective's rounding stopped progress: keep the best point
+            value, x = best
+            code = "roundoff limited"
+        return np.asarray(x, dtype=float), value, code
+
+    x, value, code = bobyqa(x0, control.ftol_abs, control.ftol_rel, control.xtol_abs, initial_step)
+    near_bound = np.isfinite(lower) & (x > lower) & (x - lower < control.singular_tol)
+    if near_bound.any() and code != "maxeval reached":
+        # Newton cannot finish a parameter that ends at its bound; BOBYQA does, at full precision
+        step = np.maximum(0.01 * np.abs(x), control.singular_tol)
+        x, value, code = bobyqa(x, 1e-12, 1e-14, 1e-10, step)
     messages: list[str] = []
-    try:
-        x = opt.optimize(x0)
-        value = opt.last_optimum_value()
-        code = _RETURN_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
-    except nlopt.RoundoffLimited:  # the objective's rounding stopped progress: keep the best point
-        value, x = best
-        code = "roundoff limited"
     if code == "maxeval reached":
         messages.append(
             f"convergence code: maximum number of function evaluations ({control.max_evaluations}) exceeded"
@@ -131,8 +144,11 @@ def minimize_bobyqa(
 
     x, value = _snap_to_bounds(counted, np.asarray(x, dtype=float), value, lower, control.boundary_tol)
     result = OptimizationResult(x, value, evaluations, code, warnings=messages)
+    if control.check_convergence or control.newton_steps:
+        _derivatives(counted, result, lower, control)
+        _newton_polish(counted, result, lower, control)
     if control.check_convergence:
-        _check_derivatives(counted, result, lower, control)
+        _check_derivatives(result, control)
     result.evaluations = evaluations
     for message in result.warnings:
         warnings.warn(message, ConvergenceWarning, stacklevel=3)
@@ -161,22 +177,76 @@ def _snap_to_bounds(fun, x, value, lower, tol):
     return x, value
 
 
-def _check_derivatives(fun, result: OptimizationResult, lower, control: OptimizerControl) -> None:
-    """lme4's checkConv: scaled gradient and positive definiteness of the Hessian at interior optima."""
+def _derivatives(fun, result: OptimizationResult, lower, control: OptimizerControl) -> None:
+    """Central-difference gradient and Hessian, over the parameters not at a bound, into ``result``."""
+    result.gradient = result.hessian = result.free = None
     free = ~(np.isfinite(lower) & (result.x - lower < control.singular_tol))
-    if not free.any():
-        return
+    if not free.any() or np.any(result.x[free] - DERIVATIVE_STEP < lower[free]):
+        return  # nothing free, or too close to a bound for central differences
+    x = result.x
 
     def restricted(sub):
-        full = result.x.copy()
+        full = x.copy()
         full[free] = sub
         return fun(full)
 
-    step = 1e-4
-    if np.any(result.x[free] - step < lower[free]):
-        return  # too close to a bound for central differences
-    gradient, hessian = finite_differences(restricted, result.x[free], step)
-    result.gradient, result.hessian = gradient, hessian
+    result.gradient, result.hessian = finite_differences(restricted, x[free], DERIVATIVE_STEP)
+    result.free = free
+
+
+def _newton_polish(fun, result: OptimizationResult, lower, control: OptimizerControl) -> None:
+    """Newton steps on the free parameters from the finite-difference derivatives in ``result``.
+
+    Near a smooth interior optimum Newton's method converges quadratically, while BOBYQA spends many
+    evaluations on the last digits; so BOBYQA stops at a moderate tolerance and Newton steps finish.
+    Each step reuses the derivatives the convergence check needs anyway; a step is taken only if it
+    stays within the bounds and lowers the objective, and derivatives are recomputed after a step that
+    is not negligible, so the check always looks at (nearly) the returned point.
+    """
+    for _ in range(control.newton_steps):
+        if result.gradient is None or np.any(np.linalg.eigvalsh(result.hessian) <= 0):
+            return
+        step = _projected_newton_step(
+            result.gradient, result.hessian, result.x[result.free], lower[result.free]
+        )
+        trial = result.x.copy()
+        trial[result.free] += step
+        trial = np.maximum(trial, lower)  # parameters the step puts on their bound land exactly on it
+        value = fun(trial)
+        if not value < result.fun:
+            return
+        result.x, result.fun = trial, value
+        relative = np.max(np.abs(step) / np.maximum(np.abs(trial[result.free]), 1e-2))
+        if relative < NEGLIGIBLE_STEP:
+            return
+        _derivatives(fun, result, lower, control)
+
+
+def _projected_newton_step(gradient, hessian, x, lower) -> np.ndarray:
+    """Newton step for the quadratic model, with parameters that would cross their bound held on it.
+
+    Each parameter that the step would take below its bound is fixed there and the step of the others
+    re-solved (the quadratic model's minimizer over the rest), until no bound is crossed.
+    """
+    held = np.zeros(len(x), dtype=bool)
+    while True:
+        step = np.zeros(len(x))
+        step[held] = (lower - x)[held]
+        free = ~held
+        if free.any():
+            rhs = gradient[free] + hessian[np.ix_(free, held)] @ step[held]
+            step[free] = -np.linalg.solve(hessian[np.ix_(free, free)], rhs)
+        crossing = free & (x + step < lower)
+        if not crossing.any():
+            return step
+        held |= crossing
+
+
+def _check_derivatives(result: OptimizationResult, control: OptimizerControl) -> None:
+    """lme4's checkConv: scaled gradient and positive definiteness of the Hessian at interior optima."""
+    if result.gradient is None:
+        return
+    gradient, hessian = result.gradient, result.hessian
     try:
         upper = np.linalg.cholesky(hessian).T
         scaled = np.minimum(np.abs(np.linalg.solve(upper, gradient)), np.abs(gradient))

@@ -6,6 +6,11 @@ sd/correlation matrix column by column (standard deviations on the diagonal, cor
 then the residual standard deviation, then the fixed effects.  This module converts between that
 vector and (theta, sigma), and names its entries as lme4 does, ``.sig01``, ``.sig02``, ..., ``.sigma``
 (``oldNames = TRUE``) or ``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``, ``sigma``.
+
+Structured terms (``diag``, ``cs``, ``ar1``, ``toep``; no lme4 equivalent) contribute their own
+parameters on the same scales: their standard deviations (``sd_<column>|g``, or ``sd|g`` for ar1's
+common one) and correlation parameters (``cor|g`` for cs and ar1, ``pcor_lag<k>|g`` for toep's partial
+autocorrelations), as many as theta has for the term.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from ..engine.covariance import Toeplitz, Unstructured
 
 if TYPE_CHECKING:
     from ..lmm import LinearMixedModel
@@ -22,9 +29,23 @@ __all__ = [
     "parameter_names",
     "theta_to_sdcor",
     "sdcor_to_theta",
+    "semidefinite_cholesky",
     "sdcor_bounds",
     "model_parameters",
 ]
+
+
+def _term_names(term, covariance) -> list[str]:
+    group, columns = term.factor.name, term.column_names
+    if isinstance(covariance, Unstructured):
+        return [
+            f"sd_{columns[row]}|{group}" if row == col else f"cor_{columns[row]}.{columns[col]}|{group}"
+            for row, col in zip(*covariance.positions)
+        ]
+    sds = [f"sd_{c}|{group}" for c in columns] if covariance.n_sd == covariance.size else [f"sd|{group}"]
+    if isinstance(covariance, Toeplitz):
+        return sds + [f"pcor_lag{k + 1}|{group}" for k in range(covariance.n_corr)]
+    return sds + [f"cor|{group}"] * covariance.n_corr
 
 
 def variance_names(model: LinearMixedModel, old_names: bool = True) -> list[str]:
@@ -32,14 +53,7 @@ def variance_names(model: LinearMixedModel, old_names: bool = True) -> list[str]
     if old_names:
         count = len(model.theta)
         return [f".sig{i + 1:02d}" for i in range(count)] + [".sigma"]
-    names = []
-    for term, covariance in zip(model.frame.terms, model.covariances):
-        columns = term.column_names
-        for row, col in zip(*covariance.positions):
-            if row == col:
-                names.append(f"sd_{columns[row]}|{term.factor.name}")
-            else:
-                names.append(f"cor_{columns[row]}.{columns[col]}|{term.factor.name}")
+    names = [name for t, c in zip(model.frame.terms, model.covariances) for name in _term_names(t, c)]
     return names + ["sigma"]
 
 
@@ -53,8 +67,14 @@ def theta_to_sdcor(model: LinearMixedModel, theta: np.ndarray, sigma: float) -> 
 
     A correlation with a zero standard deviation is NaN (0/0), as in lme4.
     """
+    theta = np.asarray(theta, dtype=float)
     values = []
-    for t, covariance in zip(model.objective.factors(np.asarray(theta, dtype=float)), model.covariances):
+    for covariance, part in zip(model.covariances, model.objective.slices):
+        if not isinstance(covariance, Unstructured):
+            x = theta[part][covariance.n_sd :]
+            values += [sigma * theta[part][: covariance.n_sd], x / np.sqrt(1.0 + x * x)]
+            continue
+        t = covariance.factor(theta[part])
         cov = sigma * sigma * (t @ t.T)
         sd = np.sqrt(np.diag(cov))
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -64,7 +84,7 @@ def theta_to_sdcor(model: LinearMixedModel, theta: np.ndarray, sigma: float) -> 
     return np.concatenate(values + [[sigma]])
 
 
-def _semidefinite_cholesky(cov: np.ndarray) -> np.ndarray | None:
+def semidefinite_cholesky(cov: np.ndarray) -> np.ndarray | None:
     """Lower-triangular ``L`` with ``L L' = cov`` for a positive semidefinite ``cov``; None if it is not.
 
     Columns whose pivot vanishes (a zero standard deviation, or a correlation of +-1) are zero, which
@@ -93,13 +113,20 @@ def sdcor_to_theta(model: LinearMixedModel, sdcor: np.ndarray) -> np.ndarray | N
     sigma = sdcor[-1]
     theta = []
     for covariance, part in zip(model.covariances, model.objective.slices):
+        values = sdcor[part]
+        if not isinstance(covariance, Unstructured):
+            rho = values[covariance.n_sd :]
+            if np.any(np.abs(rho) >= 1):
+                return None
+            theta += [values[: covariance.n_sd] / sigma, rho / np.sqrt(1.0 - rho * rho)]
+            continue
         rows, cols = covariance.positions
         matrix = np.eye(covariance.size)
-        matrix[rows, cols] = matrix[cols, rows] = sdcor[part]
+        matrix[rows, cols] = matrix[cols, rows] = values
         sd = np.diag(matrix).copy()
         cov = matrix * np.outer(sd, sd)
         cov[np.diag_indices_from(cov)] = sd * sd
-        lower = _semidefinite_cholesky(cov)
+        lower = semidefinite_cholesky(cov)
         if lower is None:
             return None
         theta.append(lower[rows, cols] / sigma)
@@ -110,10 +137,13 @@ def sdcor_bounds(model: LinearMixedModel) -> tuple[np.ndarray, np.ndarray]:
     """Bounds of (sd/cor, sigma): sd and sigma >= 0, correlations in [-1, 1] (lme4's profile)."""
     lower, upper = [], []
     for covariance in model.covariances:
-        rows, cols = covariance.positions
-        diagonal = rows == cols
-        lower.append(np.where(diagonal, 0.0, -1.0))
-        upper.append(np.where(diagonal, np.inf, 1.0))
+        if isinstance(covariance, Unstructured):
+            rows, cols = covariance.positions
+            is_sd = rows == cols
+        else:
+            is_sd = np.arange(covariance.n_params) < covariance.n_sd
+        lower.append(np.where(is_sd, 0.0, -1.0))
+        upper.append(np.where(is_sd, np.inf, 1.0))
     return np.concatenate(lower + [[0.0]]), np.concatenate(upper + [[np.inf]])
 
 

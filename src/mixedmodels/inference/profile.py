@@ -7,9 +7,12 @@ the minimum (Bates et al. 2015, section 5.1; Bates 2010, lme4 book ch. 1.5).  As
 
 * the profile is always of the ML deviance: a REML fit is first refitted by ML (lme4's ``devfun2``
   calls ``refitML``), so ``zeta = 0`` at the ML estimates;
-* a variance parameter is profiled by minimizing the deviance over the other sd/cor parameters and
-  sigma with BOBYQA, within sd >= 0, -1 <= cor <= 1, sigma >= 0 (the profiled-beta deviance
-  ``log|L|^2 + pwrss/sigma^2 + n log(2 pi sigma^2)``);
+* a variance parameter is profiled by minimizing the profiled-beta deviance
+  ``log|L|^2 + pwrss/sigma^2 + n log(2 pi sigma^2)`` over all other variance parameters (lme4's
+  ``devfun2``).  lme4 searches over the other sd/cor values directly; here the search is over theta
+  and sigma, written so that the held parameter keeps its value (see ``_VarianceHeld``), which has
+  only box bounds and no correlation matrices that are not positive definite.  The minimum is the
+  same; the search is more reliable for terms with three or more columns;
 * a fixed effect ``beta_j`` is profiled by holding it at a value ``b`` and refitting theta: the model
   loses column ``j`` and its response becomes ``y - b x_j``.  With cross-products that is a linear
   update of the existing [X y] blocks (no pass over the rows);
@@ -17,7 +20,10 @@ the minimum (Bates et al. 2015, section 5.1; Bates 2010, lme4 book ch. 1.5).  As
   ``delta = cutoff / 8``, ``cutoff = sqrt(qchisq(1 - alphamax, n_parameters))``).
 
 Confidence limits solve ``zeta(psi) = qnorm(alpha/2)`` and ``qnorm(1 - alpha/2)`` by Brent's method on
-the exact profile, in the bracket the trace gives (lme4 interpolates the trace with splines instead).
+the exact profile, in the bracket the trace gives.  lme4 interpolates the trace with splines instead,
+which is accurate to about 1e-4 on smooth profiles but not near a correlation of +-1 (on
+``score ~ Machine + (0 + Machine | Worker)`` lme4's limits for the correlations sit at zeta from
+1.58 to 1.99 instead of 1.96).
 A limit the profile does not reach before a bound is the bound (0 for a standard deviation, +-1 for a
 correlation, Inf above), and a non-monotonic profile gives NaN, as lme4's ``confint.thpr``.
 """
@@ -34,10 +40,18 @@ from scipy import optimize, stats
 
 from ..engine.blas import single_threaded_blas
 from ..engine.cholesky import BlockedCholesky
+from ..engine.covariance import Unstructured
 from ..engine.crossprod import CrossProducts
 from ..engine.deviance import ProfiledObjective
 from ..engine.optimize import OptimizerControl, minimize_bobyqa
-from .parameters import model_parameters, parameter_names, sdcor_bounds, sdcor_to_theta, theta_to_sdcor
+from .parameters import (
+    model_parameters,
+    parameter_names,
+    sdcor_bounds,
+    sdcor_to_theta,
+    semidefinite_cholesky,
+    theta_to_sdcor,
+)
 from .varpar import VarianceParameters
 
 if TYPE_CHECKING:
@@ -45,7 +59,11 @@ if TYPE_CHECKING:
 
 __all__ = ["LikelihoodProfile", "profile_table"]
 
-_INNER_CONTROL = OptimizerControl(check_convergence=False)
+# BOBYQA run to a tight tolerance: the fit's default (a moderate tolerance, then Newton steps) stops
+# short near a bound, e.g. a correlation at 1 on sleepstudy's .sig01 profile (0.1 in deviance).
+_INNER_CONTROL = OptimizerControl(
+    check_convergence=False, ftol_abs=1e-12, ftol_rel=1e-14, xtol_abs=1e-10, newton_steps=0
+)
 _NON_MONOTONE_TOL = 0.01  # lme4's non.mono.tol
 _MIN_STEP = 1e-6  # lme4's minstep
 
@@ -86,6 +104,112 @@ class _FixedEffectHeld:
         self.cross.xy[last, last] = xy[p, p] - 2 * value * xy[j, p] + value * value * xy[j, j]
 
 
+class _VarianceHeld:
+    """The ML deviance over (theta, sigma) with one sd/cor parameter, or sigma, held at a value.
+
+    The free parameters keep the constraint by construction, so the optimizer sees only theta's
+    bounds (a search over sd/cor directly would meet correlation matrices that are not positive
+    definite, and stall there):
+
+    * sigma held: theta is free;
+    * a structured term's sd or correlation parameter held: that entry of theta follows from the
+      value (``sd / sigma``, or ``rho / sqrt(1 - rho^2)``);
+    * an unstructured term's sd_i or cor_ij held: the term is written through the Cholesky factor
+      ``L`` of its covariance with the columns reordered to put ``i`` (and ``j``) first, so sd_i fixes
+      ``L[0, 0] = sd_i / sigma`` and cor_ij fixes the direction of row 1, ``L[1] = n (r, sqrt(1 - r^2))``
+      with ``n >= 0`` free; the term's theta is the Cholesky factor of that covariance in the
+      original order.
+
+    The free vector is theta (the held term's slice replaced by the entries of ``L``, less the one
+    the value fixes), then sigma unless it is held.
+    """
+
+    def __init__(self, model: LinearMixedModel, varpar: VarianceParameters, index: int):
+        self.model, self.varpar = model, varpar
+        n_theta = len(model.theta)
+        self.sigma_held = index == n_theta
+        self.part: slice | None = None
+        self.reordered: Unstructured | None = None
+        lower = model.objective.lower_bounds.copy()
+        fixed = None
+        if not self.sigma_held:
+            k = next(k for k, part in enumerate(model.objective.slices) if part.start <= index < part.stop)
+            self.part, covariance = model.objective.slices[k], model.covariances[k]
+            local = index - self.part.start
+            if isinstance(covariance, Unstructured):
+                rows, cols = covariance.positions
+                i, j = int(rows[local]), int(cols[local])
+                self.is_sd = i == j
+                first = [i] if self.is_sd else [i, j]
+                self.order = np.array(first + [c for c in range(covariance.size) if c not in first])
+                self.covariance = covariance
+                self.reordered = Unstructured(covariance.size)
+                r_rows, r_cols = self.reordered.positions
+                at = {(int(a), int(b)): n for n, (a, b) in enumerate(zip(r_rows, r_cols))}
+                fixed = self.part.start + (at[0, 0] if self.is_sd else at[1, 1])
+                self._scale_entry = self.part.start + at.get((1, 0), 0)  # n, for a correlation
+                lower[self.part] = self.reordered.lower_bounds
+                if not self.is_sd:
+                    lower[self._scale_entry] = 0.0
+            else:
+                self.is_sd = local < covariance.n_sd
+                fixed = index
+        self.free = np.ones(n_theta, dtype=bool)
+        if fixed is not None:
+            self.free[fixed] = False
+        self.fixed = fixed
+        self.lower = np.concatenate([lower[self.free], [] if self.sigma_held else [0.0]])
+
+    def unpack(self, z: np.ndarray, value: float) -> tuple[np.ndarray, float] | None:
+        """(theta, sigma) for free parameters ``z``; None where they give no valid covariance."""
+        full = np.zeros(len(self.free))
+        full[self.free] = z[: int(self.free.sum())]
+        sigma = value if self.sigma_held else z[-1]
+        if self.sigma_held:
+            return full, sigma
+        if self.reordered is None:  # a structured term: the held entry is theta's own
+            if self.is_sd:
+                full[self.fixed] = value / sigma
+            elif abs(value) < 1:
+                full[self.fixed] = value / np.sqrt(1.0 - value * value)
+            else:
+                return None
+            return full, sigma
+        factor = self.reordered.factor(full[self.part])
+        if self.is_sd:
+            factor[0, 0] = value / sigma
+        else:
+            n = factor[1, 0]
+            factor[1, 0], factor[1, 1] = value * n, np.sqrt(max(1.0 - value * value, 0.0)) * n
+        back = np.argsort(self.order)
+        cov = (factor @ factor.T)[np.ix_(back, back)]
+        term = semidefinite_cholesky(cov)
+        if term is None:
+            return None
+        full[self.part] = term[self.covariance.positions]
+        return full, sigma
+
+    def pack(self, theta: np.ndarray, sigma: float) -> np.ndarray:
+        """Free parameters for (theta, sigma) (the held value is taken from them, not kept)."""
+        full = np.asarray(theta, dtype=float).copy()
+        if self.reordered is not None:
+            t = self.covariance.factor(full[self.part])
+            factor = semidefinite_cholesky((t @ t.T)[np.ix_(self.order, self.order)])
+            if factor is None:
+                factor = np.eye(len(self.order))
+            entries = factor[self.reordered.positions]
+            if not self.is_sd:
+                entries[self._scale_entry - self.part.start] = np.hypot(factor[1, 0], factor[1, 1])
+            full[self.part] = entries
+        return np.concatenate([full[self.free], [] if self.sigma_held else [sigma]])
+
+    def deviance(self, z: np.ndarray, value: float) -> float:
+        unpacked = self.unpack(z, value)
+        if unpacked is None or not unpacked[1] > 0:
+            return np.inf
+        return self.varpar.deviance(np.append(*unpacked))
+
+
 class LikelihoodProfile:
     """Profiles of the ML deviance of a fitted model in each of lme4's parameters.
 
@@ -116,6 +240,7 @@ class LikelihoodProfile:
         self.maxmult = float(maxmult)
         self._varpar = VarianceParameters(self.ml)
         self._held: dict[int, _FixedEffectHeld] = {}
+        self._held_variance: dict[int, _VarianceHeld] = {}
 
     @cached_property
     def _fixed_se(self) -> np.ndarray:
@@ -175,24 +300,19 @@ class LikelihoodProfile:
             return self._fixed_point(index - self.n_variance, value, start)
 
     def _variance_point(self, index: int, value: float, start: np.ndarray) -> np.ndarray:
-        nvp = self.n_variance
-        free = np.arange(nvp) != index
-        params = start[:nvp].copy()
-        params[index] = value
-
-        def deviance(x: np.ndarray) -> float:
-            params[free] = x
-            return self._variance_deviance(params)
-
-        x0 = np.clip(start[:nvp][free], self.lower[:nvp][free], self.upper[:nvp][free])
-        result = minimize_bobyqa(
-            deviance, x0, self.lower[:nvp][free], _INNER_CONTROL, upper=self.upper[:nvp][free]
-        )
-        params[free] = result.x
-        if not np.isfinite(self._variance_deviance(params)):  # also leaves the factor at the optimum
+        held = self._held_variance.get(index)
+        if held is None:
+            held = self._held_variance[index] = _VarianceHeld(self.ml, self._varpar, index)
+        theta0 = sdcor_to_theta(self.ml, start[: self.n_variance])
+        z0 = held.pack(self.ml.theta if theta0 is None else theta0, start[self.n_variance - 1])
+        result = minimize_bobyqa(lambda z: held.deviance(z, value), z0, held.lower, _INNER_CONTROL)
+        unpacked = held.unpack(result.x, value)
+        if unpacked is None or not np.isfinite(held.deviance(result.x, value)):
             return np.full(1 + len(self.optimum), np.nan)
-        beta = self._varpar.objective.factor.solve()[0]
-        return np.concatenate([[self._zeta(index, value, result.fun)], params, beta])
+        beta = self._varpar.objective.factor.solve()[0]  # the factor is at the optimum just evaluated
+        sdcor = theta_to_sdcor(self.ml, *unpacked)
+        sdcor[index] = value
+        return np.concatenate([[self._zeta(index, value, result.fun)], sdcor, beta])
 
     def _fixed_point(self, j: int, value: float, start: np.ndarray) -> np.ndarray:
         held = self._held_fixed_effect(j)
@@ -234,7 +354,7 @@ class LikelihoodProfile:
         while (
             len(rows) < self.maxpts
             and self.lower[index] < rows[-1][column] < self.upper[index]
-            and not abs(rows[-1][0]) > cutoff
+            and abs(rows[-1][0]) <= cutoff  # a failed point (NaN) also ends the trace
         ):
             value = self._next_value(rows[-2], rows[-1], column, index)
             rows.append(self.point(index, value, rows[-1][1:]))
@@ -286,15 +406,26 @@ class LikelihoodProfile:
             if zetas[i] == target:
                 result[k] = values[i]
                 continue
-            start = trace[i if abs(zetas[i] - target) < abs(zetas[i - 1] - target) else i - 1, 1:]
-            result[k] = optimize.brentq(
-                lambda v, start=start, target=target: self.point(index, v, start)[0] - target,
-                values[i - 1],
-                values[i],
-                xtol=1e-12 * max(abs(values[i]), 1e-3),
-                rtol=1e-10,
-            )
+            result[k] = self._crossing(index, trace[i - 1], trace[i], target)
         return result
+
+    def _crossing(self, index: int, left: np.ndarray, right: np.ndarray, target: float) -> float:
+        """The value between two trace points where zeta = target, by Brent's method.
+
+        The ends keep their trace values (a re-optimization from another start could land elsewhere
+        on a flat profile); points inside start from the end nearer the target.
+        """
+        column = 1 + index
+        start = (right if abs(right[0] - target) < abs(left[0] - target) else left)[1:]
+        known = {left[column]: left[0], right[column]: right[0]}
+
+        def excess(value: float) -> float:
+            zeta = known[value] if value in known else self.point(index, value, start)[0]
+            return zeta - target
+
+        return optimize.brentq(
+            excess, left[column], right[column], xtol=1e-12 * max(abs(right[column]), 1e-3), rtol=1e-10
+        )
 
 
 def profile_table(profile: LikelihoodProfile, indices: list[int], old_names: bool = True) -> pd.DataFrame:

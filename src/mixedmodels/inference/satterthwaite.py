@@ -12,7 +12,7 @@ import numpy as np
 
 from .varpar import VarianceParameters
 
-__all__ = ["satterthwaite_df", "satterthwaite_f_test", "combine_df"]
+__all__ = ["satterthwaite_df", "satterthwaite_f_test", "combine_df", "independent_contrasts", "wald_f"]
 
 
 def satterthwaite_df(varpar: VarianceParameters, contrast: np.ndarray) -> float:
@@ -36,17 +36,31 @@ def combine_df(nu: np.ndarray, tol: float = 1e-8) -> float:
     return float(2 * expectation / (expectation - nu.size))
 
 
-def satterthwaite_f_test(varpar: VarianceParameters, contrasts: np.ndarray) -> tuple[float, int, float]:
-    """F statistic, numerator and denominator df for H0: ``contrasts @ beta = 0``."""
+def independent_contrasts(contrasts: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``contrasts`` rotated to the eigenvectors of ``L C L'`` with positive eigenvalues.
+
+    Returns the rotated rows (one per dimension of the hypothesis; their number is the numerator df)
+    and their variances, the eigenvalues, as lmerTest's ``contestMD`` (eigenvalues within sqrt(eps) of
+    the largest count as zero).
+    """
     contrasts = np.atleast_2d(np.asarray(contrasts, dtype=float))
-    beta = varpar.model.fixef.to_numpy()
-    cov = contrasts @ varpar.model.vcov.to_numpy() @ contrasts.T
-    values, vectors = np.linalg.eigh(cov)
+    values, vectors = np.linalg.eigh(contrasts @ cov @ contrasts.T)
     order = np.argsort(values)[::-1]
     values, vectors = values[order], vectors[:, order]
     keep = values > max(np.finfo(float).eps ** 0.5 * values[0], 0.0)
-    rotated = vectors[:, keep].T @ contrasts
-    values = values[keep]
-    statistic = float(np.sum((rotated @ beta) ** 2 / values) / keep.sum())
+    return vectors[:, keep].T @ contrasts, values[keep]
+
+
+def wald_f(beta: np.ndarray, rotated: np.ndarray, variances: np.ndarray) -> float:
+    """The Wald F statistic, mean of the squared t statistics of the independent contrasts."""
+    return float(np.sum((rotated @ beta) ** 2 / variances) / len(variances))
+
+
+def satterthwaite_f_test(varpar: VarianceParameters, contrasts: np.ndarray) -> tuple[float, int, float]:
+    """F statistic, numerator and denominator df for H0: ``contrasts @ beta = 0``."""
+    rotated, variances = independent_contrasts(contrasts, varpar.model.vcov.to_numpy())
+    if len(variances) == 0:
+        return np.nan, 0, np.nan
+    statistic = wald_f(varpar.model.fixef.to_numpy(), rotated, variances)
     nu = [satterthwaite_df(varpar, row) for row in rotated]
-    return statistic, int(keep.sum()), combine_df(np.asarray(nu))
+    return statistic, len(variances), combine_df(np.asarray(nu))
