@@ -108,8 +108,12 @@ def semidefinite_cholesky(cov: np.ndarray) -> np.ndarray | None:
 
 
 def sdcor_to_theta(model: LinearMixedModel, sdcor: np.ndarray) -> np.ndarray | None:
-    """theta from (sd/cor of every term, sigma), as lme4's ``Sv_to_Cv``; None if not a covariance."""
+    """theta from (sd/cor of every term, sigma), as lme4's ``Sv_to_Cv``; None if not a covariance.
+
+    A NaN correlation (that of a zero standard deviation, see :func:`theta_to_sdcor`) counts as 0.
+    """
     sdcor = np.asarray(sdcor, dtype=float)
+    sdcor = np.where(np.isnan(sdcor), 0.0, sdcor)
     sigma = sdcor[-1]
     theta = []
     for covariance, part in zip(model.covariances, model.objective.slices):
