@@ -12,7 +12,9 @@ formula parsing.
 Replicate ``i`` draws its random numbers from its own stream, child ``i`` of ``SeedSequence(seed)``,
 so the result depends on the seed only, not on ``n_jobs`` or on how the replicates are shared out.
 Replicates run in worker processes: the refits are many small NumPy and LAPACK calls driven from
-Python, which hold the GIL, so threads do not run them in parallel.  The refits use single-threaded
+Python, which hold the GIL, so threads do not run them in parallel.  Measured on 2 cores (400
+refits): sleepstudy 1.36 s in one process, 0.80 s in two processes, 1.9 s in two threads;
+Penicillin 2.6 s, 1.5 s, 4.5 s.  The refits use single-threaded
 OpenBLAS (:mod:`~mixedmodels.engine.blas`), so that workers on every core do not also wake BLAS threads.
 
 Percentile intervals follow R's ``boot.ci(type = "perc")``, which ``confint(method = "boot")`` uses:

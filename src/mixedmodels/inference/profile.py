@@ -239,7 +239,7 @@ class LikelihoodProfile:
         self.maxpts = int(maxpts)
         self.maxmult = float(maxmult)
         self._varpar = VarianceParameters(self.ml)
-        self._held: dict[int, _FixedEffectHeld] = {}
+        self._held_fixed: dict[int, _FixedEffectHeld] = {}
         self._held_variance: dict[int, _VarianceHeld] = {}
 
     @cached_property
@@ -273,9 +273,9 @@ class LikelihoodProfile:
             return np.inf if theta is None else held.objective(theta)
 
     def _held_fixed_effect(self, j: int) -> _FixedEffectHeld:
-        if j not in self._held:
-            self._held[j] = _FixedEffectHeld(self.ml, j)
-        return self._held[j]
+        if j not in self._held_fixed:
+            self._held_fixed[j] = _FixedEffectHeld(self.ml, j)
+        return self._held_fixed[j]
 
     def _zeta(self, index: int, value: float, deviance: float) -> float:
         difference = deviance - self.base
