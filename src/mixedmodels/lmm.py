@@ -459,6 +459,13 @@ class LinearMixedModel:
 
         return group_influence(self, group)
 
+    @property
+    def plot(self):
+        """Diagnostic plots (``m.plot.residuals()``, ``m.plot.qq()``, ...); needs matplotlib."""
+        from .plots import ModelPlots
+
+        return ModelPlots(self)
+
     # -- printing --------------------------------------------------------------------------------------------
     def summary(self):
         """lme4-style summary; ``print()`` it."""
