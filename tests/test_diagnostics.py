@@ -68,23 +68,59 @@ def test_residuals_leverage_and_cooks_distance(name):
     close(table["cooks_distance"], ref["cooks_distance"])
 
 
-@pytest.mark.parametrize("name", ["penicillin", "machines", "sleepstudy_weights", "orthodont_slope"])
-def test_leverage_is_the_diagonal_of_the_dense_hat_matrix(name):
+def _sleepstudy_days_factor():
+    data = mm.datasets.load("sleepstudy")
+    data["DaysF"] = data["Days"].astype(str)
+    return data
+
+
+DENSE_CASES = {
+    "penicillin": MODELS["penicillin"][:2],
+    "machines": MODELS["machines"][:2],
+    "orthodont_slope": MODELS["orthodont_slope"][:2],
+    "slopes_and_crossed_factor": (
+        _sleepstudy_days_factor,
+        "Reaction ~ Days + (Days | Subject) + (1 | DaysF)",
+    ),
+    "factor_slope": ("Machines", "score ~ Machine + (0 + Machine | Worker)"),
+}
+
+
+def _dense_hat(m: mm.LinearMixedModel) -> np.ndarray:
     """H = W^1/2 [Z Lambda, X] (A)^-1 [Z Lambda, X]' W^1/2 built densely (small models only)."""
-    m = fitted(name)
     frame = m.frame
     zl = np.column_stack(
         [_dense_z(t.grouping_columns()) @ np.kron(np.eye(t.factor.nlevels), lam)
          for t, lam in zip(frame.terms, m.objective.factor.factors)]
     )  # fmt: skip
-    design = np.column_stack([zl, frame.x])
     sqrt_w = np.ones(m.nobs) if frame.weights is None else np.sqrt(frame.weights)
-    weighted = design * sqrt_w[:, None]
+    weighted = np.column_stack([zl, frame.x]) * sqrt_w[:, None]
     penalty = np.diag(np.r_[np.ones(zl.shape[1]), np.zeros(frame.x.shape[1])])
-    hat = weighted @ np.linalg.solve(weighted.T @ weighted + penalty, weighted.T)
+    return weighted @ np.linalg.solve(weighted.T @ weighted + penalty, weighted.T)
+
+
+@pytest.mark.parametrize("name", sorted(DENSE_CASES))
+def test_leverage_is_the_diagonal_of_the_dense_hat_matrix(name):
+    m = models.fit(*DENSE_CASES[name])[1]
+    hat = _dense_hat(m)
     np.testing.assert_allclose(diagnostics.leverage(m), np.diag(hat), rtol=1e-10, atol=1e-13)
-    fitted_values = hat @ (frame.y * sqrt_w) / sqrt_w
-    np.testing.assert_allclose(fitted_values, m.fitted, rtol=1e-9)
+    np.testing.assert_allclose(hat @ m.frame.y, m.fitted, rtol=1e-9)  # H is the fitted values' map
+
+
+def test_leverage_in_small_blocks_of_rows_and_levels(monkeypatch):
+    """The blocking of rows and levels (for memory on large data) does not change the result."""
+    m = models.fit(*DENSE_CASES["slopes_and_crossed_factor"])[1]
+    expected = diagnostics.leverage(m)
+    monkeypatch.setattr(diagnostics, "_BLOCK_ENTRIES", 50)
+    np.testing.assert_allclose(diagnostics.leverage(m), expected, rtol=1e-13)
+
+
+def test_weighted_hat_matrix_maps_weighted_responses():
+    m = fitted("sleepstudy_weights")
+    hat = _dense_hat(m)
+    sqrt_w = np.sqrt(m.frame.weights)
+    np.testing.assert_allclose(diagnostics.leverage(m), np.diag(hat), rtol=1e-10)
+    np.testing.assert_allclose(hat @ (m.frame.y * sqrt_w) / sqrt_w, m.fitted, rtol=1e-9)
 
 
 def _influence_cases():

@@ -7,9 +7,9 @@ factor of ``[Lambda'Z'WZ Lambda + I, Lambda'Z'WX; X'WZ Lambda, X'WX]``, the fitt
     H = W^{1/2} [Z Lambda, X] (L L')^{-1} [Z Lambda, X]' W^{1/2},
 
 at the estimated theta.  Its diagonal, the leverage, is ``h_i = ||L^{-1} v_i||^2`` with
-``v_i = w_i^{1/2} [Lambda'z_i; x_i]``: one forward solve per row, done here for blocks of rows at a
-time from the blocks of ``L``, so the cost is linear in the number of rows and no ``N x N`` matrix is
-formed.  From it, as lme4 defines them for a linear mixed model,
+``v_i = w_i^{1/2} [Lambda'z_i; x_i]`` (see :func:`leverage` for how it is computed from the blocks of
+``L`` in time linear in the number of rows, with no ``N x N`` matrix).  From it, as lme4 defines them
+for a linear mixed model,
 
 * Pearson residuals ``r_i = w_i^{1/2} (y_i - fitted_i)``;
 * standardized residuals ``r_i / (sigma sqrt(1 - h_i))`` (lme4's ``rstudent``, which for an LMM is the
@@ -38,6 +38,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 from scipy import stats
 
+from .engine.cholesky import BlockedCholesky
 from .engine.optimize import ConvergenceWarning
 from .frame import grouping_factor
 
@@ -57,7 +58,7 @@ __all__ = [
     "separate_fits",
 ]
 
-# dense right-hand sides of the forward solve are kept below this many numbers per block of rows
+# work arrays are kept below about this many numbers
 _BLOCK_ENTRIES = 1 << 22
 
 
@@ -65,9 +66,17 @@ _BLOCK_ENTRIES = 1 << 22
 def leverage(model: LinearMixedModel) -> np.ndarray:
     """Diagonal of the hat matrix (lme4's ``hatvalues``), in the order of the rows used.
 
-    Solves ``L y_i = v_i`` (see the module docstring) block row by block row of ``L``.  The first
-    term's block of ``L`` is block-diagonal, so its part of ``y_i`` is one small solve with the row's own
-    level; the later blocks are dense and are solved for many rows at once.
+    Split ``L`` into the first term's block-diagonal ``L_00``, the rest ``L_D`` (the later terms and
+    X, dense) and the block ``G = L_D0`` between them.  Then ``L^{-1} v_i`` has the parts
+    ``u_i = L_00^{-1} v_i0`` (one small solve with the row's own level ``l``) and
+    ``L_D^{-1} (v_iD - G_l u_i)``, with ``G_l`` the columns of ``G`` of level ``l``; with
+    ``Z = (L_D L_D')^{-1}``
+
+        h_i = ||u_i||^2 + v_iD' Z v_iD - 2 v_iD' (Z G_l) u_i + u_i' (G_l' Z G_l) u_i.
+
+    ``v_iD`` has a few nonzeros (the row's levels of the later terms and its x), so after forming
+    ``Z`` (the cost of one factorization of ``L_D``) and ``Z G`` (sparse ``G``), each row costs a few
+    gathers: the total is linear in the number of rows, and no ``N x N`` matrix is formed.
     """
     factor = model.objective.factor
     frame = model.frame
@@ -76,43 +85,73 @@ def leverage(model: LinearMixedModel) -> np.ndarray:
     scaled = [(t.z @ lam) * sqrt_w[:, None] for t, lam in zip(frame.terms, factor.factors)]
 
     first = frame.terms[0]
-    p0, q0 = first.ncols, first.factor.nlevels * first.ncols
+    p0, nlevels0 = first.ncols, first.factor.nlevels
     codes0 = first.factor.codes
-    y0 = np.einsum("nab,nb->na", factor.diag0_inv[codes0], scaled[0])
-    hat = np.einsum("na,na->n", y0, y0)
+    u = np.einsum("nab,nb->na", factor.diag0_inv[codes0], scaled[0])
+    hat = np.einsum("na,na->n", u, u)
 
     nterms = factor.nterms
-    below_first = [factor.first_column_block(i) for i in range(1, nterms)]
-    below_first.append(factor.first_column_block(nterms)[:p])
-    diagonals = [factor.blocks[i, i] for i in range(1, nterms)] + [factor.blocks[nterms, nterms][:p, :p]]
-    sizes = [d.shape[0] for d in diagonals]
-    chunk = max(1, min(n, _BLOCK_ENTRIES // max(1, sum(sizes))))
+    sizes = [factor.blocks[i, i].shape[0] for i in range(1, nterms)] + [p]
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    if offsets[-1] == 0:
+        return hat
+    inverse = _trailing_inverse(factor, offsets)
+    coupling_t = sp.vstack(  # G' (q0 x D)
+        [sp.csr_matrix(factor.first_column_block(i)) for i in range(1, nterms)]
+        + [sp.csr_matrix(factor.first_column_block(nterms)[:p])]
+    ).T.tocsr()
 
-    for start in range(0, n, chunk):
-        rows = np.arange(start, min(n, start + chunk))
-        width = len(rows)
-        columns = np.repeat(np.arange(width), p0)
-        y0_rows = sp.csc_matrix(
-            (y0[rows].ravel(), ((codes0[rows, None] * p0 + np.arange(p0)).ravel(), columns)),
-            shape=(q0, width),
-        )
-        solved: list[np.ndarray] = []
-        for i, (lower, size) in enumerate(zip(diagonals, sizes), start=1):
-            if i < nterms:
-                term = frame.terms[i]
-                rhs = np.zeros((size, width))
-                level_rows = term.factor.codes[rows, None] * term.ncols + np.arange(term.ncols)
-                rhs[level_rows, np.arange(width)[:, None]] = scaled[i][rows]
-            else:
-                rhs = (frame.x[rows] * sqrt_w[rows, None]).T
-            product = below_first[i - 1] @ y0_rows
-            rhs -= product.toarray() if sp.issparse(product) else np.asarray(product)
-            for j, earlier in enumerate(solved, start=1):
-                rhs -= factor.blocks[i, j][:size] @ earlier
-            solution = la.solve_triangular(lower, rhs, lower=True, check_finite=False)
-            hat[rows] += np.einsum("ij,ij->j", solution, solution)
-            solved.append(solution)
+    # the nonzeros of v_iD: positions (n, k) and values (n, k)
+    positions = [
+        offset + term.factor.codes[:, None] * term.ncols + np.arange(term.ncols)
+        for offset, term in zip(offsets, frame.terms[1:])
+    ]
+    positions = np.column_stack(positions + [np.broadcast_to(offsets[-2] + np.arange(p), (n, p))])
+    values = np.column_stack(scaled[1:] + [frame.x * sqrt_w[:, None]])
+    k = positions.shape[1]
+
+    step = max(1, _BLOCK_ENTRIES // (k * k))
+    for start in range(0, n, step):
+        rows = slice(start, start + step)
+        own = inverse[positions[rows, :, None], positions[rows, None, :]]
+        hat[rows] += np.einsum("na,nab,nb->n", values[rows], own, values[rows])
+
+    order = np.argsort(codes0, kind="stable")
+    bounds = np.searchsorted(codes0[order], np.arange(nlevels0 + 1))
+    step = max(1, _BLOCK_ENTRIES // (p0 * offsets[-1]))
+    for low in range(0, nlevels0, step):
+        high = min(nlevels0, low + step)
+        block_t = coupling_t[low * p0 : high * p0]  # G_l' for these levels, (levels p0) x D
+        product = np.asarray(block_t @ inverse)  # (Z G_l)' for these levels
+        gram = np.empty((high - low, p0, p0))  # G_l' Z G_l
+        for a in range(p0):
+            for b in range(p0):
+                gram[:, a, b] = np.asarray(block_t[a::p0].multiply(product[b::p0]).sum(axis=1)).ravel()
+        block_rows = order[bounds[low] : bounds[high]]
+        row_step = max(1, _BLOCK_ENTRIES // (p0 * k))
+        for begin in range(0, len(block_rows), row_step):
+            rows = block_rows[begin : begin + row_step]
+            level = codes0[rows] - low
+            columns = level[:, None] * p0 + np.arange(p0)
+            cross = product[columns[:, :, None], positions[rows, None, :]]  # (rows, p0, k) of (Z G_l)'
+            hat[rows] -= 2.0 * np.einsum("na,nak,nk->n", u[rows], cross, values[rows])
+            hat[rows] += np.einsum("na,nab,nb->n", u[rows], gram[level], u[rows])
     return hat
+
+
+def _trailing_inverse(factor: BlockedCholesky, offsets: np.ndarray) -> np.ndarray:
+    """(L_D L_D')^{-1} for the dense trailing part L_D of the factor (later terms and the X rows)."""
+    nterms = factor.nterms
+    size = offsets[-1]
+    lower = np.zeros((size, size))
+    for i in range(1, nterms + 1):
+        for j in range(1, i + 1):
+            block = factor.blocks[i, j][: offsets[i] - offsets[i - 1], : offsets[j] - offsets[j - 1]]
+            lower[offsets[i - 1] : offsets[i], offsets[j - 1] : offsets[j]] = block
+    inverse, info = la.lapack.dpotri(lower, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("the factor's fixed-effects and later random-effects block is singular")
+    return np.tril(inverse) + np.tril(inverse, -1).T
 
 
 def residual_diagnostics(model: LinearMixedModel) -> pd.DataFrame:
