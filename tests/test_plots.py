@@ -344,3 +344,30 @@ def test_import_and_fit_do_not_load_matplotlib():
     env = {**os.environ, "PYTHONPATH": str(Path(mm.__file__).parents[1])}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert result.stdout.strip() == "False"
+
+
+def test_many_levels_keep_figures_readable():
+    """200 groups: sizes are capped, levels are not named, fitted_lines draws the first max_panels."""
+    rng = np.random.default_rng(3)
+    group = np.repeat(np.arange(200), 5)
+    x = np.tile(np.arange(5.0), 200)
+    data = {
+        "g": np.char.add("s", group.astype(str)),
+        "x": x,
+        "y": x + rng.normal(size=200)[group] + rng.normal(size=1000),
+    }
+    m = mm.lmer("y ~ x + (1 | g)", data)
+    for figure in (m.plot.caterpillar(), m.plot.residuals_by_group(), m.plot.shrinkage()):
+        png(figure)
+        width, height = figure.get_size_inches()
+        assert max(width, height) <= 12.0
+        (ax,) = figure.axes
+        assert [
+            t.get_text()
+            for t in ax.get_xticklabels() + ax.get_yticklabels()
+            if t.get_text() in m.ranef["g"].index
+        ] == []
+    (ax,) = m.plot.residuals_by_group().axes
+    assert ax.get_xlabel() == "g (200 levels)" and len(by_gid(ax, "median")) == 200
+    figure = m.plot.fitted_lines(max_panels=9)
+    assert len(figure.axes) == 9 and "first 9 of 200" in figure.get_suptitle()

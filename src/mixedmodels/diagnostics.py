@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GroupInfluence",
+    "coefficient_shift",
     "group_codes",
     "group_influence",
     "leverage",

@@ -33,6 +33,8 @@ POINTS = "#2b5d8a"  # observations and estimates
 SMOOTH = "#c44e52"  # smoothers and fitted lines
 REFERENCE = "0.45"  # reference lines: zero, QQ line, population estimate
 LIGHT = "#9fbfdc"  # box fill, no-pooling estimates
+MAX_INCHES = 12.0  # figures grow with the number of levels up to this size
+MAX_LABELS = 60  # levels are named on an axis only up to this many
 
 
 def _pyplot():
@@ -178,7 +180,7 @@ class ModelPlots:
         group = self._default_group(group)
         codes, levels = diagnostics.group_codes(self.model, group)
         pearson = self.model.residual_diagnostics["pearson"].to_numpy()
-        figure, (ax,) = _panels(ax, 1, 1, (max(5.0, 0.28 * len(levels) + 1.6), 4.4))
+        figure, (ax,) = _panels(ax, 1, 1, (min(MAX_INCHES, max(5.0, 0.28 * len(levels) + 1.6)), 4.4))
         ax.axhline(0.0, color=REFERENCE, linestyle="--", linewidth=1.0, gid="zero line")
         boxes = ax.boxplot(
             [pearson[codes == j] for j in range(len(levels))],
@@ -192,10 +194,13 @@ class ModelPlots:
         )
         for median in boxes["medians"]:
             median.set_gid("median")
-        ax.set_xticks(np.arange(1, len(levels) + 1), [str(v) for v in levels])
-        if len(levels) > 12:
-            ax.tick_params(axis="x", labelrotation=90, labelsize=7.5)
-        ax.set_xlabel(group)
+        if len(levels) <= MAX_LABELS:
+            ax.set_xticks(np.arange(1, len(levels) + 1), [str(v) for v in levels])
+            if len(levels) > 12:
+                ax.tick_params(axis="x", labelrotation=90, labelsize=7.5)
+        else:
+            ax.set_xticks([])
+        ax.set_xlabel(group if len(levels) <= MAX_LABELS else f"{group} ({len(levels)} levels)")
         ax.set_ylabel(self._residual_label)
         ax.set_title(f"Residuals by {group}")
         _style(ax)
@@ -231,7 +236,7 @@ class ModelPlots:
         if ax is None:
             plt = _pyplot()
             widest = max(len(self.model.ranef[g].columns) for g in groups)
-            heights = [max(1.6, 0.16 * len(self.model.ranef[g]) + 0.9) for g in groups]
+            heights = [min(MAX_INCHES, max(1.6, 0.16 * len(self.model.ranef[g]) + 0.9)) for g in groups]
             figure = plt.figure(figsize=(3.8 * widest + 0.6, sum(heights)), layout="constrained")
             grid = figure.add_gridspec(len(groups), widest, height_ratios=heights)
             axes = [
@@ -263,8 +268,10 @@ class ModelPlots:
             points.set_gid("conditional modes")
             bars.set_gid("intervals")
             labels = [str(v) for v in effects.index[order]]
-            if len(labels) <= 60:
+            if len(labels) <= MAX_LABELS:
                 axis.set_yticks(positions, labels, fontsize=7 if len(labels) > 30 else 8)
+            else:
+                axis.set_yticks([])
             axis.set_ylim(-0.7, len(values) - 0.3)
             axis.set_xlabel(f"Conditional mode ± {level:.0%} interval", fontsize=9)
             axis.set_title(f"{g}: {column}", fontsize=10)
@@ -272,7 +279,9 @@ class ModelPlots:
             axis.grid(False, axis="y")
         return figure
 
-    def shrinkage(self, group: str | None = None, ax: Axes | None = None, columns=None) -> Figure:
+    def shrinkage(
+        self, group: str | None = None, ax: Axes | None = None, columns: Sequence[str] | None = None
+    ) -> Figure:
         """Per-level separate fits (no pooling) against the model's estimates (partial pooling).
 
         Each level's coefficients are drawn twice: from a least-squares fit to its own rows
@@ -286,7 +295,7 @@ class ModelPlots:
         separate = diagnostics.separate_fits(self.model, group)
         effects = self.model.ranef[group]
         pooled = effects + diagnostics.coefficient_shift(self.model, effects.columns)
-        size = (6.0, 5.2) if effects.shape[1] > 1 else (5.6, 0.2 * len(effects) + 1.6)
+        size = (6.0, 5.2) if effects.shape[1] > 1 else (5.6, min(MAX_INCHES, 0.2 * len(effects) + 1.6))
         figure, (ax,) = _panels(ax, 1, 1, size)
         if effects.shape[1] == 1:
             self._shrinkage_dots(ax, group, separate.iloc[:, 0], pooled.iloc[:, 0])
@@ -315,7 +324,10 @@ class ModelPlots:
             pooled.to_numpy()[order], positions, "o", color=POINTS, markersize=5,
             label="mixed model (partial pooling)", gid="mixed model",
         )  # fmt: skip
-        ax.set_yticks(positions, [str(v) for v in separate.index[order]], fontsize=8)
+        if len(order) <= MAX_LABELS:
+            ax.set_yticks(positions, [str(v) for v in separate.index[order]], fontsize=8)
+        else:
+            ax.set_yticks([])
         ax.set_xlabel(str(separate.name))
         ax.set_ylabel(group)
         ax.set_title(f"Shrinkage of {group} estimates: {separate.name}")
@@ -361,13 +373,16 @@ class ModelPlots:
                     return name
         raise ValueError(f"no numeric variable to plot {group!r} against: pass x=, a column of the data")
 
-    def fitted_lines(self, group: str | None = None, x: str | None = None, ax=None) -> Figure:
+    def fitted_lines(
+        self, group: str | None = None, x: str | None = None, ax=None, max_panels: int = 36
+    ) -> Figure:
         """The data and the fitted values against ``x``, one panel per level of ``group``.
 
         Each panel shows the level's observations, the model's fitted values (a line through them in
         ``x`` order, averaged at equal ``x``) and the population line (fixed effects only, dashed).  ``x``
         defaults to the numeric variable of the group's random-effects terms (the slope's variable),
-        else of the fixed effects; a categorical ``x`` is placed at its levels.
+        else of the fixed effects; a categorical ``x`` is placed at its levels.  Only the first
+        ``max_panels`` levels are drawn.
         """
         group = self._default_group(group)
         codes, levels = diagnostics.group_codes(self.model, group)
@@ -385,8 +400,9 @@ class ModelPlots:
         observed = self.model.frame.y
         fitted = self.model.fitted.to_numpy()
         population = self.model.predict(re_form="~0").to_numpy()
-        ncols = math.ceil(math.sqrt(len(levels)))
-        figure, axes = _panels(ax, len(levels), ncols, (2.1, 1.9), sharex=True, sharey=True)
+        shown = min(len(levels), max_panels)
+        ncols = math.ceil(math.sqrt(shown))
+        figure, axes = _panels(ax, shown, ncols, (2.1, 1.9), sharex=True, sharey=True)
         for j, axis in enumerate(axes):
             rows = codes == j
             xs = positions[rows]
@@ -407,7 +423,8 @@ class ModelPlots:
                 axis.xaxis.set_tick_params(labelbottom=True)
             figure.supxlabel(x)
             figure.supylabel(self.model.frame.formula.response)
-            figure.suptitle(f"Data and fitted lines by {group} (dashed: population)")
+            more = f", first {shown} of {len(levels)}" if shown < len(levels) else ""
+            figure.suptitle(f"Data and fitted lines by {group} (dashed: population{more})")
         return figure
 
     # -- all of them ----------------------------------------------------------------------------------------
