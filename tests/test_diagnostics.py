@@ -169,6 +169,15 @@ def test_influence_of_a_level_that_identifies_a_fixed_effect_is_nan():
     assert not result.converged.any()
 
 
+def test_model_without_fixed_effects():
+    m = mm.lmer("Yield ~ 0 + (1 | Batch)", mm.datasets.load("Dyestuff"))
+    table = m.residual_diagnostics
+    np.testing.assert_allclose(table["leverage"], np.diag(_dense_hat(m)), rtol=1e-10)
+    assert table["cooks_distance"].isna().all()
+    with pytest.raises(ValueError, match="the model has none"):
+        m.influence("Batch")
+
+
 def test_unknown_group_is_an_error():
     m = fitted("sleepstudy_slope")
     with pytest.raises(ValueError, match="unknown group 'Subjekt'"):

@@ -170,7 +170,7 @@ def residual_diagnostics(model: LinearMixedModel) -> pd.DataFrame:
     sigma = model.sigma
     with np.errstate(divide="ignore", invalid="ignore"):
         standardized = pearson / (sigma * np.sqrt(1.0 - hat))
-        cooks = (pearson / (1.0 - hat)) ** 2 * hat / (sigma**2 * model.n_fixed)
+        cooks = (pearson / (1.0 - hat)) ** 2 * hat / (sigma**2 * model.n_fixed) if model.n_fixed else np.nan
     return pd.DataFrame(
         {
             "fitted": model.fitted.to_numpy(),
@@ -225,6 +225,8 @@ def group_influence(model: LinearMixedModel, group: str) -> GroupInfluence:
     """Refit ``model`` without each level of ``group`` in turn (see :class:`GroupInfluence`)."""
     from .lmm import LinearMixedModel
 
+    if model.n_fixed == 0:
+        raise ValueError("influence measures changes in the fixed effects, and the model has none")
     codes, levels = group_codes(model, group)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(levels) + 1))
