@@ -1,9 +1,10 @@
-"""Command line: ``mixedmodels fit FORMULA --data NAME_OR_PATH [--ml] [--json]``."""
+"""Command line: ``mixedmodels fit FORMULA --data NAME_OR_PATH [--ml] [--json] [--plots DIR]``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -40,6 +41,10 @@ def _fit(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(model.summary())
+    if args.plots:
+        os.environ.setdefault("MPLBACKEND", "Agg")  # files only: no window system needed
+        written = model.plot.save_all(args.plots)
+        print(f"wrote {len(written)} plots to {args.plots}", file=sys.stderr)
     return 0
 
 
@@ -53,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", action="store_true", help="print the whole result as JSON")
     fit.add_argument("--weights", help="column of prior weights")
     fit.add_argument("--offset", help="column of offsets")
+    fit.add_argument("--plots", metavar="DIR", help="write the standard diagnostic plots as PNG files to DIR")
     fit.set_defaults(run=_fit)
     return parser
 
@@ -61,6 +67,6 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, ImportError) as exc:
         print(f"mixedmodels: error: {exc}", file=sys.stderr)
         return 2

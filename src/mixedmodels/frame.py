@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .design import Design, formula_names
-from .engine.crossprod import GroupingColumns
+from .engine.crossprod import CrossProducts, GroupingColumns, cross_products
 from .formula import FormulaError, ParsedFormula, RandomTerm
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "GroupingFactor",
     "RandomEffectsTerm",
     "build_frame",
+    "grouping_factor",
     "to_pandas",
     "ModelMessage",
     "r_label",
@@ -90,8 +91,11 @@ class RandomEffectsTerm:
     def ncols(self) -> int:
         return self.z.shape[1]
 
-    def grouping_columns(self) -> GroupingColumns:
-        return GroupingColumns(self.factor.codes, self.z, self.factor.nlevels)
+    def grouping_columns(self, rows: np.ndarray | None = None) -> GroupingColumns:
+        """The term's view of all rows, or of the rows indexed by ``rows``."""
+        if rows is None:
+            return GroupingColumns(self.factor.codes, self.z, self.factor.nlevels)
+        return GroupingColumns(self.factor.codes[rows], self.z[rows], self.factor.nlevels)
 
     def describe(self) -> str:
         return f"({self.term.lhs} | {self.factor.name})"
@@ -125,6 +129,20 @@ class ModelFrame:
         for term in self.formula.random:
             names.update(formula_names(term.lhs)[0])
         return names
+
+    def cross_products(self, rows: np.ndarray | None = None) -> CrossProducts:
+        """Blocks of [Z X y]'W[Z X y] (y less the offset) over all rows, or over the rows ``rows`` index.
+
+        The blocks of a subset keep every level of every factor, so they add to and subtract from the
+        blocks of the whole frame (influence diagnostics drop a group's rows that way).
+        """
+        response = self.y if self.offset is None else self.y - self.offset
+        xy = np.column_stack([self.x, response])
+        weights = self.weights
+        if rows is not None:
+            xy = xy[rows]
+            weights = None if weights is None else weights[rows]
+        return cross_products([t.grouping_columns(rows) for t in self.terms], xy, weights)
 
     def fixed_matrix(self, data: pd.DataFrame) -> np.ndarray:
         """The fixed-effects columns kept in the fit, for (new) data."""
@@ -162,7 +180,7 @@ def _factor_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes.astype(np.int64).ravel(), [r_label(v) for v in values]
 
 
-def _grouping_factor(data: pd.DataFrame, variables: tuple[str, ...], name: str) -> GroupingFactor:
+def grouping_factor(data: pd.DataFrame, variables: tuple[str, ...], name: str) -> GroupingFactor:
     """Interaction of ``variables`` with R's level order (first variable slowest), unused levels dropped."""
     codes, labels = _factor_codes(data[variables[0]])
     for var in variables[1:]:
@@ -391,7 +409,7 @@ def build_frame(
         if z.shape[1] == 0:
             raise FormulaError(f"random-effects term ({term.lhs} | {term.group}) has no columns")
         _check_finite(z, f"model matrix of ({term.lhs} | {term.group})", design.column_names)
-        factor = _grouping_factor(frame, term.factors, term.group)
+        factor = grouping_factor(frame, term.factors, term.group)
         terms.append(RandomEffectsTerm(term, design, factor, z))
     for t in terms:
         if t.factor.nlevels < 2:

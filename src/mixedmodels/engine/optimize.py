@@ -110,23 +110,33 @@ def minimize_bobyqa(
 
     if n == 0:
         return OptimizationResult(x0, fun(x0), 1, "no parameters")
-    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
-    opt.set_lower_bounds(lower)
-    opt.set_min_objective(counted)
-    opt.set_ftol_abs(control.ftol_abs)
-    opt.set_ftol_rel(control.ftol_rel)
-    opt.set_xtol_abs(control.xtol_abs)
-    opt.set_maxeval(control.max_evaluations)
-    if initial_step is not None:
-        opt.set_initial_step(np.asarray(initial_step, dtype=float))
+
+    def bobyqa(start, ftol_abs, ftol_rel, xtol_abs, step):
+        opt = nlopt.opt(nlopt.LN_BOBYQA, n)
+        opt.set_lower_bounds(lower)
+        opt.set_min_objective(counted)
+        opt.set_ftol_abs(ftol_abs)
+        opt.set_ftol_rel(ftol_rel)
+        opt.set_xtol_abs(xtol_abs)
+        opt.set_maxeval(max(control.max_evaluations - evaluations, 1))
+        if step is not None:
+            opt.set_initial_step(np.asarray(step, dtype=float))
+        try:
+            x = opt.optimize(start)
+            value = opt.last_optimum_value()
+            code = _RETURN_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
+        except nlopt.RoundoffLimited:  # the objective's rounding stopped progress: keep the best point
+            value, x = best
+            code = "roundoff limited"
+        return np.asarray(x, dtype=float), value, code
+
+    x, value, code = bobyqa(x0, control.ftol_abs, control.ftol_rel, control.xtol_abs, initial_step)
+    near_bound = np.isfinite(lower) & (x > lower) & (x - lower < control.singular_tol)
+    if near_bound.any() and code != "maxeval reached":
+        # Newton cannot finish a parameter that ends at its bound; BOBYQA does, at full precision
+        step = np.maximum(0.01 * np.abs(x), control.singular_tol)
+        x, value, code = bobyqa(x, 1e-12, 1e-14, 1e-10, step)
     messages: list[str] = []
-    try:
-        x = opt.optimize(x0)
-        value = opt.last_optimum_value()
-        code = _RETURN_CODES.get(opt.last_optimize_result(), str(opt.last_optimize_result()))
-    except nlopt.RoundoffLimited:  # the objective's rounding stopped progress: keep the best point
-        value, x = best
-        code = "roundoff limited"
     if code == "maxeval reached":
         messages.append(
             f"convergence code: maximum number of function evaluations ({control.max_evaluations}) exceeded"
@@ -196,11 +206,12 @@ def _newton_polish(fun, result: OptimizationResult, lower, control: OptimizerCon
     for _ in range(control.newton_steps):
         if result.gradient is None or np.any(np.linalg.eigvalsh(result.hessian) <= 0):
             return
-        step = -np.linalg.solve(result.hessian, result.gradient)
+        step = _projected_newton_step(
+            result.gradient, result.hessian, result.x[result.free], lower[result.free]
+        )
         trial = result.x.copy()
         trial[result.free] += step
-        if np.any(trial < lower):
-            return
+        trial = np.maximum(trial, lower)  # parameters the step puts on their bound land exactly on it
         value = fun(trial)
         if not value < result.fun:
             return
@@ -209,6 +220,26 @@ def _newton_polish(fun, result: OptimizationResult, lower, control: OptimizerCon
         if relative < NEGLIGIBLE_STEP:
             return
         _derivatives(fun, result, lower, control)
+
+
+def _projected_newton_step(gradient, hessian, x, lower) -> np.ndarray:
+    """Newton step for the quadratic model, with parameters that would cross their bound held on it.
+
+    Each parameter that the step would take below its bound is fixed there and the step of the others
+    re-solved (the quadratic model's minimizer over the rest), until no bound is crossed.
+    """
+    held = np.zeros(len(x), dtype=bool)
+    while True:
+        step = np.zeros(len(x))
+        step[held] = (lower - x)[held]
+        free = ~held
+        if free.any():
+            rhs = gradient[free] + hessian[np.ix_(free, held)] @ step[held]
+            step[free] = -np.linalg.solve(hessian[np.ix_(free, free)], rhs)
+        crossing = free & (x + step < lower)
+        if not crossing.any():
+            return step
+        held |= crossing
 
 
 def _check_derivatives(result: OptimizationResult, control: OptimizerControl) -> None:
