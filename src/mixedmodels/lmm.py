@@ -412,11 +412,25 @@ class LinearMixedModel:
 
         return VarianceParameters(self)
 
+    @cached_property
+    def kenward_roger(self):
+        """pbkrtest's Kenward-Roger adjustment (REML fits): adjusted vcov, df and F tests."""
+        from .inference.kenward_roger import KenwardRoger
+
+        return KenwardRoger(self)
+
+    @property
+    def vcov_kenward_roger(self) -> pd.DataFrame:
+        """Kenward-Roger adjusted covariance of the fixed effects (pbkrtest's ``vcovAdj``; REML fits)."""
+        names = self.frame.fixed_names
+        return pd.DataFrame(self.kenward_roger.adjusted_vcov, index=names, columns=names)
+
     def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
         """Estimate, Std. Error, df, t value and Pr(>|t|) of the fixed effects (lmerTest's summary).
 
-        ``ddf``: ``"satterthwaite"`` (lmerTest's default), ``"residual"`` (n - p) or ``"asymptotic"``
-        (normal reference distribution).
+        ``ddf``: ``"satterthwaite"`` (lmerTest's default), ``"kenward-roger"`` (REML fits; as
+        lmerTest, the standard errors are then those of the adjusted covariance), ``"residual"``
+        (n - p) or ``"asymptotic"`` (normal reference distribution).
         """
         from scipy import stats
 
@@ -424,14 +438,20 @@ class LinearMixedModel:
 
         estimate = self.fixef.to_numpy()
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        rows = np.eye(len(estimate))
         if ddf == "satterthwaite":
-            df = np.array([satterthwaite_df(self.variance_parameters, row) for row in np.eye(len(estimate))])
+            df = np.array([satterthwaite_df(self.variance_parameters, row) for row in rows])
+        elif ddf == "kenward-roger":
+            se = np.sqrt(np.diag(self.kenward_roger.adjusted_vcov))
+            df = np.array([self.kenward_roger.df(row) for row in rows])
         elif ddf == "residual":
             df = np.full(len(estimate), float(self.nobs - self.n_fixed))
         elif ddf == "asymptotic":
             df = np.full(len(estimate), np.inf)
         else:
-            raise ValueError(f"ddf must be 'satterthwaite', 'residual' or 'asymptotic', not {ddf!r}")
+            raise ValueError(
+                f"ddf must be 'satterthwaite', 'kenward-roger', 'residual' or 'asymptotic', not {ddf!r}"
+            )
         t = estimate / se
         return pd.DataFrame(
             {
