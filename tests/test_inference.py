@@ -28,6 +28,8 @@ MODELS = {
     "sires": (models.sires, "bw ~ 1 + (1 | sire)"),
     "sleepstudy_missing_intercept": (models.sleepstudy_missing_response, "Reaction ~ Days + (1 | Subject)"),
     "sleepstudy_missing_factor": (models.sleepstudy_missing_response, "Reaction ~ DaysF + (1 | Subject)"),
+    "dyestuff2_singular": ("Dyestuff2", "Yield ~ 1 + (1 | Batch)"),
+    "sleepstudy_singular_term": (models.sleepstudy_nine_groups, "Reaction ~ Days + (1 | Subject) + (1 | g)"),
 }
 
 
