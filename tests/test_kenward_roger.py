@@ -224,6 +224,8 @@ def dense_vcov_adjusted(model: mm.LinearMixedModel, weights: np.ndarray | None =
         ("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
         ("sleepstudy", "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)"),
         ("Pastes", "strength ~ 1 + (1 | batch/cask)"),
+        ("Machines", "score ~ Machine + (Machine | Worker)"),
+        (models.sleepstudy_nine_groups, "Reaction ~ Days + (Days | Subject) + (1 | g)"),
     ],
 )
 def test_woodbury_against_dense_formulas(source, formula):
@@ -250,3 +252,14 @@ def test_solve_random_against_dense_matrix(name):
     rhs = np.random.default_rng(1).standard_normal((algebra.q, 5))
     expected = np.linalg.solve(dense, rhs)
     np.testing.assert_allclose(model.objective.factor.solve_random(rhs), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_chunked_traces_equal_one_chunk(monkeypatch):
+    """The pass over S's columns in many small chunks gives the same answer (one level per chunk here)."""
+    from mixedmodels.inference import kenward_roger
+
+    model = models.fit(models.sleepstudy_nine_groups, "Reaction ~ Days + (Days | Subject) + (1 | g)")[1]
+    expected = dense_vcov_adjusted(model)
+    monkeypatch.setattr(kenward_roger, "CHUNK_ENTRIES", 1)
+    chunked = kenward_roger.KenwardRoger(model)
+    np.testing.assert_allclose(chunked.adjusted_vcov, expected, rtol=1e-9, atol=1e-12)
