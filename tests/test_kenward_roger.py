@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import pytest
 import reference_models as models
@@ -263,3 +265,26 @@ def test_chunked_traces_equal_one_chunk(monkeypatch):
     monkeypatch.setattr(kenward_roger, "CHUNK_ENTRIES", 1)
     chunked = kenward_roger.KenwardRoger(model)
     np.testing.assert_allclose(chunked.adjusted_vcov, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_unidentified_variance_parameters_at_lme4_theta():
+    """A repeated term: pbkrtest's information matrix is singular (its generalized inverse), and so is the
+    Hessian of the deviance (lmerTest inverts it over the positive eigenvalues, with a warning)."""
+    name = "sleepstudy_duplicate_term"
+    ref = reference(name)
+    fit = models.fit("sleepstudy", ref["formula"])[1]
+    model = mm.LinearMixedModel(fit.frame, reml=True, cross=fit.cross)
+    model._set_optimum(np.asarray(ref["fit"]["theta"], dtype=float))
+    assert np.min(np.abs(np.linalg.eigvalsh(model.kenward_roger.information))) < 1e-10
+    expected = np.array(ref["vcov_kenward_roger"])
+    np.testing.assert_allclose(model.vcov_kenward_roger.to_numpy(), expected, rtol=1e-9)
+    for ddf in ["kenward_roger", "satterthwaite"]:
+        table = _table(ref["coef_table"][ddf])
+        with (
+            pytest.warns(mm.ConvergenceWarning, match="negative eigenvalue")
+            if ddf == "satterthwaite"
+            else nullcontext()
+        ):
+            ours = model.coef_table(ddf.replace("_", "-"))
+        np.testing.assert_allclose(ours["df"], table["df"], rtol=RTOL)
+        np.testing.assert_allclose(ours["Std. Error"], table["Std. Error"], rtol=1e-9)

@@ -111,7 +111,12 @@ models <- list(
   model("sleepstudy_singular_term", "sleepstudy",
         "Reaction ~ Days + (1 | Subject) + (1 | g)", ss_L, profile = FALSE,
         modify = function(d) { d$g <- factor(rep(1:9, length.out = nrow(d))); d },
-        data_changes = "new column g = factor(rep(1:9, length.out = 180)), levels 1..9")
+        data_changes = "new column g = factor(rep(1:9, length.out = 180)), levels 1..9"),
+  ## a term repeated: the variance parameters are not identified, the Hessian of the deviance and
+  ## pbkrtest's information matrix are singular (lmerTest's and pbkrtest's generalized inverses)
+  model("sleepstudy_duplicate_term", "sleepstudy",
+        "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject) + (1 | Subject)", ss_L,
+        profile = FALSE)
 )
 names(models) <- vapply(models, `[[`, character(1), "name")
 

@@ -18,12 +18,14 @@ factor on the fit's cross-products, so nothing grows with the number of rows.
 from __future__ import annotations
 
 import math
+import warnings
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..engine.deviance import ProfiledObjective
+from ..engine.optimize import ConvergenceWarning
 from .numdiff import derivatives
 
 if TYPE_CHECKING:
@@ -89,8 +91,24 @@ class VarianceParameters:
 
     @cached_property
     def covariance(self) -> np.ndarray:
-        """Asymptotic covariance of varpar: 2 x the inverse Hessian of the deviance."""
-        return 2.0 * np.linalg.inv(self.hessian)
+        """Asymptotic covariance of varpar: 2 x the inverse Hessian of the deviance.
+
+        As lmerTest, the inverse is taken over the eigenvalues above 1e-8 only, with a warning when
+        some are negative or near zero (a fit that has not converged or is not identified).
+        """
+        values, vectors = np.linalg.eigh(self.hessian)
+        tol = 1e-8
+        for label, bad in [("negative", values < -tol), ("close to zero", np.abs(values) <= tol)]:
+            if bad.any():
+                shown = " ".join(f"{v:.1e}" for v in values[bad])
+                warnings.warn(
+                    f"the Hessian of the deviance in (theta, sigma) has {bad.sum()} {label} "
+                    f"eigenvalue(s): {shown}; the model may not have converged",
+                    ConvergenceWarning,
+                    stacklevel=2,
+                )
+        positive = values > tol
+        return 2.0 * (vectors[:, positive] / values[positive]) @ vectors[:, positive].T
 
     @cached_property
     def vcov_jacobian(self) -> np.ndarray:
