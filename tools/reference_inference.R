@@ -105,7 +105,19 @@ models <- list(
         profile = FALSE),
   model("sires", "sires", "bw ~ 1 + (1 | sire)", mean_L,
         modify = function(d) { d$sire <- factor(d$sire); d },
-        data_changes = "sire converted with factor(sire) (levels 177, 200, 201, 202, 203)")
+        data_changes = "sire converted with factor(sire) (levels 177, 200, 201, 202, 203)"),
+  ## singular fits (a variance estimated as 0): the whole model, and one of two terms
+  model("dyestuff2_singular", "Dyestuff2", "Yield ~ 1 + (1 | Batch)", mean_L,
+        profile = FALSE),
+  model("sleepstudy_singular_term", "sleepstudy",
+        "Reaction ~ Days + (1 | Subject) + (1 | g)", ss_L, profile = FALSE,
+        modify = function(d) { d$g <- factor(rep(1:9, length.out = nrow(d))); d },
+        data_changes = "new column g = factor(rep(1:9, length.out = 180)), levels 1..9"),
+  ## a term repeated: the variance parameters are not identified, the Hessian of the deviance and
+  ## pbkrtest's information matrix are singular (lmerTest's and pbkrtest's generalized inverses)
+  model("sleepstudy_duplicate_term", "sleepstudy",
+        "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject) + (1 | Subject)", ss_L,
+        profile = FALSE)
 )
 names(models) <- vapply(models, `[[`, character(1), "name")
 

@@ -413,10 +413,24 @@ class LinearMixedModel:
 
         return containment_df(self)
 
+    @cached_property
+    def kenward_roger(self):
+        """pbkrtest's Kenward-Roger adjustment (REML fits): adjusted vcov, df and F tests."""
+        from .inference.kenward_roger import KenwardRoger
+
+        return KenwardRoger(self)
+
+    @property
+    def vcov_kenward_roger(self) -> pd.DataFrame:
+        """Kenward-Roger adjusted covariance of the fixed effects (pbkrtest's ``vcovAdj``; REML fits)."""
+        names = self.frame.fixed_names
+        return pd.DataFrame(self.kenward_roger.adjusted_vcov, index=names, columns=names)
+
     def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
         """Estimate, Std. Error, df, t value and Pr(>|t|) of the fixed effects (lmerTest's summary).
 
-        ``ddf``: ``"satterthwaite"`` (lmerTest's default), ``"kenward-roger"``, ``"containment"``
+        ``ddf``: ``"satterthwaite"`` (lmerTest's default), ``"kenward-roger"`` (REML fits; as
+        lmerTest, the standard errors are then those of the adjusted covariance), ``"containment"``
         (SAS's default), ``"residual"`` (n - p) or ``"asymptotic"`` (normal reference distribution).
         """
         from .inference.contrasts import contrast_table
