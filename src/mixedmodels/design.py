@@ -42,6 +42,10 @@ EVALUATION_CONTEXT = {
     "tan": np.tan,
 }
 
+#: formulaic's ``C()`` under a name no data column shadows (an experiment's factor may be called ``C``).
+CODED = "coded_"
+EVALUATION_CONTEXT[CODED] = TRANSFORMS["C"]
+
 #: Names a formula can use without a column of that name (functions, ``np``, ``contr``, ...).
 KNOWN_NAMES = frozenset(EVALUATION_CONTEXT) | frozenset(TRANSFORMS)
 
@@ -52,7 +56,7 @@ def r_column_name(name: str) -> str:
     """formulaic's column name -> R's (``Sex[T.Female]`` -> ``SexFemale``, ``x[.L]`` -> ``x.L``)."""
     if name == "Intercept":
         return "(Intercept)"
-    name = re.sub(r"C\(([^,()]+), contr\.poly\)\[([^\]]*)\]", r"\1\2", name)
+    name = re.sub(rf"(?:C|{CODED})\(([^,()]+), contr\.poly\)\[([^\]]*)\]", r"\1\2", name)
     name = re.sub(r"\[T\.([^\]]*)\]", r"\1", name)
     name = re.sub(r"\[([^\]]*)\]", r"\1", name)
     # only arithmetic inside calls has these operators, which R's deparse writes unspaced: I(x^2), exp(x/10)
@@ -103,19 +107,35 @@ def formula_names(rhs: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(variables), tuple(functions)
 
 
-def _with_polynomial_contrasts(rhs: str, ordered: set[str]) -> str:
-    """Wrap bare names of ordered factors in ``C(name, contr.poly)``, as R's default contrasts do."""
-    if not ordered:
+def _with_contrasts(rhs: str, contrasts: dict[str, str], coder: str = "C") -> str:
+    """Wrap bare names of factors in ``C(name, <contrast>)`` (``contr.poly`` for ordered factors, as R's
+    default contrasts do; ``contr.sum`` for sum-to-zero coding); ``coder`` is the name ``C`` goes by."""
+    if not contrasts:
         return rhs
 
     def wrap(match: re.Match[str]) -> str:
         name = match.group(0)
         before = rhs[: match.start()].rstrip()
-        if name in ordered and not before.endswith("C(") and not rhs[match.end() :].lstrip().startswith("("):
-            return f"C({name}, contr.poly)"
+        if (
+            name in contrasts
+            and not before.endswith("C(")
+            and not rhs[match.end() :].lstrip().startswith("(")
+        ):
+            return f"{coder}({name}, {contrasts[name]})"
         return name
 
     return re.sub(r"(?<![\w.])[A-Za-z_][\w]*(?![\w.])", wrap, rhs)
+
+
+def _number_sum_contrasts(name: str, data: pd.DataFrame) -> str:
+    """``C(x, contr.sum)[S.b]`` -> ``x2``: R numbers sum-contrast columns by the level's position."""
+
+    def number(match: re.Match[str]) -> str:
+        variable, level = match.group(1), match.group(2)
+        positions = {str(c): i for i, c in enumerate(data[variable].cat.categories, start=1)}
+        return f"{variable}{positions[level]}"
+
+    return re.sub(rf"(?:C|{CODED})\(([^,()]+), contr\.sum\)\[S\.([^\]]*)\]", number, name)
 
 
 @dataclass
@@ -128,24 +148,29 @@ class Design:
     simple_columns: list[str] | None
 
     @classmethod
-    def build(cls, rhs: str, data: pd.DataFrame) -> tuple[Design, np.ndarray]:
-        """Materialize ``rhs`` on ``data``; returns the design and its matrix."""
+    def build(cls, rhs: str, data: pd.DataFrame, sum_contrasts: bool = False) -> tuple[Design, np.ndarray]:
+        """Materialize ``rhs`` on ``data``; returns the design and its matrix.
+
+        Unordered factors get treatment contrasts, or with ``sum_contrasts`` sum-to-zero contrasts
+        (R's ``options(contrasts = c("contr.sum", "contr.poly"))``, used for Type III sums of squares);
+        ordered factors get polynomial contrasts either way.
+        """
         simple = _simple_columns(rhs, data)
         if simple is not None:
             intercept, columns = simple
             names = (["(Intercept)"] if intercept else []) + columns
             design = cls(rhs, names, None, (["1"] if intercept else []) + columns)
             return design, design.matrix(data)
-        ordered = {
-            name
-            for name in formula_names(rhs)[0]
-            if name in data.columns
-            and isinstance(data[name].dtype, pd.CategoricalDtype)
-            and data[name].cat.ordered
-        }
+        contrasts = {}
+        for name in formula_names(rhs)[0]:
+            if name in data.columns and isinstance(data[name].dtype, pd.CategoricalDtype):
+                if data[name].cat.ordered:
+                    contrasts[name] = "contr.poly"
+                elif sum_contrasts:
+                    contrasts[name] = "contr.sum"
         try:
             matrices = model_matrix(
-                _with_polynomial_contrasts(rhs, ordered),
+                _with_contrasts(rhs, contrasts, CODED if "C" in data.columns else "C"),
                 data,
                 context=EVALUATION_CONTEXT,
                 na_action="ignore",
@@ -153,7 +178,7 @@ class Design:
             )
         except FormulaicError as exc:
             raise formulaic_failure(f"cannot evaluate {rhs!r}", exc) from exc
-        names = [r_column_name(str(c)) for c in matrices.columns]
+        names = [r_column_name(_number_sum_contrasts(str(c), data)) for c in matrices.columns]
         design = cls(rhs, names, matrices.model_spec, None)
         return design, np.asarray(matrices, dtype=float)
 

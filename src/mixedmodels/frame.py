@@ -23,6 +23,7 @@ __all__ = [
     "GroupingFactor",
     "RandomEffectsTerm",
     "build_frame",
+    "complete_cases",
     "to_pandas",
     "ModelMessage",
     "r_label",
@@ -296,21 +297,20 @@ def _lme4_term_order(nlevels: list[int]) -> list[int]:
     return ascending[::-1]
 
 
-def build_frame(
+def complete_cases(
     formula: ParsedFormula,
     data,
     weights: str | np.ndarray | None = None,
     offset: str | np.ndarray | None = None,
-) -> ModelFrame:
-    """Materialize ``formula`` on ``data`` with lme4's conventions and checks."""
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, np.ndarray]]:
+    """The rows complete in every variable the model uses (R's ``na.omit``), with R's column types.
+
+    Returns the used columns of those rows (strings and booleans as categories, unused categories
+    dropped), the mask of complete input rows and the weights/offset given as arrays (input rows).
+    """
     data = to_pandas(data)
     if len(data) == 0 or data.shape[1] == 0:
         raise ValueError("data has no rows" if len(data) == 0 else "data has no columns")
-    if not formula.random:
-        raise FormulaError(
-            f"no random-effects terms in {formula.text!r}; use (expr | group), e.g. (1 | subject)"
-        )
-
     variables = _model_variables(formula, weights, offset)
     _check_columns(data, variables)
     used = [v for v in variables if v in data.columns]
@@ -348,6 +348,22 @@ def build_frame(
             frame[var] = pd.Categorical(np.where(column, "TRUE", "FALSE"), categories=["FALSE", "TRUE"])
         elif column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
             frame[var] = pd.Categorical(column.astype(str))
+    return frame, complete, extra
+
+
+def build_frame(
+    formula: ParsedFormula,
+    data,
+    weights: str | np.ndarray | None = None,
+    offset: str | np.ndarray | None = None,
+) -> ModelFrame:
+    """Materialize ``formula`` on ``data`` with lme4's conventions and checks."""
+    if not formula.random:
+        raise FormulaError(
+            f"no random-effects terms in {formula.text!r}; use (expr | group), e.g. (1 | subject)"
+        )
+    frame, complete, extra = complete_cases(formula, data, weights, offset)
+    n_input = len(complete)
 
     y = _numeric_vector(frame, formula.response, "response")
     _check_finite(y, f"response {formula.response!r}")
