@@ -6,17 +6,20 @@
 """
 
 from . import datasets
+from .aov import AovResult, aov
 from .engine.optimize import ConvergenceWarning, OptimizerControl
 from .formula import FormulaError
 from .frame import ModelMessage
 from .lmm import LinearMixedModel, lmer
 
 __all__ = [
+    "AovResult",
     "ConvergenceWarning",
     "FormulaError",
     "LinearMixedModel",
     "ModelMessage",
     "OptimizerControl",
+    "aov",
     "datasets",
     "lmer",
 ]

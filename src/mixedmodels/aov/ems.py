@@ -1,0 +1,160 @@
+"""Sums of squares and expected mean squares of every source, from cross-products only.
+
+Each source's sum of squares is a quadratic form y'Qy with Q a projection:
+
+* Type I (sequential, R's ``anova(lm)``):  Q_k = P_k - P_{k-1}, P_k the projection on the columns of the
+  first k terms;
+* Type III (R's ``car::Anova(type = 3)`` with sum-to-zero contrasts = SAS PROC GLM's Type III when no
+  cell is empty):  Q = X G L'(L G L')^{-1} L G X' with G = (X'X)^{-1} and L selecting the term's columns;
+* Error:  Q = I - P.
+
+With y = X b + sum_u Z_u u + e (Var(u) = s2_u I, Var(e) = s2 I),
+E[y'Qy] = s2 tr(Q) + sum_u s2_u tr(Z_u'QZ_u) + b'X'QXb, so the coefficient of Var(u) in E[MS] is
+tr(Z_u'QZ_u) / df (Searle 1971, ch. 11; SAS computes its Type I/III expected mean squares the same way,
+and for balanced data this gives Hartley's and Hocking's coefficients).  A fixed term f enters as
+``Q(f)`` when tr(F_f'QF_f) > 0 with F_f its cell columns: its parameters then appear in b'X'QXb.
+
+With U = X R^{-1} (R the Cholesky factor of X'X) the traces are squared norms of rows of R^{-T} X'F, so
+only the p x p and p x (cells) blocks of :class:`~mixedmodels.aov.design.AnovaDesign` are used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve, solve_triangular
+
+from .design import AnovaDesign
+
+__all__ = ["SourceTable", "source_table", "independent_cholesky", "ERROR", "RESIDUALS"]
+
+#: The residual source (R's row name) and its variance component (SAS's name).
+RESIDUALS = "Residuals"
+ERROR = "Error"
+
+#: Relative size below which a trace counts as zero (roundoff of exactly-zero structural terms).
+_ZERO = 1e-8
+
+
+def independent_cholesky(gram: np.ndarray, tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+    """Upper Cholesky factor of ``gram`` over the columns independent of the columns before them.
+
+    A column is dropped when its squared residual on the kept columns before it is below ``tol`` times
+    its squared norm (the order-preserving rule of R's ``lm``, which keeps earlier columns).
+    Returns the factor and the kept column indices.
+    """
+    p = gram.shape[0]
+    factor = np.zeros((p, p))
+    kept: list[int] = []
+    for j in range(p):
+        k = len(kept)
+        r = solve_triangular(factor[:k, :k], gram[kept, j], trans="T") if k else np.empty(0)
+        residual = gram[j, j] - r @ r
+        if gram[j, j] > 0 and residual > tol * gram[j, j]:
+            factor[:k, k] = r
+            factor[k, k] = np.sqrt(residual)
+            kept.append(j)
+    k = len(kept)
+    return factor[:k, :k], np.asarray(kept, dtype=np.int64)
+
+
+@dataclass
+class SourceTable:
+    """Degrees of freedom, sums of squares and expected mean squares of every source for one SS type.
+
+    ``sources`` are the terms then ``"Residuals"``; ``components`` the random terms then ``"Error"``;
+    ``coefficients[i, j]`` is the coefficient of Var(components[j]) in E[MS(sources[i])];
+    ``fixed[i]`` are the fixed terms whose Q(.) enters E[MS(sources[i])].
+    """
+
+    ss_type: int
+    sources: list[str]
+    df: np.ndarray
+    sum_sq: np.ndarray
+    components: list[str]
+    coefficients: np.ndarray
+    fixed: list[tuple[str, ...]]
+    rank: int
+
+    @property
+    def mean_sq(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.sum_sq / self.df
+
+    def index(self, source: str) -> int:
+        return self.sources.index(source)
+
+
+def _type1(design: AnovaDesign, factor: np.ndarray, kept: np.ndarray, x_cells: list[np.ndarray]):
+    """Per term: SS, df and tr(F'QF) for every term's cells (Q = P_k - P_{k-1})."""
+    z = solve_triangular(factor, design.xty[kept], trans="T")
+    rotated = [solve_triangular(factor, xf[kept], trans="T") for xf in x_cells]
+    ss, df, traces = [], [], []
+    for term in design.terms:
+        rows = np.flatnonzero(np.isin(kept, term.columns))
+        ss.append(float(z[rows] @ z[rows]))
+        df.append(len(rows))
+        traces.append([float(np.sum(b[rows] ** 2)) for b in rotated])
+    projected = [float(np.sum(b**2)) for b in rotated]
+    return ss, df, traces, float(z @ z), projected
+
+
+def _type3(design: AnovaDesign, factor: np.ndarray, x_cells: list[np.ndarray]):
+    """Per term: SS, df and tr(F'QF) for Q = X G L'(LGL')^{-1} L G X' (L selects the term's columns)."""
+    inverse_factor = solve_triangular(factor, np.eye(len(factor)))
+    g = inverse_factor @ inverse_factor.T
+    b = g @ design.xty
+    ss, df, traces = [], [], []
+    for term in design.terms:
+        s = term.columns
+        chol = cho_factor(g[np.ix_(s, s)], lower=True)
+        ss.append(float(b[s] @ cho_solve(chol, b[s])))
+        df.append(len(s))
+        traces.append([float(np.sum(m * cho_solve(chol, m))) for m in (g[s] @ xf for xf in x_cells)])
+    fitted = float(b @ design.xty)
+    projected = [float(np.sum(xf * (g @ xf))) for xf in x_cells]
+    return ss, df, traces, fitted, projected
+
+
+def source_table(design: AnovaDesign, ss_type: int) -> SourceTable:
+    """Sums of squares and expected mean squares for ``ss_type`` 1 or 3."""
+    if ss_type not in (1, 3):
+        raise ValueError(f"ss_type must be 1 or 3, not {ss_type!r}")
+    factor, kept = independent_cholesky(design.gram)
+    x_cells = [design.x_cells(k) for k in range(len(design.terms))]
+    if ss_type == 1:
+        ss, df, traces, fitted, projected = _type1(design, factor, kept, x_cells)
+    else:
+        if len(kept) < design.ncols:
+            aliased = [design.column_names[j] for j in np.setdiff1d(np.arange(design.ncols), kept)]
+            raise ValueError(
+                "Type III sums of squares need a design of full rank (no empty cells), but these columns "
+                f"are aliased: {', '.join(aliased)}; use ss_type=1"
+            )
+        ss, df, traces, fitted, projected = _type3(design, factor, x_cells)
+    cells_norm = np.array([design.cells_trace(k) for k in range(len(design.terms))])
+    # Error: tr(F'(I - P)F) = tr(F'F) - tr(F'PF)
+    traces.append(list(cells_norm - np.asarray(projected)))
+    traces = np.asarray(traces)
+    traces[traces < _ZERO * cells_norm] = 0.0
+    ss.append(design.yty - fitted)
+    df.append(design.nobs - len(kept))
+    df = np.asarray(df, dtype=float)
+
+    random = [k for k, t in enumerate(design.terms) if t.random]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        coefficients = np.column_stack([traces[:, random] / df[:, None], np.ones(len(df))])
+    fixed_names = [t.label for t in design.terms if not t.random]
+    fixed_index = [k for k, t in enumerate(design.terms) if not t.random]
+    fixed = [tuple(name for name, k in zip(fixed_names, fixed_index) if row[k] > 0) for row in traces]
+    return SourceTable(
+        ss_type=ss_type,
+        sources=[t.label for t in design.terms] + [RESIDUALS],
+        df=df,
+        sum_sq=np.asarray(ss),
+        components=[design.terms[k].label for k in random] + [ERROR],
+        coefficients=coefficients,
+        fixed=fixed,
+        rank=len(kept),
+    )
