@@ -134,15 +134,6 @@ names(designs) <- vapply(designs, `[[`, character(1), "name")
 ## Helpers
 ## ---------------------------------------------------------------------------
 
-## Data frame or matrix -> {rownames, columns, values: {column: array}};
-## rownames trimmed (summary.aov pads them); NA -> null.
-table_of <- function(x) {
-  x <- as.data.frame(x, check.names = FALSE, stringsAsFactors = FALSE)
-  list(rownames = arr(trimws(rownames(x))), columns = arr(colnames(x)),
-       values = lapply(x, function(col) arr(if (is.numeric(col)) as.double(col)
-                                            else col)))
-}
-
 projection <- function(X) {
   q <- qr(X)
   Q <- qr.Q(q)[, seq_len(q$rank), drop = FALSE]
@@ -326,14 +317,6 @@ extract_design <- function(d) {
 ## ---------------------------------------------------------------------------
 ## Seed check: sires (seed 000), to the printed digits
 ## ---------------------------------------------------------------------------
-
-check_printed <- function(label, computed, printed, decimals) {
-  ok <- abs(computed - printed) <= 0.5 * 10^-decimals + 1e-12
-  cat(sprintf("  %-24s computed %-14.8g printed %-10s %s\n", label, computed,
-              formatC(printed, format = "f", digits = decimals),
-              if (ok) "ok" else "MISMATCH"))
-  ok
-}
 
 check_sires_seed <- function(fx) {
   cat("sires vs seed 000:\n")
