@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from formulaic import Formula, ModelSpec, model_matrix
 from formulaic.errors import FormulaicError
 from formulaic.parser.types import Factor
@@ -127,15 +128,19 @@ def _with_contrasts(rhs: str, contrasts: dict[str, str], coder: str = "C") -> st
     return re.sub(r"(?<![\w.])[A-Za-z_][\w]*(?![\w.])", wrap, rhs)
 
 
-def _number_sum_contrasts(name: str, data: pd.DataFrame) -> str:
+def _number_sum_contrasts(names: list[str], data: pd.DataFrame) -> list[str]:
     """``C(x, contr.sum)[S.b]`` -> ``x2``: R numbers sum-contrast columns by the level's position."""
+    positions: dict[str, dict[str, int]] = {}
 
     def number(match: re.Match[str]) -> str:
         variable, level = match.group(1), match.group(2)
-        positions = {str(c): i for i, c in enumerate(data[variable].cat.categories, start=1)}
-        return f"{variable}{positions[level]}"
+        if variable not in positions:
+            categories = data[variable].cat.categories
+            positions[variable] = {str(c): i for i, c in enumerate(categories, start=1)}
+        return f"{variable}{positions[variable][level]}"
 
-    return re.sub(rf"(?:C|{CODED})\(([^,()]+), contr\.sum\)\[S\.([^\]]*)\]", number, name)
+    pattern = re.compile(rf"(?:C|{CODED})\(([^,()]+), contr\.sum\)\[S\.([^\]]*)\]")
+    return [pattern.sub(number, name) for name in names]
 
 
 @dataclass
@@ -148,8 +153,10 @@ class Design:
     simple_columns: list[str] | None
 
     @classmethod
-    def build(cls, rhs: str, data: pd.DataFrame, sum_contrasts: bool = False) -> tuple[Design, np.ndarray]:
-        """Materialize ``rhs`` on ``data``; returns the design and its matrix.
+    def build(
+        cls, rhs: str, data: pd.DataFrame, sum_contrasts: bool = False, sparse: bool = False
+    ) -> tuple[Design, np.ndarray | sp.csc_matrix]:
+        """Materialize ``rhs`` on ``data``; returns the design and its matrix (a sparse one with ``sparse``).
 
         Unordered factors get treatment contrasts, or with ``sum_contrasts`` sum-to-zero contrasts
         (R's ``options(contrasts = c("contr.sum", "contr.poly"))``, used for Type III sums of squares);
@@ -160,7 +167,8 @@ class Design:
             intercept, columns = simple
             names = (["(Intercept)"] if intercept else []) + columns
             design = cls(rhs, names, None, (["1"] if intercept else []) + columns)
-            return design, design.matrix(data)
+            matrix = design.matrix(data)
+            return design, sp.csc_matrix(matrix) if sparse else matrix
         contrasts = {}
         for name in formula_names(rhs)[0]:
             if name in data.columns and isinstance(data[name].dtype, pd.CategoricalDtype):
@@ -174,13 +182,14 @@ class Design:
                 data,
                 context=EVALUATION_CONTEXT,
                 na_action="ignore",
-                output="pandas",
+                output="sparse" if sparse else "pandas",
             )
         except FormulaicError as exc:
             raise formulaic_failure(f"cannot evaluate {rhs!r}", exc) from exc
-        names = [r_column_name(_number_sum_contrasts(str(c), data)) for c in matrices.columns]
+        numbered = _number_sum_contrasts(list(matrices.model_spec.column_names), data)
+        names = [r_column_name(c) for c in numbered]
         design = cls(rhs, names, matrices.model_spec, None)
-        return design, np.asarray(matrices, dtype=float)
+        return design, sp.csc_matrix(matrices, dtype=float) if sparse else np.asarray(matrices, dtype=float)
 
     def matrix(self, data: pd.DataFrame) -> np.ndarray:
         """The design's columns for (new) data, with the levels and transforms learned at fit time."""

@@ -1,4 +1,4 @@
-"""The designed experiment behind an ANOVA: terms, their coded columns and the one pass of cross-products.
+"""The designed experiment behind an ANOVA: terms, their coded columns and their cross-products.
 
 A formula such as ``score ~ Machine * Worker`` (PROC GLM's MODEL statement) names every source of
 variation; ``random=`` (the RANDOM statement) says which terms are random.  The fixed-effects design of
@@ -7,9 +7,9 @@ here with sum-to-zero contrasts so that Type III sums of squares are SAS's.  Eac
 *cell* columns F: the indicators of its observed level combinations times its numeric variables, which
 is the term's block of SAS's non-full-rank parameterization (Z_u for a random term).
 
-Everything the sums of squares and expected mean squares need comes from one pass over the rows:
-``[X y]'[X y]``, ``[X y]'F_k`` and the diagonal of ``F_k'F_k`` (:mod:`mixedmodels.engine.crossprod`);
-nothing of size N x N is ever formed.
+X and F are sparse (a random factor with many levels adds many columns, each with few non-zeros), and
+all the sums of squares and expected mean squares need is ``X'X``, ``X'y``, ``y'y``, ``X'F_k`` and
+``tr(F_k'F_k)``: p x p and p x (cells) blocks.  Nothing of size N x N, and no dense N x p matrix, is formed.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from formulaic import Formula
 
 from ..design import Design
-from ..engine.crossprod import CrossProducts, GroupingColumns, cross_products
 from ..formula import FormulaError, formulaic_failure, parse_formula
 from ..frame import _check_finite, _grouping_factor, _numeric_vector, complete_cases
 
@@ -44,9 +44,9 @@ class AnovaTerm:
 class AnovaDesign:
     """A model formula materialized for the ANOVA, reduced to cross-products.
 
-    ``cross`` holds the blocks of ``[X y]'[X y]`` (y centred at its mean, which leaves every corrected
-    sum of squares unchanged and keeps them accurate), ``[X y]'F_k`` and ``F_k'F_k`` for the cell
-    columns F_k of each term in ``terms`` (the intercept is not a source and has no entry).
+    y is centred at its mean (``response_mean``), which leaves every corrected sum of squares unchanged
+    and keeps them accurate.  ``x_cells[k]`` is X'F_k and ``cells_trace[k]`` tr(F_k'F_k) for the cell
+    columns F_k of ``terms[k]`` (the intercept is not a source and has no entry).
     """
 
     formula: str
@@ -54,41 +54,24 @@ class AnovaDesign:
     data: pd.DataFrame  # the rows used, random-term variables as categories
     terms: list[AnovaTerm]
     column_names: list[str]
-    cross: CrossProducts
+    gram: np.ndarray  # X'X
+    xty: np.ndarray  # X'y
+    yty: float  # y'y: the corrected total sum of squares
+    x_cells: list[np.ndarray]
+    cells_trace: np.ndarray
+    cell_counts: list[np.ndarray | None]  # observations per cell of each classification term
+    nobs: int
     response_mean: float
     n_missing: int
-    equal_cell_counts: bool  # every classification term has its observed level combinations equally often
-
-    @property
-    def nobs(self) -> int:
-        return self.cross.nobs
 
     @property
     def ncols(self) -> int:
         return len(self.column_names)
 
     @property
-    def gram(self) -> np.ndarray:
-        """X'X."""
-        return self.cross.xy[:-1, :-1]
-
-    @property
-    def xty(self) -> np.ndarray:
-        """X'y (y centred)."""
-        return self.cross.xy[:-1, -1]
-
-    @property
-    def yty(self) -> float:
-        """Corrected total sum of squares."""
-        return float(self.cross.xy[-1, -1])
-
-    def x_cells(self, k: int) -> np.ndarray:
-        """X'F_k for term ``k``."""
-        return self.cross.xyz[k][:-1]
-
-    def cells_trace(self, k: int) -> float:
-        """tr(F_k'F_k)."""
-        return float(np.einsum("lii->", self.cross.diag[k]))
+    def equal_cell_counts(self) -> bool:
+        """Every classification term has its observed level combinations equally often."""
+        return all(np.ptp(counts) == 0 for counts in self.cell_counts if counts is not None)
 
     @property
     def random_terms(self) -> list[AnovaTerm]:
@@ -130,12 +113,9 @@ def _is_factor(frame: pd.DataFrame, variable: str) -> bool:
     return variable in frame.columns and isinstance(frame[variable].dtype, pd.CategoricalDtype)
 
 
-def _is_classification(frame: pd.DataFrame, variables: tuple[str, ...]) -> bool:
-    return all(_is_factor(frame, v) for v in variables)
-
-
-def _cell_columns(frame: pd.DataFrame, variables: tuple[str, ...], label: str) -> GroupingColumns:
-    """F for a term: indicators of the observed combinations of its factors times its numeric part."""
+def _cell_columns(frame: pd.DataFrame, variables: tuple[str, ...], label: str) -> tuple[sp.csr_matrix, bool]:
+    """F for a term: indicators of the observed combinations of its factors times its numeric part;
+    and whether the term is made of factors only."""
     factors = tuple(v for v in variables if _is_factor(frame, v))
     numeric = [v for v in variables if v not in factors]
     n = len(frame)
@@ -145,7 +125,10 @@ def _cell_columns(frame: pd.DataFrame, variables: tuple[str, ...], label: str) -
     else:
         codes, nlevels = np.zeros(n, dtype=np.int64), 1
     z = Design.build("0 + " + ":".join(numeric), frame)[1] if numeric else np.ones((n, 1))
-    return GroupingColumns(codes, z, nlevels)
+    k = z.shape[1]
+    columns = (codes[:, None] * k + np.arange(k)).ravel()
+    cells = sp.csr_matrix((z.ravel(), (np.repeat(np.arange(n), k), columns)), shape=(n, nlevels * k))
+    return cells, not numeric
 
 
 def build_design(
@@ -194,8 +177,12 @@ def build_design(
 
     y = _numeric_vector(frame, parsed.response, "response")
     _check_finite(y, f"response {parsed.response!r}")
-    design, x = Design.build(parsed.fixed, frame, sum_contrasts=True)
-    _check_finite(x, "model matrix", design.column_names)
+    design, x = Design.build(parsed.fixed, frame, sum_contrasts=True, sparse=True)
+    finite = np.isfinite(x.data)
+    if not finite.all():
+        columns = np.repeat(np.arange(x.shape[1]), np.diff(x.indptr))[~finite]
+        names = ", ".join(dict.fromkeys(design.column_names[c] for c in columns))
+        raise ValueError(f"model matrix has infinite or NaN values in columns {names}")
     if design.spec is None:  # intercept and numeric columns: one column per term
         slices = [slice(i, i + 1) for i in range(x.shape[1])]
     else:
@@ -210,20 +197,21 @@ def build_design(
     ]
     cells = [_cell_columns(frame, term.variables, term.label) for term in terms]
     mean = float(np.mean(y))
-    cross = cross_products(cells, np.column_stack([x, y - mean]))
-    equal_counts = all(
-        np.ptp(np.bincount(c.codes, minlength=c.nlevels)) == 0
-        for c, t in zip(cells, terms)
-        if _is_classification(frame, t.variables)
-    )
+    centred = y - mean
+    xt = x.T.tocsr()
     return AnovaDesign(
         formula=formula,
         response=parsed.response,
         data=frame,
         terms=terms,
         column_names=design.column_names,
-        cross=cross,
+        gram=(xt @ x).toarray(),
+        xty=xt @ centred,
+        yty=float(centred @ centred),
+        x_cells=[(xt @ f).toarray() for f, _ in cells],
+        cells_trace=np.array([f.multiply(f).sum() for f, _ in cells]),
+        cell_counts=[np.diff(f.tocsc().indptr) if pure else None for f, pure in cells],
+        nobs=len(y),
         response_mean=mean,
         n_missing=int((~complete).sum()),
-        equal_cell_counts=equal_counts,
     )

@@ -37,26 +37,57 @@ ERROR = "Error"
 _ZERO = 1e-8
 
 
-def independent_cholesky(gram: np.ndarray, tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+def _sequential_cholesky(gram: np.ndarray, norms: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Upper Cholesky factor over the columns whose squared residual on the kept columns before them
+    exceeds ``tol`` times their squared norm (``norms``); and the kept column indices."""
+    size = len(gram)
+    try:  # full rank, the usual case: one LAPACK call
+        factor = np.linalg.cholesky(gram).T
+        if np.all(np.diag(factor) ** 2 > tol * norms):
+            return factor, np.arange(size)
+    except np.linalg.LinAlgError:
+        pass
+    schur = gram.copy()
+    rows = np.zeros((size, size))
+    kept: list[int] = []
+    for j in range(size):
+        pivot = schur[j, j]
+        if norms[j] > 0 and pivot > tol * norms[j]:
+            row = schur[j, j:] / np.sqrt(pivot)
+            schur[j:, j:] -= np.outer(row, row)
+            rows[len(kept), j:] = row
+            kept.append(j)
+    return rows[: len(kept)][:, kept], np.asarray(kept, dtype=np.int64)
+
+
+def independent_cholesky(
+    gram: np.ndarray, tol: float = 1e-9, block: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
     """Upper Cholesky factor of ``gram`` over the columns independent of the columns before them.
 
     A column is dropped when its squared residual on the kept columns before it is below ``tol`` times
-    its squared norm (the order-preserving rule of R's ``lm``, which keeps earlier columns).
+    its squared norm (the order-preserving rule of R's ``lm``, which keeps earlier columns).  Works in
+    blocks of columns (left-looking), so large designs cost a few matrix products.
     Returns the factor and the kept column indices.
     """
     p = gram.shape[0]
-    factor = np.zeros((p, p))
-    kept: list[int] = []
-    for j in range(p):
-        k = len(kept)
-        r = solve_triangular(factor[:k, :k], gram[kept, j], trans="T") if k else np.empty(0)
-        residual = gram[j, j] - r @ r
-        if gram[j, j] > 0 and residual > tol * gram[j, j]:
-            factor[:k, k] = r
-            factor[k, k] = np.sqrt(residual)
-            kept.append(j)
-    k = len(kept)
-    return factor[:k, :k], np.asarray(kept, dtype=np.int64)
+    norms = np.diag(gram)
+    factor = np.zeros((0, 0))
+    kept = np.zeros(0, dtype=np.int64)
+    for start in range(0, p, block):
+        columns = np.arange(start, min(start + block, p))
+        if len(kept):
+            coupling = solve_triangular(factor, gram[np.ix_(kept, columns)], trans="T", check_finite=False)
+        else:
+            coupling = np.zeros((0, len(columns)))
+        schur = gram[np.ix_(columns, columns)] - coupling.T @ coupling
+        local_factor, local = _sequential_cholesky(schur, norms[columns], tol)
+        grown = np.zeros((len(kept) + len(local),) * 2)
+        grown[: len(kept), : len(kept)] = factor
+        grown[: len(kept), len(kept) :] = coupling[:, local]
+        grown[len(kept) :, len(kept) :] = local_factor
+        factor, kept = grown, np.concatenate([kept, columns[local]])
+    return factor, kept
 
 
 @dataclass
@@ -122,7 +153,7 @@ def source_table(design: AnovaDesign, ss_type: int) -> SourceTable:
     if ss_type not in (1, 3):
         raise ValueError(f"ss_type must be 1 or 3, not {ss_type!r}")
     factor, kept = independent_cholesky(design.gram)
-    x_cells = [design.x_cells(k) for k in range(len(design.terms))]
+    x_cells = design.x_cells
     if ss_type == 1:
         ss, df, traces, fitted, projected = _type1(design, factor, kept, x_cells)
     else:
@@ -133,7 +164,7 @@ def source_table(design: AnovaDesign, ss_type: int) -> SourceTable:
                 f"are aliased: {', '.join(aliased)}; use ss_type=1"
             )
         ss, df, traces, fitted, projected = _type3(design, factor, x_cells)
-    cells_norm = np.array([design.cells_trace(k) for k in range(len(design.terms))])
+    cells_norm = design.cells_trace
     # Error: tr(F'(I - P)F) = tr(F'F) - tr(F'PF)
     traces.append(list(cells_norm - np.asarray(projected)))
     traces = np.asarray(traces)
