@@ -404,3 +404,22 @@ def test_cli_aov(capsys):
     assert payload["one_way"][0]["Source"] == "mean"
     assert main(["aov", "score ~ Machine", "--random", "Worker", "--data", "Machines"]) == 2
     assert "not a term of the formula" in capsys.readouterr().err
+
+
+def test_type1_random_source_with_fixed_effects_is_noted():
+    res = mm.aov(
+        "score ~ Worker * Machine", _machines_unbalanced(), random=["Worker", "Worker:Machine"], ss_type=1
+    )
+    assert res.ems.loc["Worker", "Q"] == "Machine"
+    assert res.tests.loc["Worker", "Note"] == "assumes zero: Machine"
+    assert "E[MS(Worker)] contains Q(Machine)" in res.variance_components().attrs["note"]
+
+
+def test_missing_values_are_dropped_and_counted():
+    data = mm.datasets.load("Machines")
+    data.loc[[0, 5], "score"] = np.nan
+    res = mm.aov("score ~ Machine * Worker", data, random=["Worker", "Machine:Worker"])
+    assert res.nobs == 52 and res.design.n_missing == 2 and not res.balanced
+    assert "(2 observations deleted due to missingness)" in str(res)
+    complete = mm.aov("score ~ Machine * Worker", data.dropna(), random=["Worker", "Machine:Worker"])
+    close(res.table["Sum Sq"], complete.table["Sum Sq"], rtol=1e-12)

@@ -24,6 +24,7 @@ from .ems import ERROR, RESIDUALS, SourceTable
 
 __all__ = [
     "NEGATIVE_CHOICES",
+    "fixed_in_random_sources",
     "moment_estimates",
     "fit_reml",
     "reml_estimates",
@@ -73,15 +74,29 @@ def reml_estimates(design: AnovaDesign, model: LinearMixedModel) -> pd.Series:
     )
 
 
-def _explanation(moments: pd.Series, negative: str, balanced: bool) -> str:
+def fixed_in_random_sources(table: SourceTable) -> dict[str, tuple[str, ...]]:
+    """Random sources whose expected mean square contains Q(fixed terms) (possible with Type I)."""
+    return {c: table.fixed[table.index(c)] for c in table.components[:-1] if table.fixed[table.index(c)]}
+
+
+def _explanation(
+    moments: pd.Series, negative: str, balanced: bool, fixed_in_random: dict[str, tuple[str, ...]]
+) -> str:
     below = [name for name, value in moments.items() if value < 0]
     lines = []
+    for source, fixed in fixed_in_random.items():
+        lines.append(
+            f"E[MS({source})] contains Q({','.join(fixed)}): the ANOVA estimates take those fixed effects "
+            "as zero (put the fixed terms first in the formula, or use Type III)."
+        )
     if below:
         names = ", ".join(f"Var({name})" for name in below)
         lines.append(
             f"The ANOVA estimate of {names} is negative: its mean square is smaller than the combination "
             "that estimates its expectation without that component. A variance cannot be negative."
         )
+    if negative == "keep" and below:
+        lines.append("negative='zero' reports 0 instead; negative='reml' reports REML estimates.")
     if negative == "zero" and below:
         lines.append("Negative estimates are set to 0; the other estimates are left as they are.")
     if negative == "reml":
@@ -101,7 +116,11 @@ def _explanation(moments: pd.Series, negative: str, balanced: bool) -> str:
 
 
 def variance_table(
-    moments: pd.Series, negative: str, balanced: bool, reml: pd.Series | None = None
+    moments: pd.Series,
+    negative: str,
+    balanced: bool,
+    reml: pd.Series | None = None,
+    fixed_in_random: dict[str, tuple[str, ...]] | None = None,
 ) -> pd.DataFrame:
     """Reported variances (as ``negative`` says), their SDs and shares, and the ANOVA estimates.
 
@@ -129,5 +148,5 @@ def variance_table(
         }
     )
     table.attrs["method"] = method
-    table.attrs["note"] = _explanation(moments, negative, balanced)
+    table.attrs["note"] = _explanation(moments, negative, balanced, fixed_in_random or {})
     return table

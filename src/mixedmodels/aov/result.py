@@ -10,7 +10,13 @@ import pandas as pd
 
 from ..lmm import LinearMixedModel
 from ..summary import _format_column, _text_table
-from .components import fit_reml, moment_estimates, reml_estimates, variance_table
+from .components import (
+    fit_reml,
+    fixed_in_random_sources,
+    moment_estimates,
+    reml_estimates,
+    variance_table,
+)
 from .design import AnovaDesign, build_design
 from .ems import RESIDUALS, SourceTable, source_table
 from .ftests import Denominator, mixed_tests
@@ -193,7 +199,8 @@ class AovResult:
         if not self.random:
             raise ValueError("the model has no random terms; name them in random=")
         reml = reml_estimates(self.design, self.reml_fit) if negative == "reml" else None
-        return variance_table(self._moments, negative, self.balanced, reml)
+        fixed = fixed_in_random_sources(self.source_table())
+        return variance_table(self._moments, negative, self.balanced, reml, fixed)
 
     # -- one-way random model --------------------------------------------------------------------------
     def one_way(self, alpha: float | None = None) -> OneWayRandom:
