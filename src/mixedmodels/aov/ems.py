@@ -117,10 +117,10 @@ class SourceTable:
         return self.sources.index(source)
 
 
-def _type1(design: AnovaDesign, factor: np.ndarray, kept: np.ndarray, x_cells: list[np.ndarray]):
+def _type1(design: AnovaDesign, factor: np.ndarray, kept: np.ndarray):
     """Per term: SS, df and tr(F'QF) for every term's cells (Q = P_k - P_{k-1})."""
     z = solve_triangular(factor, design.xty[kept], trans="T")
-    rotated = [solve_triangular(factor, xf[kept], trans="T") for xf in x_cells]
+    rotated = [solve_triangular(factor, xf[kept], trans="T") for xf in design.x_cells]
     ss, df, traces = [], [], []
     for term in design.terms:
         rows = np.flatnonzero(np.isin(kept, term.columns))
@@ -131,7 +131,7 @@ def _type1(design: AnovaDesign, factor: np.ndarray, kept: np.ndarray, x_cells: l
     return ss, df, traces, float(z @ z), projected
 
 
-def _type3(design: AnovaDesign, factor: np.ndarray, x_cells: list[np.ndarray]):
+def _type3(design: AnovaDesign, factor: np.ndarray):
     """Per term: SS, df and tr(F'QF) for Q = X G L'(LGL')^{-1} L G X' (L selects the term's columns)."""
     inverse_factor = solve_triangular(factor, np.eye(len(factor)))
     g = inverse_factor @ inverse_factor.T
@@ -142,9 +142,9 @@ def _type3(design: AnovaDesign, factor: np.ndarray, x_cells: list[np.ndarray]):
         chol = cho_factor(g[np.ix_(s, s)], lower=True)
         ss.append(float(b[s] @ cho_solve(chol, b[s])))
         df.append(len(s))
-        traces.append([float(np.sum(m * cho_solve(chol, m))) for m in (g[s] @ xf for xf in x_cells)])
+        traces.append([float(np.sum(m * cho_solve(chol, m))) for m in (g[s] @ xf for xf in design.x_cells)])
     fitted = float(b @ design.xty)
-    projected = [float(np.sum(xf * (g @ xf))) for xf in x_cells]
+    projected = [float(np.sum(xf * (g @ xf))) for xf in design.x_cells]
     return ss, df, traces, fitted, projected
 
 
@@ -153,9 +153,8 @@ def source_table(design: AnovaDesign, ss_type: int) -> SourceTable:
     if ss_type not in (1, 3):
         raise ValueError(f"ss_type must be 1 or 3, not {ss_type!r}")
     factor, kept = independent_cholesky(design.gram)
-    x_cells = design.x_cells
     if ss_type == 1:
-        ss, df, traces, fitted, projected = _type1(design, factor, kept, x_cells)
+        ss, df, traces, fitted, projected = _type1(design, factor, kept)
     else:
         if len(kept) < design.ncols:
             aliased = [design.column_names[j] for j in np.setdiff1d(np.arange(design.ncols), kept)]
@@ -163,7 +162,7 @@ def source_table(design: AnovaDesign, ss_type: int) -> SourceTable:
                 "Type III sums of squares need a design of full rank (no empty cells), but these columns "
                 f"are aliased: {', '.join(aliased)}; use ss_type=1"
             )
-        ss, df, traces, fitted, projected = _type3(design, factor, x_cells)
+        ss, df, traces, fitted, projected = _type3(design, factor)
     cells_norm = design.cells_trace
     # Error: tr(F'(I - P)F) = tr(F'F) - tr(F'PF)
     traces.append(list(cells_norm - np.asarray(projected)))
