@@ -170,15 +170,6 @@ fit_lmertest <- function(s, data) {
   fit
 }
 
-## Data frame or matrix -> {rownames, columns, values: {column: array}}.
-## Column names are kept verbatim ("Pr(>|t|)", "2.5 %", ...); NA -> null.
-table_of <- function(x) {
-  x <- as.data.frame(x, check.names = FALSE, stringsAsFactors = FALSE)
-  list(rownames = arr(rownames(x)), columns = arr(colnames(x)),
-       values = lapply(x, function(col) arr(if (is.numeric(col)) as.double(col)
-                                            else col)))
-}
-
 ## Evaluate expr; record the value through `extract` and the messages and
 ## warnings, or the error message instead of a value.
 recorded <- function(expr, extract = table_of) {
@@ -429,15 +420,6 @@ sires_procmixed <- function(fit, alpha = 0.05) {
 ## ---------------------------------------------------------------------------
 ## Seed checks (console; stop on mismatch)
 ## ---------------------------------------------------------------------------
-
-## |printed - computed| within half a unit of the printed last digit.
-check_printed <- function(label, computed, printed, decimals) {
-  ok <- abs(computed - printed) <= 0.5 * 10^-decimals + 1e-12
-  cat(sprintf("  %-28s computed %-14.8g printed %-10s %s\n", label, computed,
-              formatC(printed, format = "f", digits = decimals),
-              if (ok) "ok" else "MISMATCH"))
-  ok
-}
 
 check_orthodont_seed <- function(fx) {
   cat("Orthodont type III Satterthwaite vs seed 003:\n")

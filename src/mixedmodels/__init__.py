@@ -6,6 +6,7 @@
 """
 
 from . import datasets
+from .aov import AovResult, aov
 from .engine.optimize import ConvergenceWarning, OptimizerControl
 from .formula import FormulaError
 from .frame import ModelMessage
@@ -13,12 +14,14 @@ from .inference.comparison import anova
 from .lmm import LinearMixedModel, lmer
 
 __all__ = [
+    "AovResult",
     "ConvergenceWarning",
     "FormulaError",
     "LinearMixedModel",
     "ModelMessage",
     "OptimizerControl",
     "anova",
+    "aov",
     "datasets",
     "lmer",
 ]

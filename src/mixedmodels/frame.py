@@ -23,7 +23,10 @@ __all__ = [
     "GroupingFactor",
     "RandomEffectsTerm",
     "build_frame",
+    "check_finite",
+    "complete_cases",
     "grouping_factor",
+    "numeric_vector",
     "to_pandas",
     "ModelMessage",
     "r_label",
@@ -257,7 +260,7 @@ def _check_columns(data: pd.DataFrame, variables: dict[str, str]) -> None:
             )
 
 
-def _numeric_vector(data: pd.DataFrame, expr: str, what: str) -> np.ndarray:
+def numeric_vector(data: pd.DataFrame, expr: str, what: str) -> np.ndarray:
     if expr in data.columns:
         column = data[expr]
         if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
@@ -271,12 +274,12 @@ def formula_offset(formula: ParsedFormula, data: pd.DataFrame) -> np.ndarray | N
     """The sum of the formula's ``offset(...)`` terms evaluated on ``data`` (None without any)."""
     total = None
     for expr in formula.offsets:
-        values = _numeric_vector(data, expr, "offset")
+        values = numeric_vector(data, expr, "offset")
         total = values if total is None else total + values
     return total
 
 
-def _check_finite(values: np.ndarray, what: str, names: list[str] | None = None) -> None:
+def check_finite(values: np.ndarray, what: str, names: list[str] | None = None) -> None:
     """Raise naming ``what`` (and the offending columns of a matrix) when there are Inf or NaN values."""
     bad = ~np.isfinite(values)
     if bad.any():
@@ -327,21 +330,20 @@ def _lme4_term_order(nlevels: list[int]) -> list[int]:
     return ascending[::-1]
 
 
-def build_frame(
+def complete_cases(
     formula: ParsedFormula,
     data,
     weights: str | np.ndarray | None = None,
     offset: str | np.ndarray | None = None,
-) -> ModelFrame:
-    """Materialize ``formula`` on ``data`` with lme4's conventions and checks."""
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, np.ndarray]]:
+    """The rows complete in every variable the model uses (R's ``na.omit``), with R's column types.
+
+    Returns the used columns of those rows (strings and booleans as categories, unused categories
+    dropped), the mask of complete input rows and the weights/offset given as arrays (input rows).
+    """
     data = to_pandas(data)
     if len(data) == 0 or data.shape[1] == 0:
         raise ValueError("data has no rows" if len(data) == 0 else "data has no columns")
-    if not formula.random:
-        raise FormulaError(
-            f"no random-effects terms in {formula.text!r}; use (expr | group), e.g. (1 | subject)"
-        )
-
     variables = _model_variables(formula, weights, offset)
     _check_columns(data, variables)
     used = [v for v in variables if v in data.columns]
@@ -381,12 +383,28 @@ def build_frame(
             frame[var] = pd.Categorical(np.where(column, "TRUE", "FALSE"), categories=["FALSE", "TRUE"])
         elif column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
             frame[var] = pd.Categorical(column.astype(str))
+    return frame, complete, extra
 
-    y = _numeric_vector(frame, formula.response, "response")
-    _check_finite(y, f"response {formula.response!r}")
+
+def build_frame(
+    formula: ParsedFormula,
+    data,
+    weights: str | np.ndarray | None = None,
+    offset: str | np.ndarray | None = None,
+) -> ModelFrame:
+    """Materialize ``formula`` on ``data`` with lme4's conventions and checks."""
+    if not formula.random:
+        raise FormulaError(
+            f"no random-effects terms in {formula.text!r}; use (expr | group), e.g. (1 | subject)"
+        )
+    frame, complete, extra = complete_cases(formula, data, weights, offset)
+    n_input = len(complete)
+
+    y = numeric_vector(frame, formula.response, "response")
+    check_finite(y, f"response {formula.response!r}")
 
     fixed_design, x_full = Design.build(formula.fixed, frame)
-    _check_finite(x_full, "fixed-effects model matrix", fixed_design.column_names)
+    check_finite(x_full, "fixed-effects model matrix", fixed_design.column_names)
     messages: list[str] = []
     kept = independent_columns(x_full) if x_full.shape[1] else np.arange(0)
     if len(kept) < x_full.shape[1]:
@@ -408,7 +426,7 @@ def build_frame(
         design, z = Design.build(term.lhs, frame)
         if z.shape[1] == 0:
             raise FormulaError(f"random-effects term ({term.lhs} | {term.group}) has no columns")
-        _check_finite(z, f"model matrix of ({term.lhs} | {term.group})", design.column_names)
+        check_finite(z, f"model matrix of ({term.lhs} | {term.group})", design.column_names)
         factor = grouping_factor(frame, term.factors, term.group)
         terms.append(RandomEffectsTerm(term, design, factor, z))
     for t in terms:
@@ -430,11 +448,11 @@ def build_frame(
 
     prior_weights = extra.get("weights")
     if isinstance(weights, str):
-        prior_weights = _numeric_vector(frame, weights, "weights")
+        prior_weights = numeric_vector(frame, weights, "weights")
     elif prior_weights is not None:
         prior_weights = prior_weights[complete]
     if prior_weights is not None:
-        _check_finite(prior_weights, "weights")
+        check_finite(prior_weights, "weights")
         if np.any(prior_weights < 0):
             raise ValueError(f"weights must not be negative ({np.sum(prior_weights < 0)} are)")
         if np.any(prior_weights == 0):
@@ -447,12 +465,12 @@ def build_frame(
     if total_offset is not None:
         total_offset = total_offset[complete]
     elif isinstance(offset, str):
-        total_offset = _numeric_vector(frame, offset, "offset")
+        total_offset = numeric_vector(frame, offset, "offset")
     in_formula = formula_offset(formula, frame)
     if in_formula is not None:
         total_offset = in_formula if total_offset is None else total_offset + in_formula
     if total_offset is not None:
-        _check_finite(total_offset, "offset")
+        check_finite(total_offset, "offset")
 
     return ModelFrame(
         formula=formula,
