@@ -301,12 +301,16 @@ def build_frame(
     data,
     weights: str | np.ndarray | None = None,
     offset: str | np.ndarray | None = None,
+    require_random: bool = True,
 ) -> ModelFrame:
-    """Materialize ``formula`` on ``data`` with lme4's conventions and checks."""
+    """Materialize ``formula`` on ``data`` with lme4's conventions and checks.
+
+    ``require_random=False`` allows a formula without random-effects terms (gls models).
+    """
     data = to_pandas(data)
     if len(data) == 0 or data.shape[1] == 0:
         raise ValueError("data has no rows" if len(data) == 0 else "data has no columns")
-    if not formula.random:
+    if require_random and not formula.random:
         raise FormulaError(
             f"no random-effects terms in {formula.text!r}; use (expr | group), e.g. (1 | subject)"
         )
