@@ -302,3 +302,102 @@ def fit(name: str):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mm.ModelMessage)
         return getattr(mm, function)(formula, data(name), **kwargs)
+
+
+# -- comparisons shared by the gls and lme tests ---------------------------------------------------------
+RTOL_FIT = 1e-4  # coefficients, standard errors, logLik, AIC, BIC (issue 5)
+RTOL_VARIANCE = 1e-3  # variance-function, correlation and random-effects parameters
+
+
+def table(block: dict) -> pd.DataFrame:
+    """A fixture table {rownames, columns, values} as a DataFrame."""
+    return pd.DataFrame(block["values"], index=block["rownames"])[block["columns"]]
+
+
+def interval_table(block: dict) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"lower": block["lower"], "est.": block["est"], "upper": block["upper"]}, index=block["rownames"]
+    )
+
+
+def assert_close(ours, expected, rtol: float, scale: float = 0.0) -> None:
+    """Relative agreement; ``scale`` adds an absolute tolerance of rtol * scale for values near zero."""
+    np.testing.assert_allclose(
+        np.asarray(ours, dtype=float), np.asarray(expected, dtype=float), rtol=rtol, atol=rtol * scale
+    )
+
+
+def check_fit(model, ref: dict) -> None:
+    """Coefficients, their covariance and standard errors, sigma, logLik, AIC, BIC and df."""
+    assert list(model.fixef.index) == ref["coefficients"]["names"]
+    assert_close(
+        model.fixef,
+        ref["coefficients"]["values"],
+        RTOL_FIT,
+        scale=np.max(np.abs(ref["coefficients"]["values"])),
+    )
+    vcov = np.array(ref["vcov"]["values"])
+    assert_close(np.sqrt(np.diag(model.vcov.to_numpy())), np.sqrt(np.diag(vcov)), RTOL_FIT)
+    assert_close(model.vcov, vcov, RTOL_VARIANCE, scale=np.max(np.abs(vcov)))
+    assert_close(model.loglik, ref["logLik"], RTOL_FIT)
+    assert_close(model.aic, ref["AIC"], RTOL_FIT)
+    assert_close(model.bic, ref["BIC"], RTOL_FIT)
+    assert model.df_loglik == ref["df"]
+    assert model.nobs == ref["nobs"]
+    assert model.method == ref["method"]
+    assert_close(model.sigma, ref["sigma"], RTOL_FIT)
+    summary = table(ref["tTable"])
+    ours = model.coef_table()
+    assert_close(ours["Std. Error"], summary["Std.Error"], RTOL_FIT)
+    assert_close(ours["t value"], summary["t-value"], RTOL_FIT, scale=1.0)
+    assert_close(ours["Pr(>|t|)"], summary["p-value"], RTOL_VARIANCE, scale=1e-6)
+    if "DF" in summary:
+        np.testing.assert_array_equal(ours["df"], summary["DF"])
+
+
+def check_structures(model, ref: dict) -> None:
+    """The correlation and variance-function parameters on nlme's reported scale, with nlme's names."""
+    for ours, key in ((model.correlation_parameters, "corStruct"), (model.variance_parameters, "varStruct")):
+        block = ref[key]
+        if block is None or not block["values"]:
+            assert len(ours) == 0
+            continue
+        if block["names"]:
+            assert list(ours.index) == block["names"]
+        assert_close(ours, block["values"], RTOL_VARIANCE)
+
+
+def check_intervals(model, ref: dict) -> None:
+    """intervals() against nlme's intervals() computed with an accurate apVar (see tools/README.md)."""
+    expected = ref["intervals_accurate"] or ref["intervals"]
+    ours = model.intervals()
+    for key, block in expected.items():
+        if key == "reStruct":
+            for level, tab in block.items():
+                mine = ours["reStruct"][level]
+                assert list(mine.index) == tab["rownames"]
+                assert_close(mine, interval_table(tab), RTOL_VARIANCE)
+            continue
+        mine = ours[key]
+        reference_table = interval_table(block)
+        rtol = RTOL_FIT if key in ("coef", "fixed") else RTOL_VARIANCE
+        if key not in ("sigma", "corStruct") or ref["corStruct"] is None or ref["corStruct"]["names"]:
+            assert list(mine.index) == list(reference_table.index)
+        scale = np.max(np.abs(reference_table.to_numpy())) if key in ("coef", "fixed") else 0.0
+        assert_close(mine, reference_table, rtol, scale=scale)
+
+
+def check_residuals(model, ref: dict) -> None:
+    """Residuals of the three types, in the input's row order.
+
+    Normalized residuals are compared with nlme's correlation factors applied to each group's rows
+    (``normalized_grouped``); nlme's own ``resid(type = "normalized")`` applies them to the rows in
+    the data's order, which is the same only when the data are sorted by group (then checked too).
+    """
+    expected = ref["residuals"]
+    for kind, key in (("response", "response"), ("pearson", "pearson"), ("normalized", "normalized_grouped")):
+        values = np.asarray(expected[key], dtype=float)
+        assert_close(model.resid(kind), values, RTOL_VARIANCE, scale=np.std(values))
+    if np.array_equal(model.data.order, np.arange(model.nobs)):
+        values = np.asarray(expected["normalized"], dtype=float)
+        assert_close(model.resid("normalized"), values, RTOL_VARIANCE, scale=np.std(values))

@@ -414,6 +414,21 @@ ranef_of <- function(m) {
 struct_coef <- function(st, unconstrained)
   if (is.null(st)) NULL else named(coef(st, unconstrained = unconstrained))
 
+## Normalized residuals with the correlation factor applied to each group's own
+## rows.  nlme's resid(type = "normalized") applies the factors, which are laid
+## out for the rows sorted by group, to the residuals in the data's order: the
+## two agree only when the data are already sorted by group.
+grouped_normalized <- function(m) {
+  val <- resid(m, type = "pearson")
+  cSt <- m$modelStruct$corStruct
+  if (is.null(cSt)) return(arr(as.double(val)))
+  grps <- m$groups
+  ord <- if (is.data.frame(grps)) do.call(order, unname(as.list(grps))) else order(grps)
+  out <- numeric(length(val))
+  out[ord] <- recalc(cSt, list(Xy = as.matrix(as.double(val)[ord])))$Xy[, 1]
+  arr(out)
+}
+
 max_rel_diff <- function(a, b) {
   a <- as.double(unlist(a)); b <- as.double(unlist(b))
   if (!length(b)) return(0)
@@ -452,7 +467,8 @@ extract <- function(s, fits, d) {
     fitted = if (is_lme) table_of(fitted(m, level = 0:m$dims$Q)) else arr(fitted(m)),
     residuals = list(response = arr(resid(m, type = "response")),
                      pearson = arr(resid(m, type = "pearson")),
-                     normalized = arr(resid(m, type = "normalized"))),
+                     normalized = arr(resid(m, type = "normalized")),
+                     normalized_grouped = grouped_normalized(m)),
     default_logLik = c(logLik(fits$default)),
     default_max_rel_diff = max_rel_diff(coef(fits$default$modelStruct),
                                         coef(m$modelStruct))

@@ -138,7 +138,9 @@ class CorStruct:
         ``natural`` says the parameters are on the apVar scale (see :meth:`natural`).
         """
         u = self._full(params)
-        out = np.array(matrix, dtype=float, copy=True)
+        vector = np.ndim(matrix) == 1
+        matrix = np.asarray(matrix, dtype=float)[:, None] if vector else np.asarray(matrix, dtype=float)
+        out = matrix.copy()
         logdet = 0.0
         for bucket in self.layout.buckets:
             if bucket.size == 1:
@@ -155,7 +157,7 @@ class CorStruct:
                 return None
             out[bucket.rows] = np.linalg.solve(lower, matrix[bucket.rows])
             logdet -= float(np.log(diagonal).sum())
-        return out, logdet
+        return (out[:, 0] if vector else out), logdet
 
     def _correlation(self, u: np.ndarray, bucket: Bucket, natural: bool) -> np.ndarray | None:
         """Correlation matrices (groups, size, size) of the groups of one bucket."""

@@ -1,0 +1,145 @@
+"""gls against nlme 3.1-162 (fixtures from tools/reference_nlme.R): fits, structures, intervals,
+residuals, predictions, likelihood-ratio tables and GLS with a known covariance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from nlme_models import (
+    MODELS,
+    RTOL_FIT,
+    assert_close,
+    check_fit,
+    check_intervals,
+    check_residuals,
+    check_structures,
+    data,
+    fit,
+    reference,
+    table,
+)
+
+import mixedmodels as mm
+
+GLS = sorted(name for name, spec in MODELS.items() if spec[1] == "gls")
+
+
+@pytest.mark.parametrize("name", GLS)
+def test_fit(name):
+    check_fit(fit(name), reference(name))
+
+
+@pytest.mark.parametrize("name", GLS)
+def test_structures(name):
+    check_structures(fit(name), reference(name))
+
+
+@pytest.mark.parametrize("name", GLS)
+def test_intervals(name):
+    check_intervals(fit(name), reference(name))
+
+
+@pytest.mark.parametrize("name", GLS)
+def test_residuals_and_fitted(name):
+    model, ref = fit(name), reference(name)
+    check_residuals(model, ref)
+    assert_close(model.fitted, ref["fitted"], RTOL_FIT)
+
+
+def test_predict_new_data():
+    name = "gls_orthodont_ident_sex"
+    model, ref = fit(name), reference(name)
+    rows = np.array(ref["newdata_rows"]) - 1
+    newdata = data(name).iloc[rows][["age", "Sex"]]
+    assert_close(model.predict(newdata), ref["predict"], RTOL_FIT)
+
+
+@pytest.mark.parametrize("comparison", ["ovary_ar1_ml", "hetero_reml", "orthodont_gls_lme", "orthodont_ml"])
+def test_anova(comparison):
+    ref = reference(f"anova_{comparison}")
+    expected = table(ref["table"])
+    ours = mm.nlme.anova(*[fit(name) for name in ref["models"]], names=ref["models"])
+    np.testing.assert_array_equal(ours["df"], expected["df"])
+    for column in ("AIC", "BIC", "logLik"):
+        assert_close(ours[column], expected[column], RTOL_FIT)
+    assert list(ours["Test"]) == list(expected["Test"])
+    assert_close(
+        ours["L.Ratio"].to_numpy()[1:], expected["L.Ratio"].to_numpy()[1:].astype(float), 1e-3, scale=1e-3
+    )
+    assert_close(ours["p-value"].to_numpy()[1:], expected["p-value"].to_numpy()[1:].astype(float), 1e-3)
+
+
+def test_known_covariance():
+    ref = reference("known_v")
+    block = np.array(ref["block"])
+    model = mm.gls_known_covariance("distance ~ age * Sex", mm.datasets.load("Orthodont"), "Subject", block)
+    assert list(model.fixef.index) == ref["coefficients"]["names"]
+    assert_close(model.fixef, ref["coefficients"]["values"], 1e-10)
+    assert_close(model.vcov, np.array(ref["vcov"]["values"]), 1e-10)
+    assert_close(model.loglik, ref["logLik"], 1e-12)
+    # the same blocks as a dict and as a function of the group's rows
+    orthodont = mm.datasets.load("Orthodont")
+    blocks = {subject: block for subject in orthodont["Subject"].cat.categories}
+    by_dict = mm.gls_known_covariance("distance ~ age * Sex", orthodont, "Subject", blocks)
+    by_function = mm.gls_known_covariance(
+        "distance ~ age * Sex", orthodont, "Subject", lambda rows: block[: len(rows), : len(rows)]
+    )
+    assert_close(by_dict.fixef, model.fixef, 1e-12)
+    assert_close(by_function.vcov, model.vcov, 1e-12)
+    table_ = model.coef_table()
+    assert_close(table_["Std. Error"], np.sqrt(np.diag(np.array(ref["vcov"]["values"]))), 1e-10)
+
+
+def test_varident_reference_stratum_is_first_in_sorted_data():
+    # nlme sorts by the correlation groups before it orders the strata: Orthodont's first Subject level
+    # is M16, a boy, so the reference stratum is Male and the ratio is reported for Female
+    model = fit("gls_orthodont_ident_sex")
+    assert list(model.variance_parameters.index) == ["Female"]
+
+
+def test_no_structure_matches_least_squares():
+    d = mm.datasets.load("Orthodont")
+    model = mm.gls("distance ~ age * Sex", d)
+    x = model.frame.x
+    beta = np.linalg.lstsq(x, d["distance"].to_numpy(), rcond=None)[0]
+    assert_close(model.fixef, beta, 1e-10)
+    assert model.correlation_parameters.empty and model.variance_parameters.empty
+
+
+def test_rows_with_missing_values_are_dropped():
+    d = mm.datasets.load("Orthodont")
+    d.loc[[3, 50], "distance"] = np.nan
+    model = mm.gls("distance ~ age", d, correlation=mm.CorAR1("~ 1 | Subject"))
+    assert model.nobs == 106
+    assert len(model.resid("normalized")) == 106
+    assert list(model.fitted.index[:4]) == [0, 1, 2, 4]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (lambda: dict(method="OLS"), "method must be"),
+        (lambda: dict(weights=3), "weights must be a variance function"),
+        (lambda: dict(correlation="ar1"), "correlation must be a correlation structure"),
+        (lambda: dict(weights=mm.VarPower("~ nope")), "unknown column"),
+        (lambda: dict(correlation=mm.CorAR1("~ 1 | Subject | Sex")), "more than one"),
+        (lambda: dict(correlation=mm.CorSymm("~ age | Subject")), "consecutive integers"),
+        (lambda: dict(correlation=mm.CorCAR1("~ I(age > 10) | Subject")), "unique values within groups"),
+        (lambda: dict(correlation=mm.CorAR1(value=1.5)), "between -1 and 1"),
+        (lambda: dict(weights=mm.VarIdent("~ 1 | Sex", fixed={"Other": 2})), "must be strata"),
+    ],
+)
+def test_bad_input(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        mm.gls("distance ~ age", mm.datasets.load("Orthodont"), **kwargs())
+
+
+def test_structures_are_reusable_specifications():
+    d = mm.datasets.load("Orthodont")
+    ar1 = mm.CorAR1("~ 1 | Subject")
+    a = mm.gls("distance ~ age", d, correlation=ar1)
+    b = mm.gls("distance ~ age", d.iloc[:60], correlation=ar1)
+    assert a.nobs == 108 and b.nobs == 60
+    assert ar1.layout is None
+    assert isinstance(a.correlation_parameters, pd.Series)
