@@ -178,21 +178,24 @@ class CorStruct:
         return self._correlation(u, bucket, False)
 
 
-def _markov_whiten(matrix: np.ndarray, previous: np.ndarray, rho: np.ndarray):
-    """Inverse Cholesky factor of a Markov correlation (rho between a row and the previous row of its group).
+def _markov_whiten(matrix: np.ndarray, rho, starts: np.ndarray):
+    """Inverse Cholesky factor of a Markov correlation, rows in group order (groups contiguous).
 
-    Rows with ``previous >= 0`` become (x_r - rho_r x_prev) / sqrt(1 - rho_r^2); first rows stay.
+    ``rho`` (a number, or one value per row r >= 1) is the correlation of row r with row r - 1: row r
+    becomes (x_r - rho x_(r-1)) / sqrt(1 - rho^2), except the first rows of groups (``starts``),
+    which stay as they are.
     """
     if np.any(np.abs(rho) >= 1):
         return None
-    out = np.array(matrix, dtype=float, copy=True)
-    has = previous >= 0
-    scale = np.sqrt(1.0 - rho[has] ** 2)
-    if out.ndim == 1:
-        out[has] = (matrix[has] - rho[has] * matrix[previous[has]]) / scale
-    else:
-        out[has] = (matrix[has] - rho[has, None] * matrix[previous[has]]) / scale[:, None]
-    return out, -float(np.log(scale).sum())
+    scale = 1.0 / np.sqrt(1.0 - rho * rho)
+    out = np.empty_like(matrix, dtype=float)
+    if np.ndim(rho) and matrix.ndim == 2:
+        rho, scale = rho[:, None], scale[:, None]
+    out[1:] = (matrix[1:] - rho * matrix[:-1]) * scale
+    out[starts] = matrix[starts]
+    linked = len(matrix) - len(starts)
+    logdet = linked * float(np.log(scale)) if np.ndim(scale) == 0 else float(np.log(scale).sum())
+    return out, logdet
 
 
 class _TimeSeries(CorStruct):
@@ -200,14 +203,10 @@ class _TimeSeries(CorStruct):
 
     def _setup_times(self, times: np.ndarray) -> None:
         self._time = times
-        position = self.layout.position
-        previous = np.arange(len(times)) - 1
-        previous[position == 0] = -1
-        self._previous = previous
-        has = previous >= 0
-        self._gap = np.zeros(len(times))
-        self._gap[has] = times[has] - times[previous[has]]
-        self._increasing = bool(np.all(self._gap[has] > 0))
+        self._linked = self.layout.position[1:] > 0  # row r + 1 continues row r's group
+        self._gap = np.where(self._linked, np.diff(times), 0.0)
+        self._increasing = bool(np.all(self._gap[self._linked] > 0))
+        self._unit_gaps = bool(np.all(self._gap[self._linked] == 1))
 
     def _phi(self, u: np.ndarray) -> float:
         raise NotImplementedError
@@ -216,10 +215,8 @@ class _TimeSeries(CorStruct):
         u = self._full(params)
         if self._increasing:
             phi = self._phi(u)
-            has = self._previous >= 0
-            rho = np.zeros(len(self._gap))
-            rho[has] = np.power(phi, self._gap[has])
-            return _markov_whiten(matrix, self._previous, rho)
+            rho = phi if self._unit_gaps else np.where(self._linked, np.power(phi, self._gap), 0.0)
+            return _markov_whiten(np.asarray(matrix, dtype=float), rho, self.layout.starts)
         return super().whiten(params, matrix, natural)
 
     def _correlation(self, u, bucket, natural):

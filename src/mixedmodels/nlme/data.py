@@ -30,7 +30,7 @@ class RandomLevel:
     name: str  # nlme's name: the innermost variable ("Variety" for Block/Variety)
     variables: tuple[str, ...]  # the factor's variables, innermost first (lme4's b:a order)
     term_indices: list[int]  # indices into frame.terms
-    labels: np.ndarray  # per sorted row: nlme's label ("I/Victory")
+    labels: np.ndarray  # nlme's label of each level of the factor, by code ("I/Victory")
 
 
 @dataclass
@@ -178,13 +178,12 @@ def prepare(
         layout = GroupLayout.from_codes(codes)
 
     for factor, indices in by_size:
-        variables = factor.variables
-        sorted_data = frame.data.iloc[order]
+        first_rows = np.unique(factor.codes, return_index=True)[1]  # one row of each level, by code
         labels = None
-        for name in reversed(variables):  # outermost first: "Block/Variety" labels "I/Victory"
-            column = sorted_data[name].astype(object).map(r_label).astype(str).to_numpy()
+        for name in reversed(factor.variables):  # outermost first: "Block/Variety" labels "I/Victory"
+            column = frame.data[name].iloc[first_rows].astype(object).map(r_label).astype(str).to_numpy()
             labels = column if labels is None else np.char.add(np.char.add(labels, "/"), column)
-        levels.append(RandomLevel(variables[0], variables, indices, labels))
+        levels.append(RandomLevel(factor.variables[0], factor.variables, indices, labels))
 
     bound_corr = correlation.bind(structure_data, layout) if correlation is not None else None
     bound_var = varfunc.bind(structure_data) if varfunc is not None else None

@@ -552,7 +552,7 @@ class LMEModel(_NlmeModel):
             codes = self.frame.terms[level.term_indices[0]].factor.codes[order]
             first = np.unique(codes, return_index=True)[1]
             appearance = codes[np.sort(first)]
-            labels = level.labels[np.sort(first)]
+            labels = level.labels[appearance]
             blocks = [
                 pd.DataFrame(self._effects[k][appearance], columns=self.frame.terms[k].column_names)
                 for k in level.term_indices
