@@ -80,6 +80,12 @@ MODELS = {
     ),
     "gls_orthodont_ident_sex": ("Orthodont", "gls", ORTHODONT, dict(weights=mm.VarIdent("~ 1 | Sex"))),
     "gls_orthodont_fixed": ("Orthodont", "gls", ORTHODONT, dict(weights=mm.VarFixed("~ age"))),
+    "gls_bodyweight_power_fitted": (
+        "BodyWeight",
+        "gls",
+        BODYWEIGHT,
+        dict(weights=mm.VarPower(), correlation=mm.CorCompSymm("~ 1 | Rat")),
+    ),
     "gls_hetero_power_ar1": (
         "hetero",
         "gls",
@@ -198,6 +204,12 @@ MODELS = {
         "lme",
         BODYWEIGHT,
         dict(random="~ Time | Rat", weights=mm.VarPower("~ Time"), correlation=mm.CorCAR1("~ Time")),
+    ),
+    "lme_bodyweight_power_fitted": (
+        "BodyWeight",
+        "lme",
+        BODYWEIGHT,
+        dict(random="~ Time | Rat", weights=mm.VarPower()),
     ),
     "lme_bodyweight_exp": (
         "BodyWeight",
