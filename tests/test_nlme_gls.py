@@ -143,3 +143,22 @@ def test_structures_are_reusable_specifications():
     assert a.nobs == 108 and b.nobs == 60
     assert ar1.layout is None
     assert isinstance(a.correlation_parameters, pd.Series)
+
+
+def test_variance_function_options():
+    d = mm.datasets.load("Orthodont")
+    free = mm.gls("distance ~ age * Sex", d, weights=mm.VarIdent("~ 1 | Sex"))
+    fixed = mm.gls("distance ~ age * Sex", d, weights=mm.VarIdent("~ 1 | Sex", fixed={"Female": 0.5}))
+    assert fixed.variance_parameters.empty and fixed.df_loglik == free.df_loglik - 1
+    assert fixed.loglik < free.loglik
+    # naming all strata but one makes that one the reference
+    flipped = mm.gls("distance ~ age * Sex", d, weights=mm.VarIdent("~ 1 | Sex", value={"Male": 1.0}))
+    assert list(flipped.variance_parameters.index) == ["Male"]
+    assert_close(flipped.variance_parameters["Male"], 1 / free.variance_parameters["Female"], 1e-4)
+    assert_close(flipped.loglik, free.loglik, 1e-9)
+    power = mm.gls("distance ~ age", d, weights=mm.VarPower("~ age", fixed=0.5))
+    by_hand = mm.gls("distance ~ age", d, weights="~ age")  # VarFixed: variance proportional to age
+    assert_close(power.loglik, by_hand.loglik, 1e-12)
+    comb = mm.VarComb(mm.VarIdent("~ 1 | Sex"), mm.VarPower("~ age"))
+    combined = mm.gls("distance ~ age * Sex", d, weights=comb)
+    assert list(combined.variance_parameters.index) == ["A.Female", "B.power"]

@@ -130,3 +130,13 @@ def test_random_effects_crossed_with_correlation_groups_raise():
     d = mm.datasets.load("Orthodont")
     with pytest.raises(ValueError, match="incompatible"):
         mm.lme("distance ~ age", d, random="~ 1 | Subject", correlation=mm.CorCompSymm("~ 1 | age"))
+
+
+def test_summary_prints_nlme_layout():
+    text = str(fit("lme_bodyweight_car1_power").summary())
+    assert text.startswith("Linear mixed-effects model fit by REML")
+    assert "Correlation Structure: Continuous AR(1)" in text and "Power of variance covariate" in text
+    assert "Number of Groups: Rat 16" in text
+    coefficients = fit("lme_bodyweight_car1_power").summary().coefficients
+    assert list(coefficients.columns) == ["Value", "Std.Error", "DF", "t-value", "p-value"]
+    assert "Residual standard error" in str(fit("gls_ovary_ar1").summary())

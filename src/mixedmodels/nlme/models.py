@@ -339,6 +339,12 @@ class _NlmeModel:
 
         return anova(self, *others)
 
+    def summary(self):
+        """nlme-style summary; ``print()`` it (tables: ``.coefficients``)."""
+        from .summary import NlmeSummary
+
+        return NlmeSummary(self)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.frame.formula.text!r} fit by {self.method}, {self.nobs} obs>"
 
