@@ -163,20 +163,6 @@ class CorStruct:
         """Correlation matrices (groups, size, size) of the groups of one bucket."""
         raise NotImplementedError
 
-    def correlation_matrices(self, params: np.ndarray) -> list[np.ndarray]:
-        """C_g of every group, in group order (for display and checks; small data only)."""
-        u = self._full(params)
-        result: list[np.ndarray] = [np.ones((1, 1))] * self.layout.ngroups
-        for bucket in self.layout.buckets:
-            if bucket.size == 1:
-                continue
-            for g, c in zip(bucket.groups, self._dense(u, bucket)):
-                result[g] = c
-        return result
-
-    def _dense(self, u: np.ndarray, bucket: Bucket) -> np.ndarray:
-        return self._correlation(u, bucket, False)
-
 
 def _markov_whiten(matrix: np.ndarray, rho, starts: np.ndarray):
     """Inverse Cholesky factor of a Markov correlation, rows in group order (groups contiguous).

@@ -57,20 +57,12 @@ class GroupLayout:
         return cls(starts, lengths)
 
     @property
-    def ngroups(self) -> int:
-        return len(self.starts)
-
-    @property
     def nobs(self) -> int:
         return int(self.lengths.sum())
 
     @property
     def max_size(self) -> int:
         return int(self.lengths.max()) if len(self.lengths) else 0
-
-    @property
-    def group_of_row(self) -> np.ndarray:
-        return np.repeat(np.arange(self.ngroups), self.lengths)
 
     @property
     def position(self) -> np.ndarray:

@@ -53,10 +53,6 @@ class ResidualModel:
         return np.concatenate(parts) if parts else np.zeros(0)
 
     @property
-    def is_identity(self) -> bool:
-        return self.varfunc is None and self.corstruct is None
-
-    @property
     def uses_fitted(self) -> bool:
         return self.varfunc is not None and self.varfunc.uses_fitted
 

@@ -47,9 +47,7 @@ class NlmeSummary:
     def coefficients(self) -> pd.DataFrame:
         """nlme's tTable: Value, Std.Error, (DF,) t-value, p-value."""
         table = self.model.coef_table()
-        out = pd.DataFrame(
-            {"Value": table["Estimate"], "Std.Error": table["Std. Error"]}, index=table.index
-        )
+        out = pd.DataFrame({"Value": table["Estimate"], "Std.Error": table["Std. Error"]}, index=table.index)
         if self.model.kind == "lme":
             out["DF"] = table["df"].astype(int)
         out["t-value"] = table["t value"]
@@ -86,7 +84,8 @@ class NlmeSummary:
             lines.append(f" Level: {level}")
             columns = {"StdDev": _format_column(sd, 7)}
             for j in range(len(sd) - 1):
-                columns[abbreviate(cov.index[j])] = [f"{corr[i, j]:.3f}" if i > j else "" for i in range(len(sd))]
+                below = [f"{corr[i, j]:.3f}" if i > j else "" for i in range(len(sd))]
+                columns[abbreviate(cov.index[j])] = below
             lines += _text_table(columns, list(cov.index))
         lines.append(f" Residual StdDev: {m.sigma:.7g}")
         return lines
@@ -97,9 +96,8 @@ class NlmeSummary:
         lines = [f"{title} fit by {'REML' if m.reml else 'maximum likelihood'}"]
         lines.append(f"  Model: {m.frame.formula.text}")
         lines.append(f"  Data: {m.nobs} observations")
-        lines += _text_table(
-            {k: _format_column([v], 7) for k, v in (("AIC", m.aic), ("BIC", m.bic), ("logLik", m.loglik))}, [" "]
-        )
+        criteria = (("AIC", m.aic), ("BIC", m.bic), ("logLik", m.loglik))
+        lines += _text_table({k: _format_column([v], 7) for k, v in criteria}, [" "])
         if m.kind == "lme":
             lines += self._random_effects()
         lines += self._structures()
