@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..design import Design
+from ..design import Design, formula_names
 from ..formula import FormulaError, _scan_top_level
 from ..frame import r_label
 
@@ -38,8 +38,6 @@ class StructureForm:
     @property
     def variables(self) -> list[str]:
         """Data columns the formula needs (the fitted values are not a column)."""
-        from ..design import formula_names
-
         names = list(self.groups)
         if self.covariate is not None and not self.uses_fitted:
             names.extend(formula_names(self.covariate)[0])

@@ -244,13 +244,14 @@ class _NlmeModel:
         return self.frame.data.index
 
     # -- residuals ---------------------------------------------------------------------------------------
-    def resid(self, type: str = "response", **level) -> pd.Series:  # noqa: A002 - nlme's argument name
+    def resid(self, type: str = "response", level: int | None = None) -> pd.Series:  # noqa: A002 - nlme's name
         """Residuals of ``type`` ``"response"`` (y - fitted), ``"pearson"`` (divided by their estimated SD
         sigma / weight) or ``"normalized"`` (pearson residuals multiplied by the correlation structure's
-        whitening factor in each group: independent with variance 1 under the model)."""
+        whitening factor in each group: independent with variance 1 under the model).  lme: at
+        ``level`` (0 = fixed effects only, default the innermost level)."""
         if type not in ("response", "pearson", "normalized"):
             raise ValueError(f"type must be 'response', 'pearson' or 'normalized', not {type!r}")
-        response = self.frame.y - self._fitted_values(**level)
+        response = self.frame.y - self._fitted_values(level)
         if type == "response":
             return pd.Series(response, index=self._index, name="residuals")
         pearson = response * self.variance_weights.to_numpy() / self._sigma
@@ -378,7 +379,9 @@ class GLSModel(_NlmeModel):
     def _fitted_sorted_innermost(self) -> np.ndarray:
         return self.data.x @ self._beta
 
-    def _fitted_values(self) -> np.ndarray:
+    def _fitted_values(self, level: int | None = None) -> np.ndarray:
+        if level not in (None, 0):
+            raise ValueError("a gls model has no grouping levels; use level=None or 0")
         return self.frame.x @ self._beta
 
     @property
@@ -613,10 +616,6 @@ class LMEModel(_NlmeModel):
         for i, level in enumerate(self.levels, start=1):
             columns[level.name] = self._fitted_values(i)
         return pd.DataFrame(columns, index=self._index)
-
-    def resid(self, type: str = "response", level: int | None = None) -> pd.Series:  # noqa: A002
-        """Residuals at ``level`` (default innermost) of ``type`` response, pearson or normalized."""
-        return super().resid(type, level=level)
 
     def predict(self, newdata=None, level: int | None = None) -> pd.Series:
         """Predictions at ``level`` (0 = population, default innermost) for the fit's rows or ``newdata``.

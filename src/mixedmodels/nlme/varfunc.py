@@ -128,6 +128,8 @@ class VarFixed(VarFunc):
         self._covariate_values = self._covariate(data)
         if self._covariate_values is None:
             raise FormulaError("VarFixed needs a data covariate, not the fitted values")
+        if np.any(self._covariate_values == 0):
+            raise ValueError("the VarFixed covariate is 0 in some rows (their variance would be 0)")
 
     def log_weights(self, params, fitted=None):
         return -0.5 * np.log(np.abs(self._covariate_values))
