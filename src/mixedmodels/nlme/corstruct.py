@@ -135,19 +135,19 @@ class CorStruct:
     def whiten(self, params: np.ndarray, matrix: np.ndarray, natural: bool = False):
         """``F_g @ rows_g`` for every group and ``sum_g log|F_g|``; None when some C_g is not PD.
 
-        ``natural`` says the parameters are on the apVar scale (see :meth:`natural`).
+        Groups whose correlation depends on the same covariate pattern (e.g. the same times, as in
+        balanced longitudinal data) share one factor, which is computed once.  ``natural`` says the
+        parameters are on the apVar scale (see :meth:`natural`).
         """
         u = self._full(params)
         vector = np.ndim(matrix) == 1
         matrix = np.asarray(matrix, dtype=float)[:, None] if vector else np.asarray(matrix, dtype=float)
         out = matrix.copy()
         logdet = 0.0
-        for bucket in self.layout.buckets:
+        for bucket, (representatives, pattern) in zip(self.layout.buckets, self._patterns()):
             if bucket.size == 1:
                 continue
-            corr = self._correlation(u, bucket, natural)
-            if corr is None:
-                return None
+            corr = self._correlation(u, bucket, representatives, natural)
             try:
                 lower = np.linalg.cholesky(corr)
             except np.linalg.LinAlgError:
@@ -155,12 +155,33 @@ class CorStruct:
             diagonal = np.diagonal(lower, axis1=1, axis2=2)
             if not np.all(diagonal > 0):
                 return None
-            out[bucket.rows] = np.linalg.solve(lower, matrix[bucket.rows])
-            logdet -= float(np.log(diagonal).sum())
+            inverse = np.linalg.inv(lower)
+            block = matrix[bucket.rows]
+            out[bucket.rows] = inverse[0] @ block if len(inverse) == 1 else inverse[pattern] @ block
+            logdet -= float(np.log(diagonal).sum(axis=1)[pattern].sum())
         return (out[:, 0] if vector else out), logdet
 
-    def _correlation(self, u: np.ndarray, bucket: Bucket, natural: bool) -> np.ndarray | None:
-        """Correlation matrices (groups, size, size) of the groups of one bucket."""
+    def _patterns(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per bucket: one representative group (index in the bucket) per distinct covariate pattern,
+        and the pattern of each group."""
+        if getattr(self, "_pattern_cache", None) is None:
+            cache = []
+            for bucket in self.layout.buckets:
+                if bucket.size == 1:
+                    cache.append((np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)))
+                    continue
+                values = self._pattern(bucket).reshape(len(bucket.groups), -1)
+                _, first, inverse = np.unique(values, axis=0, return_index=True, return_inverse=True)
+                cache.append((first, inverse.ravel()))
+            self._pattern_cache = cache
+        return self._pattern_cache
+
+    def _pattern(self, bucket: Bucket) -> np.ndarray:
+        """What the correlation matrix of each group of the bucket depends on, one row per group."""
+        raise NotImplementedError
+
+    def _correlation(self, u: np.ndarray, bucket: Bucket, which: np.ndarray, natural: bool) -> np.ndarray:
+        """Correlation matrices (len(which), size, size) of the groups ``which`` of one bucket."""
         raise NotImplementedError
 
 
@@ -205,10 +226,13 @@ class _TimeSeries(CorStruct):
             return _markov_whiten(np.asarray(matrix, dtype=float), rho, self.layout.starts)
         return super().whiten(params, matrix, natural)
 
-    def _correlation(self, u, bucket, natural):
+    def _pattern(self, bucket):
         t = self._time[bucket.rows]
-        lags = np.abs(t[:, :, None] - t[:, None, :])
-        return np.power(self._phi(u), lags)
+        return t - t[:, :1]
+
+    def _correlation(self, u, bucket, which, natural):
+        t = self._time[bucket.rows[which]]
+        return np.power(self._phi(u), np.abs(t[:, :, None] - t[:, None, :]))
 
 
 class CorAR1(_TimeSeries):
@@ -318,13 +342,6 @@ class CorCompSymm(CorStruct):
         lengths = self.layout.lengths
         logdet = -0.5 * float(np.sum(np.log(1 + (lengths - 1) * rho) + (lengths - 1) * np.log(1 - rho)))
         return (out if values.ndim == 2 else out[:, 0]), logdet
-
-    def _correlation(self, u, bucket, natural):
-        rho = self._rho(u)
-        size = bucket.size
-        block = np.full((size, size), rho)
-        np.fill_diagonal(block, 1.0)
-        return np.broadcast_to(block, (len(bucket.groups), size, size)).copy()
 
 
 # -- ARMA -----------------------------------------------------------------------------------------------
@@ -445,9 +462,13 @@ class CorARMA(CorStruct):
     def _reported(self, u):
         return self._coefficients(u)
 
-    def _correlation(self, u, bucket, natural):
-        crr = _arma_autocorrelation(self._coefficients(u), self.p, self.q, self._maxlag)
+    def _pattern(self, bucket):
         t = self._time[bucket.rows]
+        return t - t[:, :1]
+
+    def _correlation(self, u, bucket, which, natural):
+        crr = _arma_autocorrelation(self._coefficients(u), self.p, self.q, self._maxlag)
+        t = self._time[bucket.rows[which]]
         return crr[np.abs(t[:, :, None] - t[:, None, :])]
 
 
@@ -533,12 +554,15 @@ class CorSymm(CorStruct):
     def reported_from_natural(self, natural):
         return pd.Series(_logit_inverse_pm(natural), index=list(self._reported_names()), dtype=float)
 
-    def _correlation(self, u, bucket, natural):
+    def _pattern(self, bucket):
+        return self._index[bucket.rows]
+
+    def _correlation(self, u, bucket, which, natural):
         r = _logit_inverse_pm(u) if natural else self._reported(u)
         full = np.eye(self._size)
         rows, cols = np.triu_indices(self._size, 1)
         full[rows, cols] = full[cols, rows] = r
-        index = self._index[bucket.rows]
+        index = self._index[bucket.rows[which]]
         return full[index[:, :, None], index[:, None, :]]
 
 
@@ -637,9 +661,12 @@ class _Spatial(CorStruct):
             values.append(float(1.0 / (1.0 + np.exp(-u[1]))))
         return np.array(values)
 
-    def _correlation(self, u, bucket, natural):
+    def _pattern(self, bucket):
+        return self._distances[bucket.size]
+
+    def _correlation(self, u, bucket, which, natural):
         scale = 1.0 / (1.0 + np.exp(u[1])) if self.nugget else 1.0  # 1 - nugget
-        corr = scale * self._shape(self._distances[bucket.size] / self._range(u))
+        corr = scale * self._shape(self._distances[bucket.size][which] / self._range(u))
         index = np.arange(bucket.size)
         corr[:, index, index] = 1.0
         return corr

@@ -118,32 +118,34 @@ class _NlmeModel:
         self.iterations = 0
 
     # -- fitting ---------------------------------------------------------------------------------------
-    def _minimize(self, fun, start, lower, step, restarts: int = 3) -> np.ndarray:
-        """BOBYQA, restarted from its result with smaller steps while that still improves.
+    def _minimize(self, fun, start, lower, step, restarts: int = 4) -> np.ndarray:
+        """BOBYQA, restarted from the best point with a trust region of 10% of the parameters while
+        that still lowers the objective (by more than 1e-12).
 
-        The structures' parameters can reach values where a correlation matrix is not positive
-        definite (the objective is then infinite), which can stop BOBYQA early; restarts with a
-        smaller trust region recover.  Convergence warnings come from the last run only.
+        The likelihoods of these models have long flat valleys (weakly determined variance parameters)
+        in which one BOBYQA run can stop short; the structures' parameters can also reach values where
+        a correlation matrix is not positive definite (objective infinite), which can stop BOBYQA early.
+        Convergence warnings come from the last run only.
         """
         if len(start) == 0:
             return start
         x, step = np.asarray(start, dtype=float), np.asarray(step, dtype=float)
-        self.optimization = None
+        best: OptimizationResult | None = None
         for attempt in range(restarts + 1):
-            last = attempt == restarts
-            with warnings.catch_warnings():
-                if not last:
-                    warnings.simplefilter("ignore", ConvergenceWarning)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
                 result = minimize_bobyqa(fun, x, lower, self.control, initial_step=step)
-            improved = self.optimization is None or result.fun < self.optimization.fun - 1e-11
-            if self.optimization is None or result.fun <= self.optimization.fun:
-                self.optimization = result
-            if attempt > 0 and not improved:
-                for message in result.warnings:
-                    warnings.warn(message, ConvergenceWarning, stacklevel=4)
+            improved = best is None or result.fun < best.fun - 1e-12
+            if best is None or result.fun < best.fun:
+                best, messages = result, caught
+            if not improved or attempt == restarts:
                 break
-            x, step = result.x, np.maximum(step / 4, 1e-3)
-        return self.optimization.x
+            x = best.x
+            step = np.maximum(0.1 * np.abs(x), 0.02)
+        for message in messages:
+            warnings.warn(message.message, ConvergenceWarning, stacklevel=4)
+        self.optimization = best
+        return best.x
 
     def _fit_iterating(self) -> None:
         """Fit; with a variance function of the fitted values, refit with the new fitted values as the
