@@ -142,3 +142,13 @@ def test_variance_function_options():
     comb = mm.VarComb(mm.VarIdent("~ 1 | Sex"), mm.VarPower("~ age"))
     combined = mm.gls("distance ~ age * Sex", d, weights=comb)
     assert list(combined.variance_parameters.index) == ["A.Female", "B.power"]
+
+
+def test_one_huge_group_without_closed_form_is_refused():
+    n = 20_000
+    d = pd.DataFrame({"y": np.sin(np.arange(n)), "x": np.arange(n) % 7, "t": np.arange(n, dtype=float)})
+    with pytest.raises(ValueError, match="give it a grouping factor"):
+        mm.gls("y ~ x", d, correlation=mm.CorExp("~ t"))
+    # AR(1) over all rows is done in closed form, without an n x n matrix
+    model = mm.gls("y ~ x", d, correlation=mm.CorAR1())
+    assert abs(model.correlation_parameters["Phi"]) < 1

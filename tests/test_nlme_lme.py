@@ -121,3 +121,16 @@ def test_summary_prints_nlme_layout():
     coefficients = fit("lme_bodyweight_car1_power").summary().coefficients
     assert list(coefficients.columns) == ["Value", "Std.Error", "DF", "t-value", "p-value"]
     assert "Residual standard error" in str(fit("gls_ovary_ar1").summary())
+
+
+def test_crossed_random_effects_with_a_variance_function():
+    penicillin = mm.datasets.load("Penicillin")
+    plain = mm.lme("diameter ~ 1", penicillin, random="(1 | plate) + (1 | sample)")
+    lme4 = json.loads((Path(__file__).parent / "fixtures" / "lme4" / "penicillin.json").read_text())
+    assert_close(-2 * plain.loglik, lme4["reml_criterion"], 1e-8)
+    weighted = mm.lme(
+        "diameter ~ 1", penicillin, random="(1 | plate) + (1 | sample)", weights=mm.VarIdent("~ 1 | sample")
+    )
+    assert len(weighted.variance_parameters) == 5 and weighted.loglik > plain.loglik
+    with pytest.raises(ValueError, match="crossed"):
+        mm.lme("diameter ~ 1", penicillin, random="(1 | plate) + (1 | sample)", correlation=mm.CorCompSymm())

@@ -45,6 +45,19 @@ __all__ = [
 ]
 
 
+_DENSE_LIMIT_BYTES = 2e9
+
+
+def _check_dense(structure: CorStruct, nmatrices: int, size: int) -> None:
+    """Refuse per-group matrices that would not fit in memory (a structure without groups makes one
+    group of all rows), with a message saying what to do."""
+    if nmatrices * size * size * 8 > _DENSE_LIMIT_BYTES:
+        raise ValueError(
+            f"{type(structure).__name__} needs {nmatrices} dense {size} x {size} correlation matrices, too "
+            "large; give it a grouping factor (form='~ covariate | group')"
+        )
+
+
 def _logit_inverse_pm(u: np.ndarray) -> np.ndarray:
     """(e^u - 1)/(e^u + 1), computed without overflow (nlme's ``safe_phi``)."""
     return np.tanh(np.asarray(u, dtype=float) / 2.0)
@@ -172,6 +185,7 @@ class CorStruct:
                     continue
                 values = self._pattern(bucket).reshape(len(bucket.groups), -1)
                 _, first, inverse = np.unique(values, axis=0, return_index=True, return_inverse=True)
+                _check_dense(self, len(first), bucket.size)
                 cache.append((first, inverse.ravel()))
             self._pattern_cache = cache
         return self._pattern_cache
@@ -608,6 +622,7 @@ class _Spatial(CorStruct):
         for bucket in self.layout.buckets:
             if bucket.size == 1:
                 continue
+            _check_dense(self, len(bucket.groups), bucket.size)
             x = coords[bucket.rows]
             diff = np.abs(x[:, :, None, :] - x[:, None, :, :])
             if self.metric == "euclidean":

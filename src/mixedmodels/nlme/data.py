@@ -160,7 +160,7 @@ def prepare(
                 )
             else:
                 raise ValueError("incompatible formulas for groups in 'random' and 'correlation'")
-        for factor, _ in by_size:
+        for factor, _ in by_size if correlation is not None else ():
             if not _nested_within(residual_codes, factor.codes):
                 raise ValueError(
                     f"the correlation groups must lie within the levels of every grouping factor; "
