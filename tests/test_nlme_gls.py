@@ -152,3 +152,16 @@ def test_one_huge_group_without_closed_form_is_refused():
     # AR(1) over all rows is done in closed form, without an n x n matrix
     model = mm.gls("y ~ x", d, correlation=mm.CorAR1())
     assert abs(model.correlation_parameters["Phi"]) < 1
+
+
+def test_results_keep_the_input_index():
+    d = mm.datasets.load("Orthodont")
+    d.index = [f"row{i}" for i in range(len(d))]
+    d.loc["row3", "distance"] = np.nan
+    model = mm.gls("distance ~ age", d, correlation=mm.CorAR1("~ 1 | Subject"))
+    assert list(model.fitted.index[:4]) == ["row0", "row1", "row2", "row4"]
+    assert list(model.resid("normalized").index) == list(model.fitted.index)
+    lme = mm.lme("distance ~ age", d, random="~ 1 | Subject")
+    assert list(lme.residuals.index[:4]) == ["row0", "row1", "row2", "row4"]
+    known = mm.gls_known_covariance("distance ~ age", d, "Subject", np.eye(4))
+    assert list(known.fitted.index[:4]) == ["row0", "row1", "row2", "row4"]

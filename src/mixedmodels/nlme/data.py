@@ -43,6 +43,7 @@ class PreparedData:
     varfunc: VarFunc | None
     corstruct: CorStruct | None
     n_input: int
+    index: pd.Index  # the input's index of the rows used, in the order of frame.data
 
     @property
     def nobs(self) -> int:
@@ -110,7 +111,8 @@ def prepare(
         raise TypeError(
             f"correlation must be a correlation structure (CorAR1, ...), not {type(correlation).__name__}"
         )
-    table = to_pandas(data).reset_index(drop=True)
+    original = to_pandas(data)
+    table = original.reset_index(drop=True)
     n_input = len(table)
     structure_variables = list(
         dict.fromkeys(
@@ -187,4 +189,5 @@ def prepare(
 
     bound_corr = correlation.bind(structure_data, layout) if correlation is not None else None
     bound_var = varfunc.bind(structure_data) if varfunc is not None else None
-    return PreparedData(frame, order, structure_data, layout, levels, bound_var, bound_corr, n_input)
+    index = original.index[rows]
+    return PreparedData(frame, order, structure_data, layout, levels, bound_var, bound_corr, n_input, index)

@@ -24,8 +24,9 @@ __all__ = ["gls_known_covariance", "KnownCovarianceGLS"]
 class KnownCovarianceGLS:
     """Result of :func:`gls_known_covariance`."""
 
-    def __init__(self, frame, beta, cov, loglik, names):
+    def __init__(self, frame, beta, cov, loglik, names, index: pd.Index):
         self.frame = frame
+        self._index = index
         self._beta, self._cov, self.loglik = beta, cov, loglik
         self._names = names
 
@@ -58,13 +59,11 @@ class KnownCovarianceGLS:
 
     @property
     def fitted(self) -> pd.Series:
-        return pd.Series(self.frame.x @ self._beta, index=self.frame.data.index, name="fitted")
+        return pd.Series(self.frame.x @ self._beta, index=self._index, name="fitted")
 
     @property
     def residuals(self) -> pd.Series:
-        return pd.Series(
-            self.frame.y - self.frame.x @ self._beta, index=self.frame.data.index, name="residuals"
-        )
+        return pd.Series(self.frame.y - self.frame.x @ self._beta, index=self._index, name="residuals")
 
 
 def gls_known_covariance(formula: str, data, groups: str, covariance) -> KnownCovarianceGLS:
@@ -75,13 +74,12 @@ def gls_known_covariance(formula: str, data, groups: str, covariance) -> KnownCo
     returning its matrix.  Rows of a group keep their order in the data.  The log-likelihood is the
     full Gaussian one, -1/2 (N log 2 pi + log|V| + r'V^-1 r).
     """
-    table = to_pandas(data).reset_index(drop=True)
+    original = to_pandas(data)
+    table = original.reset_index(drop=True)
     if groups not in table.columns:
         raise ValueError(f"unknown grouping column {groups!r}")
     frame = build_frame(parse_formula(formula), table.loc[table[groups].notna()], require_random=False)
-    factor = _grouping_factor(
-        frame.data.assign(**{groups: table.loc[frame.data.index, groups]}), (groups,), groups
-    )
+    factor = _grouping_factor(table.loc[frame.data.index], (groups,), groups)
     order = sort_order([factor.codes], frame.nobs)
     layout = GroupLayout.from_codes(factor.codes[order])
     labels = factor.levels
@@ -114,7 +112,8 @@ def gls_known_covariance(formula: str, data, groups: str, covariance) -> KnownCo
     beta = inverse @ r[:p, p]
     quadratic = r[p, p] ** 2
     loglik = -0.5 * (frame.nobs * math.log(2 * math.pi) + logdet + quadratic)
-    return KnownCovarianceGLS(frame, beta, inverse @ inverse.T, loglik, frame.fixed_names)
+    index = original.index[frame.data.index.to_numpy()]
+    return KnownCovarianceGLS(frame, beta, inverse @ inverse.T, loglik, frame.fixed_names, index)
 
 
 def _block(covariance, label: str, rows: pd.DataFrame, size: int) -> np.ndarray:

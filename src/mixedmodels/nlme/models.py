@@ -243,7 +243,8 @@ class _NlmeModel:
 
     @property
     def _index(self) -> pd.Index:
-        return self.frame.data.index
+        """The input's index of the rows used."""
+        return self.data.index
 
     # -- residuals ---------------------------------------------------------------------------------------
     def resid(self, type: str = "response", level: int | None = None) -> pd.Series:  # noqa: A002 - nlme's name
