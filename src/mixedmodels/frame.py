@@ -391,9 +391,13 @@ def build_frame(
     data,
     weights: str | np.ndarray | None = None,
     offset: str | np.ndarray | None = None,
+    require_random: bool = True,
 ) -> ModelFrame:
-    """Materialize ``formula`` on ``data`` with lme4's conventions and checks."""
-    if not formula.random:
+    """Materialize ``formula`` on ``data`` with lme4's conventions and checks.
+
+    ``require_random=False`` allows a formula without random-effects terms (gls models).
+    """
+    if require_random and not formula.random:
         raise FormulaError(
             f"no random-effects terms in {formula.text!r}; use (expr | group), e.g. (1 | subject)"
         )
