@@ -269,16 +269,24 @@ def bench_python(tool: str, case_name: str, timeout: float) -> dict:
     return last_json(run_subprocess([sys.executable, str(SCRIPT), "--worker", tool, case_name], timeout))
 
 
-R_SCRIPT = r"""
-args <- commandArgs(trailingOnly = TRUE)
-dir <- args[1]; form <- as.formula(args[2]); warmup <- as.integer(args[3]); repeats <- as.integer(args[4])
-suppressPackageStartupMessages(library(lme4))
+#: R code that reads the data written by write_for_r from the directory ``dir`` into ``d``
+R_READ_DATA = r"""
 level_files <- list.files(dir, pattern = "\\.levels$")
 factors <- sub("\\.levels$", "", level_files)
 d <- read.csv(file.path(dir, "data.csv"), na.strings = "",
               colClasses = setNames(rep("character", length(factors)), factors))
 for (i in seq_along(factors))
   d[[factors[i]]] <- factor(d[[factors[i]]], levels = readLines(file.path(dir, level_files[i])))
+"""
+
+R_SCRIPT = (
+    r"""
+args <- commandArgs(trailingOnly = TRUE)
+dir <- args[1]; form <- as.formula(args[2]); warmup <- as.integer(args[3]); repeats <- as.integer(args[4])
+suppressPackageStartupMessages(library(lme4))
+"""
+    + R_READ_DATA
+    + r"""
 invisible(lmer(Reaction ~ Days + (Days | Subject), sleepstudy))  # load lme4's lazy parts, not timed
 for (i in seq_len(warmup)) invisible(lmer(form, d, REML = TRUE))
 times <- numeric(repeats)
@@ -286,6 +294,7 @@ for (i in seq_len(repeats)) times[i] <- system.time(fit <- lmer(form, d, REML = 
 cat(sprintf('{"seconds": %.6f, "objective": %.6f, "version": "lme4 %s, %s"}\n', median(times),
             REMLcrit(fit), packageVersion("lme4"), R.version.string))
 """
+)
 
 
 def write_for_r(data: pd.DataFrame, directory: Path) -> None:
@@ -298,24 +307,22 @@ def write_for_r(data: pd.DataFrame, directory: Path) -> None:
     data.to_csv(directory / "data.csv", index=False, float_format="%.17g")
 
 
-def bench_lme4(case_name: str, timeout: float) -> dict:
+def run_r(script_text: str, data: pd.DataFrame, arguments: list[str], timeout: float) -> dict:
+    """Run an R script as ``Rscript script <data directory> *arguments``; its last line's JSON."""
     rscript = shutil.which("Rscript")
     if rscript is None:
         raise NotAvailable("Rscript not found")
-    case = CASES[case_name]
-    with tempfile.TemporaryDirectory(prefix=f"bench_{case_name}_") as tmp:
-        write_for_r(case.data(), Path(tmp) / "data")
+    with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
+        write_for_r(data, Path(tmp) / "data")
         script = Path(tmp) / "bench.R"
-        script.write_text(R_SCRIPT)
-        cmd = [
-            rscript,
-            str(script),
-            str(Path(tmp) / "data"),
-            case.formula,
-            str(case.warmup),
-            str(case.repeats),
-        ]
+        script.write_text(script_text)
+        cmd = [rscript, str(script), str(Path(tmp) / "data"), *arguments]
         return last_json(run_subprocess(cmd, timeout))
+
+
+def bench_lme4(case_name: str, timeout: float) -> dict:
+    case = CASES[case_name]
+    return run_r(R_SCRIPT, case.data(), [case.formula, str(case.warmup), str(case.repeats)], timeout)
 
 
 def bench_cli(timeout: float) -> dict:
@@ -435,6 +442,25 @@ def engine_state() -> str:
     return head + (" + uncommitted changes in src/" if dirty else "")
 
 
+def start_run(blas_threads: int | None) -> tuple[float, float]:
+    """Set the thread variables (if asked), print them and the engine's commit; (start time, load)."""
+    if blas_threads:
+        os.environ.update({name: str(blas_threads) for name in THREAD_VARIABLES})
+    print("threads:", ", ".join(f"{name}={os.environ.get(name, 'unset')}" for name in THREAD_VARIABLES))
+    print("mixedmodels at git", engine_state())
+    return time.perf_counter(), os.getloadavg()[0]
+
+
+def end_run(started: tuple[float, float]) -> None:
+    """Print the engine's commit again, the wall time and the load average at start and end."""
+    start, load_before = started
+    print("mixedmodels at git", engine_state(), "at the end")
+    print(
+        f"Total wall time: {time.perf_counter() - start:.0f} s; 1-minute load average at start "
+        f"{load_before:.2f}, at end {os.getloadavg()[0]:.2f} (on {os.cpu_count()} CPUs)"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     names = [*CASES, CLI_CASE]
@@ -451,22 +477,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         print(json.dumps(run_worker(*args.worker)))
         return
-    if args.blas_threads:
-        os.environ.update({name: str(args.blas_threads) for name in THREAD_VARIABLES})
-    print("threads:", ", ".join(f"{name}={os.environ.get(name, 'unset')}" for name in THREAD_VARIABLES))
-    print("mixedmodels at git", engine_state())
-    start = time.perf_counter()
-    load_before = os.getloadavg()[0]
+    started = start_run(args.blas_threads)
     all_results = {
         name: measure(name, args.skip_r, args.timeout) for name in ([args.only] if args.only else names)
     }
     print()
     print_table(all_results)
-    print("mixedmodels at git", engine_state(), "at the end")
-    print(
-        f"Total wall time: {time.perf_counter() - start:.0f} s; 1-minute load average at start "
-        f"{load_before:.2f}, at end {os.getloadavg()[0]:.2f} (on {os.cpu_count()} CPUs)"
-    )
+    end_run(started)
 
 
 if __name__ == "__main__":

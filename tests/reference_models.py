@@ -47,6 +47,15 @@ def sleepstudy_rankdef() -> pd.DataFrame:
     return df
 
 
+def sleepstudy_nine_groups() -> pd.DataFrame:
+    """sleepstudy with g = factor(rep(1:9, length.out = 180)), a grouping with no variance (singular)."""
+    df = mm.datasets.load("sleepstudy")
+    df["g"] = pd.Categorical(
+        (np.arange(len(df)) % 9 + 1).astype(str), categories=[str(i) for i in range(1, 10)]
+    )
+    return df
+
+
 def orthodont_missing() -> pd.DataFrame:
     df = mm.datasets.load("Orthodont")
     df.loc[[4, 16, 39, 76, 89], "distance"] = np.nan  # R rows 5, 17, 40, 77, 90

@@ -33,11 +33,12 @@ def _assert_f_table(ours: pd.DataFrame, expected: pd.DataFrame) -> None:
 
 
 # -- anova ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("ddf", ["satterthwaite", "kenward_roger"])
 @pytest.mark.parametrize("anova_type", [1, 2, 3])
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_anova_matches_lmertest(name, anova_type):
-    expected = _table(reference(name)["anova"][f"type{anova_type}"]["satterthwaite"]["value"])
-    ours = fitted(name).anova(type=anova_type)
+def test_anova_matches_lmertest(name, anova_type, ddf):
+    expected = _table(reference(name)["anova"][f"type{anova_type}"][ddf]["value"])
+    ours = fitted(name).anova(type=anova_type, ddf=ddf)
     assert list(ours.index) == list(expected.index)  # R's term labels; empty for intercept-only models
     _assert_f_table(ours, expected)
 
@@ -78,36 +79,36 @@ def test_anova_rejects_unknown_type_and_ddf():
         m.anova(ddf="lme4")
 
 
-def test_kenward_roger_is_not_there_yet():
-    m = fitted("orthodont_intercept")
-    with pytest.raises(NotImplementedError, match="kenward_roger"):
+def test_kenward_roger_needs_a_reml_fit():
+    m = fitted("orthodont_intercept").refit(reml=False)
+    with pytest.raises(ValueError, match="REML"):
         m.anova(ddf="kenward-roger")
-    with pytest.raises(NotImplementedError, match="kenward_roger"):
-        m.coef_table("Kenward-Roger")
 
 
 # -- contrasts -----------------------------------------------------------------------------------------------
 CONTRASTS = [(name, contrast) for name in sorted(MODELS) for contrast in reference(name)["contrasts"]]
 
 
+@pytest.mark.parametrize("ddf", ["satterthwaite", "kenward_roger"])
 @pytest.mark.parametrize(("name", "contrast"), CONTRASTS)
-def test_contrast_f_test_matches_contest(name, contrast):
+def test_contrast_f_test_matches_contest(name, contrast, ddf):
     block = reference(name)["contrasts"][contrast]
-    ours = fitted(name).contrast(np.array(block["L"], dtype=float))
-    _assert_f_table(ours, _table(block["f_test"]["satterthwaite"]["value"]))
+    ours = fitted(name).contrast(np.array(block["L"], dtype=float), ddf=ddf)
+    _assert_f_table(ours, _table(block["f_test"][ddf]["value"]))
 
 
 @pytest.mark.parametrize(
     ("name", "contrast"), [c for c in CONTRASTS if len(reference(c[0])["contrasts"][c[1]]["L"]) == 1]
 )
-def test_contrast_t_test_matches_contest(name, contrast):
+@pytest.mark.parametrize("ddf", ["satterthwaite", "kenward_roger"])
+def test_contrast_t_test_matches_contest(name, contrast, ddf):
     block = reference(name)["contrasts"][contrast]
     m = fitted(name)
     row = np.array(block["L"][0], dtype=float)
     by_name = dict(zip(m.fixef.index, row))
-    expected = _table(block["t_test"]["satterthwaite"]["value"])
+    expected = _table(block["t_test"][ddf]["value"])
     for given in (row, {k: v for k, v in by_name.items() if v != 0}, pd.Series(by_name)):
-        ours = m.contrast(given, joint=False)
+        ours = m.contrast(given, joint=False, ddf=ddf)
         assert list(ours.columns) == list(expected.columns)
         for column in expected.columns:
             atol = P_ATOL if column == "Pr(>|t|)" else 0

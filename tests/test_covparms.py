@@ -4,11 +4,8 @@ References: sires_procmixed.json (tools/reference_inference.R: the asymptotic co
 observed Hessian of -2 REML log-likelihood on the variance scale, computed densely in R and checked
 against numDeriv; Satterthwaite chi-square limits) and the SAS output in seed 000_b255e0ec358448de.txt.
 For models with several variance components and a correlated term, the standard errors are checked
-against the same dense observed-Hessian formula evaluated here on the fitted variances, at rtol 2e-5:
-covparms transforms the covariance of (theta, sigma) from VarianceParameters, whose Hessian is by
-central differences (about 5e-6 relative on penicillin, where the deviance has roundoff noise of 1e-10),
-and the delta method leaves out a term proportional to the gradient at the optimizer's stopping point
-(about 1e-6 relative).
+against the same dense observed-Hessian formula evaluated here on the fitted variances, at rtol 1e-6
+(covparms transforms the covariance of (theta, sigma) from VarianceParameters by the delta method).
 """
 
 from __future__ import annotations
@@ -92,7 +89,7 @@ def _dense_observed_se(model) -> np.ndarray:
 @pytest.mark.parametrize("name", ["penicillin", "sleepstudy_slope", "pastes"])
 def test_standard_errors_equal_the_dense_observed_information(name):
     model = fitted(name)
-    np.testing.assert_allclose(model.covparms()["Standard Error"], _dense_observed_se(model), rtol=2e-5)
+    np.testing.assert_allclose(model.covparms()["Standard Error"], _dense_observed_se(model), rtol=1e-6)
 
 
 def test_correlated_term_rows_and_wald_limits_for_the_covariance():

@@ -178,3 +178,18 @@ def test_newton_steps_finish_what_a_loose_bobyqa_started():
     assert np.max(np.abs(rough.x - [1.0, 2.0])) > 1e-7
     np.testing.assert_allclose(fine.x, [1.0, 2.0], atol=1e-9)
     assert fine.fun <= rough.fun
+
+
+def test_newton_steps_hold_parameters_that_reach_their_bound():
+    """The bound-constrained minimum (0, 1) of a smooth function: the projected step lands on it."""
+    from mixedmodels.engine.optimize import OptimizerControl, _projected_newton_step, minimize_bobyqa
+
+    def smooth(x):
+        return float((x[0] + 0.5) ** 2 + (x[1] - 1.0) ** 2 + 0.5 * x[0] * x[1])
+
+    hessian = np.array([[2.0, 0.5], [0.5, 2.0]])
+    x = np.array([0.01, 0.9])
+    gradient = np.array([2 * (x[0] + 0.5) + 0.5 * x[1], 2 * (x[1] - 1.0) + 0.5 * x[0]])
+    np.testing.assert_allclose(x + _projected_newton_step(gradient, hessian, x, np.zeros(2)), [0.0, 1.0])
+    result = minimize_bobyqa(smooth, np.array([0.3, 0.5]), np.zeros(2), OptimizerControl(ftol_rel=1e-3))
+    np.testing.assert_allclose(result.x, [0.0, 1.0], atol=1e-9)

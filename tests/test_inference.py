@@ -28,6 +28,8 @@ MODELS = {
     "sires": (models.sires, "bw ~ 1 + (1 | sire)"),
     "sleepstudy_missing_intercept": (models.sleepstudy_missing_response, "Reaction ~ Days + (1 | Subject)"),
     "sleepstudy_missing_factor": (models.sleepstudy_missing_response, "Reaction ~ DaysF + (1 | Subject)"),
+    "dyestuff2_singular": ("Dyestuff2", "Yield ~ 1 + (1 | Batch)"),
+    "sleepstudy_singular_term": (models.sleepstudy_nine_groups, "Reaction ~ Days + (1 | Subject) + (1 | g)"),
 }
 
 
@@ -71,3 +73,26 @@ def test_seed_orthodont_satterthwaite_df():
     assert table.loc["SexFemale", "t value"] ** 2 == pytest.approx(0.4507, abs=5e-5)
     assert table.loc["age:SexFemale", "df"] == pytest.approx(79.0, abs=1e-4)
     assert table.loc["age:SexFemale", "t value"] ** 2 == pytest.approx(6.3027, abs=5e-5)
+
+
+def test_stencil_derivatives_of_a_known_function():
+    from mixedmodels.inference.numdiff import derivatives
+
+    def fun(x):
+        return np.array([np.exp(x[0]) * np.sin(x[1]), x[0] ** 2 * x[1] ** 3 + x[2]])
+
+    x = np.array([0.3, -1.2, 2.0])
+    value, gradient, second = derivatives(fun, x)
+    e, s, c = np.exp(x[0]), np.sin(x[1]), np.cos(x[1])
+    np.testing.assert_allclose(value, fun(x))
+    expected_gradient = [[e * s, e * c, 0], [2 * x[0] * x[1] ** 3, 3 * x[0] ** 2 * x[1] ** 2, 1]]
+    np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-9, atol=1e-11)
+    expected_second = [
+        [[e * s, e * c, 0], [e * c, -e * s, 0], [0, 0, 0]],
+        [
+            [2 * x[1] ** 3, 6 * x[0] * x[1] ** 2, 0],
+            [6 * x[0] * x[1] ** 2, 6 * x[0] ** 2 * x[1], 0],
+            [0, 0, 0],
+        ],
+    ]
+    np.testing.assert_allclose(second, expected_second, rtol=1e-8, atol=1e-9)

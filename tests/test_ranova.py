@@ -30,7 +30,8 @@ def test_ranova_of_the_reference_models(name):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         table = fitted(name).ranova()
-    assert reference(name)["ranova"]["messages"] == []
+    # lmerTest's only messages are lme4's notes on singular reduced fits (sleepstudy_singular_term)
+    assert all("singular" in message for message in reference(name)["ranova"]["messages"])
     assert_same_table(table, expected_table(reference(name)["ranova"]))
 
 

@@ -1,5 +1,6 @@
-## Shared by the reference scripts (reference_lme4.R, reference_predict.R):
-## data loading, the table of models, tight lmer fits and exact JSON output.
+## Shared by the reference scripts (reference_lme4.R, reference_predict.R,
+## reference_inference.R, reference_aov.R): data loading, the table of models,
+## tight lmer fits, exact JSON output and the seed checks' comparison.
 ##
 ## Not run on its own: the scripts source() it from the repository root.
 
@@ -230,4 +231,24 @@ versions_line <- function() {
         "; minqa", format(packageVersion("minqa")),
         "; nloptr", format(packageVersion("nloptr")),
         "; jsonlite", format(packageVersion("jsonlite")))
+}
+
+## Data frame or matrix -> {rownames, columns, values: {column: array}}.
+## Column names are kept verbatim ("Pr(>|t|)", "2.5 %", ...); row names are
+## trimmed (summary.aov pads them); NA -> null.
+table_of <- function(x) {
+  x <- as.data.frame(x, check.names = FALSE, stringsAsFactors = FALSE)
+  list(rownames = arr(trimws(rownames(x))), columns = arr(colnames(x)),
+       values = lapply(x, function(col) arr(if (is.numeric(col)) as.double(col)
+                                            else col)))
+}
+
+## Seed checks: |printed - computed| within half a unit of the printed last
+## digit; prints one line and returns TRUE/FALSE.
+check_printed <- function(label, computed, printed, decimals) {
+  ok <- abs(computed - printed) <= 0.5 * 10^-decimals + 1e-12
+  cat(sprintf("  %-28s computed %-14.8g printed %-10s %s\n", label, computed,
+              formatC(printed, format = "f", digits = decimals),
+              if (ok) "ok" else "MISMATCH"))
+  ok
 }

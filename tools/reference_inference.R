@@ -118,7 +118,19 @@ models <- list(
         profile = FALSE),
   model("sires", "sires", "bw ~ 1 + (1 | sire)", mean_L,
         modify = function(d) { d$sire <- factor(d$sire); d },
-        data_changes = "sire converted with factor(sire) (levels 177, 200, 201, 202, 203)")
+        data_changes = "sire converted with factor(sire) (levels 177, 200, 201, 202, 203)"),
+  ## singular fits (a variance estimated as 0): the whole model, and one of two terms
+  model("dyestuff2_singular", "Dyestuff2", "Yield ~ 1 + (1 | Batch)", mean_L,
+        profile = FALSE),
+  model("sleepstudy_singular_term", "sleepstudy",
+        "Reaction ~ Days + (1 | Subject) + (1 | g)", ss_L, profile = FALSE,
+        modify = function(d) { d$g <- factor(rep(1:9, length.out = nrow(d))); d },
+        data_changes = "new column g = factor(rep(1:9, length.out = 180)), levels 1..9"),
+  ## a term repeated: the variance parameters are not identified, the Hessian of the deviance and
+  ## pbkrtest's information matrix are singular (lmerTest's and pbkrtest's generalized inverses)
+  model("sleepstudy_duplicate_term", "sleepstudy",
+        "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject) + (1 | Subject)", ss_L,
+        profile = FALSE)
 )
 names(models) <- vapply(models, `[[`, character(1), "name")
 
@@ -169,15 +181,6 @@ fit_lmertest <- function(s, data) {
   fit <- fit_best(s, data)
   stopifnot(inherits(fit$model, "lmerModLmerTest"))
   fit
-}
-
-## Data frame or matrix -> {rownames, columns, values: {column: array}}.
-## Column names are kept verbatim ("Pr(>|t|)", "2.5 %", ...); NA -> null.
-table_of <- function(x) {
-  x <- as.data.frame(x, check.names = FALSE, stringsAsFactors = FALSE)
-  list(rownames = arr(rownames(x)), columns = arr(colnames(x)),
-       values = lapply(x, function(col) arr(if (is.numeric(col)) as.double(col)
-                                            else col)))
 }
 
 ## Evaluate expr; record the value through `extract` and the messages and
@@ -462,15 +465,6 @@ bootstrap_percentile <- function() {
 ## ---------------------------------------------------------------------------
 ## Seed checks (console; stop on mismatch)
 ## ---------------------------------------------------------------------------
-
-## |printed - computed| within half a unit of the printed last digit.
-check_printed <- function(label, computed, printed, decimals) {
-  ok <- abs(computed - printed) <= 0.5 * 10^-decimals + 1e-12
-  cat(sprintf("  %-28s computed %-14.8g printed %-10s %s\n", label, computed,
-              formatC(printed, format = "f", digits = decimals),
-              if (ok) "ok" else "MISMATCH"))
-  ok
-}
 
 check_orthodont_seed <- function(fx) {
   cat("Orthodont type III Satterthwaite vs seed 003:\n")

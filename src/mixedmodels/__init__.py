@@ -6,20 +6,63 @@
 """
 
 from . import datasets
+from .aov import AovResult, aov
 from .engine.optimize import ConvergenceWarning, OptimizerControl
 from .formula import FormulaError
 from .frame import ModelMessage
 from .inference.comparison import anova
 from .lmm import LinearMixedModel, lmer
+from .nlme import (
+    CorAR1,
+    CorARMA,
+    CorCAR1,
+    CorCompSymm,
+    CorExp,
+    CorGaus,
+    CorLin,
+    CorRatio,
+    CorSpher,
+    CorSymm,
+    VarComb,
+    VarConstPower,
+    VarExp,
+    VarFixed,
+    VarIdent,
+    VarPower,
+    gls,
+    gls_known_covariance,
+    lme,
+)
 
 __all__ = [
+    "AovResult",
     "ConvergenceWarning",
+    "CorAR1",
+    "CorARMA",
+    "CorCAR1",
+    "CorCompSymm",
+    "CorExp",
+    "CorGaus",
+    "CorLin",
+    "CorRatio",
+    "CorSpher",
+    "CorSymm",
     "FormulaError",
     "LinearMixedModel",
     "ModelMessage",
     "OptimizerControl",
     "anova",
+    "aov",
+    "VarComb",
+    "VarConstPower",
+    "VarExp",
+    "VarFixed",
+    "VarIdent",
+    "VarPower",
     "datasets",
+    "gls",
+    "gls_known_covariance",
+    "lme",
     "lmer",
 ]
 __version__ = "0.1.0"

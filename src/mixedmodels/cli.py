@@ -1,15 +1,22 @@
-"""Command line: ``mixedmodels fit FORMULA --data NAME_OR_PATH [--ml] [--json]``."""
+"""Command line.
+
+* ``mixedmodels fit FORMULA --data NAME_OR_PATH [--ml] [--json] [--plots DIR]``: an lme4 model;
+* ``mixedmodels aov FORMULA --data NAME_OR_PATH [--random TERM ...] [--type 1|3] [--json]``: the
+  classical ANOVA of a designed experiment (PROC GLM's RANDOM / TEST).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 from . import datasets
+from .aov import aov
 from .lmm import lmer
 
 __all__ = ["main", "read_data"]
@@ -40,6 +47,23 @@ def _fit(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(model.summary())
+    if args.plots:
+        os.environ.setdefault("MPLBACKEND", "Agg")  # files only: no window system needed
+        written = model.plot.save_all(args.plots)
+        print(f"wrote {len(written)} plots to {args.plots}", file=sys.stderr)
+    return 0
+
+
+def _aov(args: argparse.Namespace) -> int:
+    data = read_data(args.data)
+    result = aov(
+        args.formula, data, random=args.random, ss_type=args.type, factors=args.factors, alpha=args.alpha
+    )
+    if args.json:
+        json.dump(result.to_dict(negative=args.negative), sys.stdout, indent=1, default=float)
+        sys.stdout.write("\n")
+    else:
+        print(result.summary(negative=args.negative))
     return 0
 
 
@@ -53,7 +77,30 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", action="store_true", help="print the whole result as JSON")
     fit.add_argument("--weights", help="column of prior weights")
     fit.add_argument("--offset", help="column of offsets")
+    fit.add_argument("--plots", metavar="DIR", help="write the standard diagnostic plots as PNG files to DIR")
     fit.set_defaults(run=_fit)
+
+    anova = commands.add_parser(
+        "aov", help="analysis of variance of a designed experiment, fixed and random terms"
+    )
+    anova.add_argument("formula", help='every source as a term, e.g. "score ~ Machine * Worker"')
+    anova.add_argument("--data", required=True, help="bundled dataset name or a CSV/Parquet path")
+    anova.add_argument(
+        "--random", nargs="+", default=[], metavar="TERM", help="random terms, e.g. Worker Machine:Worker"
+    )
+    anova.add_argument(
+        "--factors", nargs="+", default=[], metavar="COLUMN", help="numeric columns to treat as factors"
+    )
+    anova.add_argument("--type", type=int, choices=(1, 3), default=3, help="sums of squares (default: 3)")
+    anova.add_argument(
+        "--negative",
+        choices=("keep", "zero", "reml"),
+        default="keep",
+        help="negative variance estimates: keep, set to zero, or report REML instead",
+    )
+    anova.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level (default: 0.05)")
+    anova.add_argument("--json", action="store_true", help="print the tables as JSON")
+    anova.set_defaults(run=_aov)
     return parser
 
 
@@ -61,6 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, ImportError) as exc:
         print(f"mixedmodels: error: {exc}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from formulaic import Formula, ModelSpec, model_matrix
 from formulaic.errors import FormulaicError
 from formulaic.parser.types import Factor
@@ -44,6 +45,10 @@ EVALUATION_CONTEXT = {
     "tan": np.tan,
 }
 
+#: formulaic's ``C()`` under a name no data column shadows (an experiment's factor may be called ``C``).
+CODED = "coded_"
+EVALUATION_CONTEXT[CODED] = TRANSFORMS["C"]
+
 #: Names a formula can use without a column of that name (functions, ``np``, ``contr``, ...).
 KNOWN_NAMES = frozenset(EVALUATION_CONTEXT) | frozenset(TRANSFORMS)
 
@@ -54,7 +59,7 @@ def r_column_name(name: str) -> str:
     """formulaic's column name -> R's (``Sex[T.Female]`` -> ``SexFemale``, ``x[.L]`` -> ``x.L``)."""
     if name == "Intercept":
         return "(Intercept)"
-    name = re.sub(r"C\(([^,()]+), contr\.poly\)\[([^\]]*)\]", r"\1\2", name)
+    name = re.sub(rf"(?:C|{CODED})\(([^,()]+), contr\.poly\)\[([^\]]*)\]", r"\1\2", name)
     name = re.sub(r"\[T\.([^\]]*)\]", r"\1", name)
     name = re.sub(r"\[([^\]]*)\]", r"\1", name)
     # only arithmetic inside calls has these operators, which R's deparse writes unspaced: I(x^2), exp(x/10)
@@ -127,19 +132,39 @@ def formula_names(rhs: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(variables), tuple(functions)
 
 
-def _with_polynomial_contrasts(rhs: str, ordered: set[str]) -> str:
-    """Wrap bare names of ordered factors in ``C(name, contr.poly)``, as R's default contrasts do."""
-    if not ordered:
+def _with_contrasts(rhs: str, contrasts: dict[str, str], coder: str = "C") -> str:
+    """Wrap bare names of factors in ``C(name, <contrast>)`` (``contr.poly`` for ordered factors, as R's
+    default contrasts do; ``contr.sum`` for sum-to-zero coding); ``coder`` is the name ``C`` goes by."""
+    if not contrasts:
         return rhs
 
     def wrap(match: re.Match[str]) -> str:
         name = match.group(0)
         before = rhs[: match.start()].rstrip()
-        if name in ordered and not before.endswith("C(") and not rhs[match.end() :].lstrip().startswith("("):
-            return f"C({name}, contr.poly)"
+        if (
+            name in contrasts
+            and not before.endswith("C(")
+            and not rhs[match.end() :].lstrip().startswith("(")
+        ):
+            return f"{coder}({name}, {contrasts[name]})"
         return name
 
     return re.sub(r"(?<![\w.])[A-Za-z_][\w]*(?![\w.])", wrap, rhs)
+
+
+def _number_sum_contrasts(names: list[str], data: pd.DataFrame) -> list[str]:
+    """``C(x, contr.sum)[S.b]`` -> ``x2``: R numbers sum-contrast columns by the level's position."""
+    positions: dict[str, dict[str, int]] = {}
+
+    def number(match: re.Match[str]) -> str:
+        variable, level = match.group(1), match.group(2)
+        if variable not in positions:
+            categories = data[variable].cat.categories
+            positions[variable] = {str(c): i for i, c in enumerate(categories, start=1)}
+        return f"{variable}{positions[variable][level]}"
+
+    pattern = re.compile(rf"(?:C|{CODED})\(([^,()]+), contr\.sum\)\[S\.([^\]]*)\]")
+    return [pattern.sub(number, name) for name in names]
 
 
 @dataclass
@@ -152,34 +177,43 @@ class Design:
     simple_columns: list[str] | None
 
     @classmethod
-    def build(cls, rhs: str, data: pd.DataFrame) -> tuple[Design, np.ndarray]:
-        """Materialize ``rhs`` on ``data``; returns the design and its matrix."""
+    def build(
+        cls, rhs: str, data: pd.DataFrame, sum_contrasts: bool = False, sparse: bool = False
+    ) -> tuple[Design, np.ndarray | sp.csc_matrix]:
+        """Materialize ``rhs`` on ``data``; returns the design and its matrix (a sparse one with ``sparse``).
+
+        Unordered factors get treatment contrasts, or with ``sum_contrasts`` sum-to-zero contrasts
+        (R's ``options(contrasts = c("contr.sum", "contr.poly"))``, used for Type III sums of squares);
+        ordered factors get polynomial contrasts either way.
+        """
         simple = _simple_columns(rhs, data)
         if simple is not None:
             intercept, columns = simple
             names = (["(Intercept)"] if intercept else []) + columns
             design = cls(rhs, names, None, (["1"] if intercept else []) + columns)
-            return design, design.matrix(data)
-        ordered = {
-            name
-            for name in formula_names(rhs)[0]
-            if name in data.columns
-            and isinstance(data[name].dtype, pd.CategoricalDtype)
-            and data[name].cat.ordered
-        }
+            matrix = design.matrix(data)
+            return design, sp.csc_matrix(matrix) if sparse else matrix
+        contrasts = {}
+        for name in formula_names(rhs)[0]:
+            if name in data.columns and isinstance(data[name].dtype, pd.CategoricalDtype):
+                if data[name].cat.ordered:
+                    contrasts[name] = "contr.poly"
+                elif sum_contrasts:
+                    contrasts[name] = "contr.sum"
         try:
             matrices = model_matrix(
-                _with_polynomial_contrasts(rhs, ordered),
+                _with_contrasts(rhs, contrasts, CODED if "C" in data.columns else "C"),
                 data,
                 context=EVALUATION_CONTEXT,
                 na_action="ignore",
-                output="pandas",
+                output="sparse" if sparse else "pandas",
             )
         except FormulaicError as exc:
             raise formulaic_failure(f"cannot evaluate {rhs!r}", exc) from exc
-        names = [r_column_name(str(c)) for c in matrices.columns]
+        numbered = _number_sum_contrasts(list(matrices.model_spec.column_names), data)
+        names = [r_column_name(c) for c in numbered]
         design = cls(rhs, names, matrices.model_spec, None)
-        return design, np.asarray(matrices, dtype=float)
+        return design, sp.csc_matrix(matrices, dtype=float) if sparse else np.asarray(matrices, dtype=float)
 
     @property
     def has_intercept(self) -> bool:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .design import Design, formula_names
-from .engine.crossprod import GroupingColumns
+from .engine.crossprod import CrossProducts, GroupingColumns, cross_products
 from .formula import FormulaError, ParsedFormula, RandomTerm
 
 __all__ = [
@@ -23,6 +23,10 @@ __all__ = [
     "GroupingFactor",
     "RandomEffectsTerm",
     "build_frame",
+    "check_finite",
+    "complete_cases",
+    "grouping_factor",
+    "numeric_vector",
     "to_pandas",
     "ModelMessage",
     "r_label",
@@ -90,8 +94,11 @@ class RandomEffectsTerm:
     def ncols(self) -> int:
         return self.z.shape[1]
 
-    def grouping_columns(self) -> GroupingColumns:
-        return GroupingColumns(self.factor.codes, self.z, self.factor.nlevels)
+    def grouping_columns(self, rows: np.ndarray | None = None) -> GroupingColumns:
+        """The term's view of all rows, or of the rows indexed by ``rows``."""
+        if rows is None:
+            return GroupingColumns(self.factor.codes, self.z, self.factor.nlevels)
+        return GroupingColumns(self.factor.codes[rows], self.z[rows], self.factor.nlevels)
 
     def describe(self) -> str:
         return f"({self.term.lhs} | {self.factor.name})"
@@ -125,6 +132,20 @@ class ModelFrame:
         for term in self.formula.random:
             names.update(formula_names(term.lhs)[0])
         return names
+
+    def cross_products(self, rows: np.ndarray | None = None) -> CrossProducts:
+        """Blocks of [Z X y]'W[Z X y] (y less the offset) over all rows, or over the rows ``rows`` index.
+
+        The blocks of a subset keep every level of every factor, so they add to and subtract from the
+        blocks of the whole frame (influence diagnostics drop a group's rows that way).
+        """
+        response = self.y if self.offset is None else self.y - self.offset
+        xy = np.column_stack([self.x, response])
+        weights = self.weights
+        if rows is not None:
+            xy = xy[rows]
+            weights = None if weights is None else weights[rows]
+        return cross_products([t.grouping_columns(rows) for t in self.terms], xy, weights)
 
     def fixed_matrix(self, data: pd.DataFrame) -> np.ndarray:
         """The fixed-effects columns kept in the fit, for (new) data."""
@@ -162,7 +183,7 @@ def _factor_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes.astype(np.int64).ravel(), [r_label(v) for v in values]
 
 
-def _grouping_factor(data: pd.DataFrame, variables: tuple[str, ...], name: str) -> GroupingFactor:
+def grouping_factor(data: pd.DataFrame, variables: tuple[str, ...], name: str) -> GroupingFactor:
     """Interaction of ``variables`` with R's level order (first variable slowest), unused levels dropped."""
     codes, labels = _factor_codes(data[variables[0]])
     for var in variables[1:]:
@@ -239,7 +260,7 @@ def _check_columns(data: pd.DataFrame, variables: dict[str, str]) -> None:
             )
 
 
-def _numeric_vector(data: pd.DataFrame, expr: str, what: str) -> np.ndarray:
+def numeric_vector(data: pd.DataFrame, expr: str, what: str) -> np.ndarray:
     if expr in data.columns:
         column = data[expr]
         if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
@@ -253,12 +274,12 @@ def formula_offset(formula: ParsedFormula, data: pd.DataFrame) -> np.ndarray | N
     """The sum of the formula's ``offset(...)`` terms evaluated on ``data`` (None without any)."""
     total = None
     for expr in formula.offsets:
-        values = _numeric_vector(data, expr, "offset")
+        values = numeric_vector(data, expr, "offset")
         total = values if total is None else total + values
     return total
 
 
-def _check_finite(values: np.ndarray, what: str, names: list[str] | None = None) -> None:
+def check_finite(values: np.ndarray, what: str, names: list[str] | None = None) -> None:
     """Raise naming ``what`` (and the offending columns of a matrix) when there are Inf or NaN values."""
     bad = ~np.isfinite(values)
     if bad.any():
@@ -309,21 +330,20 @@ def _lme4_term_order(nlevels: list[int]) -> list[int]:
     return ascending[::-1]
 
 
-def build_frame(
+def complete_cases(
     formula: ParsedFormula,
     data,
     weights: str | np.ndarray | None = None,
     offset: str | np.ndarray | None = None,
-) -> ModelFrame:
-    """Materialize ``formula`` on ``data`` with lme4's conventions and checks."""
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, np.ndarray]]:
+    """The rows complete in every variable the model uses (R's ``na.omit``), with R's column types.
+
+    Returns the used columns of those rows (strings and booleans as categories, unused categories
+    dropped), the mask of complete input rows and the weights/offset given as arrays (input rows).
+    """
     data = to_pandas(data)
     if len(data) == 0 or data.shape[1] == 0:
         raise ValueError("data has no rows" if len(data) == 0 else "data has no columns")
-    if not formula.random:
-        raise FormulaError(
-            f"no random-effects terms in {formula.text!r}; use (expr | group), e.g. (1 | subject)"
-        )
-
     variables = _model_variables(formula, weights, offset)
     _check_columns(data, variables)
     used = [v for v in variables if v in data.columns]
@@ -363,12 +383,32 @@ def build_frame(
             frame[var] = pd.Categorical(np.where(column, "TRUE", "FALSE"), categories=["FALSE", "TRUE"])
         elif column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
             frame[var] = pd.Categorical(column.astype(str))
+    return frame, complete, extra
 
-    y = _numeric_vector(frame, formula.response, "response")
-    _check_finite(y, f"response {formula.response!r}")
+
+def build_frame(
+    formula: ParsedFormula,
+    data,
+    weights: str | np.ndarray | None = None,
+    offset: str | np.ndarray | None = None,
+    require_random: bool = True,
+) -> ModelFrame:
+    """Materialize ``formula`` on ``data`` with lme4's conventions and checks.
+
+    ``require_random=False`` allows a formula without random-effects terms (gls models).
+    """
+    if require_random and not formula.random:
+        raise FormulaError(
+            f"no random-effects terms in {formula.text!r}; use (expr | group), e.g. (1 | subject)"
+        )
+    frame, complete, extra = complete_cases(formula, data, weights, offset)
+    n_input = len(complete)
+
+    y = numeric_vector(frame, formula.response, "response")
+    check_finite(y, f"response {formula.response!r}")
 
     fixed_design, x_full = Design.build(formula.fixed, frame)
-    _check_finite(x_full, "fixed-effects model matrix", fixed_design.column_names)
+    check_finite(x_full, "fixed-effects model matrix", fixed_design.column_names)
     messages: list[str] = []
     kept = independent_columns(x_full) if x_full.shape[1] else np.arange(0)
     if len(kept) < x_full.shape[1]:
@@ -390,8 +430,8 @@ def build_frame(
         design, z = Design.build(term.lhs, frame)
         if z.shape[1] == 0:
             raise FormulaError(f"random-effects term ({term.lhs} | {term.group}) has no columns")
-        _check_finite(z, f"model matrix of ({term.lhs} | {term.group})", design.column_names)
-        factor = _grouping_factor(frame, term.factors, term.group)
+        check_finite(z, f"model matrix of ({term.lhs} | {term.group})", design.column_names)
+        factor = grouping_factor(frame, term.factors, term.group)
         terms.append(RandomEffectsTerm(term, design, factor, z))
     for t in terms:
         if t.factor.nlevels < 2:
@@ -412,11 +452,11 @@ def build_frame(
 
     prior_weights = extra.get("weights")
     if isinstance(weights, str):
-        prior_weights = _numeric_vector(frame, weights, "weights")
+        prior_weights = numeric_vector(frame, weights, "weights")
     elif prior_weights is not None:
         prior_weights = prior_weights[complete]
     if prior_weights is not None:
-        _check_finite(prior_weights, "weights")
+        check_finite(prior_weights, "weights")
         if np.any(prior_weights < 0):
             raise ValueError(f"weights must not be negative ({np.sum(prior_weights < 0)} are)")
         if np.any(prior_weights == 0):
@@ -429,12 +469,12 @@ def build_frame(
     if total_offset is not None:
         total_offset = total_offset[complete]
     elif isinstance(offset, str):
-        total_offset = _numeric_vector(frame, offset, "offset")
+        total_offset = numeric_vector(frame, offset, "offset")
     in_formula = formula_offset(formula, frame)
     if in_formula is not None:
         total_offset = in_formula if total_offset is None else total_offset + in_formula
     if total_offset is not None:
-        _check_finite(total_offset, "offset")
+        check_finite(total_offset, "offset")
 
     return ModelFrame(
         formula=formula,

@@ -16,7 +16,7 @@ import pandas as pd
 from .design import Design
 from .engine.cholesky import BlockedCholesky
 from .engine.covariance import covariance_for
-from .engine.crossprod import CrossProducts, cross_products
+from .engine.crossprod import CrossProducts
 from .engine.deviance import ProfiledObjective, objective_from_factor
 from .engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
 from .formula import FormulaError, parse_formula
@@ -62,17 +62,10 @@ class LinearMixedModel:
         self.frame = frame
         self.reml = bool(reml)
         self.control = control or OptimizerControl()
-        if cross is None:
-            response = frame.y if frame.offset is None else frame.y - frame.offset
-            cross = cross_products(
-                [t.grouping_columns() for t in frame.terms],
-                np.column_stack([frame.x, response]),
-                frame.weights,
-            )
-        self.cross = cross
+        self.cross = frame.cross_products() if cross is None else cross
         self.covariances = [covariance_for(t.term.structure, t.ncols) for t in frame.terms]
         self.objective = ProfiledObjective(
-            BlockedCholesky(cross, frame.x.shape[1]), self.covariances, self.reml
+            BlockedCholesky(self.cross, frame.x.shape[1]), self.covariances, self.reml
         )
         self.optimization: OptimizationResult | None = None
 
@@ -117,7 +110,8 @@ class LinearMixedModel:
 
     @property
     def nobs(self) -> int:
-        return self.frame.nobs
+        """Rows in the fit's cross-products (the frame's rows, unless refitted on part of them)."""
+        return self.cross.nobs
 
     @property
     def n_fixed(self) -> int:
@@ -419,10 +413,24 @@ class LinearMixedModel:
 
         return containment_df(self)
 
+    @cached_property
+    def kenward_roger(self):
+        """pbkrtest's Kenward-Roger adjustment (REML fits): adjusted vcov, df and F tests."""
+        from .inference.kenward_roger import KenwardRoger
+
+        return KenwardRoger(self)
+
+    @property
+    def vcov_kenward_roger(self) -> pd.DataFrame:
+        """Kenward-Roger adjusted covariance of the fixed effects (pbkrtest's ``vcovAdj``; REML fits)."""
+        names = self.frame.fixed_names
+        return pd.DataFrame(self.kenward_roger.adjusted_vcov, index=names, columns=names)
+
     def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
         """Estimate, Std. Error, df, t value and Pr(>|t|) of the fixed effects (lmerTest's summary).
 
-        ``ddf``: ``"satterthwaite"`` (lmerTest's default), ``"kenward-roger"``, ``"containment"``
+        ``ddf``: ``"satterthwaite"`` (lmerTest's default), ``"kenward-roger"`` (REML fits; as
+        lmerTest, the standard errors are then those of the adjusted covariance), ``"containment"``
         (SAS's default), ``"residual"`` (n - p) or ``"asymptotic"`` (normal reference distribution).
         """
         from .inference.contrasts import contrast_table
@@ -555,6 +563,34 @@ class LinearMixedModel:
         from .inference.bootstrap import bootstrap
 
         return bootstrap(self, nsim, statistic, seed, n_jobs, progress)
+
+    @cached_property
+    def residual_diagnostics(self) -> pd.DataFrame:
+        """Per row used: fitted, residual, pearson, standardized, leverage and cooks_distance.
+
+        lme4's ``residuals(type = "pearson")``, ``rstudent``, ``hatvalues`` and ``cooks.distance``; see
+        :mod:`mixedmodels.diagnostics`.
+        """
+        from .diagnostics import residual_diagnostics
+
+        return residual_diagnostics(self)
+
+    def influence(self, group: str):
+        """The model refitted without each level of ``group``: fixef, dfbeta, Cook's distance, sigma.
+
+        As lme4's ``influence(m, groups = group)``; ``group`` is a grouping factor or a column of the
+        model's data.  Returns a :class:`mixedmodels.diagnostics.GroupInfluence`.
+        """
+        from .diagnostics import group_influence
+
+        return group_influence(self, group)
+
+    @property
+    def plot(self):
+        """Diagnostic plots (``m.plot.residuals()``, ``m.plot.qq()``, ...); needs matplotlib."""
+        from .plots import ModelPlots
+
+        return ModelPlots(self)
 
     # -- printing --------------------------------------------------------------------------------------------
     def summary(self, ddf: str = "satterthwaite"):

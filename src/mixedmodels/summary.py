@@ -31,7 +31,7 @@ def abbreviate(name: str, width: int = 6) -> str:
     return (head + tail)[:width]
 
 
-def _format_column(values, digits: int = 4) -> list[str]:
+def format_column(values, digits: int = 4) -> list[str]:
     """R's ``format(x, digits=)``: common decimals so that each value shows ``digits`` significant digits."""
     values = np.asarray(values, dtype=float)
     finite = values[np.isfinite(values) & (values != 0)]
@@ -116,7 +116,7 @@ _DDF_TITLES = {
 }
 
 
-def _text_table(columns: dict[str, list[str]], index: list[str], left: set[str] = frozenset()) -> list[str]:
+def text_table(columns: dict[str, list[str]], index: list[str], left: set[str] = frozenset()) -> list[str]:
     """Rows of a right-aligned (or left-aligned, for ``left`` columns) plain-text table."""
     index_width = max((len(i) for i in index), default=0)
     widths = {name: max([len(name)] + [len(v) for v in col]) for name, col in columns.items()}
@@ -166,7 +166,7 @@ class LmerSummary:
         columns["t value"] = _r_format(np.round(coef["t value"].to_numpy(), 3), 4)
         columns["Pr(>|t|)"] = format_p_values(coef["Pr(>|t|)"].to_numpy(), 3)
         columns[""] = [significance_stars(p).ljust(3) for p in coef["Pr(>|t|)"]]
-        lines += _text_table(columns, list(coef.index), left={""})
+        lines += text_table(columns, list(coef.index), left={""})
         if any(significance_stars(p) for p in coef["Pr(>|t|)"]):
             lines += ["---", SIGNIFICANCE_LEGEND]
         return lines
@@ -202,12 +202,12 @@ class LmerSummary:
         columns = {
             "Groups": groups,
             "Name": names,
-            "Variance": _format_column(variances),
-            "Std.Dev.": _format_column(sds),
+            "Variance": format_column(variances),
+            "Std.Dev.": format_column(sds),
         }
         if any(corrs):
             columns["Corr"] = corrs
-        return _text_table(columns, [""] * len(groups), left={"Groups", "Name", "Corr"})
+        return text_table(columns, [""] * len(groups), left={"Groups", "Name", "Corr"})
 
     def _fixed_correlation_lines(self) -> list[str]:
         vcov = self.model.vcov.to_numpy()
@@ -220,7 +220,7 @@ class LmerSummary:
             abbreviate(names[j]): [f"{corr[i, j]:.3f}" if i > j else "" for i in range(1, len(names))]
             for j in range(len(names) - 1)
         }
-        return ["", "Correlation of Fixed Effects:"] + _text_table(columns, names[1:])
+        return ["", "Correlation of Fixed Effects:"] + text_table(columns, names[1:])
 
     def __str__(self) -> str:
         m = self.model
@@ -240,11 +240,11 @@ class LmerSummary:
                 "deviance": f"{m.deviance:.1f}",
                 "df.resid": str(m.nobs - m.df_loglik),
             }
-            lines += _text_table({k: [v] for k, v in stats.items()}, [""])
+            lines += text_table({k: [v] for k, v in stats.items()}, [""])
         quantiles = np.quantile(self.scaled_residuals, [0, 0.25, 0.5, 0.75, 1.0])
         labels = ["Min", "1Q", "Median", "3Q", "Max"]
         lines += ["", "Scaled residuals:"]
-        lines += _text_table({k: [f"{v:.4f}"] for k, v in zip(labels, quantiles)}, [""])
+        lines += text_table({k: [f"{v:.4f}"] for k, v in zip(labels, quantiles)}, [""])
         lines += ["", "Random effects:"] + self._random_effects_lines()
         groups = ", ".join(f"{name}, {count}" for name, count in m.ngroups.items())
         lines.append(f"Number of obs: {m.nobs}, groups:  {groups}")

@@ -18,6 +18,7 @@ section 3).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,7 +27,7 @@ import scipy.sparse as sp
 
 from .crossprod import CrossProducts
 
-__all__ = ["BlockedCholesky", "ProductPlan"]
+__all__ = ["BlockedCholesky", "ProductPlan", "block_diagonal"]
 
 # LAPACK directly: scipy.linalg's wrappers cost more than the factorization of the small blocks
 _potrf = la.lapack.dpotrf
@@ -78,7 +79,7 @@ def weighted_inverse(blocks: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarr
     return logdet, half.transpose(0, 2, 1) @ half
 
 
-def _block_diagonal(blocks: np.ndarray) -> sp.bsr_matrix:
+def block_diagonal(blocks: np.ndarray) -> sp.bsr_matrix:
     """Sparse block-diagonal matrix from an array of ``nlevels`` square blocks."""
     nlevels, p, _ = blocks.shape
     return sp.bsr_matrix(
@@ -162,6 +163,7 @@ class BlockedCholesky:
         self._middle: np.ndarray | None = None
         self._xyz0_m: np.ndarray | None = None
         self._plans = {}
+        self._first_columns: dict[int, Block] = {}
         for i in range(1, self.nterms):
             for j in range(1, i + 1):
                 # only the lower triangle is needed on the diagonal, unless block scaling mixes the two
@@ -185,6 +187,17 @@ class BlockedCholesky:
             self._diag0 = batched_cholesky(self._block0)
         return self._diag0
 
+    def copy(self) -> BlockedCholesky:
+        """An independent factor of the same cross-products that shares the precomputed product plans.
+
+        For work at other parameter values (numerical derivatives) without disturbing the fitted
+        model's factor or paying for the plans again.  ``update`` replaces the factor's arrays rather
+        than writing into them, so a shallow copy is enough.
+        """
+        twin = copy.copy(self)
+        twin._first_columns = {}
+        return twin
+
     # -- scaling by Lambda ------------------------------------------------------------------------
     def _scale_left(self, k: int, block: Block) -> Block:
         """``Lambda_k' @ block`` (block has q_k rows)."""
@@ -192,7 +205,7 @@ class BlockedCholesky:
         if t.shape[0] == 1:
             return block * t[0, 0]
         if sp.issparse(block):
-            return _block_diagonal(np.broadcast_to(t.T, (self.nlevels[k],) + t.shape)) @ block
+            return block_diagonal(np.broadcast_to(t.T, (self.nlevels[k],) + t.shape)) @ block
         p = t.shape[0]
         shaped = block.reshape(self.nlevels[k], p, -1)
         return np.einsum("ab,kac->kbc", t, shaped).reshape(block.shape)
@@ -203,7 +216,7 @@ class BlockedCholesky:
         if t.shape[0] == 1:
             return block * t[0, 0]
         if sp.issparse(block):
-            return block @ _block_diagonal(np.broadcast_to(t, (self.nlevels[k],) + t.shape))
+            return block @ block_diagonal(np.broadcast_to(t, (self.nlevels[k],) + t.shape))
         p = t.shape[0]
         rows = block.shape[0]
         return (block.reshape(rows, self.nlevels[k], p) @ t).reshape(block.shape)
@@ -217,7 +230,7 @@ class BlockedCholesky:
             return block * inverse
         inverse_t = self.diag0_inv.transpose(0, 2, 1)
         if sp.issparse(block):
-            return (block @ _block_diagonal(inverse_t)).tocsr()
+            return (block @ block_diagonal(inverse_t)).tocsr()
         rows, p = block.shape[0], self.ncols[0]
         shaped = block.reshape(rows, self.nlevels[0], p)
         return np.einsum("rkp,kpq->rkq", shaped, inverse_t).reshape(block.shape)
@@ -262,13 +275,14 @@ class BlockedCholesky:
         if plan is not None:
             product = plan.apply(self._middle)
         else:
-            middle = _block_diagonal(self._middle)
+            middle = block_diagonal(self._middle)
             product = (self.cross.off[i, 0] @ middle @ self.cross.off[j, 0].T).toarray()
         dense -= self._scale_right(j, self._scale_left(i, product))
 
     def update(self, factors: Sequence[np.ndarray]) -> bool:
         """Refactor for the per-term factors ``T_k``; False when a block is not positive definite."""
         self.factors = list(factors)
+        self._first_columns = {}
         cross, nterms, p0 = self.cross, self.nterms, self.ncols[0]
         blocks: dict[tuple[int, int], Block] = {}
 
@@ -335,14 +349,49 @@ class BlockedCholesky:
         return float(self.blocks[self.nterms, self.nterms][self.nfixed, self.nfixed] ** 2)
 
     # -- solutions --------------------------------------------------------------------------------------
-    def _solve_diag_t(self, j: int, rhs: np.ndarray) -> np.ndarray:
-        """L_jj^{-T} rhs."""
+    def _solve_diag(self, j: int, rhs: np.ndarray, transpose: bool = False) -> np.ndarray:
+        """L_jj^{-1} rhs, or L_jj^{-T} rhs, for a vector or a matrix ``rhs`` with q_j rows."""
         if j == 0:
             if self.ncols[0] == 1:
-                return rhs / self.diag0[:, 0, 0]
-            shaped = rhs.reshape(self.nlevels[0], self.ncols[0])
-            return np.einsum("kpq,kp->kq", self.diag0_inv, shaped).ravel()
-        return la.solve_triangular(self.blocks[j, j], rhs, lower=True, trans="T", check_finite=False)
+                scale = self.diag0[:, 0, 0]
+                return rhs / (scale if rhs.ndim == 1 else scale[:, None])
+            shaped = rhs.reshape(self.nlevels[0], self.ncols[0], -1)
+            pattern = "kpq,kpb->kqb" if transpose else "kqp,kpb->kqb"
+            return np.einsum(pattern, self.diag0_inv, shaped).reshape(rhs.shape)
+        return _trtrs(self.blocks[j, j], rhs, lower=1, trans=int(transpose))[0]
+
+    def _first_column(self, i: int) -> Block:
+        """L_i0, made once per factorization (see :meth:`first_column_block`)."""
+        if i not in self._first_columns:
+            self._first_columns[i] = self.first_column_block(i)
+        return self._first_columns[i]
+
+    def solve_random(self, rhs: np.ndarray) -> np.ndarray:
+        """(Lambda'Z'WZ Lambda + I)^{-1} rhs = (L_RE L_RE')^{-1} rhs for a dense ``rhs`` (q x m).
+
+        Two block triangular solves over the terms, so the cost is that of applying L_RE twice; used
+        where traces over all random effects are needed (Kenward-Roger), a chunk of columns at a time.
+        """
+        rhs = np.asarray(rhs, dtype=float)
+        edges = np.cumsum([0] + [n * p for n, p in zip(self.nlevels, self.ncols)])
+        parts = [rhs[edges[k] : edges[k + 1]] for k in range(self.nterms)]
+        below = [
+            [self._first_column(i) if j == 0 else self.blocks[i, j] for j in range(i)]
+            for i in range(self.nterms)
+        ]
+        forward: list[np.ndarray] = []
+        for i in range(self.nterms):
+            right = parts[i].copy()
+            for j in range(i):
+                right -= below[i][j] @ forward[j]
+            forward.append(self._solve_diag(i, right))
+        result: list[np.ndarray] = [np.empty(0)] * self.nterms
+        for j in reversed(range(self.nterms)):
+            right = forward[j].copy()
+            for i in range(j + 1, self.nterms):
+                right -= below[i][j].T @ result[i]
+            result[j] = self._solve_diag(j, right, transpose=True)
+        return np.concatenate(result, axis=0)
 
     def solve(self) -> tuple[np.ndarray, list[np.ndarray]]:
         """Fixed effects beta and spherical random effects u (one vector per term) at the optimum."""
@@ -356,7 +405,7 @@ class BlockedCholesky:
             for i in range(j + 1, self.nterms):
                 below = self.blocks[i, j] if j > 0 else self.first_column_block(i)
                 rhs = rhs - np.asarray(below.T @ modes[i]).ravel()
-            modes[j] = self._solve_diag_t(j, rhs)
+            modes[j] = self._solve_diag(j, rhs, transpose=True)
         return beta, modes
 
     def inverse_fixed_crossprod(self) -> np.ndarray:
@@ -370,7 +419,7 @@ class BlockedCholesky:
             if self.ncols[0] == 1:
                 first = sp.diags(1.0 / self.diag0[:, 0, 0]).tocsr()
             else:
-                first = _block_diagonal(self.diag0_inv).tocsr()
+                first = block_diagonal(self.diag0_inv).tocsr()
         else:
             first = la.solve_triangular(self.blocks[j, j], np.eye(self.blocks[j, j].shape[0]), lower=True)
         columns: dict[int, Block] = {j: first}

@@ -10,7 +10,8 @@ With ``W = diag(weights)`` and ``XY = [X y]`` the blocks are
 * ``xy``        -- XY'W XY, dense (m x m).
 
 :func:`cross_products` works on any subset of the rows, and :class:`CrossProducts` add, so data that does
-not fit in memory (or is split across workers) is handled chunk by chunk with the same code.
+not fit in memory (or is split across workers) is handled chunk by chunk with the same code; subtracting
+the blocks of some rows gives the blocks without them.
 """
 
 from __future__ import annotations
@@ -56,6 +57,17 @@ class CrossProducts:
             xy=self.xy + other.xy,
             nobs=self.nobs + other.nobs,
             sum_log_weights=self.sum_log_weights + other.sum_log_weights,
+        )
+
+    def __sub__(self, other: CrossProducts) -> CrossProducts:
+        """The blocks without the rows of ``other`` (a subset of these rows), e.g. to drop a group."""
+        return CrossProducts(
+            diag=[a - b for a, b in zip(self.diag, other.diag)],
+            off={key: self.off[key] - other.off[key] for key in self.off},
+            xyz=[a - b for a, b in zip(self.xyz, other.xyz)],
+            xy=self.xy - other.xy,
+            nobs=self.nobs - other.nobs,
+            sum_log_weights=self.sum_log_weights - other.sum_log_weights,
         )
 
 

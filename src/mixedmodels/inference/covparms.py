@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .numdiff import jacobian
+from .numdiff import derivatives
 
 if TYPE_CHECKING:
     from ..lmm import LinearMixedModel
@@ -70,7 +70,7 @@ def covariance_parameters(model: LinearMixedModel, level: float = 0.95) -> pd.Da
         return np.array([s2 if k is None else s2 * factors[k][i] @ factors[k][j] for _, _, k, i, j in layout])
 
     estimate = variance_scale(varpar.estimate)
-    gradient = jacobian(variance_scale, varpar.estimate)
+    gradient = derivatives(variance_scale, varpar.estimate)[1]
     se = np.sqrt(np.diag(gradient @ varpar.covariance @ gradient.T))
     se[se == 0] = np.nan  # a variance on its boundary (zero), for which SAS reports no standard error
     is_variance = np.array([i == j for _, _, _, i, j in layout])

@@ -5,7 +5,7 @@ Methods (``ddf=``):
 * ``"satterthwaite"`` -- lmerTest's default (Kuznetsova et al. 2017): per-contrast Satterthwaite df,
   F tests combined as in ``contestMD`` (inference/satterthwaite.py);
 * ``"kenward-roger"`` -- Kenward & Roger (1997) as pbkrtest (Halekoh & Højsgaard 2014): adjusted
-  covariance of beta and scaled F; plugged in below (see "Kenward-Roger plug-in");
+  covariance of beta and scaled F (inference/kenward_roger.py);
 * ``"containment"`` -- SAS PROC MIXED's default DDFM=CONTAIN (inference/containment.py);
 * ``"residual"`` -- n - p for every test;
 * ``"asymptotic"`` -- infinite df: normal and chi-square/q reference distributions.
@@ -89,23 +89,22 @@ def f_table(tests: Mapping[Hashable, FTest], sigma: float) -> pd.DataFrame:
     return table
 
 
-# -- Kenward-Roger plug-in ---------------------------------------------------------------------------------
-# inference/kenward_roger.py is written separately.  As lmerTest with ddf="Kenward-Roger":
+# -- Kenward-Roger ------------------------------------------------------------------------------------------
+# As lmerTest with ddf="Kenward-Roger" (inference/kenward_roger.py):
 #   F test: f_value = the scaled F of pbkrtest's KRmodcomp, unscaled_f = its unscaled F (Wald F with the
 #           adjusted covariance), dendf = its ddf;
 #   t test: standard error from the adjusted covariance (pbkrtest's vcovAdj), df = pbkrtest's Lb_ddf.
-_KENWARD_ROGER_MISSING = (
-    "ddf='kenward-roger' needs inference/kenward_roger.py (kenward_roger_f_test, kenward_roger_df), "
-    "which is not part of this build yet"
-)
-
-
 def _kenward_roger_f_test(model: LinearMixedModel, contrasts: np.ndarray) -> FTest:
-    raise NotImplementedError(_KENWARD_ROGER_MISSING)
+    if not np.any(contrasts):
+        return EMPTY_TEST
+    scaled, numdf, dendf, unscaled = model.kenward_roger.f_tests(contrasts)
+    return FTest(scaled, numdf, dendf, unscaled)
 
 
 def _kenward_roger_t_test(model: LinearMixedModel, contrast: np.ndarray) -> tuple[float, float]:
-    raise NotImplementedError(_KENWARD_ROGER_MISSING)
+    kenward_roger = model.kenward_roger
+    se = float(np.sqrt(contrast @ kenward_roger.adjusted_vcov @ contrast))
+    return se, kenward_roger.df(contrast)
 
 
 # -- the dispatch --------------------------------------------------------------------------------------------

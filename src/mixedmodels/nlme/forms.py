@@ -1,0 +1,96 @@
+"""nlme's one-sided formulas ``~ covariate | groups`` for variance functions and correlation structures.
+
+``~ age``, ``~ 1 | Subject``, ``~ Time | Rat``, ``~ x + y | field``, ``~ 1 | a/b`` (nested: the innermost
+level is used), ``~ 1 | a*b`` (strata of a variance function: the interaction).  The covariate part is
+an expression of the data (``log(x)``, ``fitted(.)`` for the fitted values); ``1`` means none.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..design import Design, formula_names
+from ..formula import FormulaError, _scan_top_level
+from ..frame import r_label
+
+__all__ = ["StructureForm", "parse_form"]
+
+FITTED = "fitted(.)"
+
+
+@dataclass(frozen=True)
+class StructureForm:
+    """A parsed ``~ covariate | groups`` formula."""
+
+    text: str
+    covariate: str | None  # right-hand side for the covariate(s); None for ``~ 1``
+    groups: tuple[str, ...]  # grouping variables, outermost first
+    group_separator: str  # "/" (nested) or "*" (strata: interaction)
+
+    @property
+    def uses_fitted(self) -> bool:
+        return self.covariate is not None and self.covariate.replace(" ", "") in (FITTED, "fitted")
+
+    @property
+    def variables(self) -> list[str]:
+        """Data columns the formula needs (the fitted values are not a column)."""
+        names = list(self.groups)
+        if self.covariate is not None and not self.uses_fitted:
+            names.extend(formula_names(self.covariate)[0])
+        return names
+
+    def covariate_matrix(self, data: pd.DataFrame) -> np.ndarray:
+        """The covariate columns (n, d) on ``data``, without an intercept."""
+        if self.covariate is None or self.uses_fitted:
+            raise ValueError(f"{self.text!r} has no data covariate")
+        expression = self.covariate.strip()
+        if expression in data.columns:
+            return data[expression].to_numpy(dtype=float)[:, None]
+        design, matrix = Design.build(f"0 + {expression}", data)
+        if matrix.shape[1] == 0:
+            raise FormulaError(f"the covariate of {self.text!r} has no columns")
+        return matrix
+
+    def group_labels(self, data: pd.DataFrame, levels: int | None = None) -> np.ndarray:
+        """One label per row for the groups (the first ``levels`` grouping variables)."""
+        names = self.groups if levels is None else self.groups[:levels]
+        labels = None
+        for name in names:
+            column = data[name].astype(object).map(r_label).astype(str).to_numpy()
+            labels = (
+                column if labels is None else np.char.add(np.char.add(labels, self.group_separator), column)
+            )
+        return np.full(len(data), "1") if labels is None else labels
+
+
+def parse_form(text: str, what: str) -> StructureForm:
+    """Parse ``~ covariate | groups`` (the ``~`` may be left out)."""
+    if not isinstance(text, str):
+        raise TypeError(
+            f"the form of {what} must be a string such as '~ 1 | Subject', not {type(text).__name__}"
+        )
+    body = text.strip()
+    if body.startswith("~"):
+        body = body[1:]
+    pieces = _scan_top_level(body, ("|",))
+    if len(pieces) > 2:
+        raise FormulaError(f"form {text!r} of {what} has more than one '|'")
+    covariate = pieces[0][1].strip()
+    if not covariate:
+        raise FormulaError(f"form {text!r} of {what} has no covariate; write 1 for none, e.g. '~ 1 | g'")
+    covariate = None if covariate == "1" else covariate
+    groups: tuple[str, ...] = ()
+    separator = "/"
+    if len(pieces) == 2:
+        grouping = pieces[1][1].strip()
+        if "*" in grouping and "/" in grouping:
+            raise FormulaError(f"form {text!r} of {what} mixes '/' and '*' in its groups")
+        separator = "*" if "*" in grouping else "/"
+        groups = tuple(g.strip().strip("`") for g in re.split(r"[/*]", grouping))
+        if not all(groups):
+            raise FormulaError(f"form {text!r} of {what} has an empty grouping variable")
+    return StructureForm(text.strip(), covariate, groups, separator)

@@ -1,0 +1,328 @@
+"""The per-group likelihood of gls and lme models with variance functions and correlation structures.
+
+Pinheiro & Bates (2000, ch. 5): with Var(e_g) = sigma^2 V_g^(1/2) C_g V_g^(1/2) for each group g
+(V_g the diagonal of squared variance-function factors, C_g the correlation), the rows of a group are
+multiplied by the weights w = V_g^(-1/2) and then by the whitening factor F_g of C_g.  The transformed
+model has independent residuals with constant variance, and
+
+    log L = log L_transformed + sum_i log w_i + sum_g log|F_g|.
+
+The transformed model is a linear model (gls: profiled over beta and sigma from one QR decomposition)
+or a linear mixed model (lme: the profiled deviance of Bates et al. 2015 from the project's blocked
+Cholesky factor of the cross-products, so any nesting of random effects works).  Nothing here builds
+a matrix over all rows: the whitening is group by group (see :mod:`.corstruct`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..engine.cholesky import BlockedCholesky
+from ..engine.covariance import Unstructured
+from ..engine.crossprod import CrossProducts, GroupingColumns, cross_products
+from ..engine.deviance import objective_from_factor
+from ..engine.start import moment_start
+from .corstruct import CorStruct
+from .varfunc import VarFunc
+
+__all__ = ["ResidualModel", "GLSLikelihood", "LMELikelihood", "natural_covariance", "covariance_from_natural"]
+
+
+class ResidualModel:
+    """A bound variance function and correlation structure: parameters -> whitened rows.
+
+    Parameters are ordered as nlme's: the correlation structure's, then the variance function's.
+    """
+
+    def __init__(self, varfunc: VarFunc | None, corstruct: CorStruct | None):
+        self.varfunc = varfunc
+        self.corstruct = corstruct
+        self.sizes = (corstruct.n_params if corstruct else 0, varfunc.n_params if varfunc else 0)
+
+    @property
+    def n_params(self) -> int:
+        return sum(self.sizes)
+
+    @property
+    def initial(self) -> np.ndarray:
+        parts = [s.initial for s in (self.corstruct, self.varfunc) if s is not None]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    @property
+    def uses_fitted(self) -> bool:
+        return self.varfunc is not None and self.varfunc.uses_fitted
+
+    def split(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        params = np.asarray(params, dtype=float)
+        return params[: self.sizes[0]], params[self.sizes[0] :]
+
+    def log_weights(self, params: np.ndarray, fitted: np.ndarray | None = None) -> np.ndarray | None:
+        if self.varfunc is None:
+            return None
+        return self.varfunc.log_weights(self.split(params)[1], fitted)
+
+    def whiten(self, params: np.ndarray, matrix: np.ndarray, fitted=None, natural: bool = False):
+        """(whitened rows, sum log w + sum log|F_g|), or None where the covariance is not valid."""
+        cor_params, var_params = self.split(params)
+        out, log_jacobian = matrix, 0.0
+        if self.varfunc is not None:
+            log_w = self.varfunc.log_weights(var_params, fitted)
+            if not np.all(np.isfinite(log_w)):
+                return None
+            weights = np.exp(log_w)
+            out = out * (weights if out.ndim == 1 else weights[:, None])
+            log_jacobian += float(log_w.sum())
+        if self.corstruct is not None:
+            result = self.corstruct.whiten(cor_params, out, natural=natural)
+            if result is None:
+                return None
+            out, logdet = result
+            log_jacobian += logdet
+        return out, log_jacobian
+
+    def natural(self, params: np.ndarray) -> np.ndarray:
+        cor_params, var_params = self.split(params)
+        parts = []
+        if self.corstruct is not None:
+            parts.append(self.corstruct.natural(cor_params))
+        if self.varfunc is not None:
+            parts.append(self.varfunc.natural(var_params))
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _profiled_constant(nr: int) -> float:
+    """nlme's N/2 (log N - 1 - log 2 pi) with N the number of observations (minus p for REML)."""
+    return nr / 2.0 * (math.log(nr) - 1.0 - math.log(2.0 * math.pi))
+
+
+@dataclass
+class GLSFit:
+    """Estimates of a gls model at given variance parameters."""
+
+    beta: np.ndarray
+    sigma: float
+    r_fixed: np.ndarray  # upper-triangular R_X of the whitened X (p x p)
+    loglik: float
+    log_jacobian: float
+
+
+class GLSLikelihood:
+    """gls: the log-likelihood profiled over beta and sigma (nlme's gls_loglik and gls_estimate)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, residual: ResidualModel, reml: bool):
+        self.x, self.y = x, y
+        self.xy = np.column_stack([x, y])
+        self.residual = residual
+        self.reml = reml
+        self.nobs, self.nfixed = x.shape
+        self.nr = self.nobs - (self.nfixed if reml else 0)
+        self.fitted_covariate: np.ndarray | None = None
+
+    def _decompose(self, params, natural=False):
+        whitened = self.residual.whiten(params, self.xy, self.fitted_covariate, natural)
+        if whitened is None:
+            return None
+        rows, log_jacobian = whitened
+        r = np.linalg.qr(rows, mode="r")
+        p = self.nfixed
+        diagonal = np.abs(np.diagonal(r))
+        if r.shape[0] < p + 1 or np.any(diagonal[:p] <= 1e-10 * max(diagonal.max(), 1.0)):
+            return None
+        return r, log_jacobian
+
+    def loglik(self, params: np.ndarray) -> float:
+        """Profiled log-likelihood (restricted for REML) at the variance parameters."""
+        decomposed = self._decompose(params)
+        if decomposed is None:
+            return -np.inf
+        r, log_jacobian = decomposed
+        p = self.nfixed
+        value = _profiled_constant(self.nr) - self.nr * math.log(abs(r[p, p])) + log_jacobian
+        if self.reml:
+            value -= float(np.log(np.abs(np.diagonal(r)[:p])).sum())
+        return value
+
+    def deviance(self, params: np.ndarray) -> float:
+        """-2 log-likelihood, for the optimizer."""
+        value = self.loglik(params)
+        return -2.0 * value if np.isfinite(value) else np.inf
+
+    def fit(self, params: np.ndarray) -> GLSFit:
+        decomposed = self._decompose(params)
+        if decomposed is None:
+            raise FloatingPointError("the variance parameters give a singular fit")
+        r, log_jacobian = decomposed
+        p = self.nfixed
+        r_fixed = r[:p, :p]
+        beta = np.linalg.solve(r_fixed, r[:p, p])
+        sigma = abs(r[p, p]) / math.sqrt(self.nr)
+        return GLSFit(beta, sigma, r_fixed, self.loglik(params), log_jacobian)
+
+    def loglik_sigma(self, natural: np.ndarray) -> float:
+        """Log-likelihood in (natural variance parameters, log sigma), beta profiled out: the function
+        whose Hessian is nlme's apVar (glsApVar.fullGlsLogLik, without its constant)."""
+        params, log_sigma = natural[:-1], natural[-1]
+        decomposed = self._decompose(params, natural=True)
+        if decomposed is None:
+            return -np.inf
+        r, log_jacobian = decomposed
+        p = self.nfixed
+        rss = r[p, p] ** 2
+        value = log_jacobian - self.nr * log_sigma - rss / (2.0 * math.exp(2.0 * log_sigma))
+        if self.reml:
+            value -= float(np.log(np.abs(np.diagonal(r)[:p])).sum())
+        return value
+
+
+# -- lme -------------------------------------------------------------------------------------------------
+def natural_covariance(cov: np.ndarray) -> np.ndarray:
+    """nlme's pdNatural parameters of a covariance matrix: log SDs, then Fisher's z of the correlations
+    (lower triangle, column by column)."""
+    sd = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(sd, sd)
+    rows, cols = np.triu_indices(len(sd), 1)
+    r = corr[rows, cols]
+    return np.concatenate([np.log(sd), np.log((1 + r) / (1 - r))])
+
+
+def covariance_from_natural(natural: np.ndarray, size: int) -> np.ndarray:
+    sd = np.exp(natural[:size])
+    corr = np.eye(size)
+    rows, cols = np.triu_indices(size, 1)
+    corr[rows, cols] = corr[cols, rows] = np.tanh(natural[size:] / 2.0)
+    return corr * np.outer(sd, sd)
+
+
+@dataclass(frozen=True)
+class RandomTermData:
+    """One random-effects term in the model's sorted row order."""
+
+    codes: np.ndarray
+    z: np.ndarray
+    nlevels: int
+
+
+class LMELikelihood:
+    """lme: the profiled deviance of the whitened model over theta (lme4's relative covariance factors,
+    one lower-triangular T per term) and the residual structure's parameters."""
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        terms: Sequence[RandomTermData],
+        residual: ResidualModel,
+        reml: bool,
+    ):
+        self.x, self.y = x, y
+        self.terms = list(terms)
+        self.residual = residual
+        self.reml = reml
+        self.nobs, self.nfixed = x.shape
+        self.nr = self.nobs - (self.nfixed if reml else 0)
+        self.covariances = [Unstructured(t.z.shape[1]) for t in self.terms]
+        sizes = [c.n_params for c in self.covariances]
+        self.n_theta = sum(sizes)
+        bounds = np.cumsum([0] + sizes)
+        self.theta_slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+        self._columns = [t.z.shape[1] for t in self.terms]
+        # The response minus its least-squares fit: the model is the same with beta shifted by
+        # beta_ols, and the cross-products lose far fewer digits to cancellation (the penalized
+        # residual sum of squares is then not a small difference of large numbers).
+        self.beta_ols = np.linalg.lstsq(x, y, rcond=None)[0] if x.shape[1] else np.zeros(0)
+        self.full = np.column_stack([t.z for t in self.terms] + [x, y - x @ self.beta_ols])
+        self.fitted_covariate: np.ndarray | None = None
+        self._cache: tuple[bytes, CrossProducts, float] | None = None
+
+    @property
+    def n_params(self) -> int:
+        return self.n_theta + self.residual.n_params
+
+    @property
+    def lower_bounds(self) -> np.ndarray:
+        theta = [c.lower_bounds for c in self.covariances]
+        return np.concatenate(theta + [np.full(self.residual.n_params, -np.inf)])
+
+    def cross(self, psi: np.ndarray, natural: bool = False) -> tuple[CrossProducts, float] | None:
+        """Cross-products of the whitened [Z X y] and the log-Jacobian, at residual parameters psi."""
+        key = np.asarray(psi, dtype=float).tobytes() + bytes([natural])
+        if self._cache is not None and self._cache[0] == key and self.fitted_covariate is None:
+            return self._cache[1], self._cache[2]
+        whitened = self.residual.whiten(psi, self.full, self.fitted_covariate, natural)
+        if whitened is None:
+            return None
+        rows, log_jacobian = whitened
+        start = 0
+        grouping = []
+        for term, ncol in zip(self.terms, self._columns):
+            grouping.append(GroupingColumns(term.codes, rows[:, start : start + ncol], term.nlevels))
+            start += ncol
+        cross = cross_products(grouping, rows[:, start:])
+        self._cache = (key, cross, log_jacobian)
+        return cross, log_jacobian
+
+    def factors(self, theta: np.ndarray) -> list[np.ndarray]:
+        return [c.factor(theta[s]) for c, s in zip(self.covariances, self.theta_slices)]
+
+    def factor_at(self, params: np.ndarray, natural: bool = False):
+        """(BlockedCholesky updated at params, log-Jacobian) or None."""
+        params = np.asarray(params, dtype=float)
+        crossed = self.cross(params[self.n_theta :], natural)
+        if crossed is None:
+            return None
+        cross, log_jacobian = crossed
+        factor = BlockedCholesky(cross, self.nfixed)
+        if not factor.update(self.factors(params[: self.n_theta])):
+            return None
+        return factor, log_jacobian
+
+    def deviance(self, params: np.ndarray) -> float:
+        """-2 log-likelihood (restricted for REML), profiled over beta and sigma."""
+        result = self.factor_at(params)
+        if result is None:
+            return np.inf
+        factor, log_jacobian = result
+        value = objective_from_factor(factor, self.reml) - 2.0 * log_jacobian
+        return float(value) if np.isfinite(value) else np.inf
+
+    def start(self, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Moment-based starting theta (as the lmer engine) and BOBYQA's initial steps."""
+        crossed = self.cross(psi)
+        if crossed is None:
+            raise ValueError("the starting values of the variance function or correlation are not valid")
+        diagonals = moment_start(crossed[0], self.nfixed)
+        theta = np.concatenate([c.from_diagonal(d) for c, d in zip(self.covariances, diagonals)])
+        scale = np.concatenate([np.full(c.n_params, d.mean()) for c, d in zip(self.covariances, diagonals)])
+        step = np.concatenate([0.2 * np.maximum(np.abs(theta), scale), np.full(len(psi), 0.3)])
+        return np.concatenate([theta, psi]), step
+
+    def loglik_sigma(self, natural: np.ndarray, term_sizes: Sequence[int]) -> float:
+        """Log-likelihood in (pdNatural parameters of each term's absolute covariance, natural residual
+        parameters, log sigma), beta profiled out: nlme's lmeApVar.fullLmeLogLik without its constant."""
+        log_sigma = natural[-1]
+        sigma = math.exp(log_sigma)
+        theta = []
+        start = 0
+        for q in term_sizes:
+            count = q + q * (q - 1) // 2
+            cov = covariance_from_natural(natural[start : start + count], q)
+            try:
+                lower = np.linalg.cholesky(cov) / sigma
+            except np.linalg.LinAlgError:
+                return -np.inf
+            theta.append(lower.T[np.triu_indices(q)])  # lower triangle column by column (Unstructured)
+            start += count
+        psi = natural[start:-1]
+        result = self.factor_at(np.concatenate(theta + [psi]), natural=True)
+        if result is None:
+            return -np.inf
+        factor, log_jacobian = result
+        value = log_jacobian - 0.5 * factor.logdet_random() - self.nr * log_sigma
+        value -= factor.pwrss() / (2.0 * sigma * sigma)
+        if self.reml:
+            value -= 0.5 * factor.logdet_fixed()
+        return value
