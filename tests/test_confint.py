@@ -22,13 +22,9 @@ from mixedmodels.inference.confint import percent_labels
 from mixedmodels.inference.parameters import model_parameters, sdcor_to_theta
 from mixedmodels.inference.profile import LikelihoodProfile
 
-# the inference models; a singular fit (Batch sd = 0 at the optimum) whose profile starts at a bound;
-# a 3 x 3 unstructured term, whose correlations lme4's spline interpolation places poorly
-CONFINT_MODELS = {
-    **MODELS,
-    "dyestuff2": ("Dyestuff2", "Yield ~ 1 + (1 | Batch)"),
-    "machines_us": ("Machines", "score ~ Machine + (0 + Machine | Worker)"),
-}
+# the inference models (among them dyestuff2_singular, Batch sd = 0 at the optimum, whose profile
+# starts at a bound) and a 3 x 3 unstructured term, whose correlations lme4's splines place poorly
+CONFINT_MODELS = {**MODELS, "machines_us": ("Machines", "score ~ Machine + (0 + Machine | Worker)")}
 PROFILED = sorted(name for name in CONFINT_MODELS if reference(name)["confint_profile"])
 AS_LME4 = [name for name in PROFILED if name != "machines_us"]  # traces and limits as lme4's
 
@@ -49,7 +45,7 @@ def profile_of(name: str) -> pd.DataFrame:
 
 def test_every_profile_fixture_is_tested():
     """The issue names sleepstudy and Penicillin; every model lme4 profiled is checked."""
-    assert {"sleepstudy_slope", "penicillin", "dyestuff2", "machines_us"} <= set(PROFILED)
+    assert {"sleepstudy_slope", "penicillin", "dyestuff2_singular", "machines_us"} <= set(PROFILED)
     assert len(PROFILED) == 10
 
 
@@ -272,9 +268,9 @@ def test_fixed_effect_profile_with_weights_and_offset():
 
 def test_singular_fit_profile_starts_at_the_bound():
     """Dyestuff2: sd = 0 at the optimum; lme4 steps up from 0.001 and has no lower side."""
-    m = fitted("dyestuff2")
+    m = fitted("dyestuff2_singular")
     assert m.is_singular
-    trace = profile_of("dyestuff2").query("parameter == '.sig01'")
+    trace = profile_of("dyestuff2_singular").query("parameter == '.sig01'")
     assert trace["value"].iloc[0] == 0 and trace["value"].iloc[1] == 0.001
     assert (trace["zeta"] >= 0).all()
 

@@ -90,8 +90,6 @@ models <- list(
                              "na.action = na.omit; new column DaysF =",
                              "factor(Days) with levels 0..9")),
   model("dyestuff", "Dyestuff", "Yield ~ 1 + (1 | Batch)", mean_L),
-  ## singular fit (Batch sd = 0): the profile of .sig01 starts at the bound
-  model("dyestuff2", "Dyestuff2", "Yield ~ 1 + (1 | Batch)", mean_L),
   model("penicillin", "Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)",
         mean_L),
   model("pastes", "Pastes", "strength ~ 1 + (1 | batch/cask)", mean_L),
@@ -119,9 +117,9 @@ models <- list(
   model("sires", "sires", "bw ~ 1 + (1 | sire)", mean_L,
         modify = function(d) { d$sire <- factor(d$sire); d },
         data_changes = "sire converted with factor(sire) (levels 177, 200, 201, 202, 203)"),
-  ## singular fits (a variance estimated as 0): the whole model, and one of two terms
-  model("dyestuff2_singular", "Dyestuff2", "Yield ~ 1 + (1 | Batch)", mean_L,
-        profile = FALSE),
+  ## singular fits (a variance estimated as 0): the whole model (its profile of
+  ## .sig01 starts at the bound), and one of two terms
+  model("dyestuff2_singular", "Dyestuff2", "Yield ~ 1 + (1 | Batch)", mean_L),
   model("sleepstudy_singular_term", "sleepstudy",
         "Reaction ~ Days + (1 | Subject) + (1 | g)", ss_L, profile = FALSE,
         modify = function(d) { d$g <- factor(rep(1:9, length.out = nrow(d))); d },
