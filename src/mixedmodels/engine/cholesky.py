@@ -198,6 +198,11 @@ class BlockedCholesky:
         twin._first_columns = {}
         return twin
 
+    @property
+    def largest_dense_block(self) -> int:
+        """Order of the largest dense diagonal block of L (terms after the first, and [X y])."""
+        return max([self.nlevels[k] * self.ncols[k] for k in range(1, self.nterms)] + [self.nfixed + 1])
+
     # -- scaling by Lambda ------------------------------------------------------------------------
     def _scale_left(self, k: int, block: Block) -> Block:
         """``Lambda_k' @ block`` (block has q_k rows)."""
