@@ -371,3 +371,20 @@ def test_many_levels_keep_figures_readable():
     assert ax.get_xlabel() == "g (200 levels)" and len(by_gid(ax, "median")) == 200
     figure = m.plot.fitted_lines(max_panels=9)
     assert len(figure.axes) == 9 and "first 9 of 200" in figure.get_suptitle()
+
+
+def test_profile_plot_draws_each_parameters_trace():
+    """One panel per profiled parameter; the lines are the profile table's (value, zeta) points."""
+    m = models.fit("sleepstudy", "Reaction ~ Days + (1 | Subject)")[1]
+    table = m.profile()
+    figure = m.plot.profile(table)
+    names = list(dict.fromkeys(table["parameter"]))
+    assert [ax.get_title() for ax in figure.axes] == names
+    for ax, name in zip(figure.axes, names):
+        (trace,) = [line for line in ax.get_lines() if line.get_gid() == "profile trace"]
+        rows = table[table["parameter"] == name].sort_values("value")
+        np.testing.assert_allclose(trace.get_xdata(), rows["value"])
+        np.testing.assert_allclose(trace.get_ydata(), rows["zeta"])
+        levels = sorted(line.get_ydata()[0] for line in ax.get_lines() if line.get_gid() == "level")
+        np.testing.assert_allclose(levels, [-1.959964, 1.959964], atol=1e-6)
+    figure.savefig(io.BytesIO(), format="png")

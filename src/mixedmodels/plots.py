@@ -427,6 +427,35 @@ class ModelPlots:
             figure.suptitle(f"Data and fitted lines by {group} (dashed: population{more})")
         return figure
 
+    def profile(
+        self, profile: pd.DataFrame | None = None, ax=None, level: float = 0.95, ncols: int = 3
+    ) -> Figure:
+        """Likelihood profiles (lme4's ``xyplot(profile(m))``): zeta against each parameter's value.
+
+        One panel per parameter of ``profile`` (``m.profile()`` when not given), with dashed lines at
+        zeta = 0 and +-z for ``level``: where the trace crosses them are the profile interval's limits
+        (``m.confint(method="profile", level=level)``).  A straight trace means the Wald interval is
+        good; a curved one, that the profile interval is the one to report.
+        """
+        table = self.model.profile() if profile is None else profile
+        names = list(dict.fromkeys(table["parameter"]))
+        new = ax is None
+        figure, axes = _panels(ax, len(names), ncols, (3.4, 3.0))
+        z = float(stats.norm.ppf(0.5 + level / 2))
+        for axis, name in zip(axes, names):
+            rows = table[table["parameter"] == name].sort_values("value")
+            axis.plot(rows["value"], rows["zeta"], "-", color=POINTS, linewidth=1.4, gid="profile trace")
+            axis.axhline(0.0, color=REFERENCE, linewidth=0.8, gid="zero")
+            for limit in (-z, z):
+                axis.axhline(limit, color=REFERENCE, linestyle="--", linewidth=0.8, gid="level")
+            axis.set_title(name, fontsize=10)
+            axis.set_xlabel("value")
+            axis.set_ylabel("zeta")
+            _style(axis)
+        if new:
+            figure.suptitle(f"Profile zeta; dashed lines at zeta = \u00b1{z:.2f} ({level:.0%} limits)")
+        return figure
+
     # -- all of them ----------------------------------------------------------------------------------------
     def save_all(self, directory: str | Path, dpi: int = 150) -> list[Path]:
         """Write the standard set as PNG files into ``directory``; returns their paths.
