@@ -48,7 +48,7 @@ class OptimizerControl:
 
 
 DERIVATIVE_STEP = 1e-4  # lme4's deriv12 delta
-NEGLIGIBLE_STEP = 1e-5  # a Newton step this small (relative) needs no new derivatives
+NEGLIGIBLE_STEP = 1e-4  # after a Newton step this small (relative) the error is ~ its square
 
 
 @dataclass
@@ -60,6 +60,7 @@ class OptimizationResult:
     gradient: np.ndarray | None = None
     hessian: np.ndarray | None = None
     free: np.ndarray | None = None  # mask of the parameters the derivatives are over
+    derivative_point: np.ndarray | None = None  # where the derivatives were taken
     warnings: list[str] = field(default_factory=list)
 
 
@@ -148,7 +149,16 @@ def minimize_bobyqa(
         _derivatives(counted, result, lower, control)
         _newton_polish(counted, result, lower, control)
     if control.check_convergence:
-        _check_derivatives(result, control)
+        problems = _convergence_problems(result, control)
+        if (
+            problems
+            and result.derivative_point is not None
+            and not np.array_equal(result.derivative_point, result.x)
+        ):
+            # the derivatives are from before the last (small) Newton step: judge the returned point
+            _derivatives(counted, result, lower, control)
+            problems = _convergence_problems(result, control)
+        result.warnings.extend(problems)
     result.evaluations = evaluations
     for message in result.warnings:
         warnings.warn(message, ConvergenceWarning, stacklevel=3)
@@ -179,7 +189,7 @@ def _snap_to_bounds(fun, x, value, lower, tol):
 
 def _derivatives(fun, result: OptimizationResult, lower, control: OptimizerControl) -> None:
     """Central-difference gradient and Hessian, over the parameters not at a bound, into ``result``."""
-    result.gradient = result.hessian = result.free = None
+    result.gradient = result.hessian = result.free = result.derivative_point = None
     free = ~(np.isfinite(lower) & (result.x - lower < control.singular_tol))
     if not free.any() or np.any(result.x[free] - DERIVATIVE_STEP < lower[free]):
         return  # nothing free, or too close to a bound for central differences
@@ -191,7 +201,7 @@ def _derivatives(fun, result: OptimizationResult, lower, control: OptimizerContr
         return fun(full)
 
     result.gradient, result.hessian = finite_differences(restricted, x[free], DERIVATIVE_STEP)
-    result.free = free
+    result.free, result.derivative_point = free, x.copy()
 
 
 def _newton_polish(fun, result: OptimizationResult, lower, control: OptimizerControl) -> None:
@@ -201,7 +211,8 @@ def _newton_polish(fun, result: OptimizationResult, lower, control: OptimizerCon
     evaluations on the last digits; so BOBYQA stops at a moderate tolerance and Newton steps finish.
     Each step reuses the derivatives the convergence check needs anyway; a step is taken only if it
     stays within the bounds and lowers the objective, and derivatives are recomputed after a step that
-    is not negligible, so the check always looks at (nearly) the returned point.
+    is not negligible (after a step of relative size s the error is of order s^2).  When the check
+    would warn on derivatives from before the last step, they are recomputed at the returned point.
     """
     for _ in range(control.newton_steps):
         if result.gradient is None or np.any(np.linalg.eigvalsh(result.hessian) <= 0):
@@ -242,10 +253,10 @@ def _projected_newton_step(gradient, hessian, x, lower) -> np.ndarray:
         held |= crossing
 
 
-def _check_derivatives(result: OptimizationResult, control: OptimizerControl) -> None:
+def _convergence_problems(result: OptimizationResult, control: OptimizerControl) -> list[str]:
     """lme4's checkConv: scaled gradient and positive definiteness of the Hessian at interior optima."""
     if result.gradient is None:
-        return
+        return []
     gradient, hessian = result.gradient, result.hessian
     try:
         upper = np.linalg.cholesky(hessian).T
@@ -254,15 +265,14 @@ def _check_derivatives(result: OptimizationResult, control: OptimizerControl) ->
     except np.linalg.LinAlgError:
         eigen = np.linalg.eigvalsh(hessian)
         if eigen.min() < 0:
-            result.warnings.append(
+            return [
                 "Model failed to converge: degenerate Hessian with "
                 f"{int(np.sum(eigen < 0))} negative eigenvalues"
-            )
-        else:
-            result.warnings.append("Model is nearly unidentifiable: the Hessian is numerically singular")
-        return
+            ]
+        return ["Model is nearly unidentifiable: the Hessian is numerically singular"]
     if max_grad > control.gradient_tol:
-        result.warnings.append(
+        return [
             f"Model failed to converge with max|grad| = {max_grad:.6g} "
             f"(tol = {control.gradient_tol}, component {int(np.argmax(scaled)) + 1})"
-        )
+        ]
+    return []
