@@ -101,13 +101,16 @@ def test_weighted_inverse_matches_numpy(p):
     assert batched_cholesky(-blocks) is None
 
 
+@pytest.mark.parametrize("p", [1, 2])
 @pytest.mark.parametrize("lower", [False, True])
-def test_product_plan_equals_sparse_product(lower):
+def test_product_plan_equals_sparse_product(lower, p):
+    """Both ways of listing the pairs: all pairs of a level, and (one column per level, A M A') the
+    pairs on or below the diagonal only."""
     rng = np.random.default_rng(3)
     a = sp.random(12, 20, density=0.3, random_state=1, format="csr")
     b = a if lower else sp.random(9, 20, density=0.3, random_state=2, format="csr")
-    middle = rng.normal(size=(10, 2, 2))
-    plan = ProductPlan.build(a, b, 2, lower)
+    middle = rng.normal(size=(20 // p, p, p))
+    plan = ProductPlan.build(a, b, p, lower)
     blockdiag = sp.block_diag(list(middle)).toarray()
     expected = a.toarray() @ blockdiag @ b.toarray().T
     got = plan.apply(middle)

@@ -103,23 +103,31 @@ class ProductPlan:
 
     @classmethod
     def build(cls, a: sp.spmatrix, b: sp.spmatrix, p: int, lower: bool, max_entries: int = 30_000_000):
-        a, b = sp.csc_matrix(a), sp.csc_matrix(b)
-        a.sum_duplicates()
+        same = a is b
+        a = sp.csc_matrix(a)
+        a.sum_duplicates()  # canonical: sorted row indices in each column
+        b = a if same else sp.csc_matrix(b)
         b.sum_duplicates()
         a_col = np.repeat(np.arange(a.shape[1]), np.diff(a.indptr))
         b_col = np.repeat(np.arange(b.shape[1]), np.diff(b.indptr))
         nlevels = a.shape[1] // p
         a_level = a_col // p
-        b_counts = np.bincount(b_col // p, minlength=nlevels)
-        b_starts = np.concatenate([[0], np.cumsum(b_counts)[:-1]])
-        repeats = b_counts[a_level]
+        if lower and same and p == 1:
+            # A M A' with one column per level: the pairs (u, v) of nonzeros of a column with v at or
+            # before u (rows sorted) are exactly the entries on or below the diagonal
+            repeats = np.arange(a.nnz) - a.indptr[a_col] + 1
+            starts = a.indptr[a_col]
+        else:
+            b_counts = np.bincount(b_col // p, minlength=nlevels)
+            repeats = b_counts[a_level]
+            starts = np.concatenate([[0], np.cumsum(b_counts)[:-1]])[a_level]
         total = int(repeats.sum())
         if total > max_entries:
             return None
         left = np.repeat(np.arange(len(a_col)), repeats)
-        right = np.arange(total) - np.repeat(np.cumsum(repeats) - repeats - b_starts[a_level], repeats)
+        right = np.arange(total) - np.repeat(np.cumsum(repeats) - repeats - starts, repeats)
         rows, cols = a.indices[left], b.indices[right]
-        if lower:
+        if lower and not (same and p == 1):
             keep = rows >= cols
             left, right, rows, cols = left[keep], right[keep], rows[keep], cols[keep]
         # the entries of the product that occur, numbered in row-major order without sorting
