@@ -61,13 +61,24 @@ class OptimizationResult:
     hessian: np.ndarray | None = None
     free: np.ndarray | None = None  # mask of the parameters the derivatives are over
     derivative_point: np.ndarray | None = None  # where the derivatives were taken
+    hessian_reused: bool = False  # the Hessian is from an earlier point than the gradient
     warnings: list[str] = field(default_factory=list)
 
 
-def finite_differences(fun: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-4):
-    """Central-difference gradient and Hessian of ``fun`` at ``x`` (as lme4's ``deriv12``)."""
+def finite_differences(
+    fun: Callable[[np.ndarray], float],
+    x: np.ndarray,
+    step: float = 1e-4,
+    f0: float | None = None,
+    with_hessian: bool = True,
+):
+    """Central-difference gradient and Hessian of ``fun`` at ``x`` (as lme4's ``deriv12``).
+
+    ``f0`` is ``fun(x)`` when already known; without the Hessian only the 2k gradient points are
+    evaluated (the Hessian returned is None).
+    """
     k = len(x)
-    f0 = fun(x)
+    f0 = fun(x) if f0 is None else f0
     gradient = np.empty(k)
     hessian = np.empty((k, k))
     plus = np.empty(k)
@@ -78,6 +89,8 @@ def finite_differences(fun: Callable[[np.ndarray], float], x: np.ndarray, step: 
         plus[i], minus[i] = fun(x + e), fun(x - e)
         gradient[i] = (plus[i] - minus[i]) / (2 * step)
         hessian[i, i] = (plus[i] - 2 * f0 + minus[i]) / step**2
+    if not with_hessian:
+        return gradient, None
     for i in range(k):
         for j in range(i):
             e = np.zeros(k)
@@ -187,10 +200,18 @@ def _snap_to_bounds(fun, x, value, lower, tol):
     return x, value
 
 
-def _derivatives(fun, result: OptimizationResult, lower, control: OptimizerControl) -> None:
-    """Central-difference gradient and Hessian, over the parameters not at a bound, into ``result``."""
-    result.gradient = result.hessian = result.free = result.derivative_point = None
+def _derivatives(
+    fun, result: OptimizationResult, lower, control: OptimizerControl, reuse_hessian=False
+) -> None:
+    """Central-difference gradient and Hessian, over the parameters not at a bound, into ``result``.
+
+    With ``reuse_hessian`` only the gradient is new and the Hessian is kept, if it is over the same
+    free parameters (for a second Newton step, whose error is then of the order of the first step
+    times the Hessian's change: negligible).
+    """
     free = ~(np.isfinite(lower) & (result.x - lower < control.singular_tol))
+    kept = result.hessian if reuse_hessian and np.array_equal(free, result.free) else None
+    result.gradient = result.hessian = result.free = result.derivative_point = None
     if not free.any() or np.any(result.x[free] - DERIVATIVE_STEP < lower[free]):
         return  # nothing free, or too close to a bound for central differences
     x = result.x
@@ -200,8 +221,11 @@ def _derivatives(fun, result: OptimizationResult, lower, control: OptimizerContr
         full[free] = sub
         return fun(full)
 
-    result.gradient, result.hessian = finite_differences(restricted, x[free], DERIVATIVE_STEP)
-    result.free, result.derivative_point = free, x.copy()
+    gradient, hessian = finite_differences(
+        restricted, x[free], DERIVATIVE_STEP, f0=result.fun, with_hessian=kept is None
+    )
+    result.gradient, result.hessian = gradient, kept if kept is not None else hessian
+    result.free, result.derivative_point, result.hessian_reused = free, x.copy(), kept is not None
 
 
 def _newton_polish(fun, result: OptimizationResult, lower, control: OptimizerControl) -> None:
@@ -209,10 +233,11 @@ def _newton_polish(fun, result: OptimizationResult, lower, control: OptimizerCon
 
     Near a smooth interior optimum Newton's method converges quadratically, while BOBYQA spends many
     evaluations on the last digits; so BOBYQA stops at a moderate tolerance and Newton steps finish.
-    Each step reuses the derivatives the convergence check needs anyway; a step is taken only if it
-    stays within the bounds and lowers the objective, and derivatives are recomputed after a step that
-    is not negligible (after a step of relative size s the error is of order s^2).  When the check
-    would warn on derivatives from before the last step, they are recomputed at the returned point.
+    The first step uses the derivatives the convergence check needs anyway; a step is taken only if
+    it stays within the bounds and lowers the objective.  After a step that is not negligible (after
+    a step of relative size s the error is of order s^2) the gradient is recomputed at the new point
+    and the Hessian kept.  When the check would warn on derivatives from before the last step or on
+    a kept Hessian, all of them are recomputed at the returned point.
     """
     for _ in range(control.newton_steps):
         if result.gradient is None or np.any(np.linalg.eigvalsh(result.hessian) <= 0):
@@ -230,7 +255,7 @@ def _newton_polish(fun, result: OptimizationResult, lower, control: OptimizerCon
         relative = np.max(np.abs(step) / np.maximum(np.abs(trial[result.free]), 1e-2))
         if relative < NEGLIGIBLE_STEP:
             return
-        _derivatives(fun, result, lower, control)
+        _derivatives(fun, result, lower, control, reuse_hessian=True)
 
 
 def _projected_newton_step(gradient, hessian, x, lower) -> np.ndarray:
