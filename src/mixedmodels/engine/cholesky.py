@@ -317,10 +317,11 @@ class BlockedCholesky:
             self._subtract_first_term_product(diag, j, j)
             for jj in range(1, j):
                 diag -= blocks[j, jj] @ blocks[j, jj].T
-            diag, info = _potrf(diag, lower=1, clean=1, overwrite_a=1)
+            # the transposed view is Fortran-ordered, so LAPACK works in place: U = L' there is L here
+            upper, info = _potrf(diag.T, lower=0, clean=1, overwrite_a=1)
             if info != 0:
                 return False
-            blocks[j, j] = diag
+            blocks[j, j] = diag = upper.T
             for i in range(j + 1, nterms + 1):
                 if i < nterms:
                     below = self._scale_right(j, self._scale_left(i, cross.off[i, j]))
@@ -330,7 +331,7 @@ class BlockedCholesky:
                 self._subtract_first_term_product(below, i, j)
                 for jj in range(1, j):
                     below -= blocks[i, jj] @ blocks[j, jj].T
-                blocks[i, j] = _trtrs(diag, below.T, lower=1)[0].T
+                blocks[i, j] = _trtrs(upper, below.T, lower=0, trans=1)[0].T  # below L^{-T}
         self.blocks = blocks
         return True
 
@@ -371,7 +372,8 @@ class BlockedCholesky:
             shaped = rhs.reshape(self.nlevels[0], self.ncols[0], -1)
             pattern = "kpq,kpb->kqb" if transpose else "kqp,kpb->kqb"
             return np.einsum(pattern, self.diag0_inv, shaped).reshape(rhs.shape)
-        return _trtrs(self.blocks[j, j], rhs, lower=1, trans=int(transpose))[0]
+        # blocks are C-ordered lower factors: their Fortran-ordered transposes are upper factors
+        return _trtrs(self.blocks[j, j].T, rhs, lower=0, trans=int(not transpose))[0]
 
     def _first_column(self, i: int) -> Block:
         """L_i0, made once per factorization (see :meth:`first_column_block`)."""

@@ -104,6 +104,9 @@ def _reduced_loglik(model: LinearMixedModel, random: tuple[RandomTerm, ...]) -> 
     return fit.loglik, fit.df_loglik
 
 
+ROUNDOFF = 1e-10  # relative size of log-likelihood differences that are roundoff
+
+
 def ranova(model: LinearMixedModel, reduce_terms: bool = True) -> pd.DataFrame:
     """lmerTest's ``ranova(model, reduce.terms)`` table (see the module docstring)."""
     rows = [("<none>", model.loglik, model.df_loglik)]
@@ -112,6 +115,9 @@ def ranova(model: LinearMixedModel, reduce_terms: bool = True) -> pd.DataFrame:
     labels, loglik, npar = (list(column) for column in zip(*rows))
     loglik, npar = np.array(loglik), np.array(npar)
     lrt = np.concatenate([[np.nan], 2 * (loglik[0] - loglik[1:])])
+    # a reduced model that is the same fit (a variance already at zero) differs only by roundoff, to
+    # which the chi-square tail is very sensitive near 0: such differences count as 0, as in R
+    lrt[np.abs(lrt) < ROUNDOFF * max(1.0, abs(loglik[0]))] = 0.0
     df = np.concatenate([[np.nan], (npar[0] - npar[1:]).astype(float)])
     with np.errstate(invalid="ignore"):
         p_value = stats.chi2.sf(lrt, np.where(df > 0, df, np.nan))
