@@ -113,16 +113,19 @@ def test_refit_by_ml_equals_ml_fit(sleep_fit):
     np.testing.assert_allclose(refit.fixef, ml.fixef, rtol=1e-6)
 
 
-def test_coef_adds_fixed_and_random_effects(sleep_fit):
-    coef = sleep_fit.coef["Subject"]
-    expected = sleep_fit.ranef["Subject"] + sleep_fit.fixef
-    np.testing.assert_allclose(coef[["(Intercept)", "Days"]], expected[["(Intercept)", "Days"]])
+RESULT_CONTRACT = [
+    "fixef", "vcov", "theta", "sigma", "varcorr", "ranef", "ranef_condvar", "coef", "fitted", "residuals",
+    "loglik", "aic", "bic", "deviance", "reml_criterion", "nobs", "ngroups", "is_singular", "reml",
+]  # fmt: skip
 
 
-def test_to_dict_is_json_serializable(sleep_fit):
+def test_to_dict_is_json_serializable_and_holds_the_whole_contract(sleep_fit):
     result = json.loads(json.dumps(sleep_fit.to_dict()))
+    assert set(RESULT_CONTRACT) <= set(result)
     assert result["fixef"]["Days"] == pytest.approx(10.467285959)
     assert result["ngroups"] == {"Subject": 18}
+    expected = sleep_fit.coef["Subject"].loc["308", "Days"]
+    assert result["coef"]["Subject"]["308"]["Days"] == pytest.approx(expected)
 
 
 def test_cli_fit_prints_summary(capsys):

@@ -59,7 +59,7 @@ def test_blocks_match_dense_products():
     w = np.diag(weights)
     np.testing.assert_allclose(cp.off[1, 0].toarray(), z[1].T @ w @ z[0], atol=1e-12)
     np.testing.assert_allclose(cp.xyz[0], xy.T @ w @ z[0], atol=1e-12)
-    blocks = np.stack([z[0].T @ w @ z[0]][0].reshape(30, 2, 30, 2)[np.arange(30), :, np.arange(30), :])
+    blocks = (z[0].T @ w @ z[0]).reshape(30, 2, 30, 2)[np.arange(30), :, np.arange(30), :]
     np.testing.assert_allclose(cp.diag[0], blocks, atol=1e-12)
 
 

@@ -71,6 +71,13 @@ def test_us_is_lme4s_default_and_diag_is_the_double_bar():
     np.testing.assert_allclose(diagonal.fixef, double_bar.fixef, rtol=1e-7)
 
 
+def test_the_parser_and_the_engine_know_the_same_structures():
+    from mixedmodels.engine.covariance import STRUCTURES as ENGINE
+    from mixedmodels.formula import STRUCTURES as PARSER
+
+    assert set(PARSER) == set(ENGINE)
+
+
 def test_structure_is_parsed_per_term():
     parsed = parse_formula("y ~ x + ar1(0 + t | g) + (1 | h) + cs(1 + x | a/b)")
     assert [(t.structure, t.group) for t in parsed.random] == [
@@ -85,17 +92,32 @@ def test_structure_is_parsed_per_term():
 
 @pytest.mark.parametrize("size", [2, 3, 5])
 def test_correlation_factors(size):
-    """Each structure's factor reproduces its correlation matrix; Toeplitz stays positive definite."""
+    """Each structure's correlation matrix is the one it names, with its factor where one exists."""
     rng = np.random.default_rng(size)
-    for structure in (CompoundSymmetry(size), AutoRegressive(size), Toeplitz(size)):
-        x = rng.normal(size=structure.n_corr)
-        r = structure.correlation(x)
-        factor = structure.correlation_factor(x)
-        if np.all(np.isfinite(factor)):
+    to_rho = lambda x: x / np.sqrt(1 + x * x)  # noqa: E731
+    for x in rng.normal(size=4) * 2:
+        cs = CompoundSymmetry(size)
+        r = cs.correlation(np.array([x]))
+        np.testing.assert_allclose(r[~np.eye(size, dtype=bool)], to_rho(x))
+        factor = cs.correlation_factor(np.array([x]))
+        positive_definite = to_rho(x) > -1 / (size - 1)
+        assert np.all(np.isfinite(factor)) == positive_definite
+        if positive_definite:
             np.testing.assert_allclose(factor @ factor.T, r, atol=1e-12)
-        np.testing.assert_allclose(np.diag(r), 1.0)
-    ar1 = AutoRegressive(size).correlation(np.array([1.0]))
-    rho = 1 / np.sqrt(2)
-    np.testing.assert_allclose(ar1[0], rho ** np.arange(size))
-    toeplitz = Toeplitz(size).correlation(rng.normal(size=size - 1) * 3)
+    ar1 = AutoRegressive(size)
+    factor = ar1.correlation_factor(np.array([1.0]))
+    np.testing.assert_allclose(factor @ factor.T, ar1.correlation(np.array([1.0])), atol=1e-12)
+    np.testing.assert_allclose(ar1.correlation(np.array([1.0]))[0], to_rho(1.0) ** np.arange(size))
+    partial = rng.normal(size=size - 1) * 3
+    toeplitz = Toeplitz(size).correlation(partial)
+    p1 = to_rho(partial[0])
+    assert toeplitz[0, 1] == pytest.approx(p1)
+    if size > 2:  # Durbin-Levinson: r2 = p1^2 + p2 (1 - p1^2)
+        assert toeplitz[0, 2] == pytest.approx(p1**2 + to_rho(partial[1]) * (1 - p1**2))
     assert np.linalg.eigvalsh(toeplitz).min() > 0
+
+
+def test_a_structure_name_without_a_bar_stays_a_fixed_effects_call():
+    """``cs(x)`` without a bar is formulaic's cubic spline (here without its df: an error), not x."""
+    with pytest.raises(FormulaError, match=r"cs\(Days\)"):
+        mm.lmer("Reaction ~ cs(Days) + (1 | Subject)", mm.datasets.load("sleepstudy"))

@@ -25,7 +25,7 @@ from formulaic.transforms import TRANSFORMS
 from formulaic.transforms.contrasts import TreatmentContrasts
 from formulaic.utils.sentinels import UNSET
 
-from .formula import FormulaError, formulaic_failure
+from .formula import FormulaError, formulaic_failure, formulaic_terms
 
 __all__ = ["Design", "DesignTerm", "EVALUATION_CONTEXT", "KNOWN_NAMES", "formula_names", "r_column_name"]
 
@@ -110,16 +110,18 @@ def _expression_names(expr: str) -> tuple[set[str], set[str]]:
 
 
 @lru_cache(maxsize=512)
+def is_number_dtype(dtype) -> bool:
+    """Numbers a model matrix takes as they are: numeric and not boolean (R treats logicals as factors)."""
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+
+
 def formula_names(rhs: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Variables and unknown functions used by a right-hand side (or an expression such as ``log(y)``).
 
     Variables exclude the names formulas know (``np``, ``contr``); functions are only those that are
     neither transforms, nor in :data:`EVALUATION_CONTEXT`, nor Python builtins.
     """
-    try:
-        terms = list(Formula(rhs))
-    except Exception as exc:  # formulaic raises several exception types for bad syntax
-        raise formulaic_failure(f"cannot parse {rhs!r}", exc) from exc
+    terms = formulaic_terms(rhs, repr(rhs))
     variables: dict[str, None] = {}
     functions: dict[str, None] = {}
     for factor in (factor for term in terms for factor in term.factors):
@@ -284,8 +286,7 @@ def _simple_columns(rhs: str, data: pd.DataFrame) -> tuple[bool, list[str]] | No
             continue
         if sign != "+" or not _SIMPLE_NAME.match(term) or term not in data.columns or term in columns:
             return None
-        dtype = data[term].dtype
-        if not (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)):
+        if not is_number_dtype(data[term].dtype):
             return None
         columns.append(term)
     return intercept, columns

@@ -217,13 +217,18 @@ def _factor_text(factor: Factor) -> str:
     return factor.expr
 
 
+def formulaic_terms(rhs: str, what: str) -> list:
+    """formulaic's terms of a right-hand side; a FormulaError naming ``what`` when it cannot parse."""
+    try:
+        return list(Formula(rhs))
+    except Exception as exc:  # formulaic raises several exception types for bad syntax
+        raise formulaic_failure(f"cannot parse {what}", exc) from exc
+
+
 def rhs_terms(rhs: str, what: str) -> tuple[bool, list[tuple[str, ...]]]:
     """Whether a right-hand side has an intercept, and the factors of each of its other terms in R's
     order: ``"a * b"`` gives ``(True, [("a",), ("b",), ("a", "b")])``.  ``what`` names it in errors."""
-    try:
-        terms = list(Formula(rhs))
-    except Exception as exc:  # formulaic raises several exception types for bad syntax
-        raise formulaic_failure(f"cannot parse {what}", exc) from exc
+    terms = formulaic_terms(rhs, what)
     factors = [tuple(_factor_text(f) for f in term.factors) for term in terms]
     return ("1",) in factors, [f for f in factors if f != ("1",)]
 
@@ -261,6 +266,17 @@ def _random_terms(inner: str, structure: str = "us") -> list[RandomTerm]:
     return [RandomTerm(one, factors) for one in lhss for factors in groups]
 
 
+def _structured_term(piece: str) -> tuple[str, str]:
+    """``("cs", "(x | g)")`` for ``cs(x | g)``; ``("us", piece)`` for anything else (a call such as
+    ``cs(x)`` without a bar stays a fixed-effects term, where an unknown function is an error)."""
+    call = re.fullmatch(r"(\w+)\s*(\(.*\))", piece, flags=re.S)
+    if call and call.group(1) in STRUCTURES:
+        inside = _strip_outer_parens(call.group(2))
+        if inside is not None and len(_scan_top_level(inside, ("||", "|"))) > 1:
+            return call.group(1), call.group(2)
+    return "us", piece
+
+
 def parse_formula(text: str) -> ParsedFormula:
     """Split an lme4 formula into response, fixed part, random terms and offsets."""
     if not isinstance(text, str):
@@ -283,11 +299,8 @@ def parse_formula(text: str) -> ParsedFormula:
             if sep or fixed or random:
                 raise FormulaError(f"formula {text!r} has an empty term")
             continue
-        structured = re.fullmatch(r"(\w+)\s*(\(.*\))", piece, flags=re.S)
-        structure = "us"
-        if structured and structured.group(1) in STRUCTURES:
-            structure, piece = structured.group(1), structured.group(2)
-        inner = _strip_outer_parens(piece)
+        structure, bracketed = _structured_term(piece)
+        inner = _strip_outer_parens(bracketed)
         if inner is not None and len(_scan_top_level(inner, ("||", "|"))) > 1:
             if sep == "-":
                 raise FormulaError(f"cannot subtract a random-effects term in {text!r}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .design import Design, formula_names
+from .design import Design, formula_names, is_number_dtype
 from .engine.crossprod import CrossProducts, GroupingColumns, cross_products
 from .formula import FormulaError, ParsedFormula, RandomTerm
 
@@ -245,8 +245,7 @@ def _check_columns(data: pd.DataFrame, variables: dict[str, str]) -> None:
     dtypes = dict(zip(data.columns, data.dtypes))
     for var, where in variables.items():
         dtype = dtypes[var]
-        numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-        if where in ("response", "weights", "offset") and not numeric:
+        if where in ("response", "weights", "offset") and not is_number_dtype(dtype):
             raise TypeError(f"{where} {var!r} must be numeric, but the column has type {dtype}")
         usable = (
             pd.api.types.is_numeric_dtype(dtype)
@@ -261,13 +260,13 @@ def _check_columns(data: pd.DataFrame, variables: dict[str, str]) -> None:
 
 
 def numeric_vector(data: pd.DataFrame, expr: str, what: str) -> np.ndarray:
+    """A column or an expression (``log(y)``) as numbers; ``what`` names it in errors."""
     if expr in data.columns:
         column = data[expr]
-        if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        if not is_number_dtype(column.dtype):
             raise TypeError(f"{what} {expr!r} must be numeric, but the column has type {column.dtype}")
         return column.to_numpy(dtype=float)
-    design, matrix = Design.build(f"0 + I({expr})", data)
-    return matrix[:, 0]
+    return Design.build(f"0 + I({expr})", data)[1][:, 0]
 
 
 def formula_offset(formula: ParsedFormula, data: pd.DataFrame) -> np.ndarray | None:

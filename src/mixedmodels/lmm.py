@@ -178,14 +178,7 @@ class LinearMixedModel:
 
     @property
     def ngroups(self) -> dict[str, int]:
-        return {name: factor.nlevels for name, factor in self._factors.items()}
-
-    @property
-    def _factors(self):
-        factors = {}
-        for term in self.frame.terms:
-            factors.setdefault(term.factor.name, term.factor)
-        return factors
+        return {name: self.frame.terms[ks[0]].factor.nlevels for name, ks in self._terms_by_factor().items()}
 
     # -- variance components ---------------------------------------------------------------------------------
     def _term_factors(self) -> list[np.ndarray]:
@@ -629,14 +622,18 @@ class LinearMixedModel:
             "deviance": self.deviance,
             "reml_criterion": self.reml_criterion,
             "is_singular": self.is_singular,
-            "ranef": {
-                g: {str(k): v for k, v in df.to_dict(orient="index").items()} for g, df in self.ranef.items()
-            },
+            "ranef": _per_level_records(self.ranef),
+            "coef": _per_level_records(self.coef),
             "ranef_condvar": {g: a.tolist() for g, a in self.ranef_condvar.items()},
             "fitted": self.fitted.tolist(),
             "residuals": self.residuals.tolist(),
             "messages": self.messages,
         }
+
+
+def _per_level_records(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, dict]]:
+    """grouping factor -> level -> column -> value, for JSON."""
+    return {g: {str(k): v for k, v in df.to_dict(orient="index").items()} for g, df in tables.items()}
 
 
 def _with_fit_levels(data: pd.DataFrame, frame: ModelFrame) -> pd.DataFrame:

@@ -32,7 +32,8 @@ def abbreviate(name: str, width: int = 6) -> str:
 
 
 def format_column(values, digits: int = 4) -> list[str]:
-    """R's ``format(x, digits=)``: common decimals so that each value shows ``digits`` significant digits."""
+    """Common fixed decimals so that the smallest value shows ``digits`` significant digits (trailing
+    zeros kept, unlike R's ``format``: see :func:`_r_format`); scientific notation for extreme sizes."""
     values = np.asarray(values, dtype=float)
     finite = values[np.isfinite(values) & (values != 0)]
     if finite.size == 0:

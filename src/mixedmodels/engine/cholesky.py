@@ -415,10 +415,10 @@ class BlockedCholesky:
         beta = la.solve_triangular(lxx[:p, :p], lxx[p, :p], lower=True, trans="T", check_finite=False)
         modes: list[np.ndarray] = [np.empty(0)] * self.nterms
         for j in reversed(range(self.nterms)):
-            lkj = self.blocks[last, j] if j > 0 else self.first_column_block(last)
+            lkj = self.blocks[last, j] if j > 0 else self._first_column(last)
             rhs = np.asarray(lkj[p, :]).ravel() - np.asarray(lkj[:p, :]).T @ beta
             for i in range(j + 1, self.nterms):
-                below = self.blocks[i, j] if j > 0 else self.first_column_block(i)
+                below = self.blocks[i, j] if j > 0 else self._first_column(i)
                 rhs = rhs - np.asarray(below.T @ modes[i]).ravel()
             modes[j] = self._solve_diag(j, rhs, transpose=True)
         return beta, modes
@@ -441,7 +441,7 @@ class BlockedCholesky:
         for i in range(j + 1, self.nterms):
             rhs = np.zeros((self.blocks[i, i].shape[0], first.shape[1]))
             for m in range(j, i):
-                block = self.blocks[i, m] if m > 0 else self.first_column_block(i)
+                block = self.blocks[i, m] if m > 0 else self._first_column(i)
                 product = block @ columns[m]
                 rhs -= product.toarray() if sp.issparse(product) else np.asarray(product)
             columns[i] = la.solve_triangular(self.blocks[i, i], rhs, lower=True, check_finite=False)

@@ -16,6 +16,7 @@ the blocks of some rows gives the blocks without them.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -49,26 +50,23 @@ class CrossProducts:
     nobs: int
     sum_log_weights: float
 
-    def __add__(self, other: CrossProducts) -> CrossProducts:
+    def _combine(self, other: CrossProducts, op) -> CrossProducts:
         return CrossProducts(
-            diag=[a + b for a, b in zip(self.diag, other.diag)],
-            off={key: self.off[key] + other.off[key] for key in self.off},
-            xyz=[a + b for a, b in zip(self.xyz, other.xyz)],
-            xy=self.xy + other.xy,
-            nobs=self.nobs + other.nobs,
-            sum_log_weights=self.sum_log_weights + other.sum_log_weights,
+            diag=[op(a, b) for a, b in zip(self.diag, other.diag)],
+            off={key: op(self.off[key], other.off[key]) for key in self.off},
+            xyz=[op(a, b) for a, b in zip(self.xyz, other.xyz)],
+            xy=op(self.xy, other.xy),
+            nobs=op(self.nobs, other.nobs),
+            sum_log_weights=op(self.sum_log_weights, other.sum_log_weights),
         )
+
+    def __add__(self, other: CrossProducts) -> CrossProducts:
+        """The blocks of both sets of rows (chunks add up)."""
+        return self._combine(other, operator.add)
 
     def __sub__(self, other: CrossProducts) -> CrossProducts:
         """The blocks without the rows of ``other`` (a subset of these rows), e.g. to drop a group."""
-        return CrossProducts(
-            diag=[a - b for a, b in zip(self.diag, other.diag)],
-            off={key: self.off[key] - other.off[key] for key in self.off},
-            xyz=[a - b for a, b in zip(self.xyz, other.xyz)],
-            xy=self.xy - other.xy,
-            nobs=self.nobs - other.nobs,
-            sum_log_weights=self.sum_log_weights - other.sum_log_weights,
-        )
+        return self._combine(other, operator.sub)
 
 
 def _level_sums(codes: np.ndarray, values: np.ndarray, nlevels: int) -> np.ndarray:

@@ -163,12 +163,12 @@ def minimize_bobyqa(
         _newton_polish(counted, result, lower, control)
     if control.check_convergence:
         problems = _convergence_problems(result, control)
-        if (
-            problems
-            and result.derivative_point is not None
-            and not np.array_equal(result.derivative_point, result.x)
-        ):
-            # the derivatives are from before the last (small) Newton step: judge the returned point
+        stale = result.derivative_point is not None and (
+            result.hessian_reused or not np.array_equal(result.derivative_point, result.x)
+        )
+        if problems and stale:
+            # derivatives from before the last (small) Newton step, or a kept Hessian: judge the
+            # returned point itself before warning
             _derivatives(counted, result, lower, control)
             problems = _convergence_problems(result, control)
         result.warnings.extend(problems)
