@@ -140,9 +140,11 @@ def test_cli_json_and_ml(capsys):
     assert result["loglik"] == pytest.approx(-875.9697, abs=1e-4)
 
 
-def test_cli_reads_csv_and_reports_errors(tmp_path, capsys):
-    path = tmp_path / "sleep.csv"
-    mm.datasets.load("sleepstudy").to_csv(path, index=False)
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_cli_reads_files_and_reports_errors(tmp_path, capsys, suffix):
+    path = tmp_path / f"sleep.{suffix}"
+    data = mm.datasets.load("sleepstudy")
+    data.to_csv(path, index=False) if suffix == "csv" else data.to_parquet(path, index=False)
     assert main(["fit", "Reaction ~ Days + (1 | Subject)", "--data", str(path)]) == 0
     assert "Subject, 18" in capsys.readouterr().out
     assert main(["fit", "Reaction ~ Dayz + (1 | Subject)", "--data", str(path)]) == 2

@@ -1,8 +1,10 @@
 """Command line.
 
-* ``mixedmodels fit FORMULA --data NAME_OR_PATH [--ml] [--json] [--plots DIR]``: an lme4 model;
-* ``mixedmodels aov FORMULA --data NAME_OR_PATH [--random TERM ...] [--type 1|3] [--json]``: the
-  classical ANOVA of a designed experiment (PROC GLM's RANDOM / TEST).
+* ``mixedmodels fit FORMULA --data NAME_OR_PATH [--ml] [--json] [--weights COL] [--offset COL]
+  [--plots DIR]``: an lme4 model;
+* ``mixedmodels aov FORMULA --data NAME_OR_PATH [--random TERM ...] [--factors COL ...] [--type 1|3]
+  [--negative keep|zero|reml] [--alpha A] [--json]``: the classical ANOVA of a designed experiment
+  (PROC GLM's RANDOM / TEST).
 """
 
 from __future__ import annotations

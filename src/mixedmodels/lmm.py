@@ -41,6 +41,8 @@ def lmer(
 
     ``weights`` and ``offset`` are column names or arrays (prior weights and an offset, as lmer's
     ``weights=`` and ``offset=``); ``offset(x)`` terms in the formula are added to the offset.
+    ``control`` (an :class:`OptimizerControl`) sets the optimizer's tolerances and lme4's checks
+    (``gradient_tol``, ``boundary_tol``, ``singular_tol``, ...).
     """
     frame = build_frame(parse_formula(formula), data, weights=weights, offset=offset)
     return LinearMixedModel(frame, reml=reml, control=control).fit()
