@@ -30,13 +30,20 @@ import pandas as pd
 from bench_lmer import (
     R_READ_DATA,
     NotAvailable,
+    Target,
+    add_common_arguments,
     end_run,
     last_json,
     load_bundled,
+    peak,
+    print_columns,
+    print_not_available,
     python_version_of,
+    ratio,
     reset_peak_rss,
     run_r,
     run_subprocess,
+    seconds,
     start_run,
     status_kb,
 )
@@ -55,7 +62,7 @@ class Case:
     warmup: int  # untimed calls before the timed ones
     repeats: int  # timed calls; the median is reported
     r_not_run: str | None = None  # why R is not run on this case
-    target_ratio: float | None = None  # R's time / ours at least this
+    target: Target = Target()
 
     def describe(self) -> str:
         what = "lmer + coef table" if self.end_to_end else "coef table of a fitted model"
@@ -64,24 +71,48 @@ class Case:
 
 CASES: dict[str, Case] = {
     "insteval_satterthwaite": Case(
-        INSTEVAL, load_bundled("InstEval"), "satterthwaite", False, 0, 1, None, 10
+        INSTEVAL,
+        load_bundled("InstEval"),
+        ddf="satterthwaite",
+        end_to_end=False,
+        warmup=0,
+        repeats=1,
+        target=Target(speedup=10, reference="R"),
     ),
     "insteval_satterthwaite_e2e": Case(
-        INSTEVAL, load_bundled("InstEval"), "satterthwaite", True, 0, 1, None, 10
+        INSTEVAL,
+        load_bundled("InstEval"),
+        ddf="satterthwaite",
+        end_to_end=True,
+        warmup=0,
+        repeats=1,
+        target=Target(speedup=10, reference="R"),
     ),
     "insteval_kenward_roger": Case(
-        INSTEVAL, load_bundled("InstEval"), "kenward-roger", False, 0, 1, PBKRTEST_INSTEVAL
+        INSTEVAL,
+        load_bundled("InstEval"),
+        ddf="kenward-roger",
+        end_to_end=False,
+        warmup=0,
+        repeats=1,
+        r_not_run=PBKRTEST_INSTEVAL,
+        target=Target(max_seconds=60, max_peak_mb=4096),
     ),
     "sleepstudy_kenward_roger": Case(
-        "Reaction ~ Days + (Days | Subject)", load_bundled("sleepstudy"), "kenward-roger", False, 3, 20
+        "Reaction ~ Days + (Days | Subject)",
+        load_bundled("sleepstudy"),
+        ddf="kenward-roger",
+        end_to_end=False,
+        warmup=3,
+        repeats=20,
     ),
     "machines_kenward_roger": Case(
         "score ~ Machine + (1 | Worker) + (1 | Worker:Machine)",
         load_bundled("Machines"),
-        "kenward-roger",
-        False,
-        3,
-        20,
+        ddf="kenward-roger",
+        end_to_end=False,
+        warmup=3,
+        repeats=20,
     ),
 }
 
@@ -189,54 +220,27 @@ def describe(result: dict | str) -> str:
 
 def print_table(results: dict[str, dict[str, dict | str]]) -> None:
     header = ["case", "what is timed", "ours (s)", "R (s)", "R/ours", "ours peak (MB)", "target", "met"]
-    rows = []
-    for name, result in results.items():
-        ours, r = result["ours"], result["R"]
-        ratio = r["seconds"] / ours["seconds"] if isinstance(ours, dict) and isinstance(r, dict) else None
-        target = CASES[name].target_ratio
-        met = (
-            "n/a"
-            if target is None
-            else ("unknown" if ratio is None else ("yes" if ratio >= target else "no"))
-        )
-        rows.append(
-            [
-                name,
-                CASES[name].describe(),
-                "n/a" if isinstance(ours, str) else f"{ours['seconds']:.4g}",
-                "n/a" if isinstance(r, str) else f"{r['seconds']:.4g}",
-                "n/a" if ratio is None else f"{ratio:.3g}",
-                "n/a" if isinstance(ours, str) or ours["peak_mb"] is None else f"{ours['peak_mb']:.1f}",
-                "" if target is None else f"R/ours >= {target:g}",
-                met,
-            ]
-        )
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, ["-" * w for w in widths], *rows]:
-        print(
-            "  ".join(
-                str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))
-            )
-        )
-    notes = [
-        f"{name} {tool}: {result}"
-        for name, by_tool in results.items()
-        for tool, result in by_tool.items()
-        if isinstance(result, str)
+    rows = [
+        [
+            name,
+            CASES[name].describe(),
+            seconds(result["ours"]),
+            seconds(result["R"]),
+            ratio(result["R"], result["ours"]),
+            peak(result["ours"]),
+            CASES[name].target.describe(),
+            CASES[name].target.check(result),
+        ]
+        for name, result in results.items()
     ]
-    if notes:
-        print("\nNot available:\n" + "\n".join(notes))
+    print_columns(header, rows, left={0, 1, 6, 7})
+    print_not_available(results)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=list(CASES), help="run one case")
-    parser.add_argument("--skip-r", action="store_true", help="do not run R")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="per tool and case, seconds")
-    parser.add_argument(
-        "--blas-threads", type=int, help="set OPENBLAS/OMP/MKL/RAYON_NUM_THREADS for every tool"
-    )
-    parser.add_argument("--worker", metavar="CASE", help=argparse.SUPPRESS)
+    add_common_arguments(parser, "R", metavar="CASE")
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(run_worker(args.worker)))

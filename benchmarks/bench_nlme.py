@@ -16,33 +16,31 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_lmer import (  # noqa: E402 - the lmer benchmark's helpers
-    THREAD_VARIABLES,
+from bench_lmer import (
+    R_READ_DATA,
+    SYNTHETIC_SEED,
     NotAvailable,
-    engine_state,
+    add_common_arguments,
+    end_run,
     last_json,
+    python_version_of,
+    run_r,
     run_subprocess,
-    write_for_r,
+    start_run,
 )
 
 SCRIPT = Path(__file__).resolve()
-SEED = 20261121
 TARGET_SPEEDUP = 5.0
 
 
-def synthetic_ar1(ngroups: int = 10_000, size: int = 20, seed: int = SEED) -> pd.DataFrame:
+def synthetic_ar1(ngroups: int = 10_000, size: int = 20, seed: int = SYNTHETIC_SEED) -> pd.DataFrame:
     """y = 1 + 0.5 x + b[g] + e: x ~ N(0, 1), b ~ N(0, 1), and within each group e is a stationary
     AR(1) series with phi = 0.6 and variance 1; ``size`` consecutive rows per group."""
     rng = np.random.default_rng(seed)
@@ -65,22 +63,22 @@ def fit_ours(data: pd.DataFrame) -> float:
 
 def run_worker(ngroups: int, size: int) -> dict:
     """Time our fit in this (fresh) process; returns the JSON-able result."""
-    from importlib.metadata import version
-
     warnings.simplefilter("ignore")
     fit_ours(synthetic_ar1(50, size, seed=1))  # load the library and its lazy parts, not timed
     data = synthetic_ar1(ngroups, size)
     start = time.perf_counter()
     loglik = fit_ours(data)
-    return {"seconds": time.perf_counter() - start, "loglik": loglik, "version": version("mixedmodels")}
+    return {"seconds": time.perf_counter() - start, "loglik": loglik, "version": python_version_of("ours")}
 
 
-R_SCRIPT = r"""
+R_SCRIPT = (
+    r"""
 args <- commandArgs(trailingOnly = TRUE)
 dir <- args[1]
 suppressPackageStartupMessages(library(nlme))
-d <- read.csv(file.path(dir, "data.csv"), colClasses = c(g = "character"))
-d$g <- factor(d$g, levels = readLines(file.path(dir, "g.levels")))
+"""
+    + R_READ_DATA
+    + r"""
 warm <- d[d$g %in% levels(d$g)[1:50], ]
 warm$g <- droplevels(warm$g)
 invisible(lme(y ~ x, warm, random = ~ 1 | g, correlation = corAR1()))  # not timed
@@ -88,38 +86,23 @@ seconds <- system.time(fit <- lme(y ~ x, d, random = ~ 1 | g, correlation = corA
 cat(sprintf('{"seconds": %.6f, "loglik": %.8f, "version": "nlme %s, %s"}\n', seconds,
             c(logLik(fit)), packageVersion("nlme"), R.version.string))
 """
+)
 
 
 def bench_nlme(ngroups: int, size: int, timeout: float) -> dict:
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        raise NotAvailable("Rscript not found")
-    with tempfile.TemporaryDirectory(prefix="bench_nlme_") as tmp:
-        write_for_r(synthetic_ar1(ngroups, size), Path(tmp) / "data")
-        script = Path(tmp) / "bench.R"
-        script.write_text(R_SCRIPT)
-        return last_json(run_subprocess([rscript, str(script), str(Path(tmp) / "data")], timeout))
+    return run_r(R_SCRIPT, synthetic_ar1(ngroups, size), [], timeout)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--groups", type=int, default=10_000, help="number of groups (default 10000)")
     parser.add_argument("--size", type=int, default=20, help="rows per group (default 20)")
-    parser.add_argument("--skip-r", action="store_true", help="do not run nlme")
-    parser.add_argument("--timeout", type=float, default=3600.0, help="per tool, seconds")
-    parser.add_argument(
-        "--blas-threads", type=int, help="set OPENBLAS/OMP/MKL/RAYON_NUM_THREADS for both tools"
-    )
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    add_common_arguments(parser, "nlme", timeout=3600.0, action="store_true")
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(run_worker(args.groups, args.size)))
         return
-    if args.blas_threads:
-        os.environ.update({name: str(args.blas_threads) for name in THREAD_VARIABLES})
-    print("threads:", ", ".join(f"{name}={os.environ.get(name, 'unset')}" for name in THREAD_VARIABLES))
-    print("mixedmodels at git", engine_state())
-    load_before = os.getloadavg()[0]
+    started = start_run(args.blas_threads)
     results: dict[str, dict | str] = {}
     command = [
         sys.executable,
@@ -154,11 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         cells = [r if isinstance(r, str) else f"{r['seconds']:.3f}" for r in (ours, nlme)]
         print(f"| {case} | {cells[0]} | {cells[1]} | n/a | | | ours <= nlme/{TARGET_SPEEDUP:g} | unknown |")
     print()
-    print("mixedmodels at git", engine_state(), "at the end")
-    print(
-        f"1-minute load average at start {load_before:.2f}, at end {os.getloadavg()[0]:.2f} "
-        f"(on {os.cpu_count()} CPUs)"
-    )
+    end_run(started)
 
 
 if __name__ == "__main__":

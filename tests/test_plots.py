@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+from functools import cache, partial
 from pathlib import Path
 
 import matplotlib
@@ -62,6 +63,20 @@ def panel_titles(figure) -> list[str]:
     return [ax.get_title() for ax in figure.axes]
 
 
+def check_qq_line(ax, values: np.ndarray) -> None:
+    """The panel's QQ line is R's qqline of ``values``."""
+    (qq_line,) = by_gid(ax, "qq line")
+    intercept, slope = diagnostics.qq_line(values)
+    assert qq_line.get_slope() == pytest.approx(slope) and qq_line.get_xy1() == (0.0, intercept)
+
+
+@cache
+def profiled(name: str):
+    """The model and its profile table, computed once per test session."""
+    m = model(name)
+    return m, m.profile()
+
+
 # -- residuals --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_residuals_vs_fitted(name):
@@ -98,9 +113,7 @@ def test_qq_points_are_the_sorted_standardized_residuals():
         standardized = m.residual_diagnostics["standardized"].to_numpy()
         np.testing.assert_array_equal(y, np.sort(standardized))
         np.testing.assert_array_equal(x, diagnostics.normal_scores(m.nobs))
-        (qq_line,) = by_gid(ax, "qq line")
-        intercept, slope = diagnostics.qq_line(standardized)
-        assert qq_line.get_slope() == pytest.approx(slope) and qq_line.get_xy1() == (0.0, intercept)
+        check_qq_line(ax, standardized)
         assert ax.get_ylabel() == "Standardized residuals" and len(by_gid(ax, "point label")) == 3
 
 
@@ -146,7 +159,7 @@ def test_qq_ranef_has_a_panel_per_random_effect(name, titles):
         x, y = line(ax, "conditional modes")
         np.testing.assert_array_equal(y, np.sort(values))
         np.testing.assert_array_equal(x, diagnostics.normal_scores(len(values)))
-        assert by_gid(ax, "qq line")[0].get_slope() == pytest.approx(diagnostics.qq_line(values)[1])
+        check_qq_line(ax, values)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -258,18 +271,32 @@ def test_fitted_lines_need_a_numeric_x_or_take_a_categorical_one():
 
 
 # -- drawing into given Axes, errors, files ------------------------------------------------------------
-def test_plots_draw_on_given_axes():
-    m = model("sleepstudy")
-    figure, (left, right) = plt.subplots(1, 2)
-    assert m.plot.residuals(ax=left) is figure
-    assert m.plot.qq(ax=right) is figure
-    assert left.get_title() == "Residuals vs fitted" and right.get_ylabel() == "Standardized residuals"
-    figure, axes = plt.subplots(1, 2)
-    assert m.plot.caterpillar(ax=axes) is figure
-    assert [a.get_title() for a in axes] == ["Subject: (Intercept)", "Subject: Days"]
-    with pytest.raises(ValueError, match="this plot has 2 panel"):
-        m.plot.qq_ranef(ax=axes[0])
+@pytest.mark.parametrize(
+    ("plot", "panels"),
+    [
+        ("residuals", 1),
+        ("qq", 1),
+        ("residuals_by_group", 1),
+        ("qq_ranef", 2),
+        ("caterpillar", 2),
+        ("shrinkage", 1),
+        ("fitted_lines", 18),
+        ("profile", 6),
+    ],
+)
+def test_plots_draw_on_given_axes(plot, panels):
+    """sleepstudy: each plot draws into the Axes passed (one per panel) and refuses a wrong number."""
+    m, table = profiled("sleepstudy")
+    draw = getattr(m.plot, plot)
+    if plot == "profile":
+        draw = partial(draw, table)
+    figure, axes = plt.subplots(1, panels)  # a single Axes, not a sequence, for one panel
+    assert draw(ax=axes) is figure
+    assert figure.axes == list(np.ravel(axes))
+    assert all(ax.has_data() and ax.get_title() for ax in figure.axes)
     png(figure)
+    with pytest.raises(ValueError, match=f"this plot has {panels} panel"):
+        draw(ax=plt.subplots(1, panels + 1)[1])
 
 
 def test_unknown_group_in_plots():
@@ -373,18 +400,18 @@ def test_many_levels_keep_figures_readable():
     assert len(figure.axes) == 9 and "first 9 of 200" in figure.get_suptitle()
 
 
-def test_profile_plot_draws_each_parameters_trace():
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_profile_plot_draws_each_parameters_trace(name):
     """One panel per profiled parameter; the lines are the profile table's (value, zeta) points."""
-    m = models.fit("sleepstudy", "Reaction ~ Days + (1 | Subject)")[1]
-    table = m.profile()
+    m, table = profiled(name)
     figure = m.plot.profile(table)
+    png(figure)
     names = list(dict.fromkeys(table["parameter"]))
     assert [ax.get_title() for ax in figure.axes] == names
-    for ax, name in zip(figure.axes, names):
+    for ax, parameter in zip(figure.axes, names):
         (trace,) = [line for line in ax.get_lines() if line.get_gid() == "profile trace"]
-        rows = table[table["parameter"] == name].sort_values("value")
+        rows = table[table["parameter"] == parameter].sort_values("value")
         np.testing.assert_allclose(trace.get_xdata(), rows["value"])
         np.testing.assert_allclose(trace.get_ydata(), rows["zeta"])
         levels = sorted(line.get_ydata()[0] for line in ax.get_lines() if line.get_gid() == "level")
         np.testing.assert_allclose(levels, [-1.959964, 1.959964], atol=1e-6)
-    figure.savefig(io.BytesIO(), format="png")

@@ -56,15 +56,20 @@ def _style(ax: Axes) -> None:
     ax.tick_params(labelsize=8.5)
 
 
+def _given_axes(ax, count: int) -> tuple[Figure, list[Axes]]:
+    """The Axes passed in ``ax`` (one, or a sequence), checked to be ``count``, and their figure."""
+    axes = [ax] if not isinstance(ax, (Sequence, np.ndarray)) else list(np.ravel(ax))
+    if len(axes) != count:
+        raise ValueError(f"this plot has {count} panel(s), but {len(axes)} Axes were passed")
+    return axes[0].figure, axes
+
+
 def _panels(
     ax, count: int, ncols: int, panel_size: tuple[float, float], **subplots
 ) -> tuple[Figure, list[Axes]]:
     """``count`` Axes: those passed in ``ax`` (checked), or a new figure with a grid of them."""
     if ax is not None:
-        axes = [ax] if not isinstance(ax, (Sequence, np.ndarray)) else list(np.ravel(ax))
-        if len(axes) != count:
-            raise ValueError(f"this plot has {count} panel(s), but {len(axes)} Axes were passed")
-        return axes[0].figure, axes
+        return _given_axes(ax, count)
     plt = _pyplot()
     ncols = max(1, min(ncols, count))
     nrows = math.ceil(count / ncols)
@@ -86,11 +91,12 @@ def _reference_line(ax: Axes, intercept: float, slope: float, gid: str) -> None:
     ax.axline((0.0, intercept), slope=slope, color=REFERENCE, linestyle="--", linewidth=1.0, gid=gid)
 
 
-def _qq_panel(ax: Axes, values: np.ndarray, gid: str) -> np.ndarray:
-    """Normal QQ plot of ``values`` with R's qqline; returns the order of the sorted values."""
+def _qq_panel(ax: Axes, values: np.ndarray, gid: str) -> tuple[np.ndarray, np.ndarray]:
+    """Normal QQ plot of ``values`` with R's qqline; returns the normal scores and the sorting order."""
     order = np.argsort(values, kind="stable")
+    scores = diagnostics.normal_scores(len(values))
     ax.plot(
-        diagnostics.normal_scores(len(values)),
+        scores,
         values[order],
         "o",
         color=POINTS,
@@ -101,7 +107,7 @@ def _qq_panel(ax: Axes, values: np.ndarray, gid: str) -> np.ndarray:
     _reference_line(ax, *diagnostics.qq_line(values), gid="qq line")
     ax.set_xlabel("Standard normal quantiles")
     _style(ax)
-    return order
+    return scores, order
 
 
 def _label_points(ax: Axes, x, y, labels, size, count: int) -> None:
@@ -126,11 +132,10 @@ class ModelPlots:
 
     # -- helpers ----------------------------------------------------------------------------------------
     def _groups(self, group: str | None) -> list[str]:
-        names = list(self.model.ranef)
+        """The grouping factor ``group`` (checked), or all of them."""
         if group is None:
-            return names
-        if group not in names:
-            raise ValueError(f"{group!r} is not a grouping factor of the model (one of {names})")
+            return list(self.model.ranef)
+        diagnostics._factor_terms(self.model, group)  # raises for a name that is not a grouping factor
         return [group]
 
     def _default_group(self, group: str | None) -> str:
@@ -168,15 +173,18 @@ class ModelPlots:
         table = self.model.residual_diagnostics
         figure, (ax,) = _panels(ax, 1, 1, (5.2, 4.6))
         standardized = table["standardized"].to_numpy()
-        order = _qq_panel(ax, standardized, gid="standardized residuals")
-        scores, ordered = diagnostics.normal_scores(len(order)), standardized[order]
+        scores, order = _qq_panel(ax, standardized, gid="standardized residuals")
+        ordered = standardized[order]
         _label_points(ax, scores, ordered, table.index[order], ordered, label_extremes)
         ax.set_ylabel("Standardized residuals")
         ax.set_title("Normal Q-Q plot of residuals")
         return figure
 
     def residuals_by_group(self, group: str | None = None, ax: Axes | None = None) -> Figure:
-        """Boxplots of the residuals for each level of ``group`` (a grouping factor or a data column)."""
+        """Boxplots of the residuals for each level of ``group`` (a grouping factor or a data column).
+
+        ``group`` defaults to the grouping factor with the most levels.
+        """
         group = self._default_group(group)
         codes, levels = diagnostics.group_codes(self.model, group)
         pearson = self.model.residual_diagnostics["pearson"].to_numpy()
@@ -212,7 +220,10 @@ class ModelPlots:
         return [(g, column) for g in self._groups(group) for column in self.model.ranef[g].columns]
 
     def qq_ranef(self, group: str | None = None, ax=None) -> Figure:
-        """Normal QQ plots of the conditional modes (BLUPs): one panel per random-effects column."""
+        """Normal QQ plots of the conditional modes (BLUPs): one panel per random-effects column.
+
+        ``group`` defaults to every grouping factor.
+        """
         panels = self._ranef_panels(group)
         figure, axes = _panels(ax, len(panels), 3, (4.0, 3.6))
         for axis, (g, column) in zip(axes, panels):
@@ -226,8 +237,9 @@ class ModelPlots:
     def caterpillar(self, group: str | None = None, ax=None, level: float = 0.95) -> Figure:
         """Conditional modes with ``level`` intervals from their conditional variances, sorted.
 
-        One panel per random-effects column; within a grouping factor the levels are sorted by its first
-        column, so the rows of its panels line up (as lme4's ``dotplot(ranef(m, condVar = TRUE))``).
+        One panel per random-effects column of ``group`` (default: of every grouping factor); within a
+        grouping factor the levels are sorted by its first column, so the rows of its panels line up (as
+        lme4's ``dotplot(ranef(m, condVar = TRUE))``).
         """
         if not 0 < level < 1:
             raise ValueError(f"level must be between 0 and 1, not {level}")
@@ -245,7 +257,7 @@ class ModelPlots:
                 for c in range(len(self.model.ranef[g].columns))
             ]
         else:
-            figure, axes = _panels(ax, len(panels), 1, (4.0, 4.0))
+            figure, axes = _given_axes(ax, len(panels))
         z = stats.norm.ppf(0.5 + level / 2)
         for axis, (g, column) in zip(axes, panels):
             effects = self.model.ranef[g]
@@ -289,12 +301,13 @@ class ModelPlots:
         model (filled), joined by an arrow; the population estimate (the fixed effects) is marked.  With
         one random-effects column it is a dot chart; with two or more, ``columns`` (default the first
         two) are plotted against each other with the 95% contour of the estimated random-effects
-        distribution around the population estimate.
+        distribution around the population estimate.  ``group`` defaults to the grouping factor with
+        the most levels.
         """
         group = self._default_group(group)
         separate = diagnostics.separate_fits(self.model, group)
         effects = self.model.ranef[group]
-        pooled = effects + diagnostics.coefficient_shift(self.model, effects.columns)
+        pooled = self.model.coef[group][effects.columns]
         size = (6.0, 5.2) if effects.shape[1] > 1 else (5.6, min(MAX_INCHES, 0.2 * len(effects) + 1.6))
         figure, (ax,) = _panels(ax, 1, 1, size)
         if effects.shape[1] == 1:
@@ -379,10 +392,10 @@ class ModelPlots:
         """The data and the fitted values against ``x``, one panel per level of ``group``.
 
         Each panel shows the level's observations, the model's fitted values (a line through them in
-        ``x`` order, averaged at equal ``x``) and the population line (fixed effects only, dashed).  ``x``
-        defaults to the numeric variable of the group's random-effects terms (the slope's variable),
-        else of the fixed effects; a categorical ``x`` is placed at its levels.  Only the first
-        ``max_panels`` levels are drawn.
+        ``x`` order, averaged at equal ``x``) and the population line (fixed effects only, dashed).
+        ``group`` defaults to the grouping factor with the most levels; ``x`` to the numeric variable of
+        the group's random-effects terms (the slope's variable), else of the fixed effects; a
+        categorical ``x`` is placed at its levels.  Only the first ``max_panels`` levels are drawn.
         """
         group = self._default_group(group)
         codes, levels = diagnostics.group_codes(self.model, group)
@@ -439,7 +452,6 @@ class ModelPlots:
         """
         table = self.model.profile() if profile is None else profile
         names = list(dict.fromkeys(table["parameter"]))
-        new = ax is None
         figure, axes = _panels(ax, len(names), ncols, (3.4, 3.0))
         z = float(stats.norm.ppf(0.5 + level / 2))
         for axis, name in zip(axes, names):
@@ -452,7 +464,7 @@ class ModelPlots:
             axis.set_xlabel("value")
             axis.set_ylabel("zeta")
             _style(axis)
-        if new:
+        if ax is None:
             figure.suptitle(f"Profile zeta; dashed lines at zeta = \u00b1{z:.2f} ({level:.0%} limits)")
         return figure
 
