@@ -27,6 +27,11 @@ def sleepstudy_offset() -> pd.DataFrame:
     return df
 
 
+def sleepstudy_weights_offset() -> pd.DataFrame:
+    """sleepstudy with both new columns, w of sleepstudy_weights and off of sleepstudy_offset."""
+    return sleepstudy_weights().assign(off=sleepstudy_offset()["off"])
+
+
 def sleepstudy_missing_response() -> pd.DataFrame:
     df = mm.datasets.load("sleepstudy")
     df.loc[[2, 19, 76], "Reaction"] = np.nan  # R rows 3, 20, 77

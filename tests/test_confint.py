@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import reference_models as models
 from scipy import stats
-from test_inference import MODELS, reference
+from test_inference import AT_LME4_THETA, MODELS, fitted, reference
 
 import mixedmodels as mm
 from mixedmodels.inference.confint import percent_labels
@@ -23,14 +23,11 @@ from mixedmodels.inference.parameters import model_parameters, sdcor_to_theta
 from mixedmodels.inference.profile import LikelihoodProfile
 
 # the inference models (among them dyestuff2_singular, Batch sd = 0 at the optimum, whose profile
-# starts at a bound) and a 3 x 3 unstructured term, whose correlations lme4's splines place poorly
-CONFINT_MODELS = {**MODELS, "machines_us": ("Machines", "score ~ Machine + (0 + Machine | Worker)")}
+# starts at a bound) and machines_us, a 3 x 3 unstructured term, whose correlations lme4's splines place
+# poorly
+CONFINT_MODELS = {**MODELS, **AT_LME4_THETA}
 PROFILED = sorted(name for name in CONFINT_MODELS if reference(name)["confint_profile"])
 AS_LME4 = [name for name in PROFILED if name != "machines_us"]  # traces and limits as lme4's
-
-
-def fitted(name: str) -> mm.LinearMixedModel:
-    return models.fit(*CONFINT_MODELS[name])[1]
 
 
 def _table(block: dict) -> pd.DataFrame:
@@ -246,8 +243,7 @@ def test_limits_solve_zeta_at_other_levels():
 
 def test_fixed_effect_profile_with_weights_and_offset():
     """Holding beta_j = b by updating the [X y] blocks equals an ML fit with offset b x_j, without x_j."""
-    data = models.sleepstudy_weights()
-    data["off"] = 2.5 * data["Days"]
+    data = models.sleepstudy_weights_offset()
     m = mm.lmer("Reaction ~ Days + (Days | Subject)", data, weights="w", offset="off")
     profile = LikelihoodProfile(m)
     b = 12.0

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 import reference_models as models
 
+import mixedmodels as mm
+
 FIXTURES = Path(__file__).parent / "fixtures" / "inference"
 
 
@@ -31,10 +33,14 @@ MODELS = {
     "dyestuff2_singular": ("Dyestuff2", "Yield ~ 1 + (1 | Batch)"),
     "sleepstudy_singular_term": (models.sleepstudy_nine_groups, "Reaction ~ Days + (1 | Subject) + (1 | g)"),
 }
+# A 3 x 3 unstructured term: lme4's optimizer and ours agree on theta to 3e-5 only, which moves
+# Satterthwaite's p-values by 1e-4, so lmerTest's tables of this model are compared at lme4's theta.
+AT_LME4_THETA = {"machines_us": ("Machines", "score ~ Machine + (0 + Machine | Worker)")}
+TABLES = sorted(MODELS) + sorted(AT_LME4_THETA)  # the models whose lmerTest tables are compared
 
 
-def fitted(name: str):
-    return models.fit(*MODELS[name])[1]
+def fitted(name: str) -> mm.LinearMixedModel:
+    return models.fit(*{**MODELS, **AT_LME4_THETA}[name])[1]
 
 
 @cache
@@ -42,20 +48,34 @@ def reference(name: str) -> dict:
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
+@cache
+def at_reference_theta(name: str) -> mm.LinearMixedModel:
+    """The model with lme4's theta, so that only the arithmetic after the fit is compared."""
+    fit = fitted(name)
+    model = mm.LinearMixedModel(fit.frame, reml=True, cross=fit.cross)
+    model._set_optimum(np.asarray(reference(name)["fit"]["theta"], dtype=float))
+    return model
+
+
+def compared(name: str) -> mm.LinearMixedModel:
+    """The model whose tables are compared with lmerTest's: our fit, or for AT_LME4_THETA lme4's."""
+    return at_reference_theta(name) if name in AT_LME4_THETA else fitted(name)
+
+
 def _table(block: dict) -> pd.DataFrame:
     return pd.DataFrame(block["values"], index=block["rownames"])[block["columns"]]
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", TABLES)
 def test_satterthwaite_coefficient_table(name):
     expected = _table(reference(name)["coef_table"]["satterthwaite"])
-    ours = fitted(name).coef_table("satterthwaite")
+    ours = compared(name).coef_table("satterthwaite")
     assert list(ours.index) == list(expected.index)
     np.testing.assert_allclose(ours["Estimate"], expected["Estimate"], rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(ours["Std. Error"], expected["Std. Error"], rtol=1e-5)
     np.testing.assert_allclose(ours["df"], expected["df"], rtol=1e-4)
     np.testing.assert_allclose(ours["t value"], expected["t value"], rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(ours["Pr(>|t|)"], expected["Pr(>|t|)"], rtol=1e-4, atol=1e-12)
+    np.testing.assert_allclose(ours["Pr(>|t|)"], expected["Pr(>|t|)"], rtol=1e-4)
 
 
 def test_residual_and_asymptotic_tables():
@@ -64,15 +84,6 @@ def test_residual_and_asymptotic_tables():
     assert np.isinf(m.coef_table("asymptotic")["df"]).all()
     with pytest.raises(ValueError, match="ddf"):
         m.coef_table("bogus")
-
-
-def test_seed_orthodont_satterthwaite_df():
-    """003_26c4468a360c7369.txt: Sex F 0.4507 on 1 and 103.99 df, age:Sex F 6.3027 on 1 and 79 df."""
-    table = fitted("orthodont_intercept").coef_table()
-    assert table.loc["SexFemale", "df"] == pytest.approx(103.99, abs=0.005)
-    assert table.loc["SexFemale", "t value"] ** 2 == pytest.approx(0.4507, abs=5e-5)
-    assert table.loc["age:SexFemale", "df"] == pytest.approx(79.0, abs=1e-4)
-    assert table.loc["age:SexFemale", "t value"] ** 2 == pytest.approx(6.3027, abs=5e-5)
 
 
 def test_stencil_derivatives_of_a_known_function():

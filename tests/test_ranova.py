@@ -13,11 +13,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import reference_models as models
 from test_comparison import assert_same_table, expected_table
-from test_inference import MODELS, fitted, reference
+from test_inference import TABLES, compared, reference
 
 from mixedmodels.formula import parse_formula
 from mixedmodels.inference.ranova import reduced_random_terms
@@ -25,28 +24,23 @@ from mixedmodels.inference.ranova import reduced_random_terms
 CASES = json.loads((Path(__file__).parent / "fixtures" / "inference" / "ranova_cases.json").read_text())
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", TABLES)
 def test_ranova_of_the_reference_models(name):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        table = fitted(name).ranova()
+        table = compared(name).ranova()
     # lmerTest's only messages are lme4's notes on singular reduced fits (sleepstudy_singular_term)
     assert all("singular" in message for message in reference(name)["ranova"]["messages"])
     assert_same_table(table, expected_table(reference(name)["ranova"]))
-
-
-def _case_data() -> pd.DataFrame:
-    """sleepstudy with ranova_cases.json's data_changes: w = 1 + (Days %% 3), off = 2.5 * Days."""
-    data = models.sleepstudy_weights()
-    data["off"] = 2.5 * data["Days"]
-    return data
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_ranova_cases(name):
     case = CASES[name]
     assert case["data_changes"] == "new columns w = 1 + (Days %% 3) and off = 2.5 * Days"
-    model = models.fit(_case_data, case["formula"], reml=case["reml"], weights=case["weights"])[1]
+    model = models.fit(
+        models.sleepstudy_weights_offset, case["formula"], reml=case["reml"], weights=case["weights"]
+    )[1]
     np.testing.assert_allclose(model.theta, case["fit"]["theta"], rtol=1e-5)
     table = model.ranova(reduce_terms=case["reduce_terms"])
     assert case["ranova"]["messages"] == []

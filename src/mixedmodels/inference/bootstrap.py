@@ -157,13 +157,11 @@ def bootstrap(
     if int(n_jobs) < 1:
         raise ValueError(f"n_jobs must be a positive number of processes (or -1 for all), not {n_jobs}")
     n_jobs = min(int(n_jobs), nsim)
+    default = statistic is None
     if statistic is None:
-        names: list = parameter_names(model)
         statistic = model_parameters
-        observed = statistic(model)
-    else:
-        observed = statistic(model)
-        names = _statistic_names(observed)
+    observed = statistic(model)
+    names = parameter_names(model) if default else _statistic_names(observed)
     observed = _statistic_values(observed)
     width = observed.size
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .ddf import check_level
 from .parameters import parameter_names, variance_names
 
 if TYPE_CHECKING:
@@ -89,8 +90,7 @@ def confint(
     key = str(method).lower()
     if key not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, not {method!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, not {level!r}")
+    check_level(level)
     indices = select_parameters(model, parm, old_names)
     names = parameter_names(model, old_names)
     if key == "wald":

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .ddf import f_table, f_test, t_test
+from .ddf import check_level, f_table, f_test, t_test
 
 if TYPE_CHECKING:
     from ..lmm import LinearMixedModel
@@ -62,8 +62,7 @@ def contrast_matrix(model: LinearMixedModel, contrasts) -> tuple[np.ndarray, lis
 
 def _t_rows(model: LinearMixedModel, matrix: np.ndarray, ddf: str, level: float) -> pd.DataFrame:
     """Estimate, standard error, df, t, confidence limits and p-value of each row."""
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, not {level!r}")
+    check_level(level)
     beta = model.fixef.to_numpy()
     rows = []
     for contrast in matrix:

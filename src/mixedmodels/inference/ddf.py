@@ -29,7 +29,16 @@ from .satterthwaite import independent_contrasts, satterthwaite_df, satterthwait
 if TYPE_CHECKING:
     from ..lmm import LinearMixedModel
 
-__all__ = ["DDF_METHODS", "F_TABLE_COLUMNS", "FTest", "check_ddf", "f_table", "f_test", "t_test"]
+__all__ = [
+    "DDF_METHODS",
+    "F_TABLE_COLUMNS",
+    "FTest",
+    "check_ddf",
+    "check_level",
+    "f_table",
+    "f_test",
+    "t_test",
+]
 
 F_TABLE_COLUMNS = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
 
@@ -43,6 +52,12 @@ def check_ddf(ddf: str) -> str:
         choices = ", ".join(repr(m) for m in DDF_METHODS)
         raise ValueError(f"ddf must be one of {choices}, not {ddf!r}")
     return name
+
+
+def check_level(level: float) -> None:
+    """Raise unless ``level`` is a confidence level, strictly between 0 and 1."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, not {level!r}")
 
 
 @dataclass(frozen=True)

@@ -288,11 +288,6 @@ class KenwardRoger:
             raise ValueError("kenward_roger_df takes one contrast row; use kenward_roger_f_test for a matrix")
         return self._df_and_scale(contrast, 1)[0]
 
-    def f_test(self, contrasts: np.ndarray) -> tuple[float, int, float]:
-        """Scaled F statistic, numerator and denominator df for H0: ``contrasts @ beta = 0``."""
-        scaled, q, df, _ = self.f_tests(contrasts)
-        return scaled, q, df
-
     def f_tests(self, contrasts: np.ndarray) -> tuple[float, int, float, float]:
         """Scaled F, numerator df, denominator df and the unscaled F (pbkrtest's Ftest and FtestU).
 
@@ -319,4 +314,4 @@ def kenward_roger_df(model: LinearMixedModel, contrast: np.ndarray) -> float:
 
 def kenward_roger_f_test(model: LinearMixedModel, contrasts: np.ndarray) -> tuple[float, int, float]:
     """Kenward-Roger scaled F statistic, numerator df and denominator df for H0: ``contrasts @ beta = 0``."""
-    return model.kenward_roger.f_test(contrasts)
+    return model.kenward_roger.f_tests(contrasts)[:3]
