@@ -332,25 +332,26 @@ def interval_table(block: dict) -> pd.DataFrame:
     )
 
 
-def assert_close(ours, expected, rtol: float, scale: float = 0.0) -> None:
-    """Relative agreement; ``scale`` adds an absolute tolerance of rtol * scale for values near zero."""
-    np.testing.assert_allclose(
-        np.asarray(ours, dtype=float), np.asarray(expected, dtype=float), rtol=rtol, atol=rtol * scale
+def assert_close(ours, expected, rtol: float, scale=0.0) -> None:
+    """Relative agreement; ``scale`` (a number or an array broadcast against the values) adds an absolute
+    tolerance of rtol * scale for values near zero."""
+    ours, expected = np.asarray(ours, dtype=float), np.asarray(expected, dtype=float)
+    assert ours.shape == expected.shape, f"shapes differ: {ours.shape} and {expected.shape}"
+    within = np.isclose(ours, expected, rtol=rtol, atol=rtol * np.asarray(scale), equal_nan=True)
+    assert within.all(), (
+        f"{np.count_nonzero(~within)} of {within.size} values not within rtol={rtol} (+ rtol * scale)\n"
+        f"ours:     {ours[~within]}\nexpected: {expected[~within]}"
     )
 
 
 def check_fit(model, ref: dict) -> None:
     """Coefficients, their covariance and standard errors, sigma, logLik, AIC, BIC and df."""
     assert list(model.fixef.index) == ref["coefficients"]["names"]
-    assert_close(
-        model.fixef,
-        ref["coefficients"]["values"],
-        RTOL_FIT,
-        scale=np.max(np.abs(ref["coefficients"]["values"])),
-    )
+    assert_close(model.fixef, ref["coefficients"]["values"], RTOL_FIT)
     vcov = np.array(ref["vcov"]["values"])
-    assert_close(np.sqrt(np.diag(model.vcov.to_numpy())), np.sqrt(np.diag(vcov)), RTOL_FIT)
-    assert_close(model.vcov, vcov, RTOL_VARIANCE, scale=np.max(np.abs(vcov)))
+    se = np.sqrt(np.diag(vcov))
+    assert_close(np.sqrt(np.diag(model.vcov.to_numpy())), se, RTOL_FIT)
+    assert_close(model.vcov, vcov, RTOL_VARIANCE, scale=np.outer(se, se))
     assert_close(model.loglik, ref["logLik"], RTOL_FIT)
     assert_close(model.aic, ref["AIC"], RTOL_FIT)
     assert_close(model.bic, ref["BIC"], RTOL_FIT)
@@ -392,11 +393,12 @@ def check_intervals(model, ref: dict) -> None:
             continue
         mine = ours[key]
         reference_table = interval_table(block)
-        rtol = RTOL_FIT if key in ("coef", "fixed") else RTOL_VARIANCE
-        if key not in ("sigma", "corStruct") or ref["corStruct"] is None or ref["corStruct"]["names"]:
-            assert list(mine.index) == list(reference_table.index)
-        scale = np.max(np.abs(reference_table.to_numpy())) if key in ("coef", "fixed") else 0.0
-        assert_close(mine, reference_table, rtol, scale=scale)
+        assert list(mine.index) == list(reference_table.index)
+        if key in ("coef", "fixed"):
+            width = (reference_table["upper"] - reference_table["lower"]).to_numpy()
+            assert_close(mine, reference_table, RTOL_FIT, scale=width[:, None])
+        else:
+            assert_close(mine, reference_table, RTOL_VARIANCE)
 
 
 def check_residuals(model, ref: dict) -> None:

@@ -205,14 +205,11 @@ def test_moments_equal_reml_on_balanced_designs_with_positive_estimates(name):
 def test_reml_choice_reports_lmer_estimates(name):
     """``negative="reml"`` is an lmer fit: its REML criterion is lme4's and its variance parameters are
     compared as tests/test_lme4_reference.py compares them (theta = sd / sigma to 1e-5 absolute, sigma to
-    1e-5).  three_factor is left out of the second check: on its flat 6-parameter REML surface lmer stops
-    4e-12 above the optimum (which the ANOVA estimates give exactly), 6e-5 away in theta."""
+    1e-5)."""
     res = result(name)
     components = res.variance_components("reml")
     assert components.attrs["method"] == "REML"
     close(res.reml_fit.reml_criterion, reference(name)["reml"]["reml_criterion"], rtol=1e-7)
-    if name == "three_factor":
-        return
     expected = _reml(name)[components.index]
     ours = components["Variance"]
     close(np.sqrt(ours["Error"]), np.sqrt(expected["Error"]), rtol=1e-5)

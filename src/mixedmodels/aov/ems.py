@@ -65,10 +65,11 @@ def independent_cholesky(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Upper Cholesky factor of ``gram`` over the columns independent of the columns before them.
 
-    A column is dropped when its squared residual on the kept columns before it is below ``tol`` times
-    its squared norm (the order-preserving rule of R's ``lm``, which keeps earlier columns).  Works in
-    blocks of columns (left-looking), so large designs cost a few matrix products.
-    Returns the factor and the kept column indices.
+    A column is dropped when its squared residual on the kept columns before it is at most ``tol``
+    times its squared norm (by default: a residual norm of at most about 3.2e-5 of the column's norm).
+    As in R's ``lm``, earlier columns are kept and later dependent ones dropped, but lm's tolerance is
+    1e-7 on the norms.  Works in blocks of columns (left-looking), so large designs cost a few matrix
+    products.  Returns the factor and the kept column indices.
     """
     p = gram.shape[0]
     norms = np.diag(gram)

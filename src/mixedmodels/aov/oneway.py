@@ -27,6 +27,13 @@ from .ftests import satterthwaite_ms_df
 __all__ = ["OneWayRandom"]
 
 
+def _chi_square_interval(estimate: float, df: float, alpha: float) -> tuple[float, float]:
+    """The interval df * estimate / chi2(df) at the upper and lower alpha/2 points."""
+    scaled = df * estimate
+    chi2 = stats.chi2.ppf([1 - alpha / 2, alpha / 2], df)
+    return float(scaled / chi2[0]), float(scaled / chi2[1])
+
+
 @dataclass(frozen=True)
 class OneWayRandom:
     """Estimates and intervals of the balanced one-way random model (see the module docstring)."""
@@ -67,9 +74,7 @@ class OneWayRandom:
 
     @property
     def error_interval(self) -> tuple[float, float]:
-        ss = self.df_error * self.ms_error
-        chi2 = stats.chi2.ppf([1 - self.alpha / 2, self.alpha / 2], self.df_error)
-        return float(ss / chi2[0]), float(ss / chi2[1])
+        return _chi_square_interval(self.ms_error, self.df_error, self.alpha)
 
     @property
     def group_variance(self) -> float:
@@ -87,9 +92,7 @@ class OneWayRandom:
         """PROC MIXED's CL interval; NaN when the estimate is not positive."""
         if not self.group_variance > 0:
             return np.nan, np.nan
-        scaled = self.group_df * self.group_variance
-        chi2 = stats.chi2.ppf([1 - self.alpha / 2, self.alpha / 2], self.group_df)
-        return float(scaled / chi2[0]), float(scaled / chi2[1])
+        return _chi_square_interval(self.group_variance, self.group_df, self.alpha)
 
     @property
     def f_value(self) -> float:

@@ -7,6 +7,7 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ..lmm import LinearMixedModel
 from ..summary import format_column, text_table
@@ -119,8 +120,6 @@ class AovResult:
         These are the fixed-effects F tests of ``anova(lm)`` / ``car::Anova`` / PROC GLM's Type I and III
         tables; :attr:`tests` has the mixed-model tests.
         """
-        from scipy import stats
-
         table = self.source_table(ss_type)
         ms = table.mean_sq
         residual = table.index(RESIDUALS)

@@ -219,7 +219,17 @@ def _markov_whiten(matrix: np.ndarray, rho, starts: np.ndarray):
     return out, logdet
 
 
-class _TimeSeries(CorStruct):
+class _Timed(CorStruct):
+    """A structure whose correlations depend on the differences of the rows' times ``_time``."""
+
+    _time: np.ndarray
+
+    def _pattern(self, bucket):
+        t = self._time[bucket.rows]
+        return t - t[:, :1]
+
+
+class _TimeSeries(_Timed):
     """Shared by AR(1) and CAR(1): corr = Phi^|t_i - t_j|; closed form when t increases within groups."""
 
     def _setup_times(self, times: np.ndarray) -> None:
@@ -239,10 +249,6 @@ class _TimeSeries(CorStruct):
             rho = phi if self._unit_gaps else np.where(self._linked, np.power(phi, self._gap), 0.0)
             return _markov_whiten(np.asarray(matrix, dtype=float), rho, self.layout.starts)
         return super().whiten(params, matrix, natural)
-
-    def _pattern(self, bucket):
-        t = self._time[bucket.rows]
-        return t - t[:, :1]
 
     def _correlation(self, u, bucket, which, natural):
         t = self._time[bucket.rows[which]]
@@ -438,7 +444,7 @@ def _arma_autocorrelation(pars: np.ndarray, p: int, q: int, maxlag: int) -> np.n
     return crr[: maxlag + 1]
 
 
-class CorARMA(CorStruct):
+class CorARMA(_Timed):
     """Autoregressive moving average ARMA(p, q) within groups at integer times (nlme's ``corARMA``).
 
     ``value`` holds the p autoregressive then the q moving-average coefficients (default zeros).
@@ -475,10 +481,6 @@ class CorARMA(CorStruct):
 
     def _reported(self, u):
         return self._coefficients(u)
-
-    def _pattern(self, bucket):
-        t = self._time[bucket.rows]
-        return t - t[:, :1]
 
     def _correlation(self, u, bucket, which, natural):
         crr = _arma_autocorrelation(self._coefficients(u), self.p, self.q, self._maxlag)

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from ..formula import FormulaError, ParsedFormula, parse_formula
-from ..frame import ModelFrame, build_frame, grouping_factor, r_label, to_pandas
+from ..frame import ModelFrame, build_frame, grouping_factor, to_pandas
 from .corstruct import CorStruct
+from .forms import joined_labels
 from .groups import GroupLayout, sort_order
 from .varfunc import VarFixed, VarFunc
 
@@ -37,12 +38,9 @@ class RandomLevel:
 class PreparedData:
     frame: ModelFrame
     order: np.ndarray  # sorted position -> row of frame.data
-    structure_data: pd.DataFrame  # variables of the structures, sorted rows
-    layout: GroupLayout | None  # residual groups (None without a correlation structure)
     levels: list[RandomLevel]  # outermost first (lme only)
     varfunc: VarFunc | None
     corstruct: CorStruct | None
-    n_input: int
     index: pd.Index  # the input's index of the rows used, in the order of frame.data
 
     @property
@@ -113,7 +111,6 @@ def prepare(
         )
     original = to_pandas(data)
     table = original.reset_index(drop=True)
-    n_input = len(table)
     structure_variables = list(
         dict.fromkeys(
             (varfunc.variables if varfunc else []) + (correlation.form.variables if correlation else [])
@@ -174,20 +171,16 @@ def prepare(
     order = sort_order(keys, frame.nobs)
     structure_data = structure_data.iloc[order].reset_index(drop=True)
 
-    layout = None
-    if correlation is not None:
-        codes = np.zeros(frame.nobs, dtype=np.int64) if residual_codes is None else residual_codes[order]
-        layout = GroupLayout.from_codes(codes)
-
     for factor, indices in by_size:
         first_rows = np.unique(factor.codes, return_index=True)[1]  # one row of each level, by code
-        labels = None
-        for name in reversed(factor.variables):  # outermost first: "Block/Variety" labels "I/Victory"
-            column = frame.data[name].iloc[first_rows].astype(object).map(r_label).astype(str).to_numpy()
-            labels = column if labels is None else np.char.add(np.char.add(labels, "/"), column)
+        # outermost first: "Block/Variety" labels "I/Victory"
+        labels = joined_labels(frame.data.iloc[first_rows], reversed(factor.variables), "/")
         levels.append(RandomLevel(factor.variables[0], factor.variables, indices, labels))
 
-    bound_corr = correlation.bind(structure_data, layout) if correlation is not None else None
+    bound_corr = None
+    if correlation is not None:  # the residual groups, contiguous in the sorted rows
+        codes = np.zeros(frame.nobs, dtype=np.int64) if residual_codes is None else residual_codes[order]
+        bound_corr = correlation.bind(structure_data, GroupLayout.from_codes(codes))
     bound_var = varfunc.bind(structure_data) if varfunc is not None else None
     index = original.index[rows]
-    return PreparedData(frame, order, structure_data, layout, levels, bound_var, bound_corr, n_input, index)
+    return PreparedData(frame, order, levels, bound_var, bound_corr, index)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .groups import GroupLayout
+
 __all__ = ["fixed_effects_df"]
 
 
@@ -22,10 +24,10 @@ def _constant(column: np.ndarray, tolerance: float = np.sqrt(np.finfo(float).eps
 
 def _inner_fraction(column: np.ndarray, codes: np.ndarray) -> float:
     """Fraction of the groups (contiguous runs of ``codes``) within which ``column`` varies."""
-    starts = np.concatenate([[0], np.flatnonzero(np.diff(codes) != 0) + 1])
-    first = np.repeat(column[starts], np.diff(np.concatenate([starts, [len(codes)]])))
-    varies = np.zeros(len(starts), dtype=bool)
-    group = np.repeat(np.arange(len(starts)), np.diff(np.concatenate([starts, [len(codes)]])))
+    layout = GroupLayout.from_codes(codes)
+    first = np.repeat(column[layout.starts], layout.lengths)
+    varies = np.zeros(len(layout.starts), dtype=bool)
+    group = np.repeat(np.arange(len(layout.starts)), layout.lengths)
     np.logical_or.at(varies, group, column != first)
     return float(varies.mean())
 

@@ -17,9 +17,18 @@ from ..design import Design, formula_names
 from ..formula import FormulaError, _scan_top_level
 from ..frame import r_label
 
-__all__ = ["StructureForm", "parse_form"]
+__all__ = ["StructureForm", "joined_labels", "parse_form"]
 
 FITTED = "fitted(.)"
+
+
+def joined_labels(data: pd.DataFrame, names, separator: str) -> np.ndarray:
+    """One label per row: the R labels of the columns ``names`` joined by ``separator`` ("I/Victory")."""
+    labels = None
+    for name in names:
+        column = data[name].astype(object).map(r_label).astype(str).to_numpy()
+        labels = column if labels is None else np.char.add(np.char.add(labels, separator), column)
+    return labels
 
 
 @dataclass(frozen=True)
@@ -55,16 +64,11 @@ class StructureForm:
             raise FormulaError(f"the covariate of {self.text!r} has no columns")
         return matrix
 
-    def group_labels(self, data: pd.DataFrame, levels: int | None = None) -> np.ndarray:
-        """One label per row for the groups (the first ``levels`` grouping variables)."""
-        names = self.groups if levels is None else self.groups[:levels]
-        labels = None
-        for name in names:
-            column = data[name].astype(object).map(r_label).astype(str).to_numpy()
-            labels = (
-                column if labels is None else np.char.add(np.char.add(labels, self.group_separator), column)
-            )
-        return np.full(len(data), "1") if labels is None else labels
+    def group_labels(self, data: pd.DataFrame) -> np.ndarray:
+        """One label per row for the groups ("1" for every row without groups)."""
+        if not self.groups:
+            return np.full(len(data), "1")
+        return joined_labels(data, self.groups, self.group_separator)
 
 
 def parse_form(text: str, what: str) -> StructureForm:

@@ -29,7 +29,20 @@ from ..engine.start import moment_start
 from .corstruct import CorStruct
 from .varfunc import VarFunc
 
-__all__ = ["ResidualModel", "GLSLikelihood", "LMELikelihood", "natural_covariance", "covariance_from_natural"]
+__all__ = [
+    "ResidualModel",
+    "GLSLikelihood",
+    "LMELikelihood",
+    "least_squares",
+    "natural_covariance",
+    "covariance_from_natural",
+    "split_natural",
+]
+
+
+def least_squares(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Ordinary least-squares coefficients of y on the columns of x (none when x has no columns)."""
+    return np.linalg.lstsq(x, y, rcond=None)[0] if x.shape[1] else np.zeros(0)
 
 
 class ResidualModel:
@@ -107,7 +120,6 @@ class GLSFit:
     sigma: float
     r_fixed: np.ndarray  # upper-triangular R_X of the whitened X (p x p)
     loglik: float
-    log_jacobian: float
 
 
 class GLSLikelihood:
@@ -155,12 +167,12 @@ class GLSLikelihood:
         decomposed = self._decompose(params)
         if decomposed is None:
             raise FloatingPointError("the variance parameters give a singular fit")
-        r, log_jacobian = decomposed
+        r, _ = decomposed
         p = self.nfixed
         r_fixed = r[:p, :p]
         beta = np.linalg.solve(r_fixed, r[:p, p])
         sigma = abs(r[p, p]) / math.sqrt(self.nr)
-        return GLSFit(beta, sigma, r_fixed, self.loglik(params), log_jacobian)
+        return GLSFit(beta, sigma, r_fixed, self.loglik(params))
 
     def loglik_sigma(self, natural: np.ndarray) -> float:
         """Log-likelihood in (natural variance parameters, log sigma), beta profiled out: the function
@@ -187,6 +199,18 @@ def natural_covariance(cov: np.ndarray) -> np.ndarray:
     rows, cols = np.triu_indices(len(sd), 1)
     r = corr[rows, cols]
     return np.concatenate([np.log(sd), np.log((1 + r) / (1 - r))])
+
+
+def split_natural(natural: np.ndarray, sizes: Sequence[int]) -> tuple[list[np.ndarray], np.ndarray]:
+    """The pdNatural blocks of q x q covariances (q = each of ``sizes``; q log SDs, then q(q-1)/2
+    Fisher's z) at the start of ``natural``, in turn, and the rest of ``natural``."""
+    blocks = []
+    start = 0
+    for q in sizes:
+        count = q + q * (q - 1) // 2
+        blocks.append(natural[start : start + count])
+        start += count
+    return blocks, natural[start:]
 
 
 def covariance_from_natural(natural: np.ndarray, size: int) -> np.ndarray:
@@ -233,14 +257,10 @@ class LMELikelihood:
         # The response minus its least-squares fit: the model is the same with beta shifted by
         # beta_ols, and the cross-products lose far fewer digits to cancellation (the penalized
         # residual sum of squares is then not a small difference of large numbers).
-        self.beta_ols = np.linalg.lstsq(x, y, rcond=None)[0] if x.shape[1] else np.zeros(0)
+        self.beta_ols = least_squares(x, y)
         self.full = np.column_stack([t.z for t in self.terms] + [x, y - x @ self.beta_ols])
         self.fitted_covariate: np.ndarray | None = None
         self._cache: tuple[bytes, CrossProducts, float] | None = None
-
-    @property
-    def n_params(self) -> int:
-        return self.n_theta + self.residual.n_params
 
     @property
     def lower_bounds(self) -> np.ndarray:
@@ -305,18 +325,15 @@ class LMELikelihood:
         parameters, log sigma), beta profiled out: nlme's lmeApVar.fullLmeLogLik without its constant."""
         log_sigma = natural[-1]
         sigma = math.exp(log_sigma)
+        blocks, rest = split_natural(natural, term_sizes)
         theta = []
-        start = 0
-        for q in term_sizes:
-            count = q + q * (q - 1) // 2
-            cov = covariance_from_natural(natural[start : start + count], q)
+        for q, block in zip(term_sizes, blocks):
             try:
-                lower = np.linalg.cholesky(cov) / sigma
+                lower = np.linalg.cholesky(covariance_from_natural(block, q)) / sigma
             except np.linalg.LinAlgError:
                 return -np.inf
             theta.append(lower.T[np.triu_indices(q)])  # lower triangle column by column (Unstructured)
-            start += count
-        psi = natural[start:-1]
+        psi = rest[:-1]
         result = self.factor_at(np.concatenate(theta + [psi]), natural=True)
         if result is None:
             return -np.inf

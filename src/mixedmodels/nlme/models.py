@@ -34,7 +34,9 @@ from .likelihood import (
     LMELikelihood,
     RandomTermData,
     ResidualModel,
+    least_squares,
     natural_covariance,
+    split_natural,
 )
 
 __all__ = ["gls", "lme", "GLSModel", "LMEModel"]
@@ -153,9 +155,13 @@ class _NlmeModel:
         return best.x
 
     def _fit_iterating(self) -> None:
-        """Fit; with a variance function of the fitted values, refit with the new fitted values as the
-        covariate until they stop changing (nlme's outer iterations; nlme tests the parameters, which
-        in flat directions move within the optimizer's precision while the fitted values do not)."""
+        """Fit; with a variance function of the fitted values, start from the least-squares fitted
+        values and refit with the new fitted values as the covariate until they stop changing (nlme's
+        outer iterations; nlme tests the parameters, which in flat directions move within the
+        optimizer's precision while the fitted values do not)."""
+        if self.residual.uses_fitted:
+            x, y = self.data.x, self.data.y
+            self.likelihood.fitted_covariate = x @ least_squares(x, y)
         self._fit_once()
         if not self.residual.uses_fitted:
             return
@@ -366,13 +372,7 @@ class GLSModel(_NlmeModel):
     def __init__(self, prepared, reml, control=None, max_iter=50, tolerance=1e-6):
         super().__init__(prepared, reml, control, max_iter, tolerance)
         self.likelihood = GLSLikelihood(prepared.x, prepared.y, self.residual, reml)
-        if self.residual.uses_fitted:
-            self.likelihood.fitted_covariate = self._ols_fitted()
         self._fit_iterating()
-
-    def _ols_fitted(self) -> np.ndarray:
-        x, y = self.data.x, self.data.y
-        return x @ np.linalg.lstsq(x, y, rcond=None)[0]
 
     def _fit_once(self, start: np.ndarray | None = None) -> None:
         start = self.residual.initial if start is None else start
@@ -486,9 +486,6 @@ class LMEModel(_NlmeModel):
             RandomTermData(t.factor.codes[order], t.z[order], t.factor.nlevels) for t in prepared.frame.terms
         ]
         self.likelihood = LMELikelihood(prepared.x, prepared.y, terms, self.residual, reml)
-        if self.residual.uses_fitted:
-            x, y = prepared.x, prepared.y
-            self.likelihood.fitted_covariate = x @ np.linalg.lstsq(x, y, rcond=None)[0]
         self._fit_iterating()
 
     def _fit_once(self, start: np.ndarray | None = None) -> None:
@@ -514,8 +511,6 @@ class LMEModel(_NlmeModel):
             for t, f, u in zip(self.likelihood.terms, factors, spherical)
         ]
         self._term_factors = factors
-        for name in ("variance_weights", "_natural_estimate", "apvar", "ranef"):
-            self.__dict__.pop(name, None)
 
     # -- random effects --------------------------------------------------------------------------------
     @property
@@ -598,17 +593,28 @@ class LMEModel(_NlmeModel):
         return out
 
     # -- fitted values ---------------------------------------------------------------------------------
-    def _fitted_values(self, level: int | None = None) -> np.ndarray:
-        """Fitted values in frame order at ``level`` (0 = fixed effects only, default innermost)."""
+    def _checked_level(self, level: int | None) -> int:
+        """``level`` (None: the innermost), checked to be 0 (fixed effects only) to the number of levels."""
         level = len(self.levels) if level is None else level
         if not 0 <= level <= len(self.levels):
             raise ValueError(f"level must be between 0 and {len(self.levels)}")
-        values = self.frame.x @ self._beta
+        return level
+
+    def _add_random_effects(self, values: np.ndarray, level: int, rows) -> np.ndarray:
+        """``values`` plus z'b of every term of the outermost ``level`` levels; ``rows(term)`` gives the
+        term's (group codes, z) of the rows, codes -1 (groups not in the fit) giving NaN."""
         for lev in self.levels[:level]:
             for k in lev.term_indices:
-                term = self.frame.terms[k]
-                values = values + np.einsum("nq,nq->n", term.z, self._effects[k][term.factor.codes])
+                codes, z = rows(self.frame.terms[k])
+                effects = self._effects[k][np.maximum(codes, 0)]
+                values = values + np.where(codes >= 0, np.einsum("nq,nq->n", z, effects), np.nan)
         return values
+
+    def _fitted_values(self, level: int | None = None) -> np.ndarray:
+        """Fitted values in frame order at ``level`` (0 = fixed effects only, default innermost)."""
+        return self._add_random_effects(
+            self.frame.x @ self._beta, self._checked_level(level), lambda term: (term.factor.codes, term.z)
+        )
 
     def _fitted_sorted_innermost(self) -> np.ndarray:
         return self._fitted_values()[self.data.order]
@@ -634,19 +640,14 @@ class LMEModel(_NlmeModel):
             return pd.Series(self._fitted_values(level), index=self._index, name="predicted")
         from ..lmm import _with_fit_levels
 
-        level = len(self.levels) if level is None else level
-        if not 0 <= level <= len(self.levels):
-            raise ValueError(f"level must be between 0 and {len(self.levels)}")
+        level = self._checked_level(level)
         data = to_pandas(newdata)
         leveled = _with_fit_levels(data, self.frame)
-        values = self.frame.fixed_matrix(leveled) @ self._beta
-        for lev in self.levels[:level]:
-            for k in lev.term_indices:
-                term = self.frame.terms[k]
-                codes = term.factor.codes_for(data)
-                z = term.design.matrix(leveled)
-                effects = self._effects[k][np.maximum(codes, 0)]
-                values = values + np.where(codes >= 0, np.einsum("nq,nq->n", z, effects), np.nan)
+        values = self._add_random_effects(
+            self.frame.fixed_matrix(leveled) @ self._beta,
+            level,
+            lambda term: (term.factor.codes_for(data), term.design.matrix(leveled)),
+        )
         return pd.Series(values, index=data.index, name="predicted")
 
     # -- inference ----------------------------------------------------------------------------------------
@@ -696,17 +697,25 @@ class LMEModel(_NlmeModel):
         """Terms in nlme's reStruct order: innermost level first."""
         return [k for level in reversed(self.levels) for k in level.term_indices]
 
+    def _split_apvar(self, natural: np.ndarray) -> tuple[dict[int, np.ndarray], np.ndarray]:
+        """The random-effects blocks of an apVar vector by term, and the rest of it."""
+        terms = self._apvar_terms()
+        blocks, rest = split_natural(natural, [self.frame.terms[k].ncols for k in terms])
+        return dict(zip(terms, blocks)), rest
+
+    def _block_names(self, k: int) -> list[str]:
+        """Names of term k's pdNatural parameters: sd(column) ..., cor(column,column) ..."""
+        columns = self.frame.terms[k].column_names
+        pairs = zip(*np.triu_indices(len(columns), 1))
+        return [f"sd({c})" for c in columns] + [f"cor({columns[a]},{columns[b]})" for a, b in pairs]
+
+    def _level_names(self) -> dict[int, str]:
+        """The grouping level of each term."""
+        return {k: level.name for level in self.levels for k in level.term_indices}
+
     def _random_natural_names(self) -> list[str]:
-        names = []
-        levels = {k: level.name for level in self.levels for k in level.term_indices}
-        for k in self._apvar_terms():
-            columns = self.frame.terms[k].column_names
-            names += [f"sd({c})|{levels[k]}" for c in columns]
-            names += [
-                f"cor({columns[a]},{columns[b]})|{levels[k]}"
-                for a, b in zip(*np.triu_indices(len(columns), 1))
-            ]
-        return names
+        levels = self._level_names()
+        return [f"{name}|{levels[k]}" for k in self._apvar_terms() for name in self._block_names(k)]
 
     def _loglik_sigma(self, natural):
         permuted = self._to_theta_order(natural)
@@ -715,34 +724,21 @@ class LMEModel(_NlmeModel):
 
     def _to_theta_order(self, natural: np.ndarray) -> np.ndarray:
         """The apVar vector (terms innermost level first) with its random part in the model's term order."""
-        pieces = {}
-        start = 0
-        for k in self._apvar_terms():
-            q = self.frame.terms[k].ncols
-            count = q + q * (q - 1) // 2
-            pieces[k] = natural[start : start + count]
-            start += count
-        return np.concatenate([pieces[k] for k in range(len(self.frame.terms))] + [natural[start:]])
+        blocks, rest = self._split_apvar(natural)
+        return np.concatenate([blocks[k] for k in range(len(self.frame.terms))] + [rest])
 
     def _random_intervals(self, bounds) -> dict[str, object]:
-        out: dict[str, pd.DataFrame] = {}
-        start = 0
+        blocks_of_bound = {key: self._split_apvar(values)[0] for key, values in bounds.items()}
+        levels = self._level_names()
         per_level: dict[str, list[pd.DataFrame]] = {}
-        levels = {k: level.name for level in self.levels for k in level.term_indices}
         for k in self._apvar_terms():
-            columns = self.frame.terms[k].column_names
-            q = len(columns)
-            count = q + q * (q - 1) // 2
-            names = [f"sd({c})" for c in columns]
-            names += [f"cor({columns[a]},{columns[b]})" for a, b in zip(*np.triu_indices(q, 1))]
-            table = {}
-            for key, values in bounds.items():
-                part = values[start : start + count]
-                table[key] = np.concatenate([np.exp(part[:q]), np.tanh(part[q:] / 2)])
-            per_level.setdefault(levels[k], []).append(pd.DataFrame(table, index=names))
-            start += count
-        out["reStruct"] = {level.name: pd.concat(per_level[level.name]) for level in self.levels}
-        return out
+            q = self.frame.terms[k].ncols
+            table = {
+                key: np.concatenate([np.exp(blocks[k][:q]), np.tanh(blocks[k][q:] / 2)])
+                for key, blocks in blocks_of_bound.items()
+            }
+            per_level.setdefault(levels[k], []).append(pd.DataFrame(table, index=self._block_names(k)))
+        return {"reStruct": {level.name: pd.concat(per_level[level.name]) for level in self.levels}}
 
     def intervals(self, level: float = 0.95) -> dict[str, object]:
         """nlme's ``intervals.lme``: {"fixed", "reStruct": {level: table}, "corStruct", "varStruct",

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..summary import abbreviate, format_column, text_table
+from .corstruct import CorARMA
 
 __all__ = ["NlmeSummary"]
 
@@ -26,6 +27,13 @@ _STRUCTURE_NAMES = {
     "VarConstPower": "Constant plus power of variance covariate",
     "VarComb": "Combination of variance functions",
 }
+
+
+def _structure_name(structure) -> str:
+    """nlme's printed name of a correlation structure or variance function (``ARMA(p,q)``)."""
+    if isinstance(structure, CorARMA):
+        return f"ARMA({structure.p},{structure.q})"
+    return _STRUCTURE_NAMES.get(type(structure).__name__, type(structure).__name__)
 
 
 def _named_values(values: pd.Series) -> list[str]:
@@ -63,7 +71,7 @@ class NlmeSummary:
         ):
             if structure is None:
                 continue
-            name = _STRUCTURE_NAMES.get(type(structure).__name__, type(structure).__name__)
+            name = _structure_name(structure)
             lines += ["", f"{label}: {name}" if label.startswith("Corr") else f"{label}:"]
             if not label.startswith("Corr"):
                 lines.append(f" Structure: {name}")

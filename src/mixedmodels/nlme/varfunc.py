@@ -366,7 +366,7 @@ class VarComb(VarFunc):
     def _setup(self, data):
         self.functions = [f.bind(data) for f in self.functions]
         self._sizes = [f.n_params for f in self.functions]
-        self._start = np.concatenate([f.initial for f in self.functions]) if self.functions else np.zeros(0)
+        self._start = np.concatenate([f.initial for f in self.functions])
 
     def _split(self, params):
         bounds = np.cumsum([0] + self._sizes)
@@ -381,4 +381,4 @@ class VarComb(VarFunc):
         for letter, f, p in zip(string.ascii_uppercase, self.functions, self._split(params)):
             c = f.coefficients(p)
             parts.append(pd.Series(c.to_numpy(), index=[f"{letter}.{name}" for name in c.index], dtype=float))
-        return pd.concat(parts) if parts else pd.Series(dtype=float)
+        return pd.concat(parts)
