@@ -109,12 +109,12 @@ def _expression_names(expr: str) -> tuple[set[str], set[str]]:
     return variables, functions
 
 
-@lru_cache(maxsize=512)
 def is_number_dtype(dtype) -> bool:
     """Numbers a model matrix takes as they are: numeric and not boolean (R treats logicals as factors)."""
     return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
 
 
+@lru_cache(maxsize=512)
 def formula_names(rhs: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Variables and unknown functions used by a right-hand side (or an expression such as ``log(y)``).
 
