@@ -89,15 +89,22 @@ def test_profiled_deviance_equals_the_dense_formula():
 
 @pytest.mark.parametrize("p", [1, 2, 3])
 def test_weighted_inverse_matches_numpy(p):
-    """The closed forms (p = 1, 2) and the batched Cholesky (p > 2) give log|S| and T S^{-1} T'."""
+    """The closed forms (p = 1, 2) and the batched Cholesky (p > 2) give S = T'AT + I, log|S| and
+    T S^{-1} T'."""
     rng = np.random.default_rng(p)
     a = rng.normal(size=(10, p, p))
     blocks = a @ a.transpose(0, 2, 1) + np.eye(p)
     t = np.tril(rng.normal(size=(p, p)))
-    logdet, middle = weighted_inverse(blocks, t)
-    assert logdet == pytest.approx(np.linalg.slogdet(blocks)[1].sum(), rel=1e-12)
-    np.testing.assert_allclose(middle, t @ np.linalg.inv(blocks) @ t.T, rtol=1e-10, atol=1e-12)
-    assert weighted_inverse(-blocks, t) is None
+    scaled, logdet, middle = weighted_inverse(blocks.reshape(10, p * p), t)
+    expected = t.T @ blocks @ t + np.eye(p)
+    np.testing.assert_allclose(scaled.reshape(10, p, p), expected, rtol=1e-12)
+    assert logdet == pytest.approx(np.linalg.slogdet(expected)[1].sum(), rel=1e-12)
+    np.testing.assert_allclose(
+        middle.reshape(10, p, p), t @ np.linalg.inv(expected) @ t.T, rtol=1e-10, atol=1e-12
+    )
+    indefinite = np.zeros((10, p, p))
+    indefinite[:, 0, 0] = -4.0  # S = diag(-3, 1, ...)
+    assert weighted_inverse(indefinite.reshape(10, p * p), np.eye(p)) is None
     assert batched_cholesky(-blocks) is None
 
 

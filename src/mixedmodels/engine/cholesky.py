@@ -45,38 +45,46 @@ def batched_cholesky(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None
     return factor, np.linalg.inv(factor)
 
 
-def weighted_inverse(blocks: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray] | None:
-    """``sum log|S_k|`` and ``T S_k^{-1} T'`` for a stack of SPD blocks ``S_k``; None if one is not PD.
+def kron_square(t: np.ndarray) -> np.ndarray:
+    """``T kron T``: with row-major flattening, ``vec(T'A T) = vec(A) @ (T kron T)`` for a row vector."""
+    p = t.shape[0]
+    return (t[:, None, :, None] * t[None, :, None, :]).reshape(p * p, p * p)
 
-    This is all an evaluation of the objective needs from the first term's block-diagonal part.
-    Blocks of size 1 and 2 use closed forms: NumPy's batched LAPACK calls cost more than the
-    arithmetic at these sizes, and they are the common case (random intercepts and slopes).
+
+# row-major flattened 2 x 2 blocks [a, b, c, d] -> their adjugates [d, -b, -c, a], as a right factor
+_ADJUGATE_2 = np.array([[0, 0, 0, 1], [0, -1, 0, 0], [0, 0, -1, 0], [1, 0, 0, 0]], dtype=float)
+
+
+def weighted_inverse(blocks: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, float, np.ndarray] | None:
+    """For the crossproduct blocks ``A_k`` of one term, flattened row-major to (nlevels, p*p):
+    ``S_k = T'A_k T + I``, ``sum log|S_k|`` and ``M_k = T S_k^{-1} T'`` (both flattened); None if an
+    ``S_k`` is not positive definite.
+
+    This is all an evaluation of the objective needs from the first term's block-diagonal part.  With
+    ``K = T kron T`` the scaling is one product, ``vec(S_k) = vec(A_k) K + vec(I)``, and so is
+    ``vec(M_k) = vec(S_k^{-1}) K'``.  Blocks of size 1 and 2 invert in closed form (``S^{-1} =
+    adj(S) / |S|``): NumPy's batched LAPACK calls cost more than the arithmetic at these sizes, and
+    they are the common case (random intercepts and slopes).
     """
-    p = blocks.shape[1]
-    if p == 1:
-        s = blocks[:, 0, 0]
-        if not (s > 0).all():
+    p = t.shape[0]
+    kron = kron_square(t)
+    scaled = blocks @ kron
+    scaled[:, :: p + 1] += 1.0
+    if p <= 2:
+        det = scaled[:, 0] if p == 1 else scaled[:, 0] * scaled[:, 3] - scaled[:, 1] * scaled[:, 2]
+        # crossproducts A_k are positive semidefinite, so S_00 >= 1 and |S| > 0 <=> positive definite
+        if not det.min() > 0.0:
             return None
-        return float(np.log(s).sum()), ((t[0, 0] * t[0, 0]) / s)[:, None, None]
-    if p == 2:
-        a, b, c = blocks[:, 0, 0], blocks[:, 1, 0], blocks[:, 1, 1]
-        det = a * c - b * b
-        if not ((det > 0) & (a > 0)).all():  # <=> every block is positive definite
-            return None
-        logdet = float(np.log(det).sum())
-        inverse = np.empty_like(blocks)
-        scale = 1.0 / det
-        inverse[:, 0, 0] = c * scale
-        inverse[:, 1, 1] = a * scale
-        inverse[:, 0, 1] = inverse[:, 1, 0] = -b * scale
-        return logdet, t @ inverse @ t.T
-    factored = batched_cholesky(blocks)
+        adjugate = np.ones_like(scaled) if p == 1 else scaled @ _ADJUGATE_2
+        middle = (adjugate @ kron.T) / det[:, None]
+        return scaled, float(np.log(det).sum()), middle
+    factored = batched_cholesky(scaled.reshape(-1, p, p))
     if factored is None:
         return None
     factor, factor_inv = factored
     half = factor_inv @ t.T  # L_k^{-1} T' per level
     logdet = 2.0 * float(np.log(np.diagonal(factor, axis1=1, axis2=2)).sum())
-    return logdet, half.transpose(0, 2, 1) @ half
+    return scaled, logdet, (half.transpose(0, 2, 1) @ half).reshape(scaled.shape)
 
 
 def block_diagonal(blocks: np.ndarray) -> sp.bsr_matrix:
@@ -164,12 +172,13 @@ class BlockedCholesky:
         self.ncols = [d.shape[1] for d in cross.diag]
         self.nfixed = nfixed
         self.factors: list[np.ndarray] = []
+        self._crossprod0 = cross.diag[0].reshape(self.nlevels[0], -1)  # A_k flattened, a view
         self._block0: np.ndarray | None = None  # the first term's diagonal blocks, (nlevels, p, p)
         self._logdet0 = 0.0
         self._diag0: tuple[np.ndarray, np.ndarray] | None = None  # their factors and inverses, on demand
         self.blocks: dict[tuple[int, int], Block] = {}
         self._middle: np.ndarray | None = None
-        self._xyz0_m: np.ndarray | None = None
+        self._xyz0_m: np.ndarray | None = None  # A_K0 M, made when a block needs it
         self._plans = {}
         self._first_columns: dict[int, Block] = {}
         for i in range(1, self.nterms):
@@ -274,7 +283,7 @@ class BlockedCholesky:
         """
         last = self.nterms
         if i == last:
-            weighted = self._xyz0_m  # A_K0 M
+            weighted = self._weighted_xyz0()
             if j == last:
                 dense -= weighted @ self.cross.xyz[0].T
             else:
@@ -299,18 +308,13 @@ class BlockedCholesky:
         cross, nterms, p0 = self.cross, self.nterms, self.ncols[0]
         blocks: dict[tuple[int, int], Block] = {}
 
-        scaled0 = self._scaled_diag_blocks(0)
-        scaled0.reshape(self.nlevels[0], -1)[:, :: p0 + 1] += 1.0  # + I
-        weighted = weighted_inverse(scaled0, self.factors[0])
+        weighted = weighted_inverse(self._crossprod0, self.factors[0])
         if weighted is None:
             return False
-        self._block0, self._diag0 = scaled0, None
-        self._logdet0, self._middle = weighted
-        if p0 == 1:
-            self._xyz0_m = cross.xyz[0] * self._middle[:, 0, 0]
-        else:
-            shaped = cross.xyz[0].reshape(-1, self.nlevels[0], p0).transpose(1, 0, 2)
-            self._xyz0_m = (shaped @ self._middle).transpose(1, 0, 2).reshape(cross.xyz[0].shape)
+        scaled0, self._logdet0, middle = weighted
+        shape = (self.nlevels[0], p0, p0)
+        self._block0, self._middle = scaled0.reshape(shape), middle.reshape(shape)
+        self._diag0 = self._xyz0_m = None
 
         for j in range(1, nterms + 1):
             diag = self._dense_diag(j) if j < nterms else cross.xy.copy()
@@ -334,6 +338,17 @@ class BlockedCholesky:
                 blocks[i, j] = _trtrs(upper, below.T, lower=0, trans=1)[0].T  # below L^{-T}
         self.blocks = blocks
         return True
+
+    def _weighted_xyz0(self) -> np.ndarray:
+        """A_K0 M: the [X y] rows of Z_0's crossproducts times the first term's middle blocks."""
+        if self._xyz0_m is None:
+            xyz0, p0 = self.cross.xyz[0], self.ncols[0]
+            if p0 == 1:
+                self._xyz0_m = xyz0 * self._middle[:, 0, 0]
+            else:
+                shaped = xyz0.reshape(-1, self.nlevels[0], p0).transpose(1, 0, 2)
+                self._xyz0_m = (shaped @ self._middle).transpose(1, 0, 2).reshape(xyz0.shape)
+        return self._xyz0_m
 
     def first_column_block(self, i: int) -> Block:
         """L_i0 = Lambda_i' A_i0 Lambda_0 L_00^{-T} (sparse for random-effects rows, dense for [X y])."""
