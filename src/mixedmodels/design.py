@@ -111,6 +111,8 @@ def _expression_names(expr: str) -> tuple[set[str], set[str]]:
 
 def is_number_dtype(dtype) -> bool:
     """Numbers a model matrix takes as they are: numeric and not boolean (R treats logicals as factors)."""
+    if isinstance(dtype, np.dtype):  # what the pandas tests below answer, in a fraction of their time
+        return dtype.kind in "iufc"
     return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
 
 
@@ -188,12 +190,13 @@ class Design:
         (R's ``options(contrasts = c("contr.sum", "contr.poly"))``, used for Type III sums of squares);
         ordered factors get polynomial contrasts either way.
         """
-        simple = _simple_columns(rhs, data)
-        if simple is not None:
-            intercept, columns = simple
-            names = (["(Intercept)"] if intercept else []) + columns
-            design = cls(rhs, names, None, (["1"] if intercept else []) + columns)
-            matrix = design.matrix(data)
+        simple = _simple_terms(rhs)
+        columns = None if simple is None else _number_columns(data, simple[1])
+        if columns is not None:
+            intercept, names = simple
+            labels = (["(Intercept)"] if intercept else []) + list(names)
+            design = cls(rhs, labels, None, (["1"] if intercept else []) + list(names))
+            matrix = _stack_columns(len(data), intercept, columns)
             return design, sp.csc_matrix(matrix) if sparse else matrix
         contrasts = {}
         for name in formula_names(rhs)[0]:
@@ -263,9 +266,8 @@ class Design:
     def matrix(self, data: pd.DataFrame) -> np.ndarray:
         """The design's columns for (new) data, with the levels and transforms learned at fit time."""
         if self.spec is None:
-            n = len(data)
-            cols = [np.ones(n) if c == "1" else data[c].to_numpy(dtype=float) for c in self.simple_columns]
-            return np.column_stack(cols) if cols else np.empty((n, 0))
+            names = [c for c in self.simple_columns if c != "1"]
+            return _stack_columns(len(data), "1" in self.simple_columns, [data[c] for c in names])
         try:
             matrices = self.spec.get_model_matrix(data, context=EVALUATION_CONTEXT, na_action="ignore")
         except FormulaicError as exc:
@@ -273,8 +275,9 @@ class Design:
         return np.asarray(matrices, dtype=float)
 
 
-def _simple_columns(rhs: str, data: pd.DataFrame) -> tuple[bool, list[str]] | None:
-    """``(has_intercept, numeric column names)`` when ``rhs`` is only those, else None."""
+@lru_cache(maxsize=512)
+def _simple_terms(rhs: str) -> tuple[bool, tuple[str, ...]] | None:
+    """``(has_intercept, column names)`` when ``rhs`` is only an intercept and names, else None."""
     intercept = True
     columns: list[str] = []
     for raw in re.split(r"(?=[+-])", rhs.replace(" ", "")):
@@ -284,9 +287,30 @@ def _simple_columns(rhs: str, data: pd.DataFrame) -> tuple[bool, list[str]] | No
         if term in ("0", "1"):
             intercept = (term == "1") == (sign == "+")
             continue
-        if sign != "+" or not _SIMPLE_NAME.match(term) or term not in data.columns or term in columns:
-            return None
-        if not is_number_dtype(data[term].dtype):
+        if sign != "+" or not _SIMPLE_NAME.match(term) or term in columns:
             return None
         columns.append(term)
-    return intercept, columns
+    return intercept, tuple(columns)
+
+
+def _number_columns(data: pd.DataFrame, names: tuple[str, ...]) -> list[pd.Series] | None:
+    """The columns ``names`` of ``data`` when all are there and numeric (the fast path), else None."""
+    columns = []
+    for name in names:
+        if name not in data.columns:
+            return None
+        column = data[name]
+        if not is_number_dtype(column.dtype):
+            return None
+        columns.append(column)
+    return columns
+
+
+def _stack_columns(nrows: int, intercept: bool, columns: list[pd.Series]) -> np.ndarray:
+    """The model matrix of an intercept (first, when there is one) and numeric columns."""
+    matrix = np.empty((nrows, intercept + len(columns)))
+    if intercept:
+        matrix[:, 0] = 1.0
+    for j, column in enumerate(columns, start=intercept):
+        matrix[:, j] = column.to_numpy(dtype=float)
+    return matrix
