@@ -8,11 +8,13 @@ checks of the design.  It hands the engine plain NumPy arrays.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import lapack
 
 from .design import Design, formula_names, is_number_dtype
 from .engine.crossprod import CrossProducts, GroupingColumns, cross_products
@@ -172,7 +174,10 @@ def _r_labels(values: pd.Index | np.ndarray) -> pd.Index:
     """:func:`r_label` of each of distinct ``values``; strings and integers convert all at once."""
     dtype = values.dtype
     if isinstance(dtype, pd.StringDtype) or (isinstance(dtype, np.dtype) and dtype.kind in "iuU"):
-        return pd.Index(values.astype(str)).rename(None)
+        labels = values.astype(str)
+        if isinstance(labels, np.ndarray):
+            return pd.Index(labels)
+        return labels if labels.name is None else labels.rename(None)
     return pd.Index([r_label(v) for v in values])
 
 
@@ -181,7 +186,7 @@ def _factor_codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
     values sorted; unused levels dropped."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.array.codes.astype(np.int64)
-        categories = column.cat.categories
+        categories = column.dtype.categories
         used = np.bincount(codes, minlength=len(categories)) > 0
         if not used.all():
             codes = (np.cumsum(used) - 1)[codes]
@@ -311,13 +316,16 @@ def check_finite(values: np.ndarray, what: str, names: list[str] | None = None) 
 
 def _check_scale(x: np.ndarray, tol: float = 1e3) -> str | None:
     """lme4's checkScaleX: non-0/1 columns whose SDs differ from 1, or from each other, by over ``tol``."""
-    continuous = ~np.all((x == 0) | (x == 1), axis=0)
-    if not continuous.any() or x.shape[0] < 2:
+    if x.shape[0] < 2:
         return None
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_sd = np.log(np.std(x[:, continuous], axis=0, ddof=1))
-        spread = np.max(np.abs(log_sd)), np.max(log_sd) - np.min(log_sd)
-    if max(spread) > np.log(tol):
+    log_sd = []
+    for column in x.T:  # column by column: NumPy's reductions down the rows of a wide array are slow
+        if ((column == 0) | (column == 1)).all():
+            continue
+        centered = column - column.mean()
+        sd = math.sqrt(centered @ centered / (len(column) - 1))
+        log_sd.append(math.log(sd) if sd > 0 else -math.inf)
+    if log_sd and max(max(map(abs, log_sd)), max(log_sd) - min(log_sd)) > math.log(tol):
         return "Some predictor variables are on very different scales: consider rescaling"
     return None
 
@@ -326,18 +334,20 @@ def independent_columns(x: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     """Indices of the columns R's QR (LINPACK ``dqrdc2``) keeps: a column goes when its residual after
     projection on the columns before it is below ``tol`` times its norm; later collinear ones go first.
 
-    The diagonal of R in a QR decomposition is exactly that residual norm, so one Householder QR per
-    dropped column (usually none) decides it.
+    The diagonal of R in a QR decomposition is exactly that residual norm, and R's columns have the norms
+    of x's (Householder QR is column-wise backward stable), so one QR per dropped column (usually none)
+    decides it.  LAPACK's dgeqrf is called directly: ``np.linalg.qr`` costs several times more.
     """
-    kept = list(range(x.shape[1]))
-    norms = np.linalg.norm(x, axis=0)
-    while kept:
-        diagonal = np.abs(np.diag(np.linalg.qr(x[:, kept], mode="r")))
-        small = np.flatnonzero(~(diagonal > tol * norms[kept]))
+    kept = np.arange(x.shape[1])
+    while kept.size:
+        factored = lapack.dgeqrf(x if kept.size == x.shape[1] else x[:, kept])[0]
+        r = np.triu(factored[: kept.size])
+        residual = np.abs(np.diagonal(r))
+        small = np.flatnonzero(~(residual > tol * np.sqrt(np.einsum("ij,ij->j", r, r))))
         if small.size == 0:
             break
-        del kept[small[0]]
-    return np.asarray(kept, dtype=np.int64)
+        kept = np.delete(kept, small[0])
+    return kept
 
 
 def _lme4_term_order(nlevels: list[int]) -> list[int]:
@@ -450,8 +460,11 @@ def build_frame(
 
     terms = []
     nobs = len(frame)
+    designs = {formula.fixed: (fixed_design, x_full)}  # (x | g) terms often repeat the fixed effects
     for term in formula.random:
-        design, z = Design.build(term.lhs, frame)
+        if term.lhs not in designs:
+            designs[term.lhs] = Design.build(term.lhs, frame)
+        design, z = designs[term.lhs]
         if z.shape[1] == 0:
             raise FormulaError(f"random-effects term ({term.lhs} | {term.group}) has no columns")
         check_finite(z, f"model matrix of ({term.lhs} | {term.group})", design.column_names)
