@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -190,13 +191,9 @@ class Design:
         (R's ``options(contrasts = c("contr.sum", "contr.poly"))``, used for Type III sums of squares);
         ordered factors get polynomial contrasts either way.
         """
-        simple = _simple_terms(rhs)
-        columns = None if simple is None else _number_columns(data, simple[1])
-        if columns is not None:
-            intercept, names = simple
-            labels = (["(Intercept)"] if intercept else []) + list(names)
-            design = cls(rhs, labels, None, (["1"] if intercept else []) + list(names))
-            matrix = _stack_columns(len(data), intercept, columns)
+        numeric = cls.from_numeric_columns(rhs, data, len(data))
+        if numeric is not None:
+            design, matrix = numeric
             return design, sp.csc_matrix(matrix) if sparse else matrix
         contrasts = {}
         for name in formula_names(rhs)[0]:
@@ -219,6 +216,24 @@ class Design:
         names = [r_column_name(c) for c in numbered]
         design = cls(rhs, names, matrices.model_spec, None)
         return design, sp.csc_matrix(matrices, dtype=float) if sparse else np.asarray(matrices, dtype=float)
+
+    @classmethod
+    def from_numeric_columns(
+        cls, rhs: str, columns: Mapping[str, pd.Series], nrows: int
+    ) -> tuple[Design, np.ndarray] | None:
+        """The design and matrix of ``rhs`` when it is only an intercept and numeric columns, else None.
+
+        This is :meth:`build`'s fast path, without formulaic and without a table: ``columns`` maps names
+        to columns of ``nrows`` rows (a DataFrame does).
+        """
+        simple = _simple_terms(rhs)
+        found = None if simple is None else _number_columns(columns, simple[1])
+        if found is None:
+            return None
+        intercept, names = simple
+        labels = (["(Intercept)"] if intercept else []) + list(names)
+        design = cls(rhs, labels, None, (["1"] if intercept else []) + list(names))
+        return design, _stack_columns(nrows, intercept, found)
 
     @property
     def has_intercept(self) -> bool:
@@ -293,11 +308,11 @@ def _simple_terms(rhs: str) -> tuple[bool, tuple[str, ...]] | None:
     return intercept, tuple(columns)
 
 
-def _number_columns(data: pd.DataFrame, names: tuple[str, ...]) -> list[pd.Series] | None:
+def _number_columns(data: Mapping[str, pd.Series], names: tuple[str, ...]) -> list[pd.Series] | None:
     """The columns ``names`` of ``data`` when all are there and numeric (the fast path), else None."""
     columns = []
     for name in names:
-        if name not in data.columns:
+        if name not in data:
             return None
         column = data[name]
         if not is_number_dtype(column.dtype):
