@@ -204,6 +204,23 @@ def test_missing_rows_are_dropped_and_the_index_is_kept(index):
     same_fit(model, default)
 
 
+@pytest.mark.parametrize("missing", [False, True], ids=["complete", "missing-rows"])
+def test_model_data_is_a_copy_of_the_rows_used(missing):
+    """The model's table is made on first use, yet holds the input as it was at the fit, and writing
+    into it leaves the input alone; a duplicated index is kept as it is."""
+    data = sleepstudy()
+    data.index = np.repeat(np.arange(90), 2)
+    if missing:
+        data.loc[data.index[:4], "Reaction"] = np.nan
+    model = fit(SLOPE, data)
+    expected = data.dropna()[["Reaction", "Days", "Subject"]].copy()
+    data.loc[data.index[10], "Reaction"] = -1.0
+    data["Days"] = 0
+    pd.testing.assert_frame_equal(model.frame.data, expected)
+    model.frame.data.loc[model.frame.data.index[20], "Days"] = 99
+    assert data["Days"].eq(0).all()
+
+
 def test_missing_values_only_in_unused_columns_do_not_drop_rows():
     data = sleepstudy()
     data["unused"] = np.nan

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from formulaic import Formula
 from formulaic.parser.types import Factor
@@ -281,6 +282,12 @@ def parse_formula(text: str) -> ParsedFormula:
     """Split an lme4 formula into response, fixed part, random terms and offsets."""
     if not isinstance(text, str):
         raise TypeError(f"formula must be a string such as 'y ~ x + (1 | g)', got {type(text).__name__}")
+    return _parse_formula(text)
+
+
+@lru_cache(maxsize=512)
+def _parse_formula(text: str) -> ParsedFormula:
+    """:func:`parse_formula` of a string, remembered: the result is immutable and depends on the text only."""
     sides = _scan_top_level(text, ("~",))
     if len(sides) != 2:
         problem = "has no '~'" if len(sides) < 2 else "has more than one '~'"
