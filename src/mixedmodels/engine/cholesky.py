@@ -19,7 +19,9 @@ section 3).
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 import scipy.linalg as la
@@ -45,10 +47,24 @@ def batched_cholesky(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None
     return factor, np.linalg.inv(factor)
 
 
+@cache
+def _kron_positions(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where the two factors of each entry of ``T kron T`` sit in ``T`` flattened row-major."""
+    i, k, j, m = np.indices((p, p, p, p)).reshape(4, -1)
+    return i * p + j, k * p + m
+
+
 def kron_square(t: np.ndarray) -> np.ndarray:
     """``T kron T``: with row-major flattening, ``vec(T'A T) = vec(A) @ (T kron T)`` for a row vector."""
     p = t.shape[0]
-    return (t[:, None, :, None] * t[None, :, None, :]).reshape(p * p, p * p)
+    first, second = _kron_positions(p)
+    flat = t.ravel()
+    return (flat[first] * flat[second]).reshape(p * p, p * p)
+
+
+@cache
+def _flat_identity(p: int) -> np.ndarray:
+    return np.eye(p).ravel()
 
 
 # row-major flattened 2 x 2 blocks [a, b, c, d] -> their adjugates [d, -b, -c, a], as a right factor
@@ -69,14 +85,19 @@ def weighted_inverse(blocks: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, flo
     p = t.shape[0]
     kron = kron_square(t)
     scaled = blocks @ kron
-    scaled[:, :: p + 1] += 1.0
-    if p <= 2:
-        det = scaled[:, 0] if p == 1 else scaled[:, 0] * scaled[:, 3] - scaled[:, 1] * scaled[:, 2]
+    scaled += _flat_identity(p)
+    if p == 1:
+        det = scaled[:, 0]
+        if not det.min() > 0.0:
+            return None
+        return scaled, float(np.log(det).sum()), kron / scaled
+    if p == 2:
+        det = scaled[:, 0] * scaled[:, 3] - scaled[:, 1] * scaled[:, 2]
         # crossproducts A_k are positive semidefinite, so S_00 >= 1 and |S| > 0 <=> positive definite
         if not det.min() > 0.0:
             return None
-        adjugate = np.ones_like(scaled) if p == 1 else scaled @ _ADJUGATE_2
-        middle = (adjugate @ kron.T) / det[:, None]
+        middle = scaled @ (_ADJUGATE_2 @ kron.T)
+        middle /= det[:, None]
         return scaled, float(np.log(det).sum()), middle
     factored = batched_cholesky(scaled.reshape(-1, p, p))
     if factored is None:
@@ -371,7 +392,9 @@ class BlockedCholesky:
 
     def logdet_fixed(self) -> float:
         """log |R_X|^2."""
-        return 2.0 * float(np.log(self.blocks[self.nterms, self.nterms].diagonal()[: self.nfixed]).sum())
+        return 2.0 * sum(
+            map(math.log, self.blocks[self.nterms, self.nterms].diagonal()[: self.nfixed].tolist())
+        )
 
     def pwrss(self) -> float:
         """Penalized weighted residual sum of squares at the conditional optimum."""
@@ -427,7 +450,8 @@ class BlockedCholesky:
         """Fixed effects beta and spherical random effects u (one vector per term) at the optimum."""
         p, last = self.nfixed, self.nterms
         lxx = self.blocks[last, last]
-        beta = la.solve_triangular(lxx[:p, :p], lxx[p, :p], lower=True, trans="T", check_finite=False)
+        # L_XX' beta = l_Xy, through the Fortran-ordered transpose (upper) as elsewhere
+        beta = _trtrs(lxx[:p, :p].T, lxx[p, :p], lower=0)[0] if p else np.zeros(0)
         modes: list[np.ndarray] = [np.empty(0)] * self.nterms
         for j in reversed(range(self.nterms)):
             lkj = self.blocks[last, j] if j > 0 else self._first_column(last)

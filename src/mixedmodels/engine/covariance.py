@@ -56,6 +56,7 @@ class Unstructured(CovarianceStructure):
         self.size = size
         cols, rows = np.triu_indices(size)  # upper triangle row-major == lower triangle column-major
         self._rows, self._cols = rows, cols
+        self._flat = rows * size + cols  # positions in T flattened row-major
 
     @property
     def positions(self) -> tuple[np.ndarray, np.ndarray]:
@@ -82,9 +83,9 @@ class Unstructured(CovarianceStructure):
         return np.where(self._rows == self._cols, np.asarray(diagonal)[self._rows], 0.0)
 
     def factor(self, theta: np.ndarray) -> np.ndarray:
-        lower = np.zeros((self.size, self.size))
-        lower[self._rows, self._cols] = theta
-        return lower
+        lower = np.zeros(self.size * self.size)
+        lower[self._flat] = theta
+        return lower.reshape(self.size, self.size)
 
 
 class _Structured(CovarianceStructure):

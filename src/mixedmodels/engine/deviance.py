@@ -46,6 +46,7 @@ class ProfiledObjective:
         self.reml = reml
         sizes = [c.n_params for c in self.covariances]
         self.slices = [slice(a, b) for a, b in zip(np.cumsum([0] + sizes[:-1]), np.cumsum(sizes))]
+        self._parts = list(zip(self.covariances, self.slices))
 
     @property
     def n_params(self) -> int:
@@ -71,7 +72,7 @@ class ProfiledObjective:
 
     def factors(self, theta: np.ndarray) -> list[np.ndarray]:
         """Per-term relative covariance factors T_k for the whole parameter vector."""
-        return [c.factor(theta[s]) for c, s in zip(self.covariances, self.slices)]
+        return [c.factor(theta[s]) for c, s in self._parts]
 
     def update(self, theta: np.ndarray) -> bool:
         """Refactor L at theta; False when it is not positive definite there."""

@@ -10,6 +10,7 @@ central differences.  Those derivatives serve twice: Newton steps from them poli
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -117,10 +118,10 @@ def minimize_bobyqa(
     def counted(x, grad=None):
         nonlocal evaluations
         evaluations += 1
-        value = fun(np.asarray(x))
+        value = fun(x)
         if value < best[0]:
             best[0], best[1] = value, np.array(x, dtype=float)
-        return value if np.isfinite(value) else 1e300
+        return value if math.isfinite(value) else 1e300
 
     if n == 0:
         return OptimizationResult(x0, fun(x0), 1, "no parameters")
@@ -240,7 +241,7 @@ def _newton_polish(fun, result: OptimizationResult, lower, control: OptimizerCon
     a kept Hessian, all of them are recomputed at the returned point.
     """
     for _ in range(control.newton_steps):
-        if result.gradient is None or np.any(np.linalg.eigvalsh(result.hessian) <= 0):
+        if result.gradient is None or not _positive_definite(result.hessian):
             return
         step = _projected_newton_step(
             result.gradient, result.hessian, result.x[result.free], lower[result.free]
@@ -258,14 +259,23 @@ def _newton_polish(fun, result: OptimizationResult, lower, control: OptimizerCon
         _derivatives(fun, result, lower, control, reuse_hessian=True)
 
 
+def _positive_definite(matrix: np.ndarray) -> bool:
+    try:
+        np.linalg.cholesky(matrix)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
 def _projected_newton_step(gradient, hessian, x, lower) -> np.ndarray:
     """Newton step for the quadratic model, with parameters that would cross their bound held on it.
 
     Each parameter that the step would take below its bound is fixed there and the step of the others
     re-solved (the quadratic model's minimizer over the rest), until no bound is crossed.
     """
-    held = np.zeros(len(x), dtype=bool)
-    while True:
+    step = -np.linalg.solve(hessian, gradient)
+    held = x + step < lower
+    while held.any():
         step = np.zeros(len(x))
         step[held] = (lower - x)[held]
         free = ~held
@@ -273,9 +283,10 @@ def _projected_newton_step(gradient, hessian, x, lower) -> np.ndarray:
             rhs = gradient[free] + hessian[np.ix_(free, held)] @ step[held]
             step[free] = -np.linalg.solve(hessian[np.ix_(free, free)], rhs)
         crossing = free & (x + step < lower)
-        if not crossing.any():
-            return step
         held |= crossing
+        if not crossing.any():
+            break
+    return step
 
 
 def _convergence_problems(result: OptimizationResult, control: OptimizerControl) -> list[str]:
