@@ -13,6 +13,8 @@ by ``x / sqrt(1 + x^2)`` into (-1, 1), so no upper bounds are needed.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 __all__ = [
@@ -221,6 +223,10 @@ STRUCTURES = {
 }
 
 
+@cache
 def covariance_for(structure: str, size: int) -> CovarianceStructure:
-    """The parameterization named as in a formula (``us``, ``diag``, ``cs``, ``ar1``, ``toep``)."""
+    """The parameterization named as in a formula (``us``, ``diag``, ``cs``, ``ar1``, ``toep``).
+
+    Parameterizations hold no state, so one object per (structure, size) serves every model.
+    """
     return STRUCTURES[structure](size)
