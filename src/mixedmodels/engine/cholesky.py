@@ -67,6 +67,14 @@ def _flat_identity(p: int) -> np.ndarray:
     return np.eye(p).ravel()
 
 
+def penalized_blocks(blocks: np.ndarray, kron: np.ndarray) -> np.ndarray:
+    """``S_k = T'A_k T + I`` for crossproduct blocks ``A_k`` flattened row-major to (nlevels, p*p), as
+    ``vec(S_k) = vec(A_k) K + vec(I)`` with ``K = T kron T`` (flattened the same way)."""
+    scaled = blocks @ kron
+    scaled += _flat_identity(math.isqrt(kron.shape[0]))  # K is p^2 x p^2
+    return scaled
+
+
 # row-major flattened 2 x 2 blocks [a, b, c, d] -> their adjugates [d, -b, -c, a], as a right factor
 _ADJUGATE_2 = np.array([[0, 0, 0, 1], [0, -1, 0, 0], [0, 0, -1, 0], [1, 0, 0, 0]], dtype=float)
 
@@ -84,20 +92,13 @@ def weighted_inverse(blocks: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, flo
     """
     p = t.shape[0]
     kron = kron_square(t)
-    scaled = blocks @ kron
-    scaled += _flat_identity(p)
-    if p == 1:
-        det = scaled[:, 0]
-        if not det.min() > 0.0:
-            return None
-        return scaled, float(np.log(det).sum()), kron / scaled
-    if p == 2:
-        det = scaled[:, 0] * scaled[:, 3] - scaled[:, 1] * scaled[:, 2]
+    scaled = penalized_blocks(blocks, kron)
+    if p <= 2:
+        det = scaled[:, 0] if p == 1 else scaled[:, 0] * scaled[:, 3] - scaled[:, 1] * scaled[:, 2]
         # crossproducts A_k are positive semidefinite, so S_00 >= 1 and |S| > 0 <=> positive definite
         if not det.min() > 0.0:
             return None
-        middle = scaled @ (_ADJUGATE_2 @ kron.T)
-        middle /= det[:, None]
+        middle = kron / scaled if p == 1 else (scaled @ (_ADJUGATE_2 @ kron.T)) / det[:, None]
         return scaled, float(np.log(det).sum()), middle
     factored = batched_cholesky(scaled.reshape(-1, p, p))
     if factored is None:
@@ -280,20 +281,14 @@ class BlockedCholesky:
 
     def _dense_diag(self, k: int) -> np.ndarray:
         """Lambda_k' Z_k'WZ_k Lambda_k + I as a dense matrix."""
-        scaled = self._scaled_diag_blocks(k)
-        nlevels, p, _ = scaled.shape
+        nlevels, p = self.nlevels[k], self.ncols[k]
+        blocks = self.cross.diag[k].reshape(nlevels, p * p)
+        scaled = penalized_blocks(blocks, kron_square(self.factors[k])).reshape(nlevels, p, p)
         dense = np.zeros((nlevels * p, nlevels * p))
         for a in range(p):
             for b in range(p):
                 dense[a::p, b::p][np.diag_indices(nlevels)] = scaled[:, a, b]
-        dense[np.diag_indices_from(dense)] += 1.0
         return dense
-
-    def _scaled_diag_blocks(self, k: int) -> np.ndarray:
-        t = self.factors[k]
-        if t.shape[0] == 1:
-            return self.cross.diag[k] * (t[0, 0] * t[0, 0])
-        return t.T @ self.cross.diag[k] @ t
 
     # -- the factorization --------------------------------------------------------------------------
     def _subtract_first_term_product(self, dense: np.ndarray, i: int, j: int) -> None:
