@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.linalg import lapack
 
 from .design import Design, formula_names, is_number_dtype
-from .engine.crossprod import CrossProducts, GroupingColumns, cross_products
+from .engine.crossprod import CrossProducts, GroupingColumns, ResponseUnits, cross_products
 from .formula import FormulaError, ParsedFormula, RandomTerm
 
 __all__ = [
@@ -150,13 +150,22 @@ class ModelFrame:
         The blocks of a subset keep every level of every factor, so they add to and subtract from the
         blocks of the whole frame (influence diagnostics drop a group's rows that way).
         """
-        response = self.y if self.offset is None else self.y - self.offset
-        xy = np.column_stack([self.x, response])
+        xy = np.column_stack([self.x, self.response])
         weights = self.weights
         if rows is not None:
             xy = xy[rows]
             weights = None if weights is None else weights[rows]
-        return cross_products([t.grouping_columns(rows) for t in self.terms], xy, weights)
+        return cross_products([t.grouping_columns(rows) for t in self.terms], xy, weights, self.response_units)
+
+    @property
+    def response(self) -> np.ndarray:
+        """The response less the offset: what X beta + Z b models."""
+        return self.y if self.offset is None else self.y - self.offset
+
+    @cached_property
+    def response_units(self) -> ResponseUnits:
+        """The units the cross-products hold the response in (one for all rows and subsets of them)."""
+        return ResponseUnits.least_squares(self.x, self.response, self.weights)
 
     def fixed_matrix(self, data: pd.DataFrame) -> np.ndarray:
         """The fixed-effects columns kept in the fit, for (new) data."""

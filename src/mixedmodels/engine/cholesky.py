@@ -392,8 +392,9 @@ class BlockedCholesky:
         )
 
     def pwrss(self) -> float:
-        """Penalized weighted residual sum of squares at the conditional optimum."""
-        return float(self.blocks[self.nterms, self.nterms][self.nfixed, self.nfixed] ** 2)
+        """Penalized weighted residual sum of squares at the conditional optimum (response units)."""
+        root = float(self.blocks[self.nterms, self.nterms][self.nfixed, self.nfixed]) * self.cross.units.scale
+        return root * root
 
     # -- solutions --------------------------------------------------------------------------------------
     def _solve_diag(self, j: int, rhs: np.ndarray, transpose: bool = False) -> np.ndarray:
@@ -442,7 +443,13 @@ class BlockedCholesky:
         return np.concatenate(result, axis=0)
 
     def solve(self) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Fixed effects beta and spherical random effects u (one vector per term) at the optimum."""
+        """Fixed effects beta and spherical random effects u (one vector per term) at the optimum, in
+        the response's units."""
+        units = self.cross.units
+        beta, modes = self._solve_internal()
+        return units.beta(beta), [u * units.scale for u in modes]
+
+    def _solve_internal(self) -> tuple[np.ndarray, list[np.ndarray]]:
         p, last = self.nfixed, self.nterms
         lxx = self.blocks[last, last]
         # L_XX' beta = l_Xy, through the Fortran-ordered transpose (upper) as elsewhere
