@@ -155,7 +155,8 @@ class ModelFrame:
         if rows is not None:
             xy = xy[rows]
             weights = None if weights is None else weights[rows]
-        return cross_products([t.grouping_columns(rows) for t in self.terms], xy, weights, self.response_units)
+        terms = [t.grouping_columns(rows) for t in self.terms]
+        return cross_products(terms, xy, weights, self.response_units)
 
     @property
     def response(self) -> np.ndarray:
