@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
 
@@ -69,6 +70,19 @@ class ProfiledObjective:
         )
         is_scale = np.concatenate([c.is_scale for c in self.covariances])
         return x0, np.where(is_scale, 0.2 * np.maximum(np.abs(x0), term_scale), 0.25)
+
+    @cached_property
+    def parameter_scale(self) -> np.ndarray:
+        """The natural unit of each parameter: row ``a`` of a term's T is in units of
+        ``1 / rms(Z_a)`` (the root mean square of the column over the rows, weighted), so that the
+        optimizer and the boundary checks see the same problem whatever the units of a covariate."""
+        cross = self.factor.cross
+        parts = []
+        for covariance, block in zip(self.covariances, cross.diag):
+            mean_square = np.einsum("laa->a", block) / cross.nobs
+            row_scale = np.where(mean_square > 0, 1.0 / np.sqrt(mean_square), 1.0)
+            parts.append(covariance.parameter_scale(row_scale))
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     def factors(self, theta: np.ndarray) -> list[np.ndarray]:
         """Per-term relative covariance factors T_k for the whole parameter vector."""

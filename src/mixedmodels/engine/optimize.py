@@ -44,6 +44,7 @@ class OptimizerControl:
     boundary_tol: float = 1e-5
     check_convergence: bool = True
     newton_steps: int = 3  # at most this many Newton steps after BOBYQA (0: none)
+    restarts: int = 2  # BOBYQA restarts when the check finds the result short of an optimum
     gradient_tol: float = 2e-3
     singular_tol: float = 1e-4
 
@@ -54,6 +55,8 @@ NEGLIGIBLE_STEP = 1e-4  # after a Newton step this small (relative) the error is
 
 @dataclass
 class OptimizationResult:
+    """The optimum ``x``; the derivatives are over the scaled parameters ``x / scale``."""
+
     x: np.ndarray
     fun: float
     evaluations: int
@@ -107,10 +110,21 @@ def minimize_bobyqa(
     lower: np.ndarray,
     control: OptimizerControl | None = None,
     initial_step: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
 ) -> OptimizationResult:
-    """Minimize ``fun`` subject to ``x >= lower``, then apply lme4's boundary and convergence checks."""
+    """Minimize ``fun`` subject to ``x >= lower``, then apply lme4's boundary and convergence checks.
+
+    ``scale`` is each parameter's natural unit: the optimizer, the tolerances and the checks work on
+    ``x / scale``, so that a parameter whose values are 1e-3 because a covariate is in other units is
+    treated as one of order 1 (results then do not depend on the units).  When the check finds the
+    result short of an optimum (BOBYQA can stop early on a flat stretch), BOBYQA is restarted from the
+    best point with a new trust region, up to ``control.restarts`` times.
+    """
     control = control or OptimizerControl()
-    x0 = np.maximum(np.asarray(x0, dtype=float), lower)
+    lower = np.asarray(lower, dtype=float)
+    scale = np.ones(len(lower)) if scale is None else np.asarray(scale, dtype=float)
+    lower = lower / scale
+    x0 = np.maximum(np.asarray(x0, dtype=float) / scale, lower)
     n = len(x0)
     evaluations = 0
     best = [np.inf, x0.copy()]  # the best value and point seen, for an optimizer stopped by roundoff
@@ -118,7 +132,7 @@ def minimize_bobyqa(
     def counted(x, grad=None):
         nonlocal evaluations
         evaluations += 1
-        value = fun(x)
+        value = fun(x * scale)
         if value < best[0]:
             best[0], best[1] = value, np.array(x, dtype=float)
         return value if math.isfinite(value) else 1e300
@@ -145,38 +159,60 @@ def minimize_bobyqa(
             code = "roundoff limited"
         return np.asarray(x, dtype=float), value, code
 
-    x, value, code = bobyqa(x0, control.ftol_abs, control.ftol_rel, control.xtol_abs, initial_step)
-    near_bound = np.isfinite(lower) & (x > lower) & (x - lower < control.singular_tol)
-    if near_bound.any() and code != "maxeval reached":
-        # Newton cannot finish a parameter that ends at its bound; BOBYQA does, at full precision
-        step = np.maximum(0.01 * np.abs(x), control.singular_tol)
-        x, value, code = bobyqa(x, 1e-12, 1e-14, 1e-10, step)
-    messages: list[str] = []
-    if code == "maxeval reached":
-        messages.append(
+    def run(start, step) -> OptimizationResult:
+        """BOBYQA, a tight finish at a bound, the snap to bounds, then the Newton polish."""
+        x, value, code = bobyqa(start, control.ftol_abs, control.ftol_rel, control.xtol_abs, step)
+        near_bound = np.isfinite(lower) & (x > lower) & (x - lower < control.singular_tol)
+        if near_bound.any() and code != "maxeval reached":
+            # Newton cannot finish a parameter that ends at its bound; BOBYQA does, at full precision
+            step = np.maximum(0.01 * np.abs(x), control.singular_tol)
+            x, value, code = bobyqa(x, 1e-12, 1e-14, 1e-10, step)
+        x, value = _snap_to_bounds(counted, np.asarray(x, dtype=float), value, lower, control.boundary_tol)
+        result = OptimizationResult(x, value, evaluations, code)
+        if control.check_convergence or control.newton_steps:
+            _derivatives(counted, result, lower, control)
+            _newton_polish(counted, result, lower, control)
+        return result
+
+    result = run(x0, None if initial_step is None else np.asarray(initial_step, dtype=float) / scale)
+    problems = _checked_problems(counted, result, lower, control)
+    for _ in range(control.restarts):
+        if not problems or result.return_code == "maxeval reached":
+            break
+        # a fresh trust region from the best point; keep the restart only if it is lower
+        step = np.maximum(0.1 * np.abs(result.x), 0.05)
+        again = run(result.x, step)
+        if not again.fun < result.fun:
+            break
+        result = again
+        problems = _checked_problems(counted, result, lower, control)
+    if result.return_code == "maxeval reached":
+        result.warnings.append(
             f"convergence code: maximum number of function evaluations ({control.max_evaluations}) exceeded"
         )
-
-    x, value = _snap_to_bounds(counted, np.asarray(x, dtype=float), value, lower, control.boundary_tol)
-    result = OptimizationResult(x, value, evaluations, code, warnings=messages)
-    if control.check_convergence or control.newton_steps:
-        _derivatives(counted, result, lower, control)
-        _newton_polish(counted, result, lower, control)
     if control.check_convergence:
-        problems = _convergence_problems(result, control)
-        stale = result.derivative_point is not None and (
-            result.hessian_reused or not np.array_equal(result.derivative_point, result.x)
-        )
-        if problems and stale:
-            # derivatives from before the last (small) Newton step, or a kept Hessian: judge the
-            # returned point itself before warning
-            _derivatives(counted, result, lower, control)
-            problems = _convergence_problems(result, control)
         result.warnings.extend(problems)
+    result.x = result.x * scale
     result.evaluations = evaluations
     for message in result.warnings:
         warnings.warn(message, ConvergenceWarning, stacklevel=3)
     return result
+
+
+def _checked_problems(fun, result: OptimizationResult, lower, control: OptimizerControl) -> list[str]:
+    """lme4's convergence problems at the returned point (derivatives retaken there if stale)."""
+    if not control.check_convergence:
+        return []
+    problems = _convergence_problems(result, control)
+    stale = result.derivative_point is not None and (
+        result.hessian_reused or not np.array_equal(result.derivative_point, result.x)
+    )
+    if problems and stale:
+        # derivatives from before the last (small) Newton step, or a kept Hessian: judge the returned
+        # point itself before warning
+        _derivatives(fun, result, lower, control)
+        problems = _convergence_problems(result, control)
+    return problems
 
 
 _RETURN_CODES = {
