@@ -18,7 +18,7 @@ import numpy as np
 
 from .cholesky import BlockedCholesky
 from .covariance import CovarianceStructure
-from .start import moment_start
+from .start import column_mean_squares, moment_start
 
 __all__ = ["ProfiledObjective", "objective_from_factor"]
 
@@ -62,25 +62,28 @@ class ProfiledObjective:
         return np.concatenate([c.initial for c in self.covariances])
 
     def start(self) -> tuple[np.ndarray, np.ndarray]:
-        """Moment-based starting parameters and BOBYQA's initial step for each (see :mod:`.start`)."""
+        """Moment-based starting parameters and BOBYQA's initial step for each (see :mod:`.start`).
+
+        The step is a fifth of the parameter, or of the mean of its term's diagonal where that is larger,
+        in natural units (:attr:`parameter_scale`); a quarter for correlation parameters.
+        """
         diagonals = moment_start(self.factor.cross, self.factor.nfixed)
         x0 = np.concatenate([c.from_diagonal(d) for c, d in zip(self.covariances, diagonals)])
-        term_scale = np.concatenate(
-            [np.full(c.n_params, d.mean()) for c, d in zip(self.covariances, diagonals)]
-        )
+        scale = self.parameter_scale
+        natural = x0 / scale
+        term_scale = np.concatenate([np.full(c.n_params, np.mean(natural[s])) for c, s in self._parts])
         is_scale = np.concatenate([c.is_scale for c in self.covariances])
-        return x0, np.where(is_scale, 0.2 * np.maximum(np.abs(x0), term_scale), 0.25)
+        return x0, np.where(is_scale, 0.2 * np.maximum(np.abs(natural), term_scale), 0.25) * scale
 
     @cached_property
     def parameter_scale(self) -> np.ndarray:
         """The natural unit of each parameter: row ``a`` of a term's T is in units of
         ``1 / rms(Z_a)`` (the root mean square of the column over the rows, weighted), so that the
         optimizer and the boundary checks see the same problem whatever the units of a covariate."""
-        cross = self.factor.cross
         parts = []
-        for covariance, block in zip(self.covariances, cross.diag):
-            mean_square = np.einsum("laa->a", block) / cross.nobs
-            row_scale = np.where(mean_square > 0, 1.0 / np.sqrt(mean_square), 1.0)
+        for covariance, mean_square in zip(self.covariances, column_mean_squares(self.factor.cross)):
+            root = np.sqrt(mean_square)
+            row_scale = np.divide(1.0, root, out=np.ones_like(root), where=root > 0)
             parts.append(covariance.parameter_scale(row_scale))
         return np.concatenate(parts) if parts else np.zeros(0)
 

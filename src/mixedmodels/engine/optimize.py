@@ -35,9 +35,11 @@ class ConvergenceWarning(UserWarning):
 class OptimizerControl:
     """Settings of the optimizer and of the checks after it (names follow lme4's lmerControl)."""
 
-    # BOBYQA stops at a moderate tolerance; the Newton steps after it give the last digits
-    ftol_abs: float = 0.0
-    ftol_rel: float = 1e-9
+    # BOBYQA stops at a moderate tolerance; the Newton steps after it give the last digits.  The
+    # tolerance is absolute: a change of the deviance means the same whatever the data's units, while
+    # the deviance itself moves by 2 n log(a) when the response is scaled by a
+    ftol_abs: float = 1e-7
+    ftol_rel: float = 0.0
     xtol_abs: float = 1e-8
     max_evaluations: int = 100_000
     moment_start: bool = True  # start from moment estimates (else lme4's T = I)
@@ -50,6 +52,8 @@ class OptimizerControl:
 
 
 DERIVATIVE_STEP = 1e-4  # lme4's deriv12 delta
+FLAT_BOUNDARY_TOL = 1e-2  # after the Newton steps, parameters this close to a bound are tried on it
+_INFEASIBLE = 1e300  # what BOBYQA is given where the objective is not finite
 NEGLIGIBLE_STEP = 1e-4  # after a Newton step this small (relative) the error is ~ its square
 
 
@@ -133,9 +137,9 @@ def minimize_bobyqa(
         nonlocal evaluations
         evaluations += 1
         value = fun(x * scale)
-        if value < best[0]:
+        if value < best[0] and np.all(x >= lower):  # derivatives may step across a bound
             best[0], best[1] = value, np.array(x, dtype=float)
-        return value if math.isfinite(value) else 1e300
+        return value if math.isfinite(value) else _INFEASIBLE
 
     if n == 0:
         return OptimizationResult(x0, fun(x0), 1, "no parameters")
@@ -169,9 +173,15 @@ def minimize_bobyqa(
             x, value, code = bobyqa(x, 1e-12, 1e-14, 1e-10, step)
         x, value = _snap_to_bounds(counted, np.asarray(x, dtype=float), value, lower, control.boundary_tol)
         result = OptimizationResult(x, value, evaluations, code)
-        if control.check_convergence or control.newton_steps:
+        if control.check_convergence or control.newton_steps or control.restarts:
             _derivatives(counted, result, lower, control)
             _newton_polish(counted, result, lower, control)
+            # a flat boundary optimum: Newton's quadratic model stops short of the bound
+            snapped, snapped_value = _snap_to_bounds(counted, result.x, result.fun, lower, FLAT_BOUNDARY_TOL)
+            if snapped_value < result.fun:
+                result.x, result.fun = snapped, snapped_value
+                _derivatives(counted, result, lower, control)
+                _newton_polish(counted, result, lower, control)
         return result
 
     result = run(x0, None if initial_step is None else np.asarray(initial_step, dtype=float) / scale)
@@ -200,8 +210,9 @@ def minimize_bobyqa(
 
 
 def _checked_problems(fun, result: OptimizationResult, lower, control: OptimizerControl) -> list[str]:
-    """lme4's convergence problems at the returned point (derivatives retaken there if stale)."""
-    if not control.check_convergence:
+    """lme4's convergence problems at the returned point (derivatives retaken there if stale); they
+    decide the restarts even where ``check_convergence`` is off and they are not reported."""
+    if not (control.check_convergence or control.restarts):
         return []
     problems = _convergence_problems(result, control)
     stale = result.derivative_point is not None and (
@@ -242,25 +253,34 @@ def _derivatives(
 ) -> None:
     """Central-difference gradient and Hessian, over the parameters not at a bound, into ``result``.
 
-    With ``reuse_hessian`` only the gradient is new and the Hessian is kept, if it is over the same
-    free parameters (for a second Newton step, whose error is then of the order of the first step
-    times the Hessian's change: negligible).
+    As lme4's ``deriv12``, the differences may step across a bound: the objective is defined there (a
+    standard deviation's sign does not change the covariance), and a parameter just above its bound
+    is the case where the derivatives matter most.  Where the objective is not finite at one of the
+    points the derivatives are left out (None).  With ``reuse_hessian`` only the gradient is new and
+    the Hessian is kept, if it is over the same free parameters (for a second Newton step, whose error
+    is then of the order of the first step times the Hessian's change: negligible).
     """
     free = ~(np.isfinite(lower) & (result.x - lower < control.singular_tol))
     kept = result.hessian if reuse_hessian and np.array_equal(free, result.free) else None
     result.gradient = result.hessian = result.free = result.derivative_point = None
-    if not free.any() or np.any(result.x[free] - DERIVATIVE_STEP < lower[free]):
-        return  # nothing free, or too close to a bound for central differences
+    if not free.any():
+        return
     x = result.x
+    finite = True
 
     def restricted(sub):
+        nonlocal finite
         full = x.copy()
         full[free] = sub
-        return fun(full)
+        value = fun(full)
+        finite = finite and value < _INFEASIBLE
+        return value
 
     gradient, hessian = finite_differences(
         restricted, x[free], DERIVATIVE_STEP, f0=result.fun, with_hessian=kept is None
     )
+    if not finite:
+        return
     result.gradient, result.hessian = gradient, kept if kept is not None else hessian
     result.free, result.derivative_point, result.hessian_reused = free, x.copy(), kept is not None
 

@@ -7,7 +7,9 @@ Each column ``c`` of each random-effects term is treated as an independent varia
     E ||r||^2      ~= sum_d s_d^2 ||Z_d||^2 + n sigma^2,
 
 (ignoring the fitted fixed effects) is a small linear system solved for the components; the start is
-``sqrt(s_c^2 / sigma^2)`` on the diagonal of each T and 0 elsewhere.  Everything comes from the blocks,
+``sqrt(s_c^2 / sigma^2)`` on the diagonal of each T and 0 elsewhere, kept within bounds in the column's
+natural units (``sqrt(s_c^2 / sigma^2)`` times the column's root mean square), so that the start does not
+depend on the units of a covariate.  Everything comes from the blocks,
 so it costs nothing that grows with the number of rows.  BOBYQA from this start needs far fewer
 evaluations on large crossed designs than from lme4's start (T = I).
 """
@@ -19,7 +21,7 @@ import scipy.sparse as sp
 
 from .crossprod import CrossProducts
 
-__all__ = ["moment_start"]
+__all__ = ["moment_start", "column_mean_squares"]
 
 
 def _squared_sums_by_column(block: sp.spmatrix | np.ndarray, p_rows: int, p_cols: int) -> np.ndarray:
@@ -28,6 +30,11 @@ def _squared_sums_by_column(block: sp.spmatrix | np.ndarray, p_rows: int, p_cols
     out = np.zeros((p_rows, p_cols))
     np.add.at(out, (coo.row % p_rows, coo.col % p_cols), coo.data**2)
     return out
+
+
+def column_mean_squares(cross: CrossProducts) -> list[np.ndarray]:
+    """Per term, the (weighted) mean square of each of its Z columns over the rows, from Z'WZ."""
+    return [np.einsum("laa->a", block) / cross.nobs for block in cross.diag]
 
 
 def moment_start(cross: CrossProducts, nfixed: int, minimum: float = 0.05) -> list[np.ndarray]:
@@ -59,5 +66,7 @@ def moment_start(cross: CrossProducts, nfixed: int, minimum: float = 0.05) -> li
     rhs[ncomp] = rss
     solution = np.linalg.lstsq(coef, rhs, rcond=None)[0]
     sigma2 = solution[ncomp] if solution[ncomp] > 0 else rss / max(cross.nobs - nfixed, 1)
-    ratios = np.sqrt(np.clip(solution[:ncomp] / sigma2, minimum**2, 1e4))
+    mean_squares = np.concatenate(column_mean_squares(cross))
+    natural = np.where(mean_squares > 0, mean_squares, 1.0)
+    ratios = np.sqrt(np.clip(solution[:ncomp] * natural / sigma2, minimum**2, 1e4) / natural)
     return [ratios[offsets[k] : offsets[k + 1]] for k in range(len(sizes))]
