@@ -44,6 +44,7 @@ def _crossed() -> pd.DataFrame:
 
 def _unbalanced_missing() -> pd.DataFrame:
     data = mm.datasets.load("Orthodont").copy()
+    data["occasion"] = ((data["age"] - 8) // 2 + 1).astype(int)  # the AR(1) time: not the row order
     rng = np.random.default_rng(5)
     data = data.drop(index=data.index[rng.random(len(data)) < 0.2])
     data.loc[data.index[::9], "distance"] = np.nan
@@ -180,8 +181,10 @@ NLME_CASES = {
 def _nlme_fit(kind: str, formula: str, options: dict, data: pd.DataFrame, method: str):
     options = dict(options)
     if "correlation" in options:
-        structure = {"compsymm": mm.CorCompSymm, "ar1": mm.CorAR1}[options["correlation"]]
-        options["correlation"] = structure("~ 1 | Subject")
+        options["correlation"] = {
+            "compsymm": mm.CorCompSymm("~ 1 | Subject"),
+            "ar1": mm.CorAR1("~ occasion | Subject"),
+        }[options["correlation"]]
     fit = mm.lme if kind == "lme" else mm.gls
     return fit(formula, data, method=method, **options)
 

@@ -86,7 +86,7 @@ class LinearMixedModel:
         small = self.objective.factor.largest_dense_block < SMALL_DENSE_BLOCK
         with single_threaded_blas() if small else nullcontext():
             self.optimization = minimize_bobyqa(
-                self.objective,
+                self.objective.unitless,
                 start,
                 self.objective.lower_bounds,
                 self.control,

@@ -391,9 +391,12 @@ class BlockedCholesky:
             map(math.log, self.blocks[self.nterms, self.nterms].diagonal()[: self.nfixed].tolist())
         )
 
-    def pwrss(self) -> float:
-        """Penalized weighted residual sum of squares at the conditional optimum (response units)."""
-        root = float(self.blocks[self.nterms, self.nterms][self.nfixed, self.nfixed]) * self.cross.units.scale
+    def pwrss(self, response_units: bool = True) -> float:
+        """Penalized weighted residual sum of squares at the conditional optimum, in the response's
+        units (or in those of the cross-products' response column)."""
+        root = float(self.blocks[self.nterms, self.nterms][self.nfixed, self.nfixed])
+        if response_units:
+            root *= self.cross.units.scale
         return root * root
 
     # -- solutions --------------------------------------------------------------------------------------

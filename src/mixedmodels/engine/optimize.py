@@ -46,7 +46,7 @@ class OptimizerControl:
     boundary_tol: float = 1e-5
     check_convergence: bool = True
     newton_steps: int = 3  # at most this many Newton steps after BOBYQA (0: none)
-    restarts: int = 2  # BOBYQA restarts when the check finds the result short of an optimum
+    restarts: int = 5  # BOBYQA restarts when the check finds the result short of an optimum
     gradient_tol: float = 2e-3
     singular_tol: float = 1e-4
 
@@ -54,7 +54,7 @@ class OptimizerControl:
 DERIVATIVE_STEP = 1e-4  # lme4's deriv12 delta
 FLAT_BOUNDARY_TOL = 1e-2  # after the Newton steps, parameters this close to a bound are tried on it
 _INFEASIBLE = 1e300  # what BOBYQA is given where the objective is not finite
-NEGLIGIBLE_STEP = 1e-4  # after a Newton step this small (relative) the error is ~ its square
+NEGLIGIBLE_STEP = 1e-6  # after a Newton step this small (relative) the error is ~ its square
 
 
 @dataclass

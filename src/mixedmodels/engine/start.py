@@ -16,12 +16,15 @@ evaluations on large crossed designs than from lme4's start (T = I).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 
+from .covariance import CovarianceStructure
 from .crossprod import CrossProducts
 
-__all__ = ["moment_start", "column_mean_squares"]
+__all__ = ["moment_start", "column_mean_squares", "parameter_scale", "start_and_step"]
 
 
 def _squared_sums_by_column(block: sp.spmatrix | np.ndarray, p_rows: int, p_cols: int) -> np.ndarray:
@@ -70,3 +73,37 @@ def moment_start(cross: CrossProducts, nfixed: int, minimum: float = 0.05) -> li
     natural = np.where(mean_squares > 0, mean_squares, 1.0)
     ratios = np.sqrt(np.clip(solution[:ncomp] * natural / sigma2, minimum**2, 1e4) / natural)
     return [ratios[offsets[k] : offsets[k + 1]] for k in range(len(sizes))]
+
+
+def parameter_scale(covariances: Sequence[CovarianceStructure], cross: CrossProducts) -> np.ndarray:
+    """The natural unit of each covariance parameter.
+
+    Row ``a`` of a term's T is in units of ``1 / rms(Z_a)`` (the column's weighted root mean square
+    over the rows): dividing a column of Z by a number multiplies its row of T by it.  An optimizer and
+    boundary checks that work on ``theta / parameter_scale`` see the same problem whatever the units of
+    a covariate.
+    """
+    parts = []
+    for covariance, mean_square in zip(covariances, column_mean_squares(cross)):
+        root = np.sqrt(mean_square)
+        row_scale = np.divide(1.0, root, out=np.ones_like(root), where=root > 0)
+        parts.append(covariance.parameter_scale(row_scale))
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def start_and_step(
+    covariances: Sequence[CovarianceStructure], cross: CrossProducts, nfixed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Moment-based starting parameters and BOBYQA's initial step for each.
+
+    The step is a fifth of the parameter, or of the mean of its term's diagonal where that is larger, in
+    natural units (:func:`parameter_scale`); a quarter for correlation parameters.
+    """
+    diagonals = moment_start(cross, nfixed)
+    x0 = np.concatenate([c.from_diagonal(d) for c, d in zip(covariances, diagonals)])
+    scale = parameter_scale(covariances, cross)
+    natural = x0 / scale
+    edges = np.cumsum([0] + [c.n_params for c in covariances])
+    term_scale = np.repeat([np.mean(natural[a:b]) for a, b in zip(edges[:-1], edges[1:])], np.diff(edges))
+    is_scale = np.concatenate([c.is_scale for c in covariances])
+    return x0, np.where(is_scale, 0.2 * np.maximum(np.abs(natural), term_scale), 0.25) * scale
