@@ -469,6 +469,8 @@ class BlockedCholesky:
 
     def inverse_fixed_crossprod(self) -> np.ndarray:
         """(L_XX L_XX')^{-1}: the fixed effects' covariance over sigma^2."""
+        if self.nfixed == 0:  # a model without fixed effects; scipy < 1.14 rejects a 0 x 0 triangular solve
+            return np.zeros((0, 0))
         inv = la.solve_triangular(self.fixed_factor, np.eye(self.nfixed), lower=True, check_finite=False)
         return inv.T @ inv
 
