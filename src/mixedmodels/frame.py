@@ -326,16 +326,47 @@ def formula_offset(formula: ParsedFormula, data: pd.DataFrame) -> np.ndarray | N
     return total
 
 
+#: magnitudes whose squares and products with each other stay within double precision's range
+REPRESENTABLE = (1e-150, 1e150)
+
+
 def check_finite(values: np.ndarray, what: str, names: list[str] | None = None) -> None:
-    """Raise naming ``what`` (and the offending columns of a matrix) when there are Inf or NaN values."""
-    bad = ~np.isfinite(values)
-    if bad.any():
-        where = ""
-        if names is not None:
-            columns = [name for name, flag in zip(names, bad.any(axis=0)) if flag]
-            where = f" in column{'s' if len(columns) > 1 else ''} {', '.join(map(repr, columns))}"
-        rows = int(bad.any(axis=1).sum()) if bad.ndim > 1 else int(bad.sum())
-        raise ValueError(f"{what} has infinite or NaN values{where} ({rows} of {len(values)} rows)")
+    """Raise naming ``what`` (and the offending columns of a matrix) when there are Inf or NaN values,
+    or values too large for their cross-products to be represented (over 1e150 in magnitude), or a
+    column whose nonzero values are all too small (under 1e-150: their squares underflow)."""
+    _raise_where(~np.isfinite(values), values, what, names, "infinite or NaN values")
+    with np.errstate(invalid="ignore"):
+        magnitude = np.abs(values)
+    low, high = REPRESENTABLE
+    _raise_where(
+        magnitude > high,
+        values,
+        what,
+        names,
+        f"values over {high:g} in magnitude, whose squares overflow (rescale)",
+    )
+    columns = magnitude if magnitude.ndim > 1 else magnitude[:, None]
+    tiny = (columns.max(axis=0, initial=0.0) < low) & (columns.max(axis=0, initial=0.0) > 0)
+    _raise_where(
+        (columns > 0) & tiny,
+        columns,
+        what,
+        names,
+        f"only values under {low:g} in magnitude, whose squares underflow (rescale)",
+    )
+
+
+def _raise_where(
+    bad: np.ndarray, values: np.ndarray, what: str, names: list[str] | None, problem: str
+) -> None:
+    if not bad.any():
+        return
+    where = ""
+    if names is not None and bad.ndim > 1:
+        columns = [name for name, flag in zip(names, bad.any(axis=0)) if flag]
+        where = f" in column{'s' if len(columns) > 1 else ''} {', '.join(map(repr, columns))}"
+    rows = int(bad.any(axis=1).sum()) if bad.ndim > 1 else int(bad.sum())
+    raise ValueError(f"{what} has {problem}{where} ({rows} of {len(values)} rows)")
 
 
 def _check_scale(x: np.ndarray, tol: float = 1e3) -> str | None:
@@ -567,6 +598,12 @@ def build_frame(
         prior_weights = prior_weights[complete]
     if prior_weights is not None:
         check_finite(prior_weights, "weights")
+        if np.any((prior_weights > 0) & (prior_weights < REPRESENTABLE[0])):
+            raise ValueError(
+                f"weights under {REPRESENTABLE[0]:g} cannot be represented in the cross-products "
+                f"({np.sum((prior_weights > 0) & (prior_weights < REPRESENTABLE[0]))} are): rescale the "
+                "weights (multiplying all of them by a constant changes only sigma)"
+            )
         if np.any(prior_weights < 0):
             raise ValueError(f"weights must not be negative ({np.sum(prior_weights < 0)} are)")
         if np.any(prior_weights == 0):

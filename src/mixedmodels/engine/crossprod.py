@@ -41,7 +41,7 @@ __all__ = [
 
 #: the response's residual spread must lie within these bounds for sigma^2 and its products with the
 #: cross-products to be representable in double precision
-SCALE_LIMITS = (1e-140, 1e140)
+SCALE_LIMITS = (1e-150, 1e150)
 
 
 @dataclass(frozen=True)
