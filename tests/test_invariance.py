@@ -6,6 +6,11 @@ first's units: a response shifted by ``c`` moves the intercept by ``c``; a respo
 scales beta and sigma by ``a`` and adds ``2 n log a`` to the ML deviance (``2 (n - p) log a`` to the
 REML criterion); a covariate scaled by ``a`` divides its coefficient, and the rows of theta of its
 random slope, by ``a`` and adds ``2 log a`` to the REML criterion (log|X'V^-1 X| changes by it).
+
+Estimates agree to 1e-6 relative (criteria to 1e-6 too), except on a flat optimum: a random slope
+on Orthodont's 27 subjects with rows missing leaves the REML criterion so flat in one direction (the
+Hessian's smallest eigenvalue is 0.04 in natural units) that double precision, whose rounding of the
+criterion is ~1e-13, determines theta there to ~1e-6 only; that case is held to 1e-5.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class Case:
     data: pd.DataFrame
     response: str
     groups: tuple[str, ...]
+    rtol: float = 1e-6  # for the estimates (see the module docstring)
 
 
 def _crossed() -> pd.DataFrame:
@@ -68,11 +74,20 @@ CASES = {
     ),
     "unbalanced_missing": Case(
         "unbalanced_missing",
+        "distance ~ age + Sex + (1 | Subject)",
+        "age",
+        _unbalanced_missing(),
+        "distance",
+        ("Subject",),
+    ),
+    "unbalanced_missing_slope": Case(
+        "unbalanced_missing_slope",
         "distance ~ age + Sex + (age | Subject)",
         "age",
         _unbalanced_missing(),
         "distance",
         ("Subject",),
+        rtol=1e-5,
     ),
 }
 
@@ -117,11 +132,11 @@ def _transform(case: Case, kind: str, sigma: float) -> tuple[pd.DataFrame, Mappi
     return data, Mapping(covariate_scale=factor)
 
 
-def _close(actual, expected, scale=None, what=""):
+def _close(actual, expected, scale=None, what="", rtol=RTOL):
     actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
     scale = np.abs(expected) if scale is None else scale
     assert np.all(np.isfinite(actual)), what
-    assert np.all(np.abs(actual - expected) <= RTOL * np.maximum(scale, 1e-300)), (what, actual, expected)
+    assert np.all(np.abs(actual - expected) <= rtol * np.maximum(scale, 1e-300)), (what, actual, expected)
 
 
 def _fixef_back(fixef: pd.Series, covariate: str, mapping: Mapping) -> pd.Series:
@@ -144,12 +159,13 @@ def test_lmer_invariance(name, kind, reml):
     t = mm.lmer(case.formula, data, reml=reml)
     a, b = mapping.response_scale, mapping.covariate_scale
     se = np.sqrt(np.diag(m.vcov))
-    _close(_fixef_back(t.fixef, case.covariate, mapping), m.fixef, np.abs(m.fixef) + se, "fixef")
-    _close(t.sigma / a, m.sigma, what="sigma")
+    rtol = case.rtol
+    _close(_fixef_back(t.fixef, case.covariate, mapping), m.fixef, np.abs(m.fixef) + se, "fixef", rtol)
+    _close(t.sigma / a, m.sigma, what="sigma", rtol=rtol)
     theta = t.theta.copy()
     scale_rows = _theta_rows_of(t, case.covariate)
     theta[scale_rows] *= b
-    _close(theta, m.theta, np.full(len(theta), max(np.max(np.abs(m.theta)), 0.05)), "theta")
+    _close(theta, m.theta, np.full(len(theta), max(np.max(np.abs(m.theta)), 0.05)), "theta", rtol)
     n, p = m.nobs, m.n_fixed
     if reml:
         shift = 2 * (n - p) * math.log(a) + 2 * math.log(b)

@@ -9,6 +9,7 @@ computed on first use.
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import replace
 from functools import cached_property
 
 import numpy as np
@@ -26,6 +27,7 @@ from .frame import ModelFrame, build_frame, formula_offset, r_label, to_pandas
 
 __all__ = ["LinearMixedModel", "lmer"]
 
+FTOL_PER_OBSERVATION = 1e-8  # BOBYQA's absolute tolerance on the deviance, per row (Newton steps finish)
 SMALL_DENSE_BLOCK = 512  # below this order, dense factorizations run single-threaded
 
 
@@ -84,12 +86,15 @@ class LinearMixedModel:
             start, step = self.objective.initial, None
         # many small LAPACK calls: OpenBLAS threads cost more than they give (see engine/blas.py)
         small = self.objective.factor.largest_dense_block < SMALL_DENSE_BLOCK
+        control = self.control
+        if control.ftol_abs is None:
+            control = replace(control, ftol_abs=FTOL_PER_OBSERVATION * self.nobs)
         with single_threaded_blas() if small else nullcontext():
             self.optimization = minimize_bobyqa(
                 self.objective.unitless,
                 start,
                 self.objective.lower_bounds,
-                self.control,
+                control,
                 initial_step=step,
                 scale=self.objective.parameter_scale,
             )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import nlopt
 import numpy as np
@@ -37,24 +37,27 @@ class OptimizerControl:
 
     # BOBYQA stops at a moderate tolerance; the Newton steps after it give the last digits.  The
     # tolerance is absolute: a change of the deviance means the same whatever the data's units, while
-    # the deviance itself moves by 2 n log(a) when the response is scaled by a
-    ftol_abs: float = 1e-7
+    # the deviance itself moves by 2 n log(a) when the response is scaled by a.  None: the model's
+    # default, 1e-8 per observation for lmer (the deviance's rounding grows with the rows)
+    ftol_abs: float | None = None
     ftol_rel: float = 0.0
     xtol_abs: float = 1e-8
     max_evaluations: int = 100_000
     moment_start: bool = True  # start from moment estimates (else lme4's T = I)
     boundary_tol: float = 1e-5
     check_convergence: bool = True
-    newton_steps: int = 3  # at most this many Newton steps after BOBYQA (0: none)
+    newton_steps: int = 6  # at most this many Newton steps after BOBYQA (0: none)
     restarts: int = 5  # BOBYQA restarts when the check finds the result short of an optimum
     gradient_tol: float = 2e-3
     singular_tol: float = 1e-4
 
 
 DERIVATIVE_STEP = 1e-4  # lme4's deriv12 delta
+DEFAULT_FTOL_ABS = 1e-6  # where a caller leaves ftol_abs to the optimizer
 FLAT_BOUNDARY_TOL = 1e-2  # after the Newton steps, parameters this close to a bound are tried on it
 _INFEASIBLE = 1e300  # what BOBYQA is given where the objective is not finite
-NEGLIGIBLE_STEP = 1e-6  # after a Newton step this small (relative) the error is ~ its square
+NEGLIGIBLE_STEP = 1e-5  # after a Newton step this small the error is ~ its square
+SHORT_STEP = 1e-2  # after a Newton step this small the next one keeps the Hessian
 
 
 @dataclass
@@ -125,6 +128,8 @@ def minimize_bobyqa(
     best point with a new trust region, up to ``control.restarts`` times.
     """
     control = control or OptimizerControl()
+    if control.ftol_abs is None:
+        control = replace(control, ftol_abs=DEFAULT_FTOL_ABS)
     lower = np.asarray(lower, dtype=float)
     scale = np.ones(len(lower)) if scale is None else np.asarray(scale, dtype=float)
     lower = lower / scale
@@ -307,12 +312,18 @@ def _newton_polish(fun, result: OptimizationResult, lower, control: OptimizerCon
         trial = np.maximum(trial, lower)  # parameters the step puts on their bound land exactly on it
         value = fun(trial)
         if not value < result.fun:
-            return
+            if not result.hessian_reused:
+                return
+            # the kept Hessian is out of date (a flat, far from quadratic direction): take it anew
+            _derivatives(fun, result, lower, control)
+            continue
         result.x, result.fun = trial, value
-        relative = np.max(np.abs(step) / np.maximum(np.abs(trial[result.free]), 1e-2))
-        if relative < NEGLIGIBLE_STEP:
+        size = np.max(np.abs(step))  # natural units: parameters of order 1
+        if size < NEGLIGIBLE_STEP:
             return
-        _derivatives(fun, result, lower, control, reuse_hessian=True)
+        # after a short step the Hessian barely changed; after a long one (BOBYQA stopped far from
+        # the optimum) a kept Hessian would make the next steps converge only linearly
+        _derivatives(fun, result, lower, control, reuse_hessian=size < SHORT_STEP)
 
 
 def _positive_definite(matrix: np.ndarray) -> bool:
