@@ -9,51 +9,26 @@ on small models.
 
 from __future__ import annotations
 
-import ast
-import builtins
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from formulaic import Formula, ModelSpec, model_matrix
+from formulaic import ModelSpec, model_matrix
 from formulaic.errors import FormulaicError
 from formulaic.parser.types import Factor
-from formulaic.transforms import TRANSFORMS
 from formulaic.transforms.contrasts import TreatmentContrasts
 from formulaic.utils.sentinels import UNSET
 
-from .formula import FormulaError, formulaic_failure, formulaic_terms
+from .evaluation import CODED, FUNCTIONS, check_calls, evaluation_context, expression_names
+from .formula import FormulaError, factor_text, formulaic_failure, formulaic_terms, r_names, rhs_terms
 
-__all__ = ["Design", "DesignTerm", "EVALUATION_CONTEXT", "KNOWN_NAMES", "formula_names", "r_column_name"]
+__all__ = ["Design", "DesignTerm", "formula_names", "r_column_name"]
 
-#: Functions a formula may call, beyond formulaic's own (I, C, poly, scale, center, ...).
-EVALUATION_CONTEXT = {
-    "np": np,
-    "log": np.log,
-    "log10": np.log10,
-    "log2": np.log2,
-    "log1p": np.log1p,
-    "exp": np.exp,
-    "expm1": np.expm1,
-    "sqrt": np.sqrt,
-    "abs": np.abs,
-    "sin": np.sin,
-    "cos": np.cos,
-    "tan": np.tan,
-}
-
-#: formulaic's ``C()`` under a name no data column shadows (an experiment's factor may be called ``C``).
-CODED = "coded_"
-EVALUATION_CONTEXT[CODED] = TRANSFORMS["C"]
-
-#: Names a formula can use without a column of that name (functions, ``np``, ``contr``, ...).
-KNOWN_NAMES = frozenset(EVALUATION_CONTEXT) | frozenset(TRANSFORMS)
-
-_SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SIMPLE_NAME = re.compile(r"^(?!\d)\w+$")
 
 
 def r_column_name(name: str) -> str:
@@ -64,7 +39,7 @@ def r_column_name(name: str) -> str:
     name = re.sub(r"\[T\.([^\]]*)\]", r"\1", name)
     name = re.sub(r"\[([^\]]*)\]", r"\1", name)
     # only arithmetic inside calls has these operators, which R's deparse writes unspaced: I(x^2), exp(x/10)
-    return name.replace(" ** ", "^").replace(" / ", "/")
+    return r_names(name.replace(" ** ", "^").replace(" / ", "/"))
 
 
 def _r_variable_label(expr: str) -> str:
@@ -89,27 +64,6 @@ class DesignTerm:
     expression: str
 
 
-def _expression_names(expr: str) -> tuple[set[str], set[str]]:
-    """(variables, called functions) of a Python expression; backticks quote names with spaces."""
-    quoted: dict[str, str] = {}
-
-    def alias(match: re.Match[str]) -> str:
-        quoted[f"_quoted{len(quoted)}_"] = match.group(1)
-        return f"_quoted{len(quoted) - 1}_"
-
-    try:
-        tree = ast.parse(re.sub(r"`([^`]*)`", alias, expr).strip(), mode="eval")
-    except SyntaxError as exc:
-        raise FormulaError(f"{expr!r} is not a valid expression: {exc.msg}") from exc
-    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
-    variables: set[str] = set()
-    functions: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (functions if id(node) in called else variables).add(quoted.get(node.id, node.id))
-    return variables, functions
-
-
 def is_number_dtype(dtype) -> bool:
     """Numbers a model matrix takes as they are: numeric and not boolean (R treats logicals as factors)."""
     if isinstance(dtype, np.dtype):  # what the pandas tests below answer, in a fraction of their time
@@ -119,10 +73,9 @@ def is_number_dtype(dtype) -> bool:
 
 @lru_cache(maxsize=512)
 def formula_names(rhs: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Variables and unknown functions used by a right-hand side (or an expression such as ``log(y)``).
-
-    Variables exclude the names formulas know (``np``, ``contr``); functions are only those that are
-    neither transforms, nor in :data:`EVALUATION_CONTEXT`, nor Python builtins.
+    """Variables and functions beyond :data:`~mixedmodels.evaluation.FUNCTIONS` used by a right-hand
+    side (or an expression such as ``log(y)``); a FormulaError when it holds anything a formula may not
+    (see :func:`~mixedmodels.evaluation.expression_names`).
     """
     terms = formulaic_terms(rhs, repr(rhs))
     variables: dict[str, None] = {}
@@ -131,10 +84,18 @@ def formula_names(rhs: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         if factor.eval_method is Factor.EvalMethod.LOOKUP:
             variables[factor.expr] = None
         elif factor.eval_method is Factor.EvalMethod.PYTHON:
-            names, calls = _expression_names(factor.expr)
-            variables.update(dict.fromkeys(sorted(names - KNOWN_NAMES)))
-            functions.update(dict.fromkeys(sorted(calls - KNOWN_NAMES - set(dir(builtins)))))
+            names, calls = expression_names(factor.expr)
+            variables.update(dict.fromkeys(sorted(names)))
+            functions.update(dict.fromkeys(sorted(calls - set(FUNCTIONS))))
     return tuple(variables), tuple(functions)
+
+
+@lru_cache(maxsize=512)
+def _in_r_order(rhs: str) -> str:
+    """``rhs`` written term by term as R's ``terms()`` orders it (see :func:`~mixedmodels.formula.rhs_terms`),
+    so that formulaic's columns come in R's order and with R's names (``cses:sectorPublic``)."""
+    intercept, terms = rhs_terms(rhs, repr(rhs))
+    return " + ".join(["1" if intercept else "0"] + [":".join(factors) for factors in terms])
 
 
 def _with_contrasts(rhs: str, contrasts: dict[str, str], coder: str = "C") -> str:
@@ -154,7 +115,7 @@ def _with_contrasts(rhs: str, contrasts: dict[str, str], coder: str = "C") -> st
             return f"{coder}({name}, {contrasts[name]})"
         return name
 
-    return re.sub(r"(?<![\w.])[A-Za-z_][\w]*(?![\w.])", wrap, rhs)
+    return re.sub(r"(?<![\w.])(?!\d)\w+(?![\w.])", wrap, rhs)
 
 
 def _number_sum_contrasts(names: list[str], data: pd.DataFrame) -> list[str]:
@@ -180,33 +141,48 @@ class Design:
     column_names: list[str]
     spec: ModelSpec | None  # None for the fast path (intercept and numeric columns only)
     simple_columns: list[str] | None
+    functions: Mapping[str, Callable] = field(default_factory=dict)  # the caller's formula functions
 
     @classmethod
     def build(
-        cls, rhs: str, data: pd.DataFrame, sum_contrasts: bool = False, sparse: bool = False
+        cls,
+        rhs: str,
+        data: pd.DataFrame,
+        sum_contrasts: bool = False,
+        sparse: bool = False,
+        functions: Mapping[str, Callable] | None = None,
     ) -> tuple[Design, np.ndarray | sp.csc_matrix]:
         """Materialize ``rhs`` on ``data``; returns the design and its matrix (a sparse one with ``sparse``).
 
         Unordered factors get treatment contrasts, or with ``sum_contrasts`` sum-to-zero contrasts
         (R's ``options(contrasts = c("contr.sum", "contr.poly"))``, used for Type III sums of squares);
-        ordered factors get polynomial contrasts either way.
+        ordered factors get polynomial contrasts either way.  ``functions`` are the caller's own functions
+        the formula may call, beyond R's and NumPy's (see :mod:`mixedmodels.evaluation`).
         """
         numeric = cls.from_numeric_columns(rhs, data, len(data))
         if numeric is not None:
             design, matrix = numeric
             return design, sp.csc_matrix(matrix) if sparse else matrix
+        functions = dict(functions or {})
+        variables, called = formula_names(rhs)
+        check_calls(called, functions, repr(rhs))
+        unknown = [name for name in variables if name not in data.columns]
+        if unknown:
+            raise FormulaError(
+                f"unknown column {unknown[0]!r} in {rhs!r}; data has columns {list(data.columns)}"
+            )
         contrasts = {}
-        for name in formula_names(rhs)[0]:
-            if name in data.columns and isinstance(data[name].dtype, pd.CategoricalDtype):
+        for name in variables:
+            if isinstance(data[name].dtype, pd.CategoricalDtype):
                 if data[name].cat.ordered:
                     contrasts[name] = "contr.poly"
                 elif sum_contrasts:
                     contrasts[name] = "contr.sum"
         try:
             matrices = model_matrix(
-                _with_contrasts(rhs, contrasts, CODED if "C" in data.columns else "C"),
+                _with_contrasts(_in_r_order(rhs), contrasts, CODED if "C" in data.columns else "C"),
                 data,
-                context=EVALUATION_CONTEXT,
+                context=evaluation_context(functions),
                 na_action="ignore",
                 output="sparse" if sparse else "numpy",  # a DataFrame costs a third more
             )
@@ -214,7 +190,7 @@ class Design:
             raise formulaic_failure(f"cannot evaluate {rhs!r}", exc) from exc
         numbered = _number_sum_contrasts(list(matrices.model_spec.column_names), data)
         names = [r_column_name(c) for c in numbered]
-        design = cls(rhs, names, matrices.model_spec, None)
+        design = cls(rhs, names, matrices.model_spec, None, functions)
         return design, sp.csc_matrix(matrices, dtype=float) if sparse else np.asarray(matrices, dtype=float)
 
     @classmethod
@@ -241,31 +217,27 @@ class Design:
 
     @property
     def terms(self) -> list[DesignTerm]:
-        """The terms other than the intercept, in R's order (by degree, then as written)."""
+        """The terms other than the intercept, in R's order (by degree, then as written; :meth:`build`
+        wrote the formula so)."""
         if self.spec is None:
             return [
                 DesignTerm(name, (name,), frozenset([name]), (i,), name)
                 for i, name in enumerate(self.simple_columns)
                 if name != "1"
             ]
-        # R orders a term's variables by their first appearance in the formula as written
-        appearance: dict[str, int] = {}
-        for term in Formula(self.rhs, _ordering="none"):
-            for factor in term.factors:
-                appearance.setdefault(_r_variable_label(factor.expr), len(appearance))
         result = []
         for term, columns in self.spec.term_indices.items():
             factors = [f for f in term.factors if f.eval_method is not Factor.EvalMethod.LITERAL]
             if not factors:
                 continue
-            factors.sort(key=lambda f: appearance.get(_r_variable_label(f.expr), len(appearance)))
             variables = tuple(_r_variable_label(f.expr) for f in factors)
             numeric = frozenset(
                 label
                 for f, label in zip(factors, variables)
                 if self.spec.encoder_state.get(f.expr, (None,))[0] is Factor.Kind.NUMERICAL
             )
-            result.append(DesignTerm(":".join(variables), variables, numeric, tuple(columns), str(term)))
+            expression = ":".join(factor_text(f) for f in factors)
+            result.append(DesignTerm(":".join(variables), variables, numeric, tuple(columns), expression))
         return result
 
     @property
@@ -284,7 +256,9 @@ class Design:
             names = [c for c in self.simple_columns if c != "1"]
             return _stack_columns(len(data), "1" in self.simple_columns, [data[c] for c in names])
         try:
-            matrices = self.spec.get_model_matrix(data, context=EVALUATION_CONTEXT, na_action="ignore")
+            matrices = self.spec.get_model_matrix(
+                data, context=evaluation_context(self.functions), na_action="ignore"
+            )
         except FormulaicError as exc:
             raise formulaic_failure(f"cannot evaluate {self.rhs!r}", exc) from exc
         return np.asarray(matrices, dtype=float)
