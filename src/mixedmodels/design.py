@@ -19,9 +19,12 @@ import pandas as pd
 import scipy.sparse as sp
 from formulaic import ModelSpec, model_matrix
 from formulaic.errors import FormulaicError
+from formulaic.materializers import PandasMaterializer
+from formulaic.materializers.types import ScopedFactor, ScopedTerm
 from formulaic.parser.types import Factor
 from formulaic.transforms.contrasts import TreatmentContrasts
 from formulaic.utils.sentinels import UNSET
+from interface_meta import override
 
 from .evaluation import CODED, FUNCTIONS, check_calls, evaluation_context, expression_names
 from .formula import FormulaError, factor_text, formulaic_failure, formulaic_terms, r_names, rhs_terms
@@ -31,11 +34,15 @@ __all__ = ["Design", "DesignTerm", "formula_names", "r_column_name"]
 _SIMPLE_NAME = re.compile(r"^(?!\d)\w+$")
 
 
+#: A factor we code with R's contrasts: ``C(x, contr.poly)``, ``C(factor(x), contr.sum)`` (``coded_`` for C).
+_CODED_FACTOR = rf"(?:C|{CODED})\(((?:[^,()]|\([^()]*\))+), contr\.(poly|sum)\)"
+
+
 def r_column_name(name: str) -> str:
     """formulaic's column name -> R's (``Sex[T.Female]`` -> ``SexFemale``, ``x[.L]`` -> ``x.L``)."""
     if name == "Intercept":
         return "(Intercept)"
-    name = re.sub(rf"(?:C|{CODED})\(([^,()]+), contr\.poly\)\[([^\]]*)\]", r"\1\2", name)
+    name = re.sub(rf"{_CODED_FACTOR}\[([^\]]*)\]", r"\1\3", name)
     name = re.sub(r"\[T\.([^\]]*)\]", r"\1", name)
     name = re.sub(r"\[([^\]]*)\]", r"\1", name)
     # only arithmetic inside calls has these operators, which R's deparse writes unspaced: I(x^2), exp(x/10)
@@ -43,8 +50,8 @@ def r_column_name(name: str) -> str:
 
 
 def _r_variable_label(expr: str) -> str:
-    """R's name of a formula variable: ``C(x, contr.poly)`` (our wrapping of ordered factors) -> ``x``."""
-    wrapped = re.fullmatch(r"C\(([^,()]+), contr\.poly\)", expr)
+    """R's name of a formula variable: ``C(x, contr.poly)`` (our coding of ordered factors) -> ``x``."""
+    wrapped = re.fullmatch(_CODED_FACTOR, expr)
     return wrapped.group(1) if wrapped else r_column_name(expr)
 
 
@@ -90,32 +97,69 @@ def formula_names(rhs: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(variables), tuple(functions)
 
 
-@lru_cache(maxsize=512)
-def _in_r_order(rhs: str) -> str:
-    """``rhs`` written term by term as R's ``terms()`` orders it (see :func:`~mixedmodels.formula.rhs_terms`),
-    so that formulaic's columns come in R's order and with R's names (``cses:sectorPublic``)."""
-    intercept, terms = rhs_terms(rhs, repr(rhs))
-    return " + ".join(["1" if intercept else "0"] + [":".join(factors) for factors in terms])
+class _RCoding(PandasMaterializer):
+    """formulaic's materializer with R's coding of factors (``model.matrix``'s rule, Chambers & Hastie,
+    *Statistical Models in S*, p. 38): in each term a factor is coded by contrasts when the term without
+    it is empty or part of an earlier term, and by indicators of all its levels otherwise; without an
+    intercept, the first factor of the formula gets indicators.  So ``a:b`` without ``a`` and ``b`` has
+    indicator columns for both, as in R (rank deficient with an intercept; the fit drops columns as lme4
+    does), where formulaic's own rule would pick a full-rank recoding under other names.
+    """
+
+    REGISTER_NAME = "mixedmodels_r"  # a model spec remembers its materializer by name
+
+    @override  # formulaic's materializers are interface_meta interfaces, which check overrides
+    def _get_scoped_terms(self, terms, ensure_full_rank: bool = True):
+        terms = list(terms)
+        indicators_first = not any(str(term) == "1" for term in terms)
+        earlier: list[frozenset[str]] = []
+        for term in terms:
+            evaluated = [
+                self.factor_cache[factor.expr]
+                for factor in term.factors
+                if self.factor_cache[factor.expr].values.__wrapped__ is not None
+            ]
+            if not evaluated:
+                yield term, []
+                continue
+            scale = 1
+            variables = frozenset(f.expr for f in evaluated if f.metadata.kind is not Factor.Kind.CONSTANT)
+            scoped = []
+            for factor in evaluated:
+                if factor.metadata.kind is Factor.Kind.CONSTANT:
+                    scale *= factor.values
+                elif factor.metadata.spans_intercept:
+                    rest = variables - {factor.expr}
+                    contrasts = not indicators_first and (not rest or any(rest <= e for e in earlier))
+                    indicators_first = False
+                    scoped.append(ScopedFactor(factor, reduced=contrasts))
+                else:
+                    scoped.append(ScopedFactor(factor))
+            earlier.append(variables)
+            yield term, [ScopedTerm(scoped, scale=scale)]
 
 
-def _with_contrasts(rhs: str, contrasts: dict[str, str], coder: str = "C") -> str:
-    """Wrap bare names of factors in ``C(name, <contrast>)`` (``contr.poly`` for ordered factors, as R's
-    default contrasts do; ``contr.sum`` for sum-to-zero coding); ``coder`` is the name ``C`` goes by."""
-    if not contrasts:
-        return rhs
+def _factor_column(factor: str, data: pd.DataFrame) -> pd.Series | None:
+    """The factor a formula variable is: a categorical column (``f``, ```my f```) or ``factor(column)``
+    (``as.factor``); None for anything else."""
+    call = re.fullmatch(r"(?:factor|as_factor)\((.+)\)", factor)
+    name = (call.group(1) if call else factor).strip().strip("`")
+    if name not in data.columns:
+        return None
+    column = data[name]
+    if call:
+        return FUNCTIONS["factor"](column)
+    return column if isinstance(column.dtype, pd.CategoricalDtype) else None
 
-    def wrap(match: re.Match[str]) -> str:
-        name = match.group(0)
-        before = rhs[: match.start()].rstrip()
-        if (
-            name in contrasts
-            and not before.endswith("C(")
-            and not rhs[match.end() :].lstrip().startswith("(")
-        ):
-            return f"{coder}({name}, {contrasts[name]})"
-        return name
 
-    return re.sub(r"(?<![\w.])(?!\d)\w+(?![\w.])", wrap, rhs)
+def _with_contrasts(factor: str, data: pd.DataFrame, sum_contrasts: bool, coder: str) -> str:
+    """A formula variable wrapped in ``C(factor, <contrast>)`` where R's default contrasts are not
+    formulaic's: ``contr.poly`` for ordered factors, and with ``sum_contrasts`` ``contr.sum`` for the
+    others; ``coder`` is the name ``C`` goes by."""
+    column = _factor_column(factor, data)
+    if column is None or not (column.cat.ordered or sum_contrasts):
+        return factor
+    return f"{coder}({factor}, {'contr.poly' if column.cat.ordered else 'contr.sum'})"
 
 
 def _number_sum_contrasts(names: list[str], data: pd.DataFrame) -> list[str]:
@@ -123,13 +167,15 @@ def _number_sum_contrasts(names: list[str], data: pd.DataFrame) -> list[str]:
     positions: dict[str, dict[str, int]] = {}
 
     def number(match: re.Match[str]) -> str:
-        variable, level = match.group(1), match.group(2)
+        variable, contrast, level = match.groups()
+        if contrast != "sum":
+            return match.group(0)
         if variable not in positions:
-            categories = data[variable].cat.categories
+            categories = _factor_column(variable, data).cat.categories
             positions[variable] = {str(c): i for i, c in enumerate(categories, start=1)}
         return f"{variable}{positions[variable][level]}"
 
-    pattern = re.compile(rf"(?:C|{CODED})\(([^,()]+), contr\.sum\)\[S\.([^\]]*)\]")
+    pattern = re.compile(rf"{_CODED_FACTOR}\[S\.([^\]]*)\]")
     return [pattern.sub(number, name) for name in names]
 
 
@@ -171,18 +217,15 @@ class Design:
             raise FormulaError(
                 f"unknown column {unknown[0]!r} in {rhs!r}; data has columns {list(data.columns)}"
             )
-        contrasts = {}
-        for name in variables:
-            if isinstance(data[name].dtype, pd.CategoricalDtype):
-                if data[name].cat.ordered:
-                    contrasts[name] = "contr.poly"
-                elif sum_contrasts:
-                    contrasts[name] = "contr.sum"
+        intercept, terms = rhs_terms(rhs, repr(rhs))
+        coder = CODED if "C" in data.columns else "C"
+        coded = [":".join(_with_contrasts(factor, data, sum_contrasts, coder) for factor in t) for t in terms]
         try:
             matrices = model_matrix(
-                _with_contrasts(_in_r_order(rhs), contrasts, CODED if "C" in data.columns else "C"),
+                " + ".join(["1" if intercept else "0"] + coded),  # in R's order (see rhs_terms)
                 data,
                 context=evaluation_context(functions),
+                materializer=_RCoding,
                 na_action="ignore",
                 output="sparse" if sparse else "numpy",  # a DataFrame costs a third more
             )
@@ -255,6 +298,7 @@ class Design:
         if self.spec is None:
             names = [c for c in self.simple_columns if c != "1"]
             return _stack_columns(len(data), "1" in self.simple_columns, [data[c] for c in names])
+        self._check_levels(data)
         try:
             matrices = self.spec.get_model_matrix(
                 data, context=evaluation_context(self.functions), na_action="ignore"
@@ -262,6 +306,21 @@ class Design:
         except FormulaicError as exc:
             raise formulaic_failure(f"cannot evaluate {self.rhs!r}", exc) from exc
         return np.asarray(matrices, dtype=float)
+
+    def _check_levels(self, data: pd.DataFrame) -> None:
+        """Refuse levels of a ``factor(x)`` the fit has not seen (formulaic would code them as the
+        reference level); those of factor columns are checked when new data are matched to the fit."""
+        for expr, (kind, state) in self.spec.encoder_state.items():
+            wrapped = re.fullmatch(_CODED_FACTOR, expr)
+            inner = wrapped.group(1) if wrapped else expr
+            if kind is not Factor.Kind.CATEGORICAL or not re.fullmatch(r"(?:factor|as_factor)\(.+\)", inner):
+                continue
+            column = _factor_column(inner, data)
+            values = pd.Series([] if column is None else column.dropna().unique(), dtype=object)
+            unseen = sorted(set(values.astype(str)) - set(map(str, state["categories"])))
+            if unseen:
+                shown = ", ".join(unseen[:10])
+                raise ValueError(f"newdata has levels of {r_names(inner)} not seen in the fit: {shown}")
 
 
 @lru_cache(maxsize=512)

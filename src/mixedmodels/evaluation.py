@@ -42,7 +42,8 @@ def _factor(values) -> pd.Series:
 
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     group = grouping_factor({"x": series}, ("x",), "x")
-    return pd.Series(pd.Categorical.from_codes(group.codes, group.levels), index=series.index)
+    ordered = isinstance(series.dtype, pd.CategoricalDtype) and series.dtype.ordered  # R keeps it ordered
+    return pd.Series(pd.Categorical.from_codes(group.codes, group.levels, ordered), index=series.index)
 
 
 def _as_numeric(values) -> pd.Series:
@@ -66,7 +67,7 @@ UFUNCS = MappingProxyType(
 FUNCTIONS = MappingProxyType(
     {
         **UFUNCS,
-        **{name: TRANSFORMS[name] for name in ("I", "C", "poly", "scale", "center", "bs")},
+        **{name: TRANSFORMS[name] for name in ("I", "C", "poly", "scale")},
         "factor": _factor,
         "as_factor": _factor,
         "as_numeric": _as_numeric,

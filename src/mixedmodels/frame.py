@@ -487,6 +487,24 @@ def complete_rows(
     return CompleteRows(columns, complete, extra, functions)
 
 
+def _check_levels_structure(term: RandomTerm, design: Design) -> None:
+    """ar1 and toep correlate a term's columns by their distance in the order of a factor's levels
+    (glmmTMB's ``ar1(0 + times | g)``): the columns must be the indicators of one factor's levels."""
+    terms = design.terms
+    if design.has_intercept:
+        problem = "it has an intercept (write 0 + f)"
+    elif len(terms) != 1 or len(terms[0].variables) != 1:
+        problem = f"it has the terms {', '.join(t.label for t in terms)}"
+    elif terms[0].numeric:
+        problem = f"{terms[0].label} is numeric (make it a factor, e.g. factor({terms[0].label}))"
+    else:
+        return
+    raise FormulaError(
+        f"{term.formula_text}: {term.structure} needs the columns of one factor's levels, written "
+        f"{term.structure}(0 + f | {term.group}) with f a factor; {problem}"
+    )
+
+
 def build_frame(
     formula: ParsedFormula,
     data,
@@ -537,6 +555,8 @@ def build_frame(
         if z.shape[1] == 0:
             raise FormulaError(f"random-effects term ({term.lhs} | {term.group}) has no columns")
         check_finite(z, f"model matrix of ({term.lhs} | {term.group})", design.column_names)
+        if term.structure in ("ar1", "toep"):
+            _check_levels_structure(term, design)
         factor = grouping_factor(rows.columns, term.variables, term.group)
         terms.append(RandomEffectsTerm(term, design, factor, z))
     for t in terms:
