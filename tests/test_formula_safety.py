@@ -199,3 +199,17 @@ def test_own_functions_are_passed_explicitly(sleep):
 def test_functions_are_checked(sleep, functions, error, message):
     with pytest.raises(error, match=message):
         mm.lmer("Reaction ~ Days + (1 | Subject)", sleep, functions=functions)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["I(10**10**10)", "I((2**1024)**1024)", "I(1 << 10**9)", "I('a' * 10**9)", "I([0] * 10**9)"],
+)
+def test_computations_that_would_exhaust_the_machine_are_refused(expression):
+    with pytest.raises(FormulaError, match="the computation .* is not allowed"):
+        expression_names(expression)
+
+
+@pytest.mark.parametrize("expression", ["I(x * 10**3)", "I(2**x)", "I(x**2000)", "I(2 ** -3)", "I(2**1024)"])
+def test_powers_of_data_and_small_constants_are_allowed(expression):
+    expression_names(expression)

@@ -3,7 +3,8 @@
 formulaic evaluates each expression of a formula (``log(x)``, ``I(x**2)``, ``poly(x, 2)``) with Python's
 ``eval``.  So before anything is evaluated, :func:`expression_names` checks the syntax tree of every such
 expression: it may hold names, numbers and strings, arithmetic, comparisons, lists and tuples, and calls
-of named functions; attribute access only as ``np.<ufunc>`` and ``contr.<contrasts>``; no dunder names.
+of named functions; attribute access only as ``np.<ufunc>`` and ``contr.<contrasts>``; no dunder names,
+and no arithmetic of constants that would not finish (``10**10**10``).
 The functions a formula may call are R's that the README lists (:data:`FUNCTIONS`), NumPy's ufuncs, and
 those the caller passes as ``functions={"logit": logit}``.  As a second line, formulaic evaluates in
 :func:`evaluation_context`, where every other Python builtin and formulaic transform is shadowed by a
@@ -63,7 +64,8 @@ UFUNCS = MappingProxyType(
     {name: getattr(np, name) for name in dir(np) if isinstance(getattr(np, name), np.ufunc)}
 )
 
-#: R's functions a formula may call (``as.factor`` is written so in the formula), and the ufuncs.
+#: R's functions a formula may call, and the ufuncs; ``as_factor`` and ``as_numeric`` are R's ``as.factor``
+#: and ``as.numeric`` under names Python can call (:func:`~mixedmodels.formula.parse_formula` translates).
 FUNCTIONS = MappingProxyType(
     {
         **UFUNCS,
@@ -121,6 +123,28 @@ def _is_dunder(name: str) -> bool:
     return name.startswith("__")
 
 
+def _constant(node: ast.AST) -> bool:
+    """Does the subtree hold constants only (no names)?"""
+    return not any(isinstance(part, ast.Name) for part in ast.walk(node))
+
+
+def _runaway(node: ast.BinOp) -> bool:
+    """Arithmetic that could exhaust time or memory without data: sequences or strings repeated, and
+    powers or shifts of constants beyond a plain number to at most the 1024th (``10**10**10``)."""
+    operands = (node.left, node.right)
+    if any(
+        isinstance(o, (ast.List, ast.Tuple)) or isinstance(getattr(o, "value", None), str) for o in operands
+    ):
+        return True
+    if not isinstance(node.op, (ast.Pow, ast.LShift)) or not all(map(_constant, operands)):
+        return False
+    try:
+        exponent = ast.literal_eval(node.right)  # a number, possibly negative; not a computation
+    except ValueError:
+        return True
+    return not (isinstance(node.left, ast.Constant) and abs(exponent) <= 1024)
+
+
 @lru_cache(maxsize=1024)
 def expression_names(expr: str) -> tuple[frozenset[str], frozenset[str]]:
     """(variables, called functions) of one expression of a formula, after checking that it is safe.
@@ -157,6 +181,8 @@ def expression_names(expr: str) -> tuple[frozenset[str], frozenset[str]]:
                 namespaces.add(id(node.value))
             else:
                 problems.append((place, f"attribute access .{node.attr}"))
+        elif isinstance(node, ast.BinOp) and _runaway(node):
+            problems.append((place, f"the computation {ast.unparse(node)}"))
         elif isinstance(node, ast.Call):
             if isinstance(node.func, ast.Name):
                 called[id(node.func)] = quoted.get(node.func.id, node.func.id)
