@@ -89,7 +89,12 @@ class LinearMixedModel:
         small = self.objective.factor.largest_dense_block < SMALL_DENSE_BLOCK
         with single_threaded_blas() if small else nullcontext():
             self.optimization = minimize_bobyqa(
-                self.objective, start, self.objective.lower_bounds, self.control, initial_step=step
+                self.objective.unitless,
+                start,
+                self.objective.lower_bounds,
+                self.control,
+                initial_step=step,
+                scale=self.objective.parameter_scale,
             )
         self._set_optimum(self.optimization.x)
         if self.is_singular:
@@ -176,10 +181,15 @@ class LinearMixedModel:
 
     @property
     def is_singular(self) -> bool:
-        """True at a boundary (singular) fit: a variance or a correlation's factor is (nearly) zero."""
+        """True at a boundary (singular) fit: a variance or a correlation's factor is (nearly) zero.
+
+        As lme4's ``isSingular`` with ``tol = singular_tol``, but on theta in its natural units (see
+        ``ProfiledObjective.parameter_scale``), so that the answer does not depend on a covariate's units.
+        """
         lower = self.objective.lower_bounds
         bounded = np.isfinite(lower)
-        return bool(np.any(self._theta[bounded] - lower[bounded] < self.control.singular_tol))
+        distance = (self._theta - lower)[bounded] / self.objective.parameter_scale[bounded]
+        return bool(np.any(distance < self.control.singular_tol))
 
     @property
     def ngroups(self) -> dict[str, int]:
