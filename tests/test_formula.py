@@ -5,7 +5,10 @@ Reference numbers come from R 4 / lme4 1.1-31 (the code that produced them is qu
 
 from __future__ import annotations
 
+import json
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +16,8 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.design import Design, r_column_name
-from mixedmodels.formula import RandomTerm, parse_formula
+from mixedmodels.formula import FormulaError, RandomTerm, parse_formula
+from mixedmodels.frame import complete_rows
 
 
 def terms(formula: str) -> list[tuple[str, str]]:
@@ -242,3 +246,111 @@ def test_functions_in_formulas_fit_like_lme4(formula):
 def test_transform_in_a_random_term():
     m = mm.lmer("Reaction ~ Days + (0 + log(Days + 1) | Subject)", mm.datasets.load("sleepstudy"))
     assert m.frame.terms[0].column_names == ["log(Days + 1)"]
+
+
+# -- R's model.matrix: names, order and coding of columns (tools/reference_formula.R)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "formula"
+REFERENCE = json.loads((FIXTURES / "model_matrices.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("reference", REFERENCE["model_matrices"], ids=lambda r: f"{r['data']}: {r['rhs']}")
+def test_model_matrix_matches_r(reference):
+    """colnames(model.matrix(~ rhs, data)) and its values: R orders terms by degree, writes a term's
+    variables in the order they first appear in the formula (``cses:sectorPublic`` in ``meanses * cses +
+    sector * cses``), codes a factor by indicators when the term without it is not in the formula, and
+    understands ``factor()``, ``as.factor()``, ``as.numeric()`` and non-ASCII names; ordered factors get
+    polynomial contrasts (``factor()`` keeps them ordered), and with R's ``contr.sum`` the unordered ones
+    sum-to-zero contrasts (numbered columns)."""
+    if reference["data"] == "cake":
+        data = mm.datasets.load("cake").rename(columns={"angle": "x"})
+    else:
+        data = pd.read_csv(FIXTURES / "data.csv", encoding="utf-8")
+    parsed = parse_formula(f"x ~ {reference['rhs']}")
+    table = complete_rows(parsed, data).table
+    design, x = Design.build(parsed.fixed, table, sum_contrasts=reference["sum_contrasts"])
+    assert design.column_names == reference["columns"]
+    expected = np.array(reference["rows"], dtype=float)
+    np.testing.assert_allclose(x[reference["rows_index"]], expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("reference", REFERENCE["double_bars"], ids=lambda r: r["formula"])
+def test_double_bar_expands_as_lme4(reference):
+    """lme4's expandDoubleVerts: one term per term label, a factor's columns kept together
+    (``(0 + f || g)`` is ``(0 + f | g)``)."""
+    expanded = " + ".join(t.formula_text for t in parse_formula(reference["formula"]).random)
+    assert reference["expanded"] == f"y ~ ({expanded})"
+
+
+def test_interaction_names_follow_r_in_a_fit():
+    data = pd.read_csv(FIXTURES / "data.csv", encoding="utf-8")
+    data["y"] = np.random.default_rng(3).standard_normal(len(data))
+    model = mm.lmer("y ~ meanses * cses + sector * cses + (1 | g)", data)
+    assert list(model.fixef.index) == [
+        "(Intercept)", "meanses", "cses", "sectorPublic", "meanses:cses", "cses:sectorPublic"
+    ]
+    assert model.anova().index.tolist() == ["meanses", "cses", "sector", "meanses:cses", "cses:sector"]
+
+
+def test_factor_functions_in_random_terms_and_grouping():
+    """R / lme4 1.1-31: cnms of (0 + factor(cyl) | g) are factor(cyl)4, factor(cyl)6, factor(cyl)8."""
+    data = pd.read_csv(FIXTURES / "data.csv", encoding="utf-8")
+    data = pd.concat([data] * 3, ignore_index=True)
+    data["y"] = np.random.default_rng(4).standard_normal(len(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = mm.lmer("y ~ x + (0 + factor(cyl) | g) + (1 | factor(cyl)) + (1 | as.factor(f))", data)
+    names = {t.factor.name: t.column_names for t in model.frame.terms}
+    assert names == {"g": ["factor(cyl)4", "factor(cyl)6", "factor(cyl)8"],
+                     "factor(cyl)": ["(Intercept)"], "as.factor(f)": ["(Intercept)"]}
+    assert list(model.ranef["factor(cyl)"].index) == ["4", "6", "8"]
+    new = data.head(4).assign(cyl=[6, 6, 8, 4])
+    by_hand = model.fixef["(Intercept)"] + model.fixef["x"] * new["x"]
+    for t in model.frame.terms:
+        if t.factor.name == "factor(cyl)":
+            by_hand += model.ranef["factor(cyl)"].loc[new["cyl"].astype(str), "(Intercept)"].to_numpy()
+        elif t.factor.name == "as.factor(f)":
+            by_hand += model.ranef["as.factor(f)"].loc[new["f"], "(Intercept)"].to_numpy()
+        else:
+            effects = model.ranef["g"].loc[new["g"]]
+            by_hand += [effects.iloc[i][f"factor(cyl){c}"] for i, c in enumerate(new["cyl"])]
+    np.testing.assert_allclose(model.predict(new), by_hand, rtol=1e-10)
+
+
+def test_non_ascii_names_need_no_backticks():
+    data = mm.datasets.load("sleepstudy").rename(columns={"Days": "größe", "Subject": "время"})
+    model = mm.lmer("Reaction ~ größe + (größe | время)", data)
+    reference = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    assert list(model.fixef.index) == ["(Intercept)", "größe"]
+    assert model.frame.terms[0].factor.name == "время"
+    np.testing.assert_allclose(model.fixef.to_numpy(), reference.fixef.to_numpy(), rtol=1e-10)
+
+
+def test_unknown_covariance_structure_is_named():
+    with pytest.raises(FormulaError, match=r"unknown covariance structure 'xyz' in 'xyz\(1 \| g\)'"):
+        parse_formula("y ~ x + xyz(1 | g)")
+
+
+@pytest.mark.parametrize(
+    "term, problem",
+    [
+        ("ar1(Days | Subject)", "it has an intercept"),
+        ("ar1(0 + Days | Subject)", "Days is numeric"),
+        ("toep(factor(Days) | Subject)", "it has an intercept"),
+        ("toep(0 + factor(Days) + Days | Subject)", "it has the terms factor(Days), Days"),
+    ],
+)
+def test_ar1_and_toep_need_a_factors_levels(term, problem):
+    with pytest.raises(FormulaError, match=rf"one factor's levels.*{re.escape(problem)}"):
+        mm.lmer(f"Reaction ~ Days + {term}", mm.datasets.load("sleepstudy"))
+
+
+def test_predict_matches_factor_levels_by_label_and_refuses_unseen_ones():
+    data = pd.read_csv(FIXTURES / "data.csv", encoding="utf-8")
+    data = pd.concat([data] * 3, ignore_index=True)
+    data["y"] = np.random.default_rng(5).standard_normal(len(data)) + data["cyl"]
+    model = mm.lmer("y ~ factor(cyl) * x + (1 | g)", data)
+    new = data.iloc[[1, 4, 7]].assign(cyl=lambda d: d["cyl"].astype(float))  # 6.0 is level "6"
+    np.testing.assert_allclose(model.predict(new), model.fitted.iloc[[1, 4, 7]], rtol=1e-12)
+    with pytest.raises(ValueError, match=r"levels of factor\(cyl\) not seen in the fit: 5"):
+        model.predict(new.assign(cyl=5))

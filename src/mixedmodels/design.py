@@ -9,67 +9,49 @@ on small models.
 
 from __future__ import annotations
 
-import ast
-import builtins
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from formulaic import Formula, ModelSpec, model_matrix
+from formulaic import ModelSpec, model_matrix
 from formulaic.errors import FormulaicError
+from formulaic.materializers import PandasMaterializer
+from formulaic.materializers.types import ScopedFactor, ScopedTerm
 from formulaic.parser.types import Factor
-from formulaic.transforms import TRANSFORMS
 from formulaic.transforms.contrasts import TreatmentContrasts
 from formulaic.utils.sentinels import UNSET
+from interface_meta import override
 
-from .formula import FormulaError, formulaic_failure, formulaic_terms
+from .evaluation import CODED, FUNCTIONS, check_calls, evaluation_context, expression_names
+from .formula import FormulaError, factor_text, formulaic_failure, formulaic_terms, r_names, rhs_terms
 
-__all__ = ["Design", "DesignTerm", "EVALUATION_CONTEXT", "KNOWN_NAMES", "formula_names", "r_column_name"]
+__all__ = ["Design", "DesignTerm", "formula_names", "r_column_name"]
 
-#: Functions a formula may call, beyond formulaic's own (I, C, poly, scale, center, ...).
-EVALUATION_CONTEXT = {
-    "np": np,
-    "log": np.log,
-    "log10": np.log10,
-    "log2": np.log2,
-    "log1p": np.log1p,
-    "exp": np.exp,
-    "expm1": np.expm1,
-    "sqrt": np.sqrt,
-    "abs": np.abs,
-    "sin": np.sin,
-    "cos": np.cos,
-    "tan": np.tan,
-}
+_SIMPLE_NAME = re.compile(r"^(?!\d)\w+$")
 
-#: formulaic's ``C()`` under a name no data column shadows (an experiment's factor may be called ``C``).
-CODED = "coded_"
-EVALUATION_CONTEXT[CODED] = TRANSFORMS["C"]
 
-#: Names a formula can use without a column of that name (functions, ``np``, ``contr``, ...).
-KNOWN_NAMES = frozenset(EVALUATION_CONTEXT) | frozenset(TRANSFORMS)
-
-_SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: A factor we code with R's contrasts: ``C(x, contr.poly)``, ``C(factor(x), contr.sum)`` (``coded_`` for C).
+_CODED_FACTOR = rf"(?:C|{CODED})\(((?:[^,()]|\([^()]*\))+), contr\.(poly|sum)\)"
 
 
 def r_column_name(name: str) -> str:
     """formulaic's column name -> R's (``Sex[T.Female]`` -> ``SexFemale``, ``x[.L]`` -> ``x.L``)."""
     if name == "Intercept":
         return "(Intercept)"
-    name = re.sub(rf"(?:C|{CODED})\(([^,()]+), contr\.poly\)\[([^\]]*)\]", r"\1\2", name)
+    name = re.sub(rf"{_CODED_FACTOR}\[([^\]]*)\]", r"\1\3", name)
     name = re.sub(r"\[T\.([^\]]*)\]", r"\1", name)
     name = re.sub(r"\[([^\]]*)\]", r"\1", name)
     # only arithmetic inside calls has these operators, which R's deparse writes unspaced: I(x^2), exp(x/10)
-    return name.replace(" ** ", "^").replace(" / ", "/")
+    return r_names(name.replace(" ** ", "^").replace(" / ", "/"))
 
 
 def _r_variable_label(expr: str) -> str:
-    """R's name of a formula variable: ``C(x, contr.poly)`` (our wrapping of ordered factors) -> ``x``."""
-    wrapped = re.fullmatch(r"C\(([^,()]+), contr\.poly\)", expr)
+    """R's name of a formula variable: ``C(x, contr.poly)`` (our coding of ordered factors) -> ``x``."""
+    wrapped = re.fullmatch(_CODED_FACTOR, expr)
     return wrapped.group(1) if wrapped else r_column_name(expr)
 
 
@@ -89,27 +71,6 @@ class DesignTerm:
     expression: str
 
 
-def _expression_names(expr: str) -> tuple[set[str], set[str]]:
-    """(variables, called functions) of a Python expression; backticks quote names with spaces."""
-    quoted: dict[str, str] = {}
-
-    def alias(match: re.Match[str]) -> str:
-        quoted[f"_quoted{len(quoted)}_"] = match.group(1)
-        return f"_quoted{len(quoted) - 1}_"
-
-    try:
-        tree = ast.parse(re.sub(r"`([^`]*)`", alias, expr).strip(), mode="eval")
-    except SyntaxError as exc:
-        raise FormulaError(f"{expr!r} is not a valid expression: {exc.msg}") from exc
-    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
-    variables: set[str] = set()
-    functions: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (functions if id(node) in called else variables).add(quoted.get(node.id, node.id))
-    return variables, functions
-
-
 def is_number_dtype(dtype) -> bool:
     """Numbers a model matrix takes as they are: numeric and not boolean (R treats logicals as factors)."""
     if isinstance(dtype, np.dtype):  # what the pandas tests below answer, in a fraction of their time
@@ -119,10 +80,9 @@ def is_number_dtype(dtype) -> bool:
 
 @lru_cache(maxsize=512)
 def formula_names(rhs: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Variables and unknown functions used by a right-hand side (or an expression such as ``log(y)``).
-
-    Variables exclude the names formulas know (``np``, ``contr``); functions are only those that are
-    neither transforms, nor in :data:`EVALUATION_CONTEXT`, nor Python builtins.
+    """Variables and functions beyond :data:`~mixedmodels.evaluation.FUNCTIONS` used by a right-hand
+    side (or an expression such as ``log(y)``); a FormulaError when it holds anything a formula may not
+    (see :func:`~mixedmodels.evaluation.expression_names`).
     """
     terms = formulaic_terms(rhs, repr(rhs))
     variables: dict[str, None] = {}
@@ -131,30 +91,75 @@ def formula_names(rhs: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         if factor.eval_method is Factor.EvalMethod.LOOKUP:
             variables[factor.expr] = None
         elif factor.eval_method is Factor.EvalMethod.PYTHON:
-            names, calls = _expression_names(factor.expr)
-            variables.update(dict.fromkeys(sorted(names - KNOWN_NAMES)))
-            functions.update(dict.fromkeys(sorted(calls - KNOWN_NAMES - set(dir(builtins)))))
+            names, calls = expression_names(factor.expr)
+            variables.update(dict.fromkeys(sorted(names)))
+            functions.update(dict.fromkeys(sorted(calls - set(FUNCTIONS))))
     return tuple(variables), tuple(functions)
 
 
-def _with_contrasts(rhs: str, contrasts: dict[str, str], coder: str = "C") -> str:
-    """Wrap bare names of factors in ``C(name, <contrast>)`` (``contr.poly`` for ordered factors, as R's
-    default contrasts do; ``contr.sum`` for sum-to-zero coding); ``coder`` is the name ``C`` goes by."""
-    if not contrasts:
-        return rhs
+class _RCoding(PandasMaterializer):
+    """formulaic's materializer with R's coding of factors (``model.matrix``'s rule, Chambers & Hastie,
+    *Statistical Models in S*, p. 38): in each term a factor is coded by contrasts when the term without
+    it is empty or part of an earlier term, and by indicators of all its levels otherwise; without an
+    intercept, the first factor of the formula gets indicators.  So ``a:b`` without ``a`` and ``b`` has
+    indicator columns for both, as in R (rank deficient with an intercept; the fit drops columns as lme4
+    does), where formulaic's own rule would pick a full-rank recoding under other names.
+    """
 
-    def wrap(match: re.Match[str]) -> str:
-        name = match.group(0)
-        before = rhs[: match.start()].rstrip()
-        if (
-            name in contrasts
-            and not before.endswith("C(")
-            and not rhs[match.end() :].lstrip().startswith("(")
-        ):
-            return f"{coder}({name}, {contrasts[name]})"
-        return name
+    REGISTER_NAME = "mixedmodels_r"  # a model spec remembers its materializer by name
 
-    return re.sub(r"(?<![\w.])[A-Za-z_][\w]*(?![\w.])", wrap, rhs)
+    @override  # formulaic's materializers are interface_meta interfaces, which check overrides
+    def _get_scoped_terms(self, terms, ensure_full_rank: bool = True):
+        terms = list(terms)
+        indicators_first = not any(str(term) == "1" for term in terms)
+        earlier: list[frozenset[str]] = []
+        for term in terms:
+            evaluated = [
+                self.factor_cache[factor.expr]
+                for factor in term.factors
+                if self.factor_cache[factor.expr].values.__wrapped__ is not None
+            ]
+            if not evaluated:
+                yield term, []
+                continue
+            scale = 1
+            variables = frozenset(f.expr for f in evaluated if f.metadata.kind is not Factor.Kind.CONSTANT)
+            scoped = []
+            for factor in evaluated:
+                if factor.metadata.kind is Factor.Kind.CONSTANT:
+                    scale *= factor.values
+                elif factor.metadata.spans_intercept:
+                    rest = variables - {factor.expr}
+                    contrasts = not indicators_first and (not rest or any(rest <= e for e in earlier))
+                    indicators_first = False
+                    scoped.append(ScopedFactor(factor, reduced=contrasts))
+                else:
+                    scoped.append(ScopedFactor(factor))
+            earlier.append(variables)
+            yield term, [ScopedTerm(scoped, scale=scale)]
+
+
+def _factor_column(factor: str, data: pd.DataFrame) -> pd.Series | None:
+    """The factor a formula variable is: a categorical column (``f``, ```my f```) or ``factor(column)``
+    (``as.factor``); None for anything else."""
+    call = re.fullmatch(r"(?:factor|as_factor)\((.+)\)", factor)
+    name = (call.group(1) if call else factor).strip().strip("`")
+    if name not in data.columns:
+        return None
+    column = data[name]
+    if call:
+        return FUNCTIONS["factor"](column)
+    return column if isinstance(column.dtype, pd.CategoricalDtype) else None
+
+
+def _with_contrasts(factor: str, data: pd.DataFrame, sum_contrasts: bool, coder: str) -> str:
+    """A formula variable wrapped in ``C(factor, <contrast>)`` where R's default contrasts are not
+    formulaic's: ``contr.poly`` for ordered factors, and with ``sum_contrasts`` ``contr.sum`` for the
+    others; ``coder`` is the name ``C`` goes by."""
+    column = _factor_column(factor, data)
+    if column is None or not (column.cat.ordered or sum_contrasts):
+        return factor
+    return f"{coder}({factor}, {'contr.poly' if column.cat.ordered else 'contr.sum'})"
 
 
 def _number_sum_contrasts(names: list[str], data: pd.DataFrame) -> list[str]:
@@ -162,13 +167,15 @@ def _number_sum_contrasts(names: list[str], data: pd.DataFrame) -> list[str]:
     positions: dict[str, dict[str, int]] = {}
 
     def number(match: re.Match[str]) -> str:
-        variable, level = match.group(1), match.group(2)
+        variable, contrast, level = match.groups()
+        if contrast != "sum":
+            return match.group(0)
         if variable not in positions:
-            categories = data[variable].cat.categories
+            categories = _factor_column(variable, data).cat.categories
             positions[variable] = {str(c): i for i, c in enumerate(categories, start=1)}
         return f"{variable}{positions[variable][level]}"
 
-    pattern = re.compile(rf"(?:C|{CODED})\(([^,()]+), contr\.sum\)\[S\.([^\]]*)\]")
+    pattern = re.compile(rf"{_CODED_FACTOR}\[S\.([^\]]*)\]")
     return [pattern.sub(number, name) for name in names]
 
 
@@ -180,33 +187,45 @@ class Design:
     column_names: list[str]
     spec: ModelSpec | None  # None for the fast path (intercept and numeric columns only)
     simple_columns: list[str] | None
+    functions: Mapping[str, Callable] = field(default_factory=dict)  # the caller's formula functions
 
     @classmethod
     def build(
-        cls, rhs: str, data: pd.DataFrame, sum_contrasts: bool = False, sparse: bool = False
+        cls,
+        rhs: str,
+        data: pd.DataFrame,
+        sum_contrasts: bool = False,
+        sparse: bool = False,
+        functions: Mapping[str, Callable] | None = None,
     ) -> tuple[Design, np.ndarray | sp.csc_matrix]:
         """Materialize ``rhs`` on ``data``; returns the design and its matrix (a sparse one with ``sparse``).
 
         Unordered factors get treatment contrasts, or with ``sum_contrasts`` sum-to-zero contrasts
         (R's ``options(contrasts = c("contr.sum", "contr.poly"))``, used for Type III sums of squares);
-        ordered factors get polynomial contrasts either way.
+        ordered factors get polynomial contrasts either way.  ``functions`` are the caller's own functions
+        the formula may call, beyond R's and NumPy's (see :mod:`mixedmodels.evaluation`).
         """
         numeric = cls.from_numeric_columns(rhs, data, len(data))
         if numeric is not None:
             design, matrix = numeric
             return design, sp.csc_matrix(matrix) if sparse else matrix
-        contrasts = {}
-        for name in formula_names(rhs)[0]:
-            if name in data.columns and isinstance(data[name].dtype, pd.CategoricalDtype):
-                if data[name].cat.ordered:
-                    contrasts[name] = "contr.poly"
-                elif sum_contrasts:
-                    contrasts[name] = "contr.sum"
+        functions = dict(functions or {})
+        variables, called = formula_names(rhs)
+        check_calls(called, functions, repr(rhs))
+        unknown = [name for name in variables if name not in data.columns]
+        if unknown:
+            raise FormulaError(
+                f"unknown column {unknown[0]!r} in {rhs!r}; data has columns {list(data.columns)}"
+            )
+        intercept, terms = rhs_terms(rhs, repr(rhs))
+        coder = CODED if "C" in data.columns else "C"
+        coded = [":".join(_with_contrasts(factor, data, sum_contrasts, coder) for factor in t) for t in terms]
         try:
             matrices = model_matrix(
-                _with_contrasts(rhs, contrasts, CODED if "C" in data.columns else "C"),
+                " + ".join(["1" if intercept else "0"] + coded),  # in R's order (see rhs_terms)
                 data,
-                context=EVALUATION_CONTEXT,
+                context=evaluation_context(functions),
+                materializer=_RCoding,
                 na_action="ignore",
                 output="sparse" if sparse else "numpy",  # a DataFrame costs a third more
             )
@@ -214,7 +233,7 @@ class Design:
             raise formulaic_failure(f"cannot evaluate {rhs!r}", exc) from exc
         numbered = _number_sum_contrasts(list(matrices.model_spec.column_names), data)
         names = [r_column_name(c) for c in numbered]
-        design = cls(rhs, names, matrices.model_spec, None)
+        design = cls(rhs, names, matrices.model_spec, None, functions)
         return design, sp.csc_matrix(matrices, dtype=float) if sparse else np.asarray(matrices, dtype=float)
 
     @classmethod
@@ -241,31 +260,27 @@ class Design:
 
     @property
     def terms(self) -> list[DesignTerm]:
-        """The terms other than the intercept, in R's order (by degree, then as written)."""
+        """The terms other than the intercept, in R's order (by degree, then as written; :meth:`build`
+        wrote the formula so)."""
         if self.spec is None:
             return [
                 DesignTerm(name, (name,), frozenset([name]), (i,), name)
                 for i, name in enumerate(self.simple_columns)
                 if name != "1"
             ]
-        # R orders a term's variables by their first appearance in the formula as written
-        appearance: dict[str, int] = {}
-        for term in Formula(self.rhs, _ordering="none"):
-            for factor in term.factors:
-                appearance.setdefault(_r_variable_label(factor.expr), len(appearance))
         result = []
         for term, columns in self.spec.term_indices.items():
             factors = [f for f in term.factors if f.eval_method is not Factor.EvalMethod.LITERAL]
             if not factors:
                 continue
-            factors.sort(key=lambda f: appearance.get(_r_variable_label(f.expr), len(appearance)))
             variables = tuple(_r_variable_label(f.expr) for f in factors)
             numeric = frozenset(
                 label
                 for f, label in zip(factors, variables)
                 if self.spec.encoder_state.get(f.expr, (None,))[0] is Factor.Kind.NUMERICAL
             )
-            result.append(DesignTerm(":".join(variables), variables, numeric, tuple(columns), str(term)))
+            expression = ":".join(factor_text(f) for f in factors)
+            result.append(DesignTerm(":".join(variables), variables, numeric, tuple(columns), expression))
         return result
 
     @property
@@ -283,11 +298,29 @@ class Design:
         if self.spec is None:
             names = [c for c in self.simple_columns if c != "1"]
             return _stack_columns(len(data), "1" in self.simple_columns, [data[c] for c in names])
+        self._check_levels(data)
         try:
-            matrices = self.spec.get_model_matrix(data, context=EVALUATION_CONTEXT, na_action="ignore")
+            matrices = self.spec.get_model_matrix(
+                data, context=evaluation_context(self.functions), na_action="ignore"
+            )
         except FormulaicError as exc:
             raise formulaic_failure(f"cannot evaluate {self.rhs!r}", exc) from exc
         return np.asarray(matrices, dtype=float)
+
+    def _check_levels(self, data: pd.DataFrame) -> None:
+        """Refuse levels of a ``factor(x)`` the fit has not seen (formulaic would code them as the
+        reference level); those of factor columns are checked when new data are matched to the fit."""
+        for expr, (kind, state) in self.spec.encoder_state.items():
+            wrapped = re.fullmatch(_CODED_FACTOR, expr)
+            inner = wrapped.group(1) if wrapped else expr
+            if kind is not Factor.Kind.CATEGORICAL or not re.fullmatch(r"(?:factor|as_factor)\(.+\)", inner):
+                continue
+            column = _factor_column(inner, data)
+            values = pd.Series([] if column is None else column.dropna().unique(), dtype=object)
+            unseen = sorted(set(values.astype(str)) - set(map(str, state["categories"])))
+            if unseen:
+                shown = ", ".join(unseen[:10])
+                raise ValueError(f"newdata has levels of {r_names(inner)} not seen in the fit: {shown}")
 
 
 @lru_cache(maxsize=512)

@@ -22,15 +22,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from formulaic import Formula
-from formulaic.parser.types import Factor
+from formulaic.parser import DefaultFormulaParser
+from formulaic.parser.types import Factor, Token
 
 __all__ = [
     "FormulaError",
     "RandomTerm",
     "ParsedFormula",
+    "factor_text",
     "formulaic_failure",
     "parse_formula",
     "r_expression",
+    "r_names",
     "rhs_terms",
 ]
 
@@ -44,7 +47,8 @@ class RandomTerm:
     """One random-effects term ``(lhs | group)``.
 
     ``lhs`` is a formulaic right-hand side for the term's model matrix (``"1 + Days"``); ``factors`` are
-    the variables whose interaction forms the grouping factor; ``group`` is lme4's name for that factor;
+    the variables whose interaction forms the grouping factor, as written (``"Subject"``, ``"factor(g)"``;
+    :attr:`variables` are their columns); ``group`` is lme4's name for that factor;
     ``structure`` names the covariance structure of the term's random effects.
     """
 
@@ -55,6 +59,11 @@ class RandomTerm:
     @property
     def group(self) -> str:
         return ":".join(self.factors)
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """The columns whose interaction is the grouping factor (``g`` for ``factor(g)``)."""
+        return tuple(_grouping_variable(name) or name for name in self.factors)
 
     @property
     def r_text(self) -> str:
@@ -86,7 +95,21 @@ class ParsedFormula:
         return ParsedFormula(text, self.response, self.fixed, tuple(random), self.offsets)
 
 
-_IDENTIFIER = re.compile(r"^(`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*)$")
+_IDENTIFIER = re.compile(r"^(`[^`]+`|(?!\d)[\w.]+)$")  # R's names, non-ASCII letters included
+
+#: R's functions whose names Python cannot call, and the names they are evaluated by.
+_PYTHON_NAMES = {"as.factor": "as_factor", "as.numeric": "as_numeric"}
+_R_NAMES = {python: r for r, python in _PYTHON_NAMES.items()}
+
+
+def _python_names(text: str) -> str:
+    """``as.factor(x)`` -> ``as_factor(x)``: R's dotted function names as Python can call them."""
+    return re.sub(r"(?<![\w.])(as\.factor|as\.numeric)(?=\s*\()", lambda m: _PYTHON_NAMES[m.group(1)], text)
+
+
+def r_names(text: str) -> str:
+    """``as_factor(x)`` -> ``as.factor(x)``: the inverse of the translation of R's dotted names."""
+    return re.sub(r"(?<![\w.])(as_factor|as_numeric)(?=\s*\()", lambda m: _R_NAMES[m.group(1)], text)
 
 
 def _scan_top_level(text: str, separators: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -132,7 +155,7 @@ def _scan_top_level(text: str, separators: tuple[str, ...]) -> list[tuple[str, s
 
 def r_expression(text: str) -> str:
     """Formula text as R deparses it: ``^`` for powers, ``+`` and ``-`` spaced (``1+x**2`` -> ``1 + x^2``)."""
-    text = re.sub(r"\s*\*\*\s*", "^", text)
+    text = re.sub(r"\s*\*\*\s*", "^", r_names(text))
     out = ""
     for sep, piece in _scan_top_level(text, ("+", "-")):
         piece = piece.strip()
@@ -175,7 +198,24 @@ def _r_to_python(expr: str, arithmetic: bool = False) -> str:
         elif ch == "^" and (arithmetic or any(calls)):
             ch = "**"
         out.append(ch)
-    return "".join(out)
+    return _python_names("".join(out))
+
+
+_FACTOR_CALL = re.compile(r"(?:as\.)?factor\(\s*(.+?)\s*\)")
+
+
+def _grouping_variable(name: str) -> str | None:
+    """The column of a grouping factor written ``g``, ```my g```, ``factor(g)`` or ``as.factor(g)``;
+    None when it is none of these."""
+    call = _FACTOR_CALL.fullmatch(name)
+    name = call.group(1) if call else name
+    return name.strip("`") if _IDENTIFIER.match(name) else None
+
+
+def _grouping_name(name: str) -> str:
+    """lme4's name of a grouping variable: ``g`` for ```g```, ``factor(g)`` for ``factor( g )``."""
+    call = _FACTOR_CALL.fullmatch(name)
+    return f"{name[: name.index('(')].strip()}({call.group(1)})" if call else name.strip("`")
 
 
 def _parse_grouping(text: str, term: str) -> list[tuple[str, ...]]:
@@ -189,12 +229,12 @@ def _parse_grouping(text: str, term: str) -> list[tuple[str, ...]]:
         piece = inner if inner is not None else piece
         names = tuple(part.strip() for _, part in _scan_top_level(piece, (":",)))
         for name in names:
-            if not _IDENTIFIER.match(name):
+            if _grouping_variable(name) is None:
                 raise FormulaError(
-                    f"grouping factor {name!r} in ({term}) must be a column name; make a column for it "
-                    "(interactions are written a:b, nested factors a/b)"
+                    f"grouping factor {name!r} in ({term}) must be a column name or factor(column); make a "
+                    "column for it (interactions are written a:b, nested factors a/b)"
                 )
-        levels.append(tuple(n.strip("`") for n in names))
+        levels.append(tuple(_grouping_name(n) for n in names))
     # a/b/c -> c:b:a, b:a, a  (lme4 puts the innermost factor first in the name and in the list)
     groups = []
     for k in range(len(levels)):
@@ -211,10 +251,15 @@ def formulaic_failure(what: str, exc: Exception) -> FormulaError:
     return FormulaError(f"{what}: {lines[0] if lines else type(exc).__name__}")
 
 
-def _factor_text(factor: Factor) -> str:
-    """A formulaic factor as formula text, with backticks around column names that need them."""
+def factor_text(factor: Factor) -> str:
+    """A formulaic factor as formula text: backticks around column names that need them, braces around
+    Python expressions other than one call (``{x + 1}``)."""
     if factor.eval_method is Factor.EvalMethod.LOOKUP and not _IDENTIFIER.match(factor.expr):
         return f"`{factor.expr}`"
+    if factor.eval_method is Factor.EvalMethod.PYTHON:
+        call = re.match(r"[\w.]+\s*(?=\()", factor.expr)
+        if call is None or _strip_outer_parens(factor.expr[call.end() :]) is None:
+            return f"{{{factor.expr}}}"
     return factor.expr
 
 
@@ -226,12 +271,30 @@ def formulaic_terms(rhs: str, what: str) -> list:
         raise formulaic_failure(f"cannot parse {what}", exc) from exc
 
 
-def rhs_terms(rhs: str, what: str) -> tuple[bool, list[tuple[str, ...]]]:
-    """Whether a right-hand side has an intercept, and the factors of each of its other terms in R's
-    order: ``"a * b"`` gives ``(True, [("a",), ("b",), ("a", "b")])``.  ``what`` names it in errors."""
+def _variable_order(rhs: str) -> dict[str, int]:
+    """Each variable (formulaic's factor expression) of a right-hand side -> its place in R's
+    ``terms()``: the order in which the variables first appear in the formula as written."""
+    order: dict[str, int] = {}
+    for token in DefaultFormulaParser().get_tokens(rhs):
+        if token.kind in (Token.Kind.NAME, Token.Kind.PYTHON):
+            order.setdefault(token.to_factor().expr, len(order))
+    return order
+
+
+@lru_cache(maxsize=512)
+def rhs_terms(rhs: str, what: str) -> tuple[bool, tuple[tuple[str, ...], ...]]:
+    """Whether a right-hand side has an intercept, and the factors of each of its other terms as R's
+    ``terms()`` has them: ``"a * b"`` gives ``(True, (("a",), ("b",), ("a", "b")))``.  ``what`` names it in
+    errors.  Terms come by degree, then as the expanded formula lists them; a term's variables in the
+    order they first appear in the formula (``meanses * cses + sector * cses`` has ``cses:sector``), which
+    decides the names and order of the columns of R's ``model.matrix``."""
     terms = formulaic_terms(rhs, what)
-    factors = [tuple(_factor_text(f) for f in term.factors) for term in terms]
-    return ("1",) in factors, [f for f in factors if f != ("1",)]
+    order = _variable_order(rhs)
+    factors = [
+        tuple(factor_text(f) for f in sorted(term.factors, key=lambda f: order.get(f.expr, len(order))))
+        for term in terms
+    ]
+    return ("1",) in factors, tuple(f for f in factors if f != ("1",))
 
 
 def _uncorrelated(lhs: str, inner: str) -> list[str]:
@@ -269,11 +332,17 @@ def _random_terms(inner: str, structure: str = "us") -> list[RandomTerm]:
 
 def _structured_term(piece: str) -> tuple[str, str]:
     """``("cs", "(x | g)")`` for ``cs(x | g)``; ``("us", piece)`` for anything else (a call such as
-    ``cs(x)`` without a bar stays a fixed-effects term, where an unknown function is an error)."""
-    call = re.fullmatch(r"(\w+)\s*(\(.*\))", piece, flags=re.S)
-    if call and call.group(1) in STRUCTURES:
+    ``cs(x)`` without a bar stays a fixed-effects term, where an unknown function is an error).
+    Another name before a bar term, ``xyz(1 | g)``, is an unknown structure: an error naming it."""
+    call = re.fullmatch(r"([\w.]+)\s*(\(.*\))", piece, flags=re.S)
+    if call and call.group(1) != "I":  # I(a | b) is arithmetic (or of logicals)
         inside = _strip_outer_parens(call.group(2))
         if inside is not None and len(_scan_top_level(inside, ("||", "|"))) > 1:
+            if call.group(1) not in STRUCTURES:
+                raise FormulaError(
+                    f"unknown covariance structure {call.group(1)!r} in {piece!r}; the structures are "
+                    f"{', '.join(STRUCTURES)}, e.g. diag(x | g), or none: (x | g)"
+                )
             return call.group(1), call.group(2)
     return "us", piece
 

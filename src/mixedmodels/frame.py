@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -20,6 +20,7 @@ from scipy.linalg import lapack
 
 from .design import Design, formula_names, is_number_dtype
 from .engine.crossprod import CrossProducts, GroupingColumns, ResponseUnits, cross_products
+from .evaluation import check_calls, check_functions
 from .formula import FormulaError, ParsedFormula, RandomTerm
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
     "build_frame",
     "check_finite",
     "CompleteRows",
-    "complete_cases",
     "complete_rows",
     "grouping_factor",
     "numeric_vector",
@@ -137,6 +137,11 @@ class ModelFrame:
         return self.used_rows.table
 
     @property
+    def functions(self) -> dict[str, Callable]:
+        """The caller's own functions the formula may call (``functions=`` of lmer, gls, ...)."""
+        return self.used_rows.functions
+
+    @property
     def design_variables(self) -> set[str]:
         """Variables the fixed- and random-effects model matrices use (not the grouping factors)."""
         names = set(formula_names(self.formula.fixed)[0])
@@ -230,15 +235,16 @@ def grouping_factor(
     return GroupingFactor(name, variables, labels, codes)
 
 
-def _model_variables(formula: ParsedFormula, weights, offset) -> dict[str, str]:
-    """Variables the model uses -> where they are used (for messages); unknown functions raise."""
+def _model_variables(
+    formula: ParsedFormula, weights, offset, functions: Mapping[str, Callable]
+) -> dict[str, str]:
+    """Variables the model uses -> where they are used (for messages); unknown functions and anything
+    else a formula may not evaluate raise (``functions`` are the caller's own)."""
     variables: dict[str, str] = {}
 
     def add(text: str, where: str) -> None:
-        names, functions = formula_names(text)
-        if functions:
-            listed = ", ".join(f"{f}()" for f in functions)
-            raise FormulaError(f"unknown function {listed} in the {where} of {formula.text!r}")
+        names, called = formula_names(text)
+        check_calls(called, functions, f"the {where} of {formula.text!r}")
         for name in names:
             variables.setdefault(name, where)
 
@@ -246,7 +252,7 @@ def _model_variables(formula: ParsedFormula, weights, offset) -> dict[str, str]:
     add(formula.fixed, "fixed effects")
     for term in formula.random:
         add(term.lhs, f"random term ({term.lhs} | {term.group})")
-        for name in term.factors:
+        for name in term.variables:
             variables.setdefault(name, f"grouping factor of ({term.lhs} | {term.group})")
     for expr in formula.offsets:
         add(expr, "offset")
@@ -304,24 +310,32 @@ def _model_columns(data: pd.DataFrame, variables: dict[str, str]) -> dict[str, p
     return columns
 
 
-def numeric_vector(data: pd.DataFrame | Mapping[str, pd.Series], expr: str, what: str) -> np.ndarray:
+def numeric_vector(
+    data: pd.DataFrame | Mapping[str, pd.Series],
+    expr: str,
+    what: str,
+    functions: Mapping[str, Callable] | None = None,
+) -> np.ndarray:
     """A column or an expression (``log(y)``) as numbers; ``what`` names it in errors.
 
-    ``data`` is a table, or for columns only a mapping of names to columns.
+    ``data`` is a table, or for columns only a mapping of names to columns; ``functions`` are the
+    caller's own functions the expression may call.
     """
     if expr in data:
         column = data[expr]
         if not is_number_dtype(column.dtype):
             raise TypeError(f"{what} {expr!r} must be numeric, but the column has type {column.dtype}")
         return column.to_numpy(dtype=float)
-    return Design.build(f"0 + I({expr})", data)[1][:, 0]
+    return Design.build(f"0 + I({expr})", data, functions=functions)[1][:, 0]
 
 
-def formula_offset(formula: ParsedFormula, data: pd.DataFrame) -> np.ndarray | None:
+def formula_offset(
+    formula: ParsedFormula, data: pd.DataFrame, functions: Mapping[str, Callable] | None = None
+) -> np.ndarray | None:
     """The sum of the formula's ``offset(...)`` terms evaluated on ``data`` (None without any)."""
     total = None
     for expr in formula.offsets:
-        values = numeric_vector(data, expr, "offset")
+        values = numeric_vector(data, expr, "offset", functions)
         total = values if total is None else total + values
     return total
 
@@ -425,6 +439,7 @@ class CompleteRows:
     columns: dict[str, pd.Series]  # each variable on those rows, strings and booleans as categories
     complete: np.ndarray  # mask of the complete input rows
     extra: dict[str, np.ndarray]  # weights and offset given as arrays (input rows)
+    functions: dict[str, Callable] = field(default_factory=dict)  # the caller's own formula functions
 
     @property
     def nrows(self) -> int:
@@ -438,12 +453,13 @@ class CompleteRows:
 
     def vector(self, expr: str, what: str) -> np.ndarray:
         """A column or an expression as numbers (see :func:`numeric_vector`)."""
-        return numeric_vector(self.columns if expr in self.columns else self.table, expr, what)
+        data = self.columns if expr in self.columns else self.table
+        return numeric_vector(data, expr, what, self.functions)
 
     def design(self, rhs: str) -> tuple[Design, np.ndarray]:
         """The design and model matrix of a right-hand side on these rows."""
         numeric = Design.from_numeric_columns(rhs, self.columns, self.nrows)
-        return Design.build(rhs, self.table) if numeric is None else numeric
+        return Design.build(rhs, self.table, functions=self.functions) if numeric is None else numeric
 
 
 #: pandas 3 always copies on write: a column taken from the input keeps its values when the input changes.
@@ -455,13 +471,16 @@ def complete_rows(
     data,
     weights: str | np.ndarray | None = None,
     offset: str | np.ndarray | None = None,
+    functions: Mapping[str, Callable] | None = None,
 ) -> CompleteRows:
     """The rows complete in every variable the model uses, with R's column types (strings and booleans
-    as categories, unused categories dropped), and the weights/offset given as arrays."""
+    as categories, unused categories dropped), and the weights/offset given as arrays.  ``functions``
+    are the caller's own functions the formula may call."""
+    functions = check_functions(functions)
     data = to_pandas(data)
     if len(data) == 0 or data.shape[1] == 0:
         raise ValueError("data has no rows" if len(data) == 0 else "data has no columns")
-    variables = _model_variables(formula, weights, offset)
+    variables = _model_variables(formula, weights, offset, functions)
     columns = _model_columns(data, variables)
 
     n_input = len(data)
@@ -506,22 +525,25 @@ def complete_rows(
             columns[var] = pd.Series(labels, column.index, name=var)
         elif pd.api.types.is_string_dtype(dtype):  # object columns included
             columns[var] = pd.Series(pd.Categorical(column.astype(str)), column.index, name=var)
-    return CompleteRows(columns, complete, extra)
+    return CompleteRows(columns, complete, extra, functions)
 
 
-def complete_cases(
-    formula: ParsedFormula,
-    data,
-    weights: str | np.ndarray | None = None,
-    offset: str | np.ndarray | None = None,
-) -> tuple[pd.DataFrame, np.ndarray, dict[str, np.ndarray]]:
-    """The rows complete in every variable the model uses (R's ``na.omit``), with R's column types.
-
-    Returns the used columns of those rows (strings and booleans as categories, unused categories
-    dropped), the mask of complete input rows and the weights/offset given as arrays (input rows).
-    """
-    rows = complete_rows(formula, data, weights, offset)
-    return rows.table, rows.complete, rows.extra
+def _check_levels_structure(term: RandomTerm, design: Design) -> None:
+    """ar1 and toep correlate a term's columns by their distance in the order of a factor's levels
+    (glmmTMB's ``ar1(0 + times | g)``): the columns must be the indicators of one factor's levels."""
+    terms = design.terms
+    if design.has_intercept:
+        problem = "it has an intercept (write 0 + f)"
+    elif len(terms) != 1 or len(terms[0].variables) != 1:
+        problem = f"it has the terms {', '.join(t.label for t in terms)}"
+    elif terms[0].numeric:
+        problem = f"{terms[0].label} is numeric (make it a factor, e.g. factor({terms[0].label}))"
+    else:
+        return
+    raise FormulaError(
+        f"{term.formula_text}: {term.structure} needs the columns of one factor's levels, written "
+        f"{term.structure}(0 + f | {term.group}) with f a factor; {problem}"
+    )
 
 
 def build_frame(
@@ -530,16 +552,18 @@ def build_frame(
     weights: str | np.ndarray | None = None,
     offset: str | np.ndarray | None = None,
     require_random: bool = True,
+    functions: Mapping[str, Callable] | None = None,
 ) -> ModelFrame:
     """Materialize ``formula`` on ``data`` with lme4's conventions and checks.
 
-    ``require_random=False`` allows a formula without random-effects terms (gls models).
+    ``require_random=False`` allows a formula without random-effects terms (gls models); ``functions``
+    are the caller's own functions the formula may call (``{"logit": logit}``).
     """
     if require_random and not formula.random:
         raise FormulaError(
             f"no random-effects terms in {formula.text!r}; use (expr | group), e.g. (1 | subject)"
         )
-    rows = complete_rows(formula, data, weights, offset)
+    rows = complete_rows(formula, data, weights, offset, functions)
     complete = rows.complete
 
     y = rows.vector(formula.response, "response")
@@ -572,7 +596,9 @@ def build_frame(
         if z.shape[1] == 0:
             raise FormulaError(f"random-effects term ({term.lhs} | {term.group}) has no columns")
         check_finite(z, f"model matrix of ({term.lhs} | {term.group})", design.column_names)
-        factor = grouping_factor(rows.columns, term.factors, term.group)
+        if term.structure in ("ar1", "toep"):
+            _check_levels_structure(term, design)
+        factor = grouping_factor(rows.columns, term.variables, term.group)
         terms.append(RandomEffectsTerm(term, design, factor, z))
     for t in terms:
         if t.factor.nlevels < 2:
@@ -617,7 +643,7 @@ def build_frame(
         total_offset = total_offset[complete]
     elif isinstance(offset, str):
         total_offset = rows.vector(offset, "offset")
-    in_formula = formula_offset(formula, rows.table) if formula.offsets else None
+    in_formula = formula_offset(formula, rows.table, rows.functions) if formula.offsets else None
     if in_formula is not None:
         total_offset = in_formula if total_offset is None else total_offset + in_formula
     if total_offset is not None:

@@ -8,6 +8,7 @@ computed on first use.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import replace
 from functools import cached_property
@@ -38,15 +39,17 @@ def lmer(
     weights: str | np.ndarray | None = None,
     offset: str | np.ndarray | None = None,
     control: OptimizerControl | None = None,
+    functions: Mapping[str, Callable] | None = None,
 ) -> LinearMixedModel:
     """Fit a linear mixed model with an lme4 formula, by REML (default) or maximum likelihood.
 
     ``weights`` and ``offset`` are column names or arrays (prior weights and an offset, as lmer's
     ``weights=`` and ``offset=``); ``offset(x)`` terms in the formula are added to the offset.
     ``control`` (an :class:`OptimizerControl`) sets the optimizer's tolerances and lme4's checks
-    (``gradient_tol``, ``boundary_tol``, ``singular_tol``, ...).
+    (``gradient_tol``, ``boundary_tol``, ``singular_tol``, ...).  ``functions`` are your own functions
+    the formula may call (``{"logit": logit}``), beyond R's and NumPy's; a formula runs nothing else.
     """
-    frame = build_frame(parse_formula(formula), data, weights=weights, offset=offset)
+    frame = build_frame(parse_formula(formula), data, weights=weights, offset=offset, functions=functions)
     return LinearMixedModel(frame, reml=reml, control=control).fit()
 
 
@@ -346,7 +349,8 @@ class LinearMixedModel:
         wanted = parse_formula("_ " + text if text.startswith("~") else "_ ~ " + text).random
         kept: dict[int, np.ndarray] = {}
         for term in wanted:
-            names = set(Design.build(term.lhs, self.frame.data)[0].column_names)
+            design = Design.build(term.lhs, self.frame.data, functions=self.frame.functions)[0]
+            names = set(design.column_names)
             found = set()
             for k, model_term in enumerate(self.frame.terms):
                 if model_term.factor.name != term.group:
@@ -381,7 +385,7 @@ class LinearMixedModel:
             data = to_pandas(newdata)
             leveled = _with_fit_levels(data, self.frame)
             x = self.frame.fixed_matrix(leveled)
-            offset = formula_offset(self.frame.formula, data)
+            offset = formula_offset(self.frame.formula, data, self.frame.functions)
             terms = []
             for k, mask in included.items():
                 term = self.frame.terms[k]

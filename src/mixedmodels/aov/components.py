@@ -61,7 +61,7 @@ def fit_reml(design: AnovaDesign) -> LinearMixedModel:
         raise ValueError("the model has no random terms; name them in random=")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelMessage)
-        return lmer(reml_formula(design), design.data)
+        return lmer(reml_formula(design), design.data, functions=design.functions)
 
 
 def reml_estimates(design: AnovaDesign, model: LinearMixedModel) -> pd.Series:

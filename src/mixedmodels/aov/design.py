@@ -15,17 +15,16 @@ all the sums of squares and expected mean squares need is ``X'X``, ``X'y``, ``y'
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from formulaic import Formula
 
 from ..design import Design
-from ..formula import FormulaError, formulaic_failure, parse_formula
-from ..frame import check_finite, complete_cases, grouping_factor, numeric_vector
+from ..formula import FormulaError, parse_formula, rhs_terms
+from ..frame import check_finite, complete_rows, grouping_factor, numeric_vector
 
 __all__ = ["AnovaDesign", "AnovaTerm", "build_design"]
 
@@ -63,6 +62,7 @@ class AnovaDesign:
     nobs: int
     response_mean: float
     n_missing: int
+    functions: dict[str, Callable]  # the caller's own functions the formula may call
 
     @property
     def ncols(self) -> int:
@@ -113,7 +113,9 @@ def _is_factor(frame: pd.DataFrame, variable: str) -> bool:
     return variable in frame.columns and isinstance(frame[variable].dtype, pd.CategoricalDtype)
 
 
-def _cell_columns(frame: pd.DataFrame, variables: tuple[str, ...], label: str) -> tuple[sp.csr_matrix, bool]:
+def _cell_columns(
+    frame: pd.DataFrame, variables: tuple[str, ...], label: str, functions: Mapping[str, Callable]
+) -> tuple[sp.csr_matrix, bool]:
     """F for a term: indicators of the observed combinations of its factors times its numeric part;
     and whether the term is made of factors only."""
     factors = tuple(v for v in variables if _is_factor(frame, v))
@@ -124,7 +126,11 @@ def _cell_columns(frame: pd.DataFrame, variables: tuple[str, ...], label: str) -
         codes, nlevels = grouping.codes, grouping.nlevels
     else:
         codes, nlevels = np.zeros(n, dtype=np.int64), 1
-    z = Design.build("0 + " + ":".join(numeric), frame)[1] if numeric else np.ones((n, 1))
+    z = (
+        Design.build("0 + " + ":".join(numeric), frame, functions=functions)[1]
+        if numeric
+        else np.ones((n, 1))
+    )
     k = z.shape[1]
     columns = (codes[:, None] * k + np.arange(k)).ravel()
     cells = sp.csr_matrix((z.ravel(), (np.repeat(np.arange(n), k), columns)), shape=(n, nlevels * k))
@@ -132,12 +138,17 @@ def _cell_columns(frame: pd.DataFrame, variables: tuple[str, ...], label: str) -
 
 
 def build_design(
-    formula: str, data, random: str | Sequence[str] = (), factors: str | Sequence[str] = ()
+    formula: str,
+    data,
+    random: str | Sequence[str] = (),
+    factors: str | Sequence[str] = (),
+    functions: Mapping[str, Callable] | None = None,
 ) -> AnovaDesign:
     """Materialize ``formula`` (every source as a term) with ``random`` terms and ``factors`` columns.
 
     Variables of random terms and those listed in ``factors`` are classification variables (PROC
     GLM's CLASS): numeric columns among them become factors with sorted levels, as R's ``factor()``.
+    ``functions`` are the caller's own functions the formula may call.
     """
     random = [random] if isinstance(random, str) else list(random)
     factors = [factors] if isinstance(factors, str) else list(factors)
@@ -149,20 +160,17 @@ def build_design(
         )
     if parsed.offsets:
         raise FormulaError(f"an analysis of variance has no offset; remove offset() from {formula!r}")
-    try:
-        formula_terms = list(Formula(parsed.fixed))
-    except Exception as exc:  # formulaic raises several exception types for bad syntax
-        raise formulaic_failure(f"cannot parse {parsed.fixed!r}", exc) from exc
-    if not any(str(term) == "1" for term in formula_terms):
+    intercept, formula_terms = rhs_terms(parsed.fixed, repr(parsed.fixed))
+    if not intercept:
         raise FormulaError(f"{formula!r} has no intercept; sums of squares here are corrected for the mean")
-    formula_terms = [term for term in formula_terms if str(term) != "1"]
     if not formula_terms:
         raise FormulaError(f"{formula!r} has no terms besides the intercept")
-    variables = [tuple(factor.expr for factor in term.factors) for term in formula_terms]
+    variables = [tuple(factor.strip("`") for factor in term) for term in formula_terms]
     labels = [":".join(v) for v in variables]
     random_labels = _match_random(random, {frozenset(v): label for v, label in zip(variables, labels)})
 
-    frame, complete, _ = complete_cases(parsed, data)
+    rows = complete_rows(parsed, data, functions=functions)
+    frame, complete = rows.table, rows.complete
     classification = set(factors)
     for term_variables, label in zip(variables, labels):
         if label in random_labels:
@@ -175,9 +183,9 @@ def build_design(
             raise FormulaError(f"random terms must be made of columns; {name!r} is not a column")
         frame[name] = _as_factor(frame[name])
 
-    y = numeric_vector(frame, parsed.response, "response")
+    y = numeric_vector(frame, parsed.response, "response", rows.functions)
     check_finite(y, f"response {parsed.response!r}")
-    design, x = Design.build(parsed.fixed, frame, sum_contrasts=True, sparse=True)
+    design, x = Design.build(parsed.fixed, frame, sum_contrasts=True, sparse=True, functions=rows.functions)
     finite = np.isfinite(x.data)
     if not finite.all():
         columns = np.repeat(np.arange(x.shape[1]), np.diff(x.indptr))[~finite]
@@ -195,7 +203,7 @@ def build_design(
         AnovaTerm(label, v, np.arange(s.start, s.stop), label in random_labels)
         for label, v, s in zip(labels, variables, slices)
     ]
-    cells = [_cell_columns(frame, term.variables, term.label) for term in terms]
+    cells = [_cell_columns(frame, term.variables, term.label, rows.functions) for term in terms]
     mean = float(np.mean(y))
     centred = y - mean
     xt = x.T.tocsr()
@@ -214,4 +222,5 @@ def build_design(
         nobs=len(y),
         response_mean=mean,
         n_missing=int((~complete).sum()),
+        functions=rows.functions,
     )

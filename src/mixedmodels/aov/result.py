@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 
 import numpy as np
@@ -33,6 +33,7 @@ def aov(
     ss_type: int = 3,
     factors: str | Sequence[str] = (),
     alpha: float = 0.05,
+    functions: Mapping[str, Callable] | None = None,
 ) -> AovResult:
     """Analysis of variance of a designed experiment, with random terms as in PROC GLM's RANDOM / TEST.
 
@@ -42,6 +43,7 @@ def aov(
     even when the column is numeric.  ``ss_type`` (1 or 3) chooses the sums of squares behind the
     expected mean squares, the tests and the variance components; Type III is SAS PROC GLM's (and
     ``car::Anova(type = 3)`` with ``contr.sum``/``contr.poly``) and needs a design without empty cells.
+    ``functions`` are your own functions the formula may call, beyond R's and NumPy's.
 
     >>> import mixedmodels as mm
     >>> res = mm.aov("bw ~ sire", mm.datasets.load("sires"), random=["sire"])
@@ -50,7 +52,8 @@ def aov(
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
-    result = AovResult(build_design(formula, data, random, factors), ss_type=ss_type, alpha=alpha)
+    design = build_design(formula, data, random, factors, functions)
+    result = AovResult(design, ss_type=ss_type, alpha=alpha)
     result.source_table()  # checks ss_type and, for Type III, the rank of the design
     return result
 

@@ -156,7 +156,7 @@ def _treatment_design(model: LinearMixedModel) -> tuple[Design, np.ndarray, pd.D
     for column in data.columns:
         if isinstance(data[column].dtype, pd.CategoricalDtype) and data[column].cat.ordered:
             data[column] = data[column].cat.as_unordered()
-    design, x = Design.build(frame.formula.fixed, data)
+    design, x = Design.build(frame.formula.fixed, data, functions=frame.functions)
     if not design.treatment_coded:
         raise NotImplementedError(
             "type 3 tests need the factors' contrasts to be remade as treatment contrasts, which is not "
@@ -180,7 +180,7 @@ def _type3(model: LinearMixedModel, terms: FixedTerms) -> dict[str, np.ndarray]:
     full_names = [INTERCEPT] if treatment_terms.has_intercept else []
     full_blocks = [np.ones((len(data), 1))] if treatment_terms.has_intercept else []
     for term in treatment_terms.terms:
-        full, block = Design.build(f"0 + {term.expression}", data)
+        full, block = Design.build(f"0 + {term.expression}", data, functions=frame.functions)
         full_names += full.column_names
         full_blocks.append(block)
     full_x = np.hstack(full_blocks)

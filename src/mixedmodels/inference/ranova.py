@@ -99,7 +99,9 @@ def _reduced_loglik(model: LinearMixedModel, random: tuple[RandomTerm, ...]) -> 
     formula = replace(frame.formula, offsets=()).with_random(random)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        reduced = build_frame(formula, frame.data, weights=frame.weights, offset=frame.offset)
+        reduced = build_frame(
+            formula, frame.data, weights=frame.weights, offset=frame.offset, functions=frame.functions
+        )
     fit = LinearMixedModel(reduced, reml=model.reml, control=model.control).fit()
     return fit.loglik, fit.df_loglik
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -86,9 +87,13 @@ class CorStruct:
         return f"{type(self).__name__}({self.form.text!r}{value}{', fixed=True' if self.fixed else ''})"
 
     # -- binding to the data -------------------------------------------------------------------------
-    def bind(self, data: pd.DataFrame, layout: GroupLayout) -> CorStruct:
-        """A copy set up for ``data`` (rows sorted so that the groups of ``layout`` are contiguous)."""
+    def bind(
+        self, data: pd.DataFrame, layout: GroupLayout, functions: Mapping[str, Callable] | None = None
+    ) -> CorStruct:
+        """A copy set up for ``data`` (rows sorted so that the groups of ``layout`` are contiguous); the
+        form's covariate may call the fit's own ``functions``."""
         bound = copy.copy(self)
+        bound.form = self.form.with_functions(functions)
         bound.layout = layout
         bound._setup(data)
         return bound

@@ -9,6 +9,7 @@ permutation so that results come back in the input's row order.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,8 +103,10 @@ def prepare(
     random: str | None,
     weights,
     correlation: CorStruct | None,
+    functions: Mapping[str, Callable] | None = None,
 ) -> PreparedData:
-    """Model frame, nlme's row order and the residual groups for gls (``random=None``) or lme."""
+    """Model frame, nlme's row order and the residual groups for gls (``random=None``) or lme;
+    ``functions`` are the caller's own functions the formulas may call."""
     varfunc = _as_varfunc(weights)
     if correlation is not None and not isinstance(correlation, CorStruct):
         raise TypeError(
@@ -128,7 +131,7 @@ def prepare(
         raise FormulaError("gls formulas have no random-effects terms; use lme for them")
     if parsed.offsets:
         raise FormulaError("offset() terms are not supported by gls and lme (as in nlme)")
-    frame = build_frame(parsed, table.loc[complete], require_random=random is not None)
+    frame = build_frame(parsed, table.loc[complete], require_random=random is not None, functions=functions)
     rows = frame.data.index.to_numpy()
     structure_data = table.loc[rows, structure_variables].reset_index(drop=True)
 
@@ -180,7 +183,7 @@ def prepare(
     bound_corr = None
     if correlation is not None:  # the residual groups, contiguous in the sorted rows
         codes = np.zeros(frame.nobs, dtype=np.int64) if residual_codes is None else residual_codes[order]
-        bound_corr = correlation.bind(structure_data, GroupLayout.from_codes(codes))
-    bound_var = varfunc.bind(structure_data) if varfunc is not None else None
+        bound_corr = correlation.bind(structure_data, GroupLayout.from_codes(codes), frame.functions)
+    bound_var = varfunc.bind(structure_data, frame.functions) if varfunc is not None else None
     index = original.index[rows]
     return PreparedData(frame, order, levels, bound_var, bound_corr, index)

@@ -8,7 +8,8 @@ an expression of the data (``log(x)``, ``fitted(.)`` for the fitted values); ``1
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,11 @@ class StructureForm:
     covariate: str | None  # right-hand side for the covariate(s); None for ``~ 1``
     groups: tuple[str, ...]  # grouping variables, outermost first
     group_separator: str  # "/" (nested) or "*" (strata: interaction)
+    functions: Mapping[str, Callable] = field(default_factory=dict, compare=False)  # the caller's own
+
+    def with_functions(self, functions: Mapping[str, Callable] | None) -> StructureForm:
+        """The same form, whose covariate may call the caller's own ``functions`` (those of the fit)."""
+        return replace(self, functions=dict(functions or {}))
 
     @property
     def uses_fitted(self) -> bool:
@@ -59,7 +65,7 @@ class StructureForm:
         expression = self.covariate.strip()
         if expression in data.columns:
             return data[expression].to_numpy(dtype=float)[:, None]
-        design, matrix = Design.build(f"0 + {expression}", data)
+        design, matrix = Design.build(f"0 + {expression}", data, functions=self.functions)
         if matrix.shape[1] == 0:
             raise FormulaError(f"the covariate of {self.text!r} has no columns")
         return matrix

@@ -9,6 +9,7 @@ same size, so V is never formed.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -66,19 +67,24 @@ class KnownCovarianceGLS:
         return pd.Series(self.frame.y - self.frame.x @ self._beta, index=self._index, name="residuals")
 
 
-def gls_known_covariance(formula: str, data, groups: str, covariance) -> KnownCovarianceGLS:
+def gls_known_covariance(
+    formula: str, data, groups: str, covariance, functions: Mapping[str, Callable] | None = None
+) -> KnownCovarianceGLS:
     """Fit ``formula`` by GLS with the known covariance blocks of ``groups``.
 
     ``covariance`` is one of: a matrix used for every group (its leading n_g x n_g block for a group
     of n_g rows); a dict {group label: matrix}; or a function of the group's rows (a DataFrame)
     returning its matrix.  Rows of a group keep their order in the data.  The log-likelihood is the
-    full Gaussian one, -1/2 (N log 2 pi + log|V| + r'V^-1 r).
+    full Gaussian one, -1/2 (N log 2 pi + log|V| + r'V^-1 r).  ``functions`` are your own functions the
+    formula may call, beyond R's and NumPy's.
     """
     original = to_pandas(data)
     table = original.reset_index(drop=True)
     if groups not in table.columns:
         raise ValueError(f"unknown grouping column {groups!r}")
-    frame = build_frame(parse_formula(formula), table.loc[table[groups].notna()], require_random=False)
+    frame = build_frame(
+        parse_formula(formula), table.loc[table[groups].notna()], require_random=False, functions=functions
+    )
     factor = grouping_factor(table.loc[frame.data.index], (groups,), groups)
     order = sort_order([factor.codes], frame.nobs)
     layout = GroupLayout.from_codes(factor.codes[order])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Mapping
 from functools import cached_property
 
 import numpy as np
@@ -59,6 +60,7 @@ def gls(
     control: OptimizerControl | None = None,
     max_iter: int = 50,
     tolerance: float = 1e-6,
+    functions: Mapping[str, Callable] | None = None,
 ) -> GLSModel:
     """Generalized least squares with a variance function and a correlation structure (nlme's ``gls``).
 
@@ -68,10 +70,11 @@ def gls(
     ``"~ v"`` (= ``VarFixed``); ``correlation``: a correlation structure; ``method``: ``"REML"`` or
     ``"ML"``.  Variance functions of the fitted values (``VarPower()``, the default form) refit with the
     new fitted values as nlme does, at most ``max_iter`` times, until their largest change relative to
-    the largest fitted value is below ``tolerance``.
+    the largest fitted value is below ``tolerance``.  ``functions`` are your own functions the formulas
+    (the model's and the structures' forms) may call, beyond R's and NumPy's.
     """
     reml = _check_method(method)
-    prepared = prepare(formula, data, None, weights, correlation)
+    prepared = prepare(formula, data, None, weights, correlation, functions)
     return GLSModel(prepared, reml, control, max_iter, tolerance)
 
 
@@ -85,6 +88,7 @@ def lme(
     control: OptimizerControl | None = None,
     max_iter: int = 50,
     tolerance: float = 1e-6,
+    functions: Mapping[str, Callable] | None = None,
 ) -> LMEModel:
     """Linear mixed model with a variance function and a correlation structure (nlme's ``lme``).
 
@@ -96,7 +100,7 @@ def lme(
     :func:`gls`.
     """
     reml = _check_method(method)
-    prepared = prepare(fixed, data, random, weights, correlation)
+    prepared = prepare(fixed, data, random, weights, correlation, functions)
     return LMEModel(prepared, reml, control, max_iter, tolerance)
 
 

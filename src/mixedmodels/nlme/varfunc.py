@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import string
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -57,9 +58,11 @@ class VarFunc:
     def variables(self) -> list[str]:
         return self.form.variables
 
-    def bind(self, data: pd.DataFrame) -> VarFunc:
-        """A copy set up for ``data`` (rows in the model's sorted order)."""
+    def bind(self, data: pd.DataFrame, functions: Mapping[str, Callable] | None = None) -> VarFunc:
+        """A copy set up for ``data`` (rows in the model's sorted order); the form's covariate may call
+        the fit's own ``functions``."""
         bound = copy.copy(self)
+        bound.form = self.form.with_functions(functions)
         bound._setup(data)
         return bound
 
@@ -363,10 +366,12 @@ class VarComb(VarFunc):
     def variables(self) -> list[str]:
         return [v for f in self.functions for v in f.variables]
 
-    def _setup(self, data):
-        self.functions = [f.bind(data) for f in self.functions]
-        self._sizes = [f.n_params for f in self.functions]
-        self._start = np.concatenate([f.initial for f in self.functions])
+    def bind(self, data: pd.DataFrame, functions: Mapping[str, Callable] | None = None) -> VarComb:
+        bound = copy.copy(self)
+        bound.functions = [f.bind(data, functions) for f in self.functions]
+        bound._sizes = [f.n_params for f in bound.functions]
+        bound._start = np.concatenate([f.initial for f in bound.functions])
+        return bound
 
     def _split(self, params):
         bounds = np.cumsum([0] + self._sizes)
