@@ -20,6 +20,7 @@ from scipy import stats
 
 from . import diagnostics
 from .design import formula_names
+from .errors import check_probability
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -241,8 +242,7 @@ class ModelPlots:
         grouping factor the levels are sorted by its first column, so the rows of its panels line up (as
         lme4's ``dotplot(ranef(m, condVar = TRUE))``).
         """
-        if not 0 < level < 1:
-            raise ValueError(f"level must be between 0 and 1, not {level}")
+        level = check_probability("level", level)
         groups = self._groups(group)
         panels = self._ranef_panels(group)
         if ax is None:
@@ -478,6 +478,8 @@ class ModelPlots:
         """
         plt = _pyplot()
         directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise ValueError(f"cannot write the plots into {str(directory)!r}: it is a file, not a directory")
         directory.mkdir(parents=True, exist_ok=True)
         figures = {
             "residuals": self.residuals,

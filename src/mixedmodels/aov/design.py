@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from formulaic import Formula
 
 from ..design import Design
+from ..errors import check_names
 from ..formula import FormulaError, formulaic_failure, parse_formula
 from ..frame import check_finite, complete_cases, grouping_factor, numeric_vector
 
@@ -139,8 +140,8 @@ def build_design(
     Variables of random terms and those listed in ``factors`` are classification variables (PROC
     GLM's CLASS): numeric columns among them become factors with sorted levels, as R's ``factor()``.
     """
-    random = [random] if isinstance(random, str) else list(random)
-    factors = [factors] if isinstance(factors, str) else list(factors)
+    random = check_names("random", random)
+    factors = check_names("factors", factors)
     parsed = parse_formula(formula)
     if parsed.random:
         raise FormulaError(

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import check_probability
 from ..lmm import LinearMixedModel
 from ..summary import format_column, text_table
 from .components import (
@@ -48,8 +49,7 @@ def aov(
     >>> print(res.ems.loc["sire", "Expected Mean Square"])
     Var(Error) + 8 Var(sire)
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    alpha = check_probability("alpha", alpha)
     result = AovResult(build_design(formula, data, random, factors), ss_type=ss_type, alpha=alpha)
     result.source_table()  # checks ss_type and, for Type III, the rank of the design
     return result
@@ -222,7 +222,7 @@ class AovResult:
             ms_group=float(table.mean_sq[0]),
             ms_error=float(table.mean_sq[1]),
             mean=self.design.response_mean,
-            alpha=self.alpha if alpha is None else alpha,
+            alpha=self.alpha if alpha is None else check_probability("alpha", alpha),
         )
 
     # -- printing -----------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from ..formula import parse_formula
-from ..frame import build_frame, grouping_factor, to_pandas
+from ..frame import build_frame, check_finite, grouping_factor, to_pandas
 from .groups import GroupLayout, sort_order
 
 __all__ = ["gls_known_covariance", "KnownCovarianceGLS"]
@@ -118,15 +118,22 @@ def gls_known_covariance(formula: str, data, groups: str, covariance) -> KnownCo
 
 def _block(covariance, label: str, rows: pd.DataFrame, size: int) -> np.ndarray:
     if callable(covariance):
-        block = np.asarray(covariance(rows), dtype=float)
+        given = covariance(rows)
     elif isinstance(covariance, dict):
         if label not in covariance:
             raise ValueError(f"no covariance block for group {label!r}")
-        block = np.asarray(covariance[label], dtype=float)
+        given = covariance[label]
     else:
-        block = np.asarray(covariance, dtype=float)[:size, :size]
+        given = covariance
+    try:
+        block = np.asarray(given, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"the covariance block of group {label!r} must be a matrix of numbers") from None
+    if block.ndim == 2 and not (callable(covariance) or isinstance(covariance, dict)):
+        block = block[:size, :size]
     if block.shape != (size, size):
         raise ValueError(
             f"the covariance block of group {label!r} must be {size} x {size}, not {block.shape}"
         )
+    check_finite(block, f"the covariance block of group {label!r}")
     return block
