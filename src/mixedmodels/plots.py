@@ -20,7 +20,7 @@ from scipy import stats
 
 from . import diagnostics
 from .design import formula_names
-from .errors import check_probability
+from .errors import check_integer, check_positive, check_probability
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -59,7 +59,14 @@ def _style(ax: Axes) -> None:
 
 def _given_axes(ax, count: int) -> tuple[Figure, list[Axes]]:
     """The Axes passed in ``ax`` (one, or a sequence), checked to be ``count``, and their figure."""
-    axes = [ax] if not isinstance(ax, (Sequence, np.ndarray)) else list(np.ravel(ax))
+    _pyplot()
+    from matplotlib.axes import Axes
+
+    several = isinstance(ax, (Sequence, np.ndarray)) and not isinstance(ax, str)
+    axes = list(np.ravel(ax)) if several else [ax]
+    wrong = next((a for a in axes if not isinstance(a, Axes)), None)
+    if wrong is not None:
+        raise TypeError(f"ax must be a matplotlib Axes or a list of them, not {type(wrong).__name__}")
     if len(axes) != count:
         raise ValueError(f"this plot has {count} panel(s), but {len(axes)} Axes were passed")
     return axes[0].figure, axes
@@ -113,7 +120,8 @@ def _qq_panel(ax: Axes, values: np.ndarray, gid: str) -> tuple[np.ndarray, np.nd
 
 def _label_points(ax: Axes, x, y, labels, size, count: int) -> None:
     """Write the labels of the ``count`` points with the largest ``|size|`` next to them."""
-    for i in np.argsort(-np.abs(np.asarray(size)), kind="stable")[: max(0, count)]:
+    count = check_integer("label_extremes", count, minimum=0)
+    for i in np.argsort(-np.abs(np.asarray(size)), kind="stable")[:count]:
         ax.annotate(
             str(labels[i]),
             (x[i], y[i]),
@@ -413,7 +421,7 @@ class ModelPlots:
         observed = self.model.frame.y
         fitted = self.model.fitted.to_numpy()
         population = self.model.predict(re_form="~0").to_numpy()
-        shown = min(len(levels), max_panels)
+        shown = min(len(levels), check_integer("max_panels", max_panels))
         ncols = math.ceil(math.sqrt(shown))
         figure, axes = _panels(ax, shown, ncols, (2.1, 1.9), sharex=True, sharey=True)
         for j, axis in enumerate(axes):
@@ -450,6 +458,8 @@ class ModelPlots:
         (``m.confint(method="profile", level=level)``).  A straight trace means the Wald interval is
         good; a curved one, that the profile interval is the one to report.
         """
+        level = check_probability("level", level)
+        ncols = check_integer("ncols", ncols)
         table = self.model.profile() if profile is None else profile
         names = list(dict.fromkeys(table["parameter"]))
         figure, axes = _panels(ax, len(names), ncols, (3.4, 3.0))
@@ -477,6 +487,7 @@ class ModelPlots:
         against.
         """
         plt = _pyplot()
+        dpi = check_positive("dpi", dpi)
         directory = Path(directory)
         if directory.exists() and not directory.is_dir():
             raise ValueError(f"cannot write the plots into {str(directory)!r}: it is a file, not a directory")

@@ -159,7 +159,7 @@ def _treatment_design(model: LinearMixedModel) -> tuple[Design, np.ndarray, pd.D
             data[column] = data[column].cat.as_unordered()
     design, x = Design.build(frame.formula.fixed, data)
     if not design.treatment_coded:
-        raise NotImplementedError(
+        raise ValueError(
             "type 3 tests need the factors' contrasts to be remade as treatment contrasts, which is not "
             "possible for contrasts written in the formula (C(x, ...)); use type 1 or 2"
         )

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import check_instance
 from ..formula import parse_formula
 from ..frame import build_frame, check_finite, grouping_factor, to_pandas
 from .groups import GroupLayout, sort_order
@@ -74,6 +75,7 @@ def gls_known_covariance(formula: str, data, groups: str, covariance) -> KnownCo
     returning its matrix.  Rows of a group keep their order in the data.  The log-likelihood is the
     full Gaussian one, -1/2 (N log 2 pi + log|V| + r'V^-1 r).
     """
+    check_instance("groups", groups, str, "a column name")
     original = to_pandas(data)
     table = original.reset_index(drop=True)
     if groups not in table.columns:
