@@ -71,7 +71,7 @@ CASES = [
     ("function-of-a-factor", sleep(), "Reaction ~ log(Subject) + (1 | Subject)", {}, FormulaError,
      r"cannot evaluate 'log\(Subject\)'.*category"),
     ("string-weights", sleep(), SLEEP, {"weights": ["heavy"] * 180}, TypeError,
-     r"weights must be numbers"),
+     r"weights must be numeric, not \[.heavy.,"),
     ("string-weights-column", sleep(w="heavy"), SLEEP, {"weights": "w"}, TypeError,
      r"weights 'w' must be numeric, but the column has type"),
     # -- missing and non-finite values

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import reprlib
 from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
@@ -39,6 +40,7 @@ __all__ = [
     "check_instance",
     "check_integer",
     "check_names",
+    "check_numbers",
     "check_positive",
     "check_probability",
     "check_real",
@@ -87,6 +89,14 @@ def check_real(name: str, value) -> float:
     if math.isnan(value):
         raise ValueError(f"{name} must be a number, not NaN")
     return float(value)
+
+
+def check_numbers(name: str, value) -> np.ndarray:
+    """``value`` (a number or an array of them) as floats; anything else is a TypeError naming ``name``."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be numeric, not {reprlib.repr(value)}") from None
 
 
 def check_probability(name: str, value) -> float:

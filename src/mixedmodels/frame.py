@@ -20,7 +20,7 @@ from scipy.linalg import lapack
 
 from .design import Design, formula_names, is_number_dtype
 from .engine.crossprod import CrossProducts, GroupingColumns, cross_products
-from .errors import ModelMessage
+from .errors import ModelMessage, check_numbers
 from .formula import FormulaError, ParsedFormula, RandomTerm
 
 __all__ = [
@@ -476,10 +476,7 @@ def _row_values(name: str, value, index: pd.Index) -> np.ndarray:
                 "Series is matched to the rows by its index: pass an array to use its values by position"
             )
         value = value.reindex(index)
-    try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be numbers or a column name: {exc}") from exc
+    array = check_numbers(name, value)
     if array.ndim != 1:
         given = "a single number" if array.ndim == 0 else f"an array of shape {array.shape}"
         raise ValueError(f"{name} must be a column name or one number per row, not {given}")

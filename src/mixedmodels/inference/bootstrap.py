@@ -38,7 +38,7 @@ from scipy import stats
 
 from ..engine.blas import single_threaded_blas
 from ..engine.crossprod import with_response
-from ..errors import ConvergenceWarning, check_flag, check_integer, check_seed
+from ..errors import ConvergenceWarning, check_flag, check_integer, check_numbers, check_seed
 from .parameters import model_parameters, parameter_names
 
 if TYPE_CHECKING:
@@ -67,10 +67,7 @@ def refit_response(model: LinearMixedModel, response: np.ndarray) -> LinearMixed
 def _statistic_values(value, width: int | None = None) -> np.ndarray:
     if isinstance(value, (pd.Series, dict)):
         value = list(value.values()) if isinstance(value, dict) else value.to_numpy()
-    try:
-        array = np.asarray(value, dtype=float).ravel()
-    except (TypeError, ValueError):
-        raise TypeError(f"statistic must return a number or numbers, not {value!r}") from None
+    array = check_numbers("the statistic's value", value).ravel()
     if width is not None and array.size != width:
         raise ValueError(f"the statistic gave {array.size} values for a replicate, {width} for the fit")
     return array

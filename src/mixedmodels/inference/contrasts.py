@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import check_flag, check_probability
+from ..errors import check_flag, check_numbers, check_probability
 from .ddf import f_table, f_test, t_test
 
 if TYPE_CHECKING:
@@ -29,15 +29,7 @@ def _named_row(weights: Mapping, names: list[str]) -> np.ndarray:
     unknown = [str(k) for k in weights if k not in names]
     if unknown:
         raise ValueError(f"unknown fixed effects {', '.join(map(repr, unknown))}; the model has {names}")
-    return np.array([_numbers(weights.get(name, 0.0), f"the coefficient of {name!r}") for name in names])
-
-
-def _numbers(value, what: str) -> np.ndarray:
-    """Contrast coefficients as floats; ``what`` names them in the error."""
-    try:
-        return np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"contrasts must be numbers, but {what} is {value!r}") from None
+    return np.array([check_numbers(f"the coefficient of {name!r}", weights.get(name, 0.0)) for name in names])
 
 
 def contrast_matrix(model: LinearMixedModel, contrasts) -> tuple[np.ndarray, list]:
@@ -62,7 +54,7 @@ def contrast_matrix(model: LinearMixedModel, contrasts) -> tuple[np.ndarray, lis
             raise TypeError(
                 f"contrasts must be numbers or a mapping of fixed effects to them, not {contrasts!r}"
             )
-        matrix = _numbers(contrasts, "the array given")
+        matrix = check_numbers("contrasts", contrasts)
         if matrix.ndim == 1:
             matrix = matrix[None, :]
         if matrix.ndim != 2 or matrix.shape[1] != p:

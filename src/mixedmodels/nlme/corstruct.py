@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ..errors import check_choice, check_flag, check_integer, check_numbers, check_real
 from ..formula import FormulaError
 from .forms import StructureForm, parse_form
 from .groups import Bucket, GroupLayout
@@ -77,7 +78,7 @@ class CorStruct:
         if self.form.uses_fitted:
             raise FormulaError(f"{type(self).__name__}: fitted values cannot be a correlation covariate")
         self.value = value
-        self.fixed = bool(fixed)
+        self.fixed = check_flag("fixed", fixed)
         self.layout: GroupLayout | None = None
         self._start = np.zeros(0)
 
@@ -263,6 +264,7 @@ class CorAR1(_TimeSeries):
     """
 
     def __init__(self, form: str = "~ 1", value: float = 0.0, fixed: bool = False):
+        value = check_real("value", value)
         if abs(value) >= 1:
             raise ValueError("parameter in AR(1) structure must be between -1 and 1")
         super().__init__(form, value, fixed)
@@ -294,6 +296,7 @@ class CorCAR1(_TimeSeries):
     names_reported = ("Phi",)
 
     def __init__(self, form: str = "~ 1", value: float = 0.2, fixed: bool = False):
+        value = check_real("value", value)
         if not 0 < value < 1:
             raise ValueError("parameter in CAR(1) structure must be between 0 and 1")
         super().__init__(form, value, fixed)
@@ -315,6 +318,7 @@ class CorCompSymm(CorStruct):
     names_reported = ("Rho",)
 
     def __init__(self, form: str = "~ 1", value: float = 0.0, fixed: bool = False):
+        value = check_real("value", value)
         if abs(value) >= 1:
             raise ValueError('parameter in "corCompSymm" structure must be < 1 in absolute value')
         super().__init__(form, value, fixed)
@@ -451,11 +455,10 @@ class CorARMA(_Timed):
     """
 
     def __init__(self, form: str = "~ 1", value=None, p: int = 0, q: int = 0, fixed: bool = False):
-        if p < 0 or q < 0 or int(p) != p or int(q) != q:
-            raise ValueError("ARMA orders p and q must be non-negative integers")
+        p, q = check_integer("p", p, minimum=0), check_integer("q", q, minimum=0)
         if p + q == 0:
             raise ValueError("CorARMA needs p + q > 0 (use no correlation structure instead)")
-        value = np.zeros(p + q) if value is None else np.atleast_1d(np.asarray(value, dtype=float))
+        value = np.zeros(p + q) if value is None else np.atleast_1d(check_numbers("value", value))
         if len(value) != p + q:
             raise ValueError("initial value for parameter of wrong length")
         if np.max(np.abs(value)) >= 1:
@@ -534,7 +537,7 @@ class CorSymm(CorStruct):
     """
 
     def __init__(self, form: str = "~ 1", value=None, fixed: bool = False):
-        super().__init__(form, None if value is None else np.asarray(value, dtype=float), fixed)
+        super().__init__(form, None if value is None else check_numbers("value", value), fixed)
 
     def _setup(self, data):
         times = self._times(data)
@@ -603,11 +606,10 @@ class _Spatial(CorStruct):
         metric: str = "euclidean",
         fixed: bool = False,
     ):
-        if metric not in _METRICS:
-            raise ValueError(f"metric must be one of {', '.join(_METRICS)}, not {metric!r}")
-        value = None if value is None else np.atleast_1d(np.asarray(value, dtype=float))
+        check_choice("metric", metric, _METRICS)
+        value = None if value is None else np.atleast_1d(check_numbers("value", value))
         super().__init__(form, value, fixed)
-        self.nugget = bool(nugget)
+        self.nugget = check_flag("nugget", nugget)
         self.metric = metric
 
     @staticmethod

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import check_instance
+from ..errors import check_instance, check_numbers
 from ..formula import parse_formula
 from ..frame import build_frame, check_finite, grouping_factor, to_pandas
 from .groups import GroupLayout, sort_order
@@ -127,10 +127,7 @@ def _block(covariance, label: str, rows: pd.DataFrame, size: int) -> np.ndarray:
         given = covariance[label]
     else:
         given = covariance
-    try:
-        block = np.asarray(given, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"the covariance block of group {label!r} must be a matrix of numbers") from None
+    block = check_numbers(f"the covariance block of group {label!r}", given)
     if block.ndim == 2 and not (callable(covariance) or isinstance(covariance, dict)):
         block = block[:size, :size]
     if block.shape != (size, size):

@@ -26,6 +26,7 @@ import string
 import numpy as np
 import pandas as pd
 
+from ..errors import check_real
 from ..formula import FormulaError
 from .forms import StructureForm, parse_form
 
@@ -34,7 +35,7 @@ __all__ = ["VarFunc", "VarFixed", "VarIdent", "VarPower", "VarExp", "VarConstPow
 
 def _named_values(values, what: str) -> dict[str, float]:
     if isinstance(values, dict):
-        return {str(k): float(v) for k, v in values.items()}
+        return {str(k): check_real(f"{what} of stratum {k!r}", v) for k, v in values.items()}
     raise TypeError(f"{what} must be a dict of stratum -> value, not {type(values).__name__}")
 
 
@@ -164,11 +165,10 @@ class VarIdent(VarFunc):
             self._start = np.zeros(0)
             return
         codes, labels = self._strata(data)
-        unknown = set(self.fixed) - set(labels)
-        if unknown:
-            raise ValueError(
-                f"fixed parameter names in 'varIdent' must be strata; unknown: {sorted(unknown)}"
-            )
+        for what, values in (("fixed", self.fixed), ("value", self.value or {})):
+            unknown = sorted(set(values) - set(labels))
+            if unknown:
+                raise ValueError(f"{what} names in VarIdent must be strata {labels}; unknown: {unknown}")
         varying = [s for s in labels if s not in self.fixed]
         if not varying:
             raise ValueError("cannot fix variances in all groups")
@@ -239,8 +239,8 @@ class _CovariateStrata(VarFunc):
             unknown = set(map(str, value)) - set(self._labels)
             if unknown:
                 raise ValueError(f"{type(self).__name__}: unknown strata {sorted(unknown)} in {kind}")
-            return np.array([float(value.get(s, default)) for s in self._labels])
-        return np.full(nstrata, float(value))
+            return np.array([check_real(f"{kind} of {s!r}", value.get(s, default)) for s in self._labels])
+        return np.full(nstrata, check_real(kind, value))
 
     def _fixed_for(self, kind: str) -> np.ndarray | None:
         """Fixed values of one kind per stratum (NaN where estimated), or None."""
@@ -253,9 +253,9 @@ class _CovariateStrata(VarFunc):
             for stratum, v in fixed.items():
                 if str(stratum) not in self._labels:
                     raise ValueError(f"{type(self).__name__}: unknown stratum {stratum!r} in fixed")
-                out[self._labels.index(str(stratum))] = float(v)
+                out[self._labels.index(str(stratum))] = check_real(f"fixed {kind} of stratum {stratum!r}", v)
             return out
-        return np.full(nstrata, float(fixed))
+        return np.full(nstrata, check_real(f"fixed {kind}", fixed))
 
     @staticmethod
     def _unconstrain(kind: str, values: np.ndarray) -> np.ndarray:
