@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..errors import ModelMessage, check_choice
+from ..errors import ModelMessage
 from ..lmm import LinearMixedModel, lmer
 from .design import AnovaDesign
 from .ems import ERROR, RESIDUALS, SourceTable
@@ -126,7 +126,6 @@ def variance_table(
 
     ``.attrs`` holds ``method`` and a ``note`` explaining negative estimates and differences from REML.
     """
-    check_choice("negative", negative, NEGATIVE_CHOICES)
     if negative == "reml":
         reported, method = reml, "REML"
     elif negative == "zero":

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import check_probability
+from ..errors import check_choice, check_probability
 from ..lmm import LinearMixedModel
 from ..summary import format_column, text_table
 from .components import (
+    NEGATIVE_CHOICES,
     fit_reml,
     fixed_in_random_sources,
     moment_estimates,
@@ -195,6 +196,7 @@ class AovResult:
         0, ``"reml"`` reports REML estimates (``mm.lmer`` with ``(1 | term)`` for each random term).  The
         column ``Negative`` flags negative ANOVA estimates; ``.attrs["note"]`` says why the methods differ.
         """
+        check_choice("negative", negative, NEGATIVE_CHOICES)
         if not self.random:
             raise ValueError("the model has no random terms; name them in random=")
         reml = reml_estimates(self.design, self.reml_fit) if negative == "reml" else None
@@ -229,7 +231,7 @@ class AovResult:
     def summary(self, negative: str = "keep") -> AovReport:
         """The printed report: ANOVA table, expected mean squares, tests, variance components (and the
         one-way model's intervals when it applies); ``negative`` as in :meth:`variance_components`."""
-        return AovReport(self, negative)
+        return AovReport(self, check_choice("negative", negative, NEGATIVE_CHOICES))
 
     def __str__(self) -> str:
         return str(self.summary())
