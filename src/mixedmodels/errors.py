@@ -82,21 +82,28 @@ def check_integer(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_real(name: str, value) -> float:
-    """``value`` as a float; it must be a real number (not a bool, a string or NaN)."""
+def check_real(name: str, value, finite: bool = False) -> float:
+    """``value`` as a float; it must be a real number (not a bool, a string or NaN; nor infinite when
+    ``finite``)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, not {value!r}")
     if math.isnan(value):
         raise ValueError(f"{name} must be a number, not NaN")
+    if finite and math.isinf(value):
+        raise ValueError(f"{name} must be a finite number, not {value!r}")
     return float(value)
 
 
-def check_numbers(name: str, value) -> np.ndarray:
-    """``value`` (a number or an array of them) as floats; anything else is a TypeError naming ``name``."""
+def check_numbers(name: str, value, finite: bool = False) -> np.ndarray:
+    """``value`` (a number or an array of them) as floats; anything else is a TypeError naming ``name``,
+    and so are NaN or infinite values when ``finite``."""
     try:
-        return np.asarray(value, dtype=float)
+        array = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be numeric, not {reprlib.repr(value)}") from None
+    if finite and not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite numbers, not {reprlib.repr(value)}")
+    return array
 
 
 def check_probability(name: str, value) -> float:

@@ -266,7 +266,7 @@ class CorAR1(_TimeSeries):
     def __init__(self, form: str = "~ 1", value: float = 0.0, fixed: bool = False):
         value = check_real("value", value)
         if abs(value) >= 1:
-            raise ValueError("parameter in AR(1) structure must be between -1 and 1")
+            raise ValueError(f"value (the AR(1) correlation) must be between -1 and 1, not {value!r}")
         super().__init__(form, value, fixed)
 
     def _setup(self, data):
@@ -298,7 +298,7 @@ class CorCAR1(_TimeSeries):
     def __init__(self, form: str = "~ 1", value: float = 0.2, fixed: bool = False):
         value = check_real("value", value)
         if not 0 < value < 1:
-            raise ValueError("parameter in CAR(1) structure must be between 0 and 1")
+            raise ValueError(f"value (the CAR(1) correlation) must be between 0 and 1, not {value!r}")
         super().__init__(form, value, fixed)
 
     def _setup(self, data):
@@ -320,7 +320,7 @@ class CorCompSymm(CorStruct):
     def __init__(self, form: str = "~ 1", value: float = 0.0, fixed: bool = False):
         value = check_real("value", value)
         if abs(value) >= 1:
-            raise ValueError('parameter in "corCompSymm" structure must be < 1 in absolute value')
+            raise ValueError(f"value (the common correlation) must be between -1 and 1, not {value!r}")
         super().__init__(form, value, fixed)
 
     def _setup(self, data):
@@ -458,11 +458,12 @@ class CorARMA(_Timed):
         p, q = check_integer("p", p, minimum=0), check_integer("q", q, minimum=0)
         if p + q == 0:
             raise ValueError("CorARMA needs p + q > 0 (use no correlation structure instead)")
-        value = np.zeros(p + q) if value is None else np.atleast_1d(check_numbers("value", value))
-        if len(value) != p + q:
-            raise ValueError("initial value for parameter of wrong length")
+        value = np.zeros(p + q) if value is None else check_numbers("value", value, finite=True)
+        value = np.atleast_1d(value)
+        if value.shape != (p + q,):
+            raise ValueError(f"value must have p + q = {p + q} numbers, not shape {value.shape}")
         if np.max(np.abs(value)) >= 1:
-            raise ValueError("parameters in ARMA structure must be < 1 in absolute value")
+            raise ValueError(f"value (the ARMA coefficients) must be between -1 and 1, not {value.tolist()}")
         super().__init__(form, value, fixed)
         self.p, self.q = int(p), int(q)
 
@@ -537,7 +538,7 @@ class CorSymm(CorStruct):
     """
 
     def __init__(self, form: str = "~ 1", value=None, fixed: bool = False):
-        super().__init__(form, None if value is None else check_numbers("value", value), fixed)
+        super().__init__(form, None if value is None else check_numbers("value", value, finite=True), fixed)
 
     def _setup(self, data):
         times = self._times(data)
@@ -555,8 +556,10 @@ class CorSymm(CorStruct):
         if self.value is None:
             self._start = np.zeros(npar)
         else:
-            if len(self.value) != npar:
-                raise ValueError('initial value for "corSymm" parameters of wrong dimension')
+            if self.value.shape != (npar,):
+                raise ValueError(
+                    f"value must be {npar} correlations ({self._size} positions), not {self.value.tolist()}"
+                )
             self._start = _spherical_parameters(self.value, self._size)
 
     def _reported_names(self):
@@ -607,7 +610,7 @@ class _Spatial(CorStruct):
         fixed: bool = False,
     ):
         check_choice("metric", metric, _METRICS)
-        value = None if value is None else np.atleast_1d(check_numbers("value", value))
+        value = None if value is None else np.atleast_1d(check_numbers("value", value, finite=True))
         super().__init__(form, value, fixed)
         self.nugget = check_flag("nugget", nugget)
         self.metric = metric
@@ -650,8 +653,9 @@ class _Spatial(CorStruct):
             value = np.array(value, dtype=float)
             if len(value) == 1 and self.nugget:
                 value = np.append(value, 0.1)
-            if len(value) != 1 + self.nugget:
-                raise ValueError(f"initial value for {type(self).__name__} parameters of wrong dimension")
+            if value.shape != (1 + self.nugget,):
+                expected = "range and nugget" if self.nugget else "the range"
+                raise ValueError(f"value must hold {expected} of {type(self).__name__}, not {value.tolist()}")
             if value[0] <= 0:
                 raise ValueError("'range' must be > 0 in the initial value")
             if self.shifted and value[0] <= smallest:

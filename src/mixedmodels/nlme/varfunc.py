@@ -26,7 +26,7 @@ import string
 import numpy as np
 import pandas as pd
 
-from ..errors import check_real
+from ..errors import check_instance, check_real
 from ..formula import FormulaError
 from .forms import StructureForm, parse_form
 
@@ -35,8 +35,15 @@ __all__ = ["VarFunc", "VarFixed", "VarIdent", "VarPower", "VarExp", "VarConstPow
 
 def _named_values(values, what: str) -> dict[str, float]:
     if isinstance(values, dict):
-        return {str(k): check_real(f"{what} of stratum {k!r}", v) for k, v in values.items()}
+        return {str(k): check_real(f"{what} of stratum {k!r}", v, finite=True) for k, v in values.items()}
     raise TypeError(f"{what} must be a dict of stratum -> value, not {type(values).__name__}")
+
+
+def _number_or_named(value, what: str) -> float | dict[str, float] | None:
+    """A parameter given as one number, as ``{stratum: number}`` or not at all (None)."""
+    if value is None:
+        return None
+    return _named_values(value, what) if isinstance(value, dict) else check_real(what, value, finite=True)
 
 
 class VarFunc:
@@ -205,8 +212,10 @@ class _CovariateStrata(VarFunc):
 
     def __init__(self, form: str, values: dict[str, object], fixed: dict[str, object]):
         super().__init__(form)
-        self.values = values
-        self.fixed = {kind: v for kind, v in fixed.items() if v is not None}
+        single = len(self.kinds) == 1  # then the arguments are value= and fixed=, else named by kind
+        self.values = {k: _number_or_named(v, "value" if single else k) for k, v in values.items()}
+        fixed = {k: v for k, v in fixed.items() if v is not None}
+        self.fixed = {k: _number_or_named(v, "fixed" if single else f"fixed {k}") for k, v in fixed.items()}
 
     def _setup(self, data):
         self._covariate_values = self._covariate(data)
@@ -236,11 +245,11 @@ class _CovariateStrata(VarFunc):
         if isinstance(value, dict):
             if not self._labels:
                 raise ValueError(f"{type(self).__name__}: a {kind} per stratum needs strata in the form")
-            unknown = set(map(str, value)) - set(self._labels)
+            unknown = set(value) - set(self._labels)
             if unknown:
                 raise ValueError(f"{type(self).__name__}: unknown strata {sorted(unknown)} in {kind}")
-            return np.array([check_real(f"{kind} of {s!r}", value.get(s, default)) for s in self._labels])
-        return np.full(nstrata, check_real(kind, value))
+            return np.array([value.get(s, default) for s in self._labels])
+        return np.full(nstrata, value)
 
     def _fixed_for(self, kind: str) -> np.ndarray | None:
         """Fixed values of one kind per stratum (NaN where estimated), or None."""
@@ -251,11 +260,11 @@ class _CovariateStrata(VarFunc):
         if isinstance(fixed, dict):
             out = np.full(nstrata, np.nan)
             for stratum, v in fixed.items():
-                if str(stratum) not in self._labels:
+                if stratum not in self._labels:
                     raise ValueError(f"{type(self).__name__}: unknown stratum {stratum!r} in fixed")
-                out[self._labels.index(str(stratum))] = check_real(f"fixed {kind} of stratum {stratum!r}", v)
+                out[self._labels.index(stratum)] = v
             return out
-        return np.full(nstrata, check_real(f"fixed {kind}", fixed))
+        return np.full(nstrata, fixed)
 
     @staticmethod
     def _unconstrain(kind: str, values: np.ndarray) -> np.ndarray:
@@ -327,6 +336,8 @@ class VarConstPower(_CovariateStrata):
     defaults = (0.1, 0.0)
 
     def __init__(self, form: str = "~ fitted(.)", const=None, power=None, fixed: dict | None = None):
+        if fixed is not None:
+            check_instance("fixed", fixed, dict, "a dict such as {'power': 0.5}")
         fixed = dict(fixed or {})
         unknown = set(fixed) - {"const", "power"}
         if unknown:
