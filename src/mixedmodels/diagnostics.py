@@ -269,6 +269,7 @@ def group_influence(model: LinearMixedModel, group: str) -> GroupInfluence:
 
 
 def _factor_terms(model: LinearMixedModel, group: str) -> list[int]:
+    check_instance("group", group, str, "the name of a grouping factor")
     terms = model._terms_by_factor()
     if group not in terms:
         raise ValueError(f"{group!r} is not a grouping factor of the model (one of {sorted(terms)})")

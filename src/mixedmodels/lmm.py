@@ -336,6 +336,10 @@ class LinearMixedModel:
         if text.replace(" ", "") in ("~0", "NA", "~1", "0"):
             return {}
         wanted = parse_formula("_ " + text if text.startswith("~") else "_ ~ " + text).random
+        if not wanted:
+            raise FormulaError(
+                f"re_form {re_form!r} has no random-effects terms: use '~0' for none, '~(1 | g)' for some"
+            )
         kept: dict[int, np.ndarray] = {}
         for term in wanted:
             names = set(Design.build(term.lhs, self.frame.data)[0].column_names)

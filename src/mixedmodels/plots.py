@@ -9,6 +9,7 @@ without pictures.  matplotlib is imported only when a plot is made (``pip instal
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from scipy import stats
 
 from . import diagnostics
 from .design import formula_names
-from .errors import check_integer, check_positive, check_probability
+from .errors import check_flag, check_instance, check_integer, check_probability, check_real
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -161,6 +162,7 @@ class ModelPlots:
 
         The ``label_extremes`` rows with the largest standardized residuals are labelled by their index.
         """
+        smooth = check_flag("smooth", smooth)
         table = self.model.residual_diagnostics
         figure, (ax,) = _panels(ax, 1, 1, (6.4, 4.4))
         fitted, pearson = table["fitted"].to_numpy(), table["pearson"].to_numpy()
@@ -407,7 +409,7 @@ class ModelPlots:
         """
         group = self._default_group(group)
         codes, levels = diagnostics.group_codes(self.model, group)
-        x = self._default_x(group) if x is None else x
+        x = self._default_x(group) if x is None else check_instance("x", x, str, "a column name")
         data = self.model.frame.data
         if x not in data.columns:
             raise ValueError(f"x must be a column the model uses ({list(data.columns)}), not {x!r}")
@@ -487,8 +489,9 @@ class ModelPlots:
         against.
         """
         plt = _pyplot()
-        dpi = check_positive("dpi", dpi)
-        directory = Path(directory)
+        if check_real("dpi", dpi, finite=True) < 10:
+            raise ValueError(f"dpi must be at least 10 (too few pixels to draw the labels), not {dpi!r}")
+        directory = Path(check_instance("directory", directory, (str, os.PathLike), "a path"))
         if directory.exists() and not directory.is_dir():
             raise ValueError(f"cannot write the plots into {str(directory)!r}: it is a file, not a directory")
         directory.mkdir(parents=True, exist_ok=True)

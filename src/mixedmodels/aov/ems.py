@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
-from ..errors import check_choice
 from .design import AnovaDesign
 
 __all__ = ["SourceTable", "source_table", "independent_cholesky", "ERROR", "RESIDUALS"]
@@ -152,7 +151,6 @@ def _type3(design: AnovaDesign, factor: np.ndarray):
 
 def source_table(design: AnovaDesign, ss_type: int) -> SourceTable:
     """Sums of squares and expected mean squares for ``ss_type`` 1 or 3."""
-    check_choice("ss_type", ss_type, (1, 3))
     factor, kept = independent_cholesky(design.gram)
     if ss_type == 1:
         ss, df, traces, fitted, projected = _type1(design, factor, kept)

@@ -110,7 +110,7 @@ class AovResult:
     # -- sums of squares and expected mean squares ---------------------------------------------------
     def source_table(self, ss_type: int | None = None) -> SourceTable:
         """Df, sums of squares and expected-mean-square coefficients (``ss_type`` defaults to the fit's)."""
-        ss_type = self.ss_type if ss_type is None else ss_type
+        ss_type = check_choice("ss_type", self.ss_type if ss_type is None else ss_type, (1, 3))
         if ss_type not in self._source_tables:
             self._source_tables[ss_type] = source_table(self.design, ss_type)
         return self._source_tables[ss_type]

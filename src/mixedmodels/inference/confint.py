@@ -63,11 +63,13 @@ def select_parameters(model: LinearMixedModel, parm, old_names: bool = True) -> 
             if not -len(names) <= item < len(names):
                 raise ValueError(f"parm position {item} is out of range: there are {len(names)} parameters")
             chosen.append(int(item) % len(names))
+        elif not isinstance(item, str):
+            raise TypeError(f"parm must hold parameter names or positions, not {item!r}")
         elif item == "theta_":
             chosen.extend(range(n_variance))
         elif item == "beta_":
             chosen.extend(range(n_variance, len(names)))
-        elif isinstance(item, str) and item in names:
+        elif item in names:
             chosen.append(names.index(item))
         else:
             raise ValueError(f"unknown parameter {item!r} in parm; the parameters are {', '.join(names)}")

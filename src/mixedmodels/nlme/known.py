@@ -79,7 +79,7 @@ def gls_known_covariance(formula: str, data, groups: str, covariance) -> KnownCo
     original = to_pandas(data)
     table = original.reset_index(drop=True)
     if groups not in table.columns:
-        raise ValueError(f"unknown grouping column {groups!r}")
+        raise ValueError(f"unknown column {groups!r} in groups; data has columns {list(table.columns)}")
     frame = build_frame(parse_formula(formula), table.loc[table[groups].notna()], require_random=False)
     factor = grouping_factor(table.loc[frame.data.index], (groups,), groups)
     order = sort_order([factor.codes], frame.nobs)

@@ -400,7 +400,7 @@ class GLSModel(_NlmeModel):
         return self.data.x @ self._beta
 
     def _fitted_values(self, level: int | None = None) -> np.ndarray:
-        if level not in (None, 0):
+        if level is not None and check_integer("level", level, minimum=0) != 0:
             raise ValueError("a gls model has no grouping levels; use level=None or 0")
         return self.frame.x @ self._beta
 
