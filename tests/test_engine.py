@@ -168,7 +168,7 @@ def test_optimizer_stopped_by_roundoff_returns_the_best_point(monkeypatch):
         lambda x: float(np.sum((x - 0.4) ** 2)),
         np.ones(2),
         np.zeros(2),
-        OptimizerControl(check_convergence=False, newton_steps=0),
+        OptimizerControl(check_convergence=False, newton_steps=0, restarts=0),
     )
     assert result.return_code == "roundoff limited"
     np.testing.assert_allclose(result.x, [0.5, 0.5])

@@ -288,7 +288,8 @@ def random_effects_covariance(model: LinearMixedModel, group: str) -> pd.DataFra
     ``sigma^2 T_k T_k'`` per term; terms on the same factor (``(x || g)``) are independent.
     """
     ks = _factor_terms(model, group)
-    blocks = [model.sigma**2 * t @ t.T for t in (model._term_factors()[k] for k in ks)]
+    products = (t @ t.T for t in (model._term_factors()[k] for k in ks))
+    blocks = [model.sigma**2 * 0.5 * (p + p.T) for p in products]  # symmetric to the last bit
     columns = model.ranef[group].columns
     return pd.DataFrame(la.block_diag(*blocks), index=columns, columns=columns)
 

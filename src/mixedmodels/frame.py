@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.linalg import lapack
 
 from .design import Design, formula_names, is_number_dtype
-from .engine.crossprod import CrossProducts, GroupingColumns, cross_products
+from .engine.crossprod import CrossProducts, GroupingColumns, ResponseUnits, cross_products
 from .errors import ModelMessage, check_numbers
 from .formula import FormulaError, ParsedFormula, RandomTerm
 
@@ -148,13 +148,23 @@ class ModelFrame:
         The blocks of a subset keep every level of every factor, so they add to and subtract from the
         blocks of the whole frame (influence diagnostics drop a group's rows that way).
         """
-        response = self.y if self.offset is None else self.y - self.offset
-        xy = np.column_stack([self.x, response])
+        xy = np.column_stack([self.x, self.response])
         weights = self.weights
         if rows is not None:
             xy = xy[rows]
             weights = None if weights is None else weights[rows]
-        return cross_products([t.grouping_columns(rows) for t in self.terms], xy, weights)
+        terms = [t.grouping_columns(rows) for t in self.terms]
+        return cross_products(terms, xy, weights, self.response_units)
+
+    @property
+    def response(self) -> np.ndarray:
+        """The response less the offset: what X beta + Z b models."""
+        return self.y if self.offset is None else self.y - self.offset
+
+    @cached_property
+    def response_units(self) -> ResponseUnits:
+        """The units the cross-products hold the response in (one for all rows and subsets of them)."""
+        return ResponseUnits.least_squares(self.x, self.response, self.weights)
 
     def fixed_matrix(self, data: pd.DataFrame) -> np.ndarray:
         """The fixed-effects columns kept in the fit, for (new) data."""
@@ -367,16 +377,47 @@ def _with_fit_levels(data: pd.DataFrame, frame: ModelFrame) -> pd.DataFrame:
     return data
 
 
+#: magnitudes whose squares and products with each other stay within double precision's range
+REPRESENTABLE = (1e-150, 1e150)
+
+
 def check_finite(values: np.ndarray, what: str, names: list[str] | None = None) -> None:
-    """Raise naming ``what`` (and the offending columns of a matrix) when there are Inf or NaN values."""
-    bad = ~np.isfinite(values)
-    if bad.any():
-        where = ""
-        if names is not None:
-            columns = [name for name, flag in zip(names, bad.any(axis=0)) if flag]
-            where = f" in column{'s' if len(columns) > 1 else ''} {', '.join(map(repr, columns))}"
-        rows = int(bad.any(axis=1).sum()) if bad.ndim > 1 else int(bad.sum())
-        raise ValueError(f"{what} has infinite or NaN values{where} ({rows} of {len(values)} rows)")
+    """Raise naming ``what`` (and the offending columns of a matrix) when there are Inf or NaN values,
+    or values too large for their cross-products to be represented (over 1e150 in magnitude), or a
+    column whose nonzero values are all too small (under 1e-150: their squares underflow)."""
+    _raise_where(~np.isfinite(values), values, what, names, "infinite or NaN values")
+    with np.errstate(invalid="ignore"):
+        magnitude = np.abs(values)
+    low, high = REPRESENTABLE
+    _raise_where(
+        magnitude > high,
+        values,
+        what,
+        names,
+        f"values over {high:g} in magnitude, whose squares overflow (rescale)",
+    )
+    columns = magnitude if magnitude.ndim > 1 else magnitude[:, None]
+    tiny = (columns.max(axis=0, initial=0.0) < low) & (columns.max(axis=0, initial=0.0) > 0)
+    _raise_where(
+        (columns > 0) & tiny,
+        columns,
+        what,
+        names,
+        f"only values under {low:g} in magnitude, whose squares underflow (rescale)",
+    )
+
+
+def _raise_where(
+    bad: np.ndarray, values: np.ndarray, what: str, names: list[str] | None, problem: str
+) -> None:
+    if not bad.any():
+        return
+    where = ""
+    if names is not None and bad.ndim > 1:
+        columns = [name for name, flag in zip(names, bad.any(axis=0)) if flag]
+        where = f" in column{'s' if len(columns) > 1 else ''} {', '.join(map(repr, columns))}"
+    rows = int(bad.any(axis=1).sum()) if bad.ndim > 1 else int(bad.sum())
+    raise ValueError(f"{what} has {problem}{where} ({rows} of {len(values)} rows)")
 
 
 def _check_scale(x: np.ndarray, tol: float = 1e3) -> str | None:
@@ -630,6 +671,12 @@ def build_frame(
         prior_weights = prior_weights[complete]
     if prior_weights is not None:
         check_finite(prior_weights, "weights")
+        if np.any((prior_weights > 0) & (prior_weights < REPRESENTABLE[0])):
+            raise ValueError(
+                f"weights under {REPRESENTABLE[0]:g} cannot be represented in the cross-products "
+                f"({np.sum((prior_weights > 0) & (prior_weights < REPRESENTABLE[0]))} are): rescale the "
+                "weights (multiplying all of them by a constant changes only sigma)"
+            )
         if np.any(prior_weights < 0):
             raise ValueError(f"weights must not be negative ({np.sum(prior_weights < 0)} are)")
         if np.any(prior_weights == 0):

@@ -9,6 +9,7 @@ computed on first use.
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import replace
 from functools import cached_property
 
 import numpy as np
@@ -27,6 +28,7 @@ from .frame import ModelFrame, build_frame, formula_offset, new_data
 
 __all__ = ["LinearMixedModel", "lmer"]
 
+FTOL_PER_OBSERVATION = 1e-8  # BOBYQA's absolute tolerance on the deviance, per row (Newton steps finish)
 SMALL_DENSE_BLOCK = 512  # below this order, dense factorizations run single-threaded
 
 
@@ -89,9 +91,17 @@ class LinearMixedModel:
             start, step = self.objective.initial, None
         # many small LAPACK calls: OpenBLAS threads cost more than they give (see engine/blas.py)
         small = self.objective.factor.largest_dense_block < SMALL_DENSE_BLOCK
+        control = self.control
+        if control.ftol_abs is None:
+            control = replace(control, ftol_abs=FTOL_PER_OBSERVATION * self.nobs)
         with single_threaded_blas() if small else nullcontext():
             self.optimization = minimize_bobyqa(
-                self.objective, start, self.objective.lower_bounds, self.control, initial_step=step
+                self.objective.unitless,
+                start,
+                self.objective.lower_bounds,
+                control,
+                initial_step=step,
+                scale=self.objective.parameter_scale,
             )
         self._set_optimum(self.optimization.x)
         if self.is_singular:
@@ -179,10 +189,15 @@ class LinearMixedModel:
 
     @property
     def is_singular(self) -> bool:
-        """True at a boundary (singular) fit: a variance or a correlation's factor is (nearly) zero."""
+        """True at a boundary (singular) fit: a variance or a correlation's factor is (nearly) zero.
+
+        As lme4's ``isSingular`` with ``tol = singular_tol``, but on theta in its natural units (see
+        ``ProfiledObjective.parameter_scale``), so that the answer does not depend on a covariate's units.
+        """
         lower = self.objective.lower_bounds
         bounded = np.isfinite(lower)
-        return bool(np.any(self._theta[bounded] - lower[bounded] < self.control.singular_tol))
+        distance = (self._theta - lower)[bounded] / self.objective.parameter_scale[bounded]
+        return bool(np.any(distance < self.control.singular_tol))
 
     @property
     def ngroups(self) -> dict[str, int]:

@@ -391,9 +391,13 @@ class BlockedCholesky:
             map(math.log, self.blocks[self.nterms, self.nterms].diagonal()[: self.nfixed].tolist())
         )
 
-    def pwrss(self) -> float:
-        """Penalized weighted residual sum of squares at the conditional optimum."""
-        return float(self.blocks[self.nterms, self.nterms][self.nfixed, self.nfixed] ** 2)
+    def pwrss(self, response_units: bool = True) -> float:
+        """Penalized weighted residual sum of squares at the conditional optimum, in the response's
+        units (or in those of the cross-products' response column)."""
+        root = float(self.blocks[self.nterms, self.nterms][self.nfixed, self.nfixed])
+        if response_units:
+            root *= self.cross.units.scale
+        return root * root
 
     # -- solutions --------------------------------------------------------------------------------------
     def _solve_diag(self, j: int, rhs: np.ndarray, transpose: bool = False) -> np.ndarray:
@@ -442,7 +446,13 @@ class BlockedCholesky:
         return np.concatenate(result, axis=0)
 
     def solve(self) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Fixed effects beta and spherical random effects u (one vector per term) at the optimum."""
+        """Fixed effects beta and spherical random effects u (one vector per term) at the optimum, in
+        the response's units."""
+        units = self.cross.units
+        beta, modes = self._solve_internal()
+        return units.beta(beta), [u * units.scale for u in modes]
+
+    def _solve_internal(self) -> tuple[np.ndarray, list[np.ndarray]]:
         p, last = self.nfixed, self.nterms
         lxx = self.blocks[last, last]
         # L_XX' beta = l_Xy, through the Fortran-ordered transpose (upper) as elsewhere
@@ -459,6 +469,8 @@ class BlockedCholesky:
 
     def inverse_fixed_crossprod(self) -> np.ndarray:
         """(L_XX L_XX')^{-1}: the fixed effects' covariance over sigma^2."""
+        if self.nfixed == 0:  # a model without fixed effects; scipy < 1.14 rejects a 0 x 0 triangular solve
+            return np.zeros((0, 0))
         inv = la.solve_triangular(self.fixed_factor, np.eye(self.nfixed), lower=True, check_finite=False)
         return inv.T @ inv
 

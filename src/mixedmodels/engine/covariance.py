@@ -50,6 +50,11 @@ class CovarianceStructure:
         """``T`` for parameters ``theta``."""
         raise NotImplementedError
 
+    def parameter_scale(self, row_scale: np.ndarray) -> np.ndarray:
+        """Each parameter's natural unit when row ``a`` of ``T`` is naturally of order ``row_scale[a]``
+        (``1 / rms(Z_a)``: dividing column ``a`` of Z by a number multiplies row ``a`` of T by it)."""
+        raise NotImplementedError
+
 
 class Unstructured(CovarianceStructure):
     """lme4's default: theta is the lower triangle of ``T`` column by column; diagonal entries >= 0."""
@@ -83,6 +88,9 @@ class Unstructured(CovarianceStructure):
 
     def from_diagonal(self, diagonal: np.ndarray) -> np.ndarray:
         return np.where(self._rows == self._cols, np.asarray(diagonal)[self._rows], 0.0)
+
+    def parameter_scale(self, row_scale: np.ndarray) -> np.ndarray:
+        return np.asarray(row_scale, dtype=float)[self._rows]
 
     def factor(self, theta: np.ndarray) -> np.ndarray:
         lower = np.zeros(self.size * self.size)
@@ -119,6 +127,13 @@ class _Structured(CovarianceStructure):
         diagonal = np.asarray(diagonal, dtype=float)
         sds = diagonal if self.n_sd == self.size else np.full(self.n_sd, np.sqrt(np.mean(diagonal**2)))
         return np.concatenate([sds, np.zeros(self.n_corr)])
+
+    def parameter_scale(self, row_scale: np.ndarray) -> np.ndarray:
+        """Standard deviations in their columns' units (one common one: the geometric mean); the
+        correlation parameters are unitless."""
+        row_scale = np.asarray(row_scale, dtype=float)
+        sds = row_scale if self.n_sd == self.size else np.full(self.n_sd, np.exp(np.mean(np.log(row_scale))))
+        return np.concatenate([sds, np.ones(self.n_corr)])
 
     def correlation(self, x: np.ndarray) -> np.ndarray:
         """The correlation matrix R for correlation parameters ``x``."""

@@ -9,6 +9,13 @@ With ``W = diag(weights)`` and ``XY = [X y]`` the blocks are
 * ``xyz[k]``    -- XY'W Z_k, dense (m x q_k);
 * ``xy``        -- XY'W XY, dense (m x m).
 
+The response column is not y itself but ``(y - X shift) / scale`` (:class:`ResponseUnits`): y less
+a least-squares fit, in units of its residual spread.  The model is the same (the fixed effects absorb
+the shift, sigma and the random effects the scale), but the blocks no longer carry the response's
+mean and units: ``y'y`` of a response whose mean is 1e7 residual SDs away from zero would lose 14
+digits to cancellation in the penalized residual sum of squares, and one of 1e300 would overflow.
+The factor maps its solutions back (:meth:`BlockedCholesky.solve`, :meth:`BlockedCholesky.pwrss`).
+
 :func:`cross_products` works on any subset of the rows, and :class:`CrossProducts` add, so data that does
 not fit in memory (or is split across workers) is handled chunk by chunk with the same code; subtracting
 the blocks of some rows gives the blocks without them.
@@ -23,7 +30,18 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["GroupingColumns", "CrossProducts", "cross_products", "sum_cross_products", "with_response"]
+__all__ = [
+    "GroupingColumns",
+    "ResponseUnits",
+    "CrossProducts",
+    "cross_products",
+    "sum_cross_products",
+    "with_response",
+]
+
+#: the response's residual spread must lie within these bounds for sigma^2 and its products with the
+#: cross-products to be representable in double precision
+SCALE_LIMITS = (1e-150, 1e150)
 
 
 @dataclass(frozen=True)
@@ -39,9 +57,72 @@ class GroupingColumns:
         return self.z.shape[1]
 
 
+@dataclass(frozen=True)
+class ResponseUnits:
+    """The response enters the blocks as ``(y - X shift) / scale``; ``UNIT`` leaves it as it is."""
+
+    shift: np.ndarray | None  # coefficients of the fixed-effects columns subtracted (None: none)
+    scale: float
+
+    def apply(self, x: np.ndarray, response: np.ndarray) -> np.ndarray:
+        shifted = response if self.shift is None else response - x @ self.shift
+        return shifted if self.scale == 1.0 else shifted / self.scale
+
+    def beta(self, internal: np.ndarray) -> np.ndarray:
+        """Fixed effects in the response's units from those of the blocks."""
+        beta = internal * self.scale
+        return beta if self.shift is None else beta + self.shift
+
+    def internal_beta(self, beta: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`beta`."""
+        shifted = beta if self.shift is None else beta - self.shift
+        return shifted / self.scale
+
+    def without(self, j: int) -> ResponseUnits:
+        """The units once fixed-effects column ``j`` is moved into the response (a held effect)."""
+        return ResponseUnits(None if self.shift is None else np.delete(self.shift, j), self.scale)
+
+    @classmethod
+    def least_squares(cls, x: np.ndarray, response: np.ndarray, weights: np.ndarray | None) -> ResponseUnits:
+        """Shift by the (weighted) least-squares coefficients, scale by the residuals' root mean square.
+
+        Raises ValueError when the residuals vanish (a constant response, or one the fixed effects fit
+        exactly: the likelihood is unbounded as sigma -> 0) or their spread cannot be represented.
+        """
+        sqrt_w = None if weights is None else np.sqrt(weights)
+        wx = x if sqrt_w is None else x * sqrt_w[:, None]
+        wy = response if sqrt_w is None else response * sqrt_w
+        magnitude = float(np.max(np.abs(wy))) if len(wy) else 0.0
+        if magnitude == 0.0 or not np.isfinite(magnitude):
+            magnitude = 1.0
+        with np.errstate(all="ignore"):  # the least-squares fit of wy / magnitude cannot overflow
+            unit_shift = np.linalg.lstsq(wx, wy / magnitude, rcond=None)[0] if x.shape[1] else None
+            residuals = wy / magnitude if unit_shift is None else wy / magnitude - wx @ unit_shift
+            shift = None if unit_shift is None else unit_shift * magnitude
+            scale = magnitude * float(np.sqrt(np.mean(residuals**2)))
+        if not np.isfinite(scale) or (shift is not None and not np.all(np.isfinite(shift))):
+            raise ValueError("the response's values are too large to be represented: rescale the response")
+        if scale <= 1e-12 * magnitude:
+            raise ValueError(
+                "the response is constant, or fitted exactly by the fixed effects: the residual variance "
+                "is zero and the likelihood has no maximum"
+            )
+        low, high = SCALE_LIMITS
+        if not low <= scale <= high:
+            raise ValueError(
+                f"the response's residual spread ({scale:.3g}) is outside [{low:g}, {high:g}]: its "
+                "variance cannot be represented in double precision; rescale the response"
+            )
+        return cls(shift, scale)
+
+
+UNIT = ResponseUnits(None, 1.0)
+
+
 @dataclass
 class CrossProducts:
-    """Blocks of [Z X y]'W[Z X y] plus the row count and the sum of log prior weights."""
+    """Blocks of [Z X y]'W[Z X y] plus the row count, the sum of log prior weights, and the units of
+    the response column."""
 
     diag: list[np.ndarray]
     off: dict[tuple[int, int], sp.csr_matrix]
@@ -49,8 +130,11 @@ class CrossProducts:
     xy: np.ndarray
     nobs: int
     sum_log_weights: float
+    units: ResponseUnits = UNIT
 
     def _combine(self, other: CrossProducts, op) -> CrossProducts:
+        if other.units is not self.units:
+            raise ValueError("cross-products in different response units cannot be combined")
         return CrossProducts(
             diag=[op(a, b) for a, b in zip(self.diag, other.diag)],
             off={key: op(self.off[key], other.off[key]) for key in self.off},
@@ -58,6 +142,7 @@ class CrossProducts:
             xy=op(self.xy, other.xy),
             nobs=op(self.nobs, other.nobs),
             sum_log_weights=op(self.sum_log_weights, other.sum_log_weights),
+            units=self.units,
         )
 
     def __add__(self, other: CrossProducts) -> CrossProducts:
@@ -74,10 +159,16 @@ def _level_sums(codes: np.ndarray, values: np.ndarray, nlevels: int) -> np.ndarr
 
 
 def cross_products(
-    terms: Sequence[GroupingColumns], xy: np.ndarray, weights: np.ndarray | None = None
+    terms: Sequence[GroupingColumns],
+    xy: np.ndarray,
+    weights: np.ndarray | None = None,
+    units: ResponseUnits = UNIT,
 ) -> CrossProducts:
-    """Blocks of [Z X y]'W[Z X y] for one chunk of rows (``xy`` is the n x m matrix [X y])."""
+    """Blocks of [Z X y]'W[Z X y] for one chunk of rows (``xy`` is the n x m matrix [X y]), with the
+    response column in ``units``."""
     xy = np.asarray(xy, dtype=float)
+    if units is not UNIT:
+        xy = np.column_stack([xy[:, :-1], units.apply(xy[:, :-1], xy[:, -1])])
     nobs = xy.shape[0]
     if weights is None:
         sqrt_w = None
@@ -114,7 +205,7 @@ def cross_products(
             )
 
     xyz = [_column_by_z(term, z, xy) for term, z in zip(terms, zs)]
-    return CrossProducts(diag, off, xyz, xy.T @ xy, nobs, sum_log_weights)
+    return CrossProducts(diag, off, xyz, xy.T @ xy, nobs, sum_log_weights, units)
 
 
 def _column_by_z(term: GroupingColumns, z: np.ndarray, columns: np.ndarray) -> np.ndarray:
@@ -133,14 +224,17 @@ def with_response(
     x: np.ndarray,
     response: np.ndarray,
     weights: np.ndarray | None = None,
+    units: ResponseUnits | None = None,
 ) -> CrossProducts:
     """The cross-products of the same rows with a new response column (e.g. a simulated one).
 
     Only the last column of [Z X y]'W[Z X y] changes: Z'Wy, X'Wy and y'Wy are made in one pass over
-    ``response``; the Z'WZ, X'WZ and X'WX blocks are shared with ``cross``, not copied.
+    ``response`` (taken to ``units``, by default ``cross``'s); the Z'WZ, X'WZ and X'WX blocks are
+    shared with ``cross``, not copied.
     """
-    response = np.asarray(response, dtype=float)
     x = np.asarray(x, dtype=float)
+    units = cross.units if units is None else units
+    response = units.apply(x, np.asarray(response, dtype=float))
     if weights is None:
         weighted, weighted_x, zs = response, x, [t.z for t in terms]
     else:
@@ -156,7 +250,7 @@ def with_response(
         block = block.copy()
         block[nfixed] = _column_by_z(term, z, weighted[:, None])[0]
         xyz.append(block)
-    return CrossProducts(cross.diag, cross.off, xyz, xy, cross.nobs, cross.sum_log_weights)
+    return CrossProducts(cross.diag, cross.off, xyz, xy, cross.nobs, cross.sum_log_weights, units)
 
 
 def sum_cross_products(chunks: Iterable[CrossProducts]) -> CrossProducts:

@@ -5,35 +5,42 @@ With ``n`` observations, ``p`` fixed effects, prior weights ``w`` and ``L`` the 
     ML:   -2 log L = log|L_RE|^2 - sum(log w) + n (1 + log(2 pi pwrss / n))
     REML: -2 log L_R = log|L_RE|^2 - sum(log w) + log|R_X|^2 + (n - p)(1 + log(2 pi pwrss / (n - p)))
 
-which is what lme4 reports as the deviance (ML) or the REML criterion.
+which is what lme4 reports as the deviance (ML) or the REML criterion.  In the cross-products'
+response units (the response divided by ``scale``, see :class:`.crossprod.ResponseUnits`) the same
+expressions give the objective less ``2 dof log(scale)``: the optimizer minimizes that, so that its
+rounding, and so its path, do not depend on the response's units.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
 
 from .cholesky import BlockedCholesky
 from .covariance import CovarianceStructure
-from .start import moment_start
+from .start import parameter_scale, start_and_step
 
 __all__ = ["ProfiledObjective", "objective_from_factor"]
 
 
-def objective_from_factor(factor: BlockedCholesky, reml: bool) -> float:
-    """The ML deviance or REML criterion from an up-to-date factor."""
+def objective_from_factor(factor: BlockedCholesky, reml: bool, response_units: bool = True) -> float:
+    """The ML deviance or REML criterion from an up-to-date factor (``response_units=False``: less
+    ``2 dof log(scale)``, the value for the response in the cross-products' units)."""
     cross = factor.cross
     n = cross.nobs
     dof = n - factor.nfixed if reml else n
-    pwrss = factor.pwrss()
+    pwrss = factor.pwrss(response_units=False)
     if pwrss <= 0.0:
         return np.inf
     value = factor.logdet_random() - cross.sum_log_weights
     value += dof * (1.0 + math.log(2.0 * math.pi * pwrss / dof))
     if reml:
         value += factor.logdet_fixed()
+    if response_units:
+        value += 2.0 * dof * math.log(cross.units.scale)
     return float(value)
 
 
@@ -61,14 +68,13 @@ class ProfiledObjective:
         return np.concatenate([c.initial for c in self.covariances])
 
     def start(self) -> tuple[np.ndarray, np.ndarray]:
-        """Moment-based starting parameters and BOBYQA's initial step for each (see :mod:`.start`)."""
-        diagonals = moment_start(self.factor.cross, self.factor.nfixed)
-        x0 = np.concatenate([c.from_diagonal(d) for c, d in zip(self.covariances, diagonals)])
-        term_scale = np.concatenate(
-            [np.full(c.n_params, d.mean()) for c, d in zip(self.covariances, diagonals)]
-        )
-        is_scale = np.concatenate([c.is_scale for c in self.covariances])
-        return x0, np.where(is_scale, 0.2 * np.maximum(np.abs(x0), term_scale), 0.25)
+        """Moment-based starting parameters and BOBYQA's initial step (see :func:`.start.start_and_step`)."""
+        return start_and_step(self.covariances, self.factor.cross, self.factor.nfixed)
+
+    @cached_property
+    def parameter_scale(self) -> np.ndarray:
+        """The natural unit of each parameter (see :func:`.start.parameter_scale`)."""
+        return parameter_scale(self.covariances, self.factor.cross)
 
     def factors(self, theta: np.ndarray) -> list[np.ndarray]:
         """Per-term relative covariance factors T_k for the whole parameter vector."""
@@ -82,3 +88,10 @@ class ProfiledObjective:
         if not self.update(theta):
             return np.inf
         return objective_from_factor(self.factor, self.reml)
+
+    def unitless(self, theta: np.ndarray) -> float:
+        """The objective less ``2 dof log(scale)`` (see the module docstring): what the optimizer
+        minimizes."""
+        if not self.update(theta):
+            return np.inf
+        return objective_from_factor(self.factor, self.reml, response_units=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import nlopt
 import numpy as np
@@ -33,15 +33,19 @@ __all__ = [
 class OptimizerControl:
     """Settings of the optimizer and of the checks after it (names follow lme4's lmerControl)."""
 
-    # BOBYQA stops at a moderate tolerance; the Newton steps after it give the last digits
-    ftol_abs: float = 0.0
-    ftol_rel: float = 1e-9
+    # BOBYQA stops at a moderate tolerance; the Newton steps after it give the last digits.  The
+    # tolerance is absolute: a change of the deviance means the same whatever the data's units, while
+    # the deviance itself moves by 2 n log(a) when the response is scaled by a.  None: the model's
+    # default, 1e-8 per observation for lmer (the deviance's rounding grows with the rows)
+    ftol_abs: float | None = None
+    ftol_rel: float = 0.0
     xtol_abs: float = 1e-8
     max_evaluations: int = 100_000
     moment_start: bool = True  # start from moment estimates (else lme4's T = I)
     boundary_tol: float = 1e-5
     check_convergence: bool = True
-    newton_steps: int = 3  # at most this many Newton steps after BOBYQA (0: none)
+    newton_steps: int = 6  # at most this many Newton steps after BOBYQA (0: none)
+    restarts: int = 5  # BOBYQA restarts when the check finds the result short of an optimum
     gradient_tol: float = 2e-3
     singular_tol: float = 1e-4
 
@@ -55,11 +59,17 @@ class OptimizerControl:
 
 
 DERIVATIVE_STEP = 1e-4  # lme4's deriv12 delta
-NEGLIGIBLE_STEP = 1e-4  # after a Newton step this small (relative) the error is ~ its square
+DEFAULT_FTOL_ABS = 1e-6  # where a caller leaves ftol_abs to the optimizer
+FLAT_BOUNDARY_TOL = 1e-2  # after the Newton steps, parameters this close to a bound are tried on it
+_INFEASIBLE = 1e300  # what BOBYQA is given where the objective is not finite
+NEGLIGIBLE_STEP = 1e-5  # after a Newton step this small the error is ~ its square
+SHORT_STEP = 1e-2  # after a Newton step this small the next one keeps the Hessian
 
 
 @dataclass
 class OptimizationResult:
+    """The optimum ``x``; the derivatives are over the scaled parameters ``x / scale``."""
+
     x: np.ndarray
     fun: float
     evaluations: int
@@ -113,10 +123,23 @@ def minimize_bobyqa(
     lower: np.ndarray,
     control: OptimizerControl | None = None,
     initial_step: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
 ) -> OptimizationResult:
-    """Minimize ``fun`` subject to ``x >= lower``, then apply lme4's boundary and convergence checks."""
+    """Minimize ``fun`` subject to ``x >= lower``, then apply lme4's boundary and convergence checks.
+
+    ``scale`` is each parameter's natural unit: the optimizer, the tolerances and the checks work on
+    ``x / scale``, so that a parameter whose values are 1e-3 because a covariate is in other units is
+    treated as one of order 1 (results then do not depend on the units).  When the check finds the
+    result short of an optimum (BOBYQA can stop early on a flat stretch), BOBYQA is restarted from the
+    best point with a new trust region, up to ``control.restarts`` times.
+    """
     control = control or OptimizerControl()
-    x0 = np.maximum(np.asarray(x0, dtype=float), lower)
+    if control.ftol_abs is None:
+        control = replace(control, ftol_abs=DEFAULT_FTOL_ABS)
+    lower = np.asarray(lower, dtype=float)
+    scale = np.ones(len(lower)) if scale is None else np.asarray(scale, dtype=float)
+    lower = lower / scale
+    x0 = np.maximum(np.asarray(x0, dtype=float) / scale, lower)
     n = len(x0)
     evaluations = 0
     best = [np.inf, x0.copy()]  # the best value and point seen, for an optimizer stopped by roundoff
@@ -124,10 +147,10 @@ def minimize_bobyqa(
     def counted(x, grad=None):
         nonlocal evaluations
         evaluations += 1
-        value = fun(x)
-        if value < best[0]:
+        value = fun(x * scale)
+        if value < best[0] and np.all(x >= lower):  # derivatives may step across a bound
             best[0], best[1] = value, np.array(x, dtype=float)
-        return value if math.isfinite(value) else 1e300
+        return value if math.isfinite(value) else _INFEASIBLE
 
     if n == 0:
         return OptimizationResult(x0, fun(x0), 1, "no parameters")
@@ -151,38 +174,67 @@ def minimize_bobyqa(
             code = "roundoff limited"
         return np.asarray(x, dtype=float), value, code
 
-    x, value, code = bobyqa(x0, control.ftol_abs, control.ftol_rel, control.xtol_abs, initial_step)
-    near_bound = np.isfinite(lower) & (x > lower) & (x - lower < control.singular_tol)
-    if near_bound.any() and code != "maxeval reached":
-        # Newton cannot finish a parameter that ends at its bound; BOBYQA does, at full precision
-        step = np.maximum(0.01 * np.abs(x), control.singular_tol)
-        x, value, code = bobyqa(x, 1e-12, 1e-14, 1e-10, step)
-    messages: list[str] = []
-    if code == "maxeval reached":
-        messages.append(
+    def run(start, step) -> OptimizationResult:
+        """BOBYQA, a tight finish at a bound, the snap to bounds, then the Newton polish."""
+        x, value, code = bobyqa(start, control.ftol_abs, control.ftol_rel, control.xtol_abs, step)
+        near_bound = np.isfinite(lower) & (x > lower) & (x - lower < control.singular_tol)
+        if near_bound.any() and code != "maxeval reached":
+            # Newton cannot finish a parameter that ends at its bound; BOBYQA does, at full precision
+            step = np.maximum(0.01 * np.abs(x), control.singular_tol)
+            x, value, code = bobyqa(x, 1e-12, 1e-14, 1e-10, step)
+        x, value = _snap_to_bounds(counted, np.asarray(x, dtype=float), value, lower, control.boundary_tol)
+        result = OptimizationResult(x, value, evaluations, code)
+        if control.check_convergence or control.newton_steps or control.restarts:
+            _derivatives(counted, result, lower, control)
+            _newton_polish(counted, result, lower, control)
+            # a flat boundary optimum: Newton's quadratic model stops short of the bound
+            snapped, snapped_value = _snap_to_bounds(counted, result.x, result.fun, lower, FLAT_BOUNDARY_TOL)
+            if snapped_value < result.fun:
+                result.x, result.fun = snapped, snapped_value
+                _derivatives(counted, result, lower, control)
+                _newton_polish(counted, result, lower, control)
+        return result
+
+    result = run(x0, None if initial_step is None else np.asarray(initial_step, dtype=float) / scale)
+    problems = _checked_problems(counted, result, lower, control)
+    for _ in range(control.restarts):
+        if not problems or result.return_code == "maxeval reached":
+            break
+        # a fresh trust region from the best point; keep the restart only if it is lower
+        step = np.maximum(0.1 * np.abs(result.x), 0.05)
+        again = run(result.x, step)
+        if not again.fun < result.fun:
+            break
+        result = again
+        problems = _checked_problems(counted, result, lower, control)
+    if result.return_code == "maxeval reached":
+        result.warnings.append(
             f"convergence code: maximum number of function evaluations ({control.max_evaluations}) exceeded"
         )
-
-    x, value = _snap_to_bounds(counted, np.asarray(x, dtype=float), value, lower, control.boundary_tol)
-    result = OptimizationResult(x, value, evaluations, code, warnings=messages)
-    if control.check_convergence or control.newton_steps:
-        _derivatives(counted, result, lower, control)
-        _newton_polish(counted, result, lower, control)
     if control.check_convergence:
-        problems = _convergence_problems(result, control)
-        stale = result.derivative_point is not None and (
-            result.hessian_reused or not np.array_equal(result.derivative_point, result.x)
-        )
-        if problems and stale:
-            # derivatives from before the last (small) Newton step, or a kept Hessian: judge the
-            # returned point itself before warning
-            _derivatives(counted, result, lower, control)
-            problems = _convergence_problems(result, control)
         result.warnings.extend(problems)
+    result.x = result.x * scale
     result.evaluations = evaluations
     for message in result.warnings:
         warnings.warn(message, ConvergenceWarning, stacklevel=3)
     return result
+
+
+def _checked_problems(fun, result: OptimizationResult, lower, control: OptimizerControl) -> list[str]:
+    """lme4's convergence problems at the returned point (derivatives retaken there if stale); they
+    decide the restarts even where ``check_convergence`` is off and they are not reported."""
+    if not (control.check_convergence or control.restarts):
+        return []
+    problems = _convergence_problems(result, control)
+    stale = result.derivative_point is not None and (
+        result.hessian_reused or not np.array_equal(result.derivative_point, result.x)
+    )
+    if problems and stale:
+        # derivatives from before the last (small) Newton step, or a kept Hessian: judge the returned
+        # point itself before warning
+        _derivatives(fun, result, lower, control)
+        problems = _convergence_problems(result, control)
+    return problems
 
 
 _RETURN_CODES = {
@@ -212,25 +264,34 @@ def _derivatives(
 ) -> None:
     """Central-difference gradient and Hessian, over the parameters not at a bound, into ``result``.
 
-    With ``reuse_hessian`` only the gradient is new and the Hessian is kept, if it is over the same
-    free parameters (for a second Newton step, whose error is then of the order of the first step
-    times the Hessian's change: negligible).
+    As lme4's ``deriv12``, the differences may step across a bound: the objective is defined there (a
+    standard deviation's sign does not change the covariance), and a parameter just above its bound
+    is the case where the derivatives matter most.  Where the objective is not finite at one of the
+    points the derivatives are left out (None).  With ``reuse_hessian`` only the gradient is new and
+    the Hessian is kept, if it is over the same free parameters (for a second Newton step, whose error
+    is then of the order of the first step times the Hessian's change: negligible).
     """
     free = ~(np.isfinite(lower) & (result.x - lower < control.singular_tol))
     kept = result.hessian if reuse_hessian and np.array_equal(free, result.free) else None
     result.gradient = result.hessian = result.free = result.derivative_point = None
-    if not free.any() or np.any(result.x[free] - DERIVATIVE_STEP < lower[free]):
-        return  # nothing free, or too close to a bound for central differences
+    if not free.any():
+        return
     x = result.x
+    finite = True
 
     def restricted(sub):
+        nonlocal finite
         full = x.copy()
         full[free] = sub
-        return fun(full)
+        value = fun(full)
+        finite = finite and value < _INFEASIBLE
+        return value
 
     gradient, hessian = finite_differences(
         restricted, x[free], DERIVATIVE_STEP, f0=result.fun, with_hessian=kept is None
     )
+    if not finite:
+        return
     result.gradient, result.hessian = gradient, kept if kept is not None else hessian
     result.free, result.derivative_point, result.hessian_reused = free, x.copy(), kept is not None
 
@@ -257,12 +318,18 @@ def _newton_polish(fun, result: OptimizationResult, lower, control: OptimizerCon
         trial = np.maximum(trial, lower)  # parameters the step puts on their bound land exactly on it
         value = fun(trial)
         if not value < result.fun:
-            return
+            if not result.hessian_reused:
+                return
+            # the kept Hessian is out of date (a flat, far from quadratic direction): take it anew
+            _derivatives(fun, result, lower, control)
+            continue
         result.x, result.fun = trial, value
-        relative = np.max(np.abs(step) / np.maximum(np.abs(trial[result.free]), 1e-2))
-        if relative < NEGLIGIBLE_STEP:
+        size = np.max(np.abs(step))  # natural units: parameters of order 1
+        if size < NEGLIGIBLE_STEP:
             return
-        _derivatives(fun, result, lower, control, reuse_hessian=True)
+        # after a short step the Hessian barely changed; after a long one (BOBYQA stopped far from
+        # the optimum) a kept Hessian would make the next steps converge only linearly
+        _derivatives(fun, result, lower, control, reuse_hessian=size < SHORT_STEP)
 
 
 def _positive_definite(matrix: np.ndarray) -> bool:

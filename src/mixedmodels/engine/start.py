@@ -7,19 +7,24 @@ Each column ``c`` of each random-effects term is treated as an independent varia
     E ||r||^2      ~= sum_d s_d^2 ||Z_d||^2 + n sigma^2,
 
 (ignoring the fitted fixed effects) is a small linear system solved for the components; the start is
-``sqrt(s_c^2 / sigma^2)`` on the diagonal of each T and 0 elsewhere.  Everything comes from the blocks,
+``sqrt(s_c^2 / sigma^2)`` on the diagonal of each T and 0 elsewhere, kept within bounds in the column's
+natural units (``sqrt(s_c^2 / sigma^2)`` times the column's root mean square), so that the start does not
+depend on the units of a covariate.  Everything comes from the blocks,
 so it costs nothing that grows with the number of rows.  BOBYQA from this start needs far fewer
 evaluations on large crossed designs than from lme4's start (T = I).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 
+from .covariance import CovarianceStructure
 from .crossprod import CrossProducts
 
-__all__ = ["moment_start"]
+__all__ = ["moment_start", "column_mean_squares", "parameter_scale", "start_and_step"]
 
 
 def _squared_sums_by_column(block: sp.spmatrix | np.ndarray, p_rows: int, p_cols: int) -> np.ndarray:
@@ -28,6 +33,11 @@ def _squared_sums_by_column(block: sp.spmatrix | np.ndarray, p_rows: int, p_cols
     out = np.zeros((p_rows, p_cols))
     np.add.at(out, (coo.row % p_rows, coo.col % p_cols), coo.data**2)
     return out
+
+
+def column_mean_squares(cross: CrossProducts) -> list[np.ndarray]:
+    """Per term, the (weighted) mean square of each of its Z columns over the rows, from Z'WZ."""
+    return [np.einsum("laa->a", block) / cross.nobs for block in cross.diag]
 
 
 def moment_start(cross: CrossProducts, nfixed: int, minimum: float = 0.05) -> list[np.ndarray]:
@@ -59,5 +69,41 @@ def moment_start(cross: CrossProducts, nfixed: int, minimum: float = 0.05) -> li
     rhs[ncomp] = rss
     solution = np.linalg.lstsq(coef, rhs, rcond=None)[0]
     sigma2 = solution[ncomp] if solution[ncomp] > 0 else rss / max(cross.nobs - nfixed, 1)
-    ratios = np.sqrt(np.clip(solution[:ncomp] / sigma2, minimum**2, 1e4))
+    mean_squares = np.concatenate(column_mean_squares(cross))
+    natural = np.where(mean_squares > 0, mean_squares, 1.0)
+    ratios = np.sqrt(np.clip(solution[:ncomp] * natural / sigma2, minimum**2, 1e4) / natural)
     return [ratios[offsets[k] : offsets[k + 1]] for k in range(len(sizes))]
+
+
+def parameter_scale(covariances: Sequence[CovarianceStructure], cross: CrossProducts) -> np.ndarray:
+    """The natural unit of each covariance parameter.
+
+    Row ``a`` of a term's T is in units of ``1 / rms(Z_a)`` (the column's weighted root mean square
+    over the rows): dividing a column of Z by a number multiplies its row of T by it.  An optimizer and
+    boundary checks that work on ``theta / parameter_scale`` see the same problem whatever the units of
+    a covariate.
+    """
+    parts = []
+    for covariance, mean_square in zip(covariances, column_mean_squares(cross)):
+        root = np.sqrt(mean_square)
+        row_scale = np.divide(1.0, root, out=np.ones_like(root), where=root > 0)
+        parts.append(covariance.parameter_scale(row_scale))
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def start_and_step(
+    covariances: Sequence[CovarianceStructure], cross: CrossProducts, nfixed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Moment-based starting parameters and BOBYQA's initial step for each.
+
+    The step is a fifth of the parameter, or of the mean of its term's diagonal where that is larger, in
+    natural units (:func:`parameter_scale`); a quarter for correlation parameters.
+    """
+    diagonals = moment_start(cross, nfixed)
+    x0 = np.concatenate([c.from_diagonal(d) for c, d in zip(covariances, diagonals)])
+    scale = parameter_scale(covariances, cross)
+    natural = x0 / scale
+    edges = np.cumsum([0] + [c.n_params for c in covariances])
+    term_scale = np.repeat([np.mean(natural[a:b]) for a, b in zip(edges[:-1], edges[1:])], np.diff(edges))
+    is_scale = np.concatenate([c.is_scale for c in covariances])
+    return x0, np.where(is_scale, 0.2 * np.maximum(np.abs(natural), term_scale), 0.25) * scale

@@ -57,10 +57,8 @@ def refit_response(model: LinearMixedModel, response: np.ndarray) -> LinearMixed
     if response.shape != (model.nobs,):
         raise ValueError(f"the response has shape {response.shape}, the model has {model.nobs} rows")
     frame = dataclasses.replace(model.frame, y=response)
-    shifted = response if frame.offset is None else response - frame.offset
-    cross = with_response(
-        model.cross, [t.grouping_columns() for t in frame.terms], frame.x, shifted, frame.weights
-    )
+    terms = [t.grouping_columns() for t in frame.terms]
+    cross = with_response(model.cross, terms, frame.x, frame.response, frame.weights, frame.response_units)
     return LinearMixedModel(frame, reml=model.reml, control=model.control, cross=cross).fit()
 
 

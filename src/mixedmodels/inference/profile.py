@@ -73,7 +73,8 @@ class _FixedEffectHeld:
     """The ML objective over theta with fixed effect ``j`` held at a value, on updated cross-products.
 
     The [X y] part of the cross-products loses column ``j`` and its response column becomes
-    ``y - b x_j``: the blocks X'y, y'y and Z'y change linearly in ``b`` and are rewritten in place.
+    ``y - b x_j``: the blocks X'y, y'y and Z'y change linearly in ``b`` and are rewritten in place
+    (in the blocks' response units, where ``b`` is ``(b - shift_j) / scale``).
     """
 
     def __init__(self, model: LinearMixedModel, j: int):
@@ -91,12 +92,17 @@ class _FixedEffectHeld:
             cross.xy[np.ix_(keep, keep)].copy(),
             cross.nobs,
             cross.sum_log_weights,
+            cross.units.without(j),
         )
+        self._units = cross.units
         self.objective = ProfiledObjective(BlockedCholesky(self.cross, p - 1), model.covariances, reml=False)
 
     def hold(self, value: float) -> None:
         """Set the response column to ``y - value x_j``."""
         xy, j, p = self._xy, self.j, self.p
+        one_hot = np.zeros(p)
+        one_hot[j] = 1.0
+        value = float(self._units.internal_beta(value * one_hot)[j])
         last = self.cross.xy.shape[0] - 1
         for reduced, y_z, x_z in zip(self.cross.xyz, self._y_z, self._x_z):
             reduced[last] = y_z - value * x_z

@@ -79,7 +79,7 @@ def fixed_effects_loglik(model: LinearMixedModel) -> tuple[float, int]:
     """
     cross = model.cross
     factor = np.linalg.cholesky(cross.xy)
-    rss = factor[-1, -1] ** 2
+    rss = (factor[-1, -1] * cross.units.scale) ** 2
     n, p = cross.nobs, model.n_fixed
     dof = n - p if model.reml else n
     loglik = 0.5 * (cross.sum_log_weights - dof * (math.log(2 * math.pi) + 1 - math.log(dof) + math.log(rss)))

@@ -26,7 +26,7 @@ def joined_labels(data: pd.DataFrame, names, separator: str) -> np.ndarray:
     """One label per row: the R labels of the columns ``names`` joined by ``separator`` ("I/Victory")."""
     labels = None
     for name in names:
-        column = data[name].astype(object).map(r_label).astype(str).to_numpy()
+        column = data[name].astype(object).map(r_label).to_numpy(dtype=str)
         labels = column if labels is None else np.char.add(np.char.add(labels, separator), column)
     return labels
 

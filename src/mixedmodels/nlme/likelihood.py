@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..engine.cholesky import BlockedCholesky
 from ..engine.covariance import Unstructured
-from ..engine.crossprod import CrossProducts, GroupingColumns, cross_products
+from ..engine.crossprod import CrossProducts, GroupingColumns, ResponseUnits, cross_products
 from ..engine.deviance import objective_from_factor
-from ..engine.start import moment_start
+from ..engine.start import parameter_scale, start_and_step
 from ..errors import FitError
 from .corstruct import CorStruct
 from .varfunc import VarFunc
@@ -128,7 +128,9 @@ class GLSLikelihood:
 
     def __init__(self, x: np.ndarray, y: np.ndarray, residual: ResidualModel, reml: bool):
         self.x, self.y = x, y
-        self.xy = np.column_stack([x, y])
+        # the response in units free of its location and scale (see engine.crossprod.ResponseUnits)
+        self.units = ResponseUnits.least_squares(x, y, None)
+        self.xy = np.column_stack([x, self.units.apply(x, y)])
         self.residual = residual
         self.reml = reml
         self.nobs, self.nfixed = x.shape
@@ -147,21 +149,24 @@ class GLSLikelihood:
             return None
         return r, log_jacobian
 
-    def loglik(self, params: np.ndarray) -> float:
-        """Profiled log-likelihood (restricted for REML) at the variance parameters."""
+    def loglik(self, params: np.ndarray, response_units: bool = True) -> float:
+        """Profiled log-likelihood (restricted for REML) at the variance parameters (without
+        ``response_units``: less ``-nr log(scale)``, the response in the units of ``self.units``)."""
         decomposed = self._decompose(params)
         if decomposed is None:
             return -np.inf
         r, log_jacobian = decomposed
         p = self.nfixed
         value = _profiled_constant(self.nr) - self.nr * math.log(abs(r[p, p])) + log_jacobian
+        if response_units:
+            value -= self.nr * math.log(self.units.scale)
         if self.reml:
             value -= float(np.log(np.abs(np.diagonal(r)[:p])).sum())
         return value
 
-    def deviance(self, params: np.ndarray) -> float:
-        """-2 log-likelihood, for the optimizer."""
-        value = self.loglik(params)
+    def deviance(self, params: np.ndarray, response_units: bool = True) -> float:
+        """-2 log-likelihood (the optimizer minimizes it without ``response_units``)."""
+        value = self.loglik(params, response_units)
         return -2.0 * value if np.isfinite(value) else np.inf
 
     def fit(self, params: np.ndarray) -> GLSFit:
@@ -171,8 +176,8 @@ class GLSLikelihood:
         r, _ = decomposed
         p = self.nfixed
         r_fixed = r[:p, :p]
-        beta = np.linalg.solve(r_fixed, r[:p, p])
-        sigma = abs(r[p, p]) / math.sqrt(self.nr)
+        beta = self.units.beta(np.linalg.solve(r_fixed, r[:p, p]))
+        sigma = abs(r[p, p]) * self.units.scale / math.sqrt(self.nr)
         return GLSFit(beta, sigma, r_fixed, self.loglik(params))
 
     def loglik_sigma(self, natural: np.ndarray) -> float:
@@ -184,7 +189,7 @@ class GLSLikelihood:
             return -np.inf
         r, log_jacobian = decomposed
         p = self.nfixed
-        rss = r[p, p] ** 2
+        rss = (r[p, p] * self.units.scale) ** 2
         value = log_jacobian - self.nr * log_sigma - rss / (2.0 * math.exp(2.0 * log_sigma))
         if self.reml:
             value -= float(np.log(np.abs(np.diagonal(r)[:p])).sum())
@@ -255,11 +260,10 @@ class LMELikelihood:
         bounds = np.cumsum([0] + sizes)
         self.theta_slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
         self._columns = [t.z.shape[1] for t in self.terms]
-        # The response minus its least-squares fit: the model is the same with beta shifted by
-        # beta_ols, and the cross-products lose far fewer digits to cancellation (the penalized
-        # residual sum of squares is then not a small difference of large numbers).
-        self.beta_ols = least_squares(x, y)
-        self.full = np.column_stack([t.z for t in self.terms] + [x, y - x @ self.beta_ols])
+        # the response in units free of its location and scale (see engine.crossprod.ResponseUnits):
+        # whitening is linear, so the whitened response column stays in these units
+        self.units = ResponseUnits.least_squares(x, y, None)
+        self.full = np.column_stack([t.z for t in self.terms] + [x, self.units.apply(x, y)])
         self.fitted_covariate: np.ndarray | None = None
         self._cache: tuple[bytes, CrossProducts, float] | None = None
 
@@ -282,7 +286,7 @@ class LMELikelihood:
         for term, ncol in zip(self.terms, self._columns):
             grouping.append(GroupingColumns(term.codes, rows[:, start : start + ncol], term.nlevels))
             start += ncol
-        cross = cross_products(grouping, rows[:, start:])
+        cross = replace(cross_products(grouping, rows[:, start:]), units=self.units)
         self._cache = (key, cross, log_jacobian)
         return cross, log_jacobian
 
@@ -301,13 +305,14 @@ class LMELikelihood:
             return None
         return factor, log_jacobian
 
-    def deviance(self, params: np.ndarray) -> float:
-        """-2 log-likelihood (restricted for REML), profiled over beta and sigma."""
+    def deviance(self, params: np.ndarray, response_units: bool = True) -> float:
+        """-2 log-likelihood (restricted for REML), profiled over beta and sigma (the optimizer minimizes
+        it without ``response_units``: see :func:`mixedmodels.engine.deviance.objective_from_factor`)."""
         result = self.factor_at(params)
         if result is None:
             return np.inf
         factor, log_jacobian = result
-        value = objective_from_factor(factor, self.reml) - 2.0 * log_jacobian
+        value = objective_from_factor(factor, self.reml, response_units) - 2.0 * log_jacobian
         return float(value) if np.isfinite(value) else np.inf
 
     def start(self, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -315,11 +320,16 @@ class LMELikelihood:
         crossed = self.cross(psi)
         if crossed is None:
             raise ValueError("the starting values of the variance function or correlation are not valid")
-        diagonals = moment_start(crossed[0], self.nfixed)
-        theta = np.concatenate([c.from_diagonal(d) for c, d in zip(self.covariances, diagonals)])
-        scale = np.concatenate([np.full(c.n_params, d.mean()) for c, d in zip(self.covariances, diagonals)])
-        step = np.concatenate([0.2 * np.maximum(np.abs(theta), scale), np.full(len(psi), 0.3)])
-        return np.concatenate([theta, psi]), step
+        theta, step = start_and_step(self.covariances, crossed[0], self.nfixed)
+        return np.concatenate([theta, psi]), np.concatenate([step, np.full(len(psi), 0.3)])
+
+    def parameter_scale(self, psi: np.ndarray) -> np.ndarray:
+        """Natural units of theta (see :func:`mixedmodels.engine.start.parameter_scale`), then 1 for
+        the residual structure's parameters."""
+        crossed = self.cross(psi)
+        if crossed is None:
+            raise ValueError("the starting values of the variance function or correlation are not valid")
+        return np.concatenate([parameter_scale(self.covariances, crossed[0]), np.ones(len(psi))])
 
     def loglik_sigma(self, natural: np.ndarray, term_sizes: Sequence[int]) -> float:
         """Log-likelihood in (pdNatural parameters of each term's absolute covariance, natural residual

@@ -125,11 +125,11 @@ class _NlmeModel:
         self.method = "REML" if reml else "ML"
         # nlme reports optimizer failures only; lme4's gradient and Hessian check (made for theta on the
         # scale of 1) gives false alarms on the structures' parameters, so it is off unless asked for
-        # BOBYQA to full precision: the profiled nlme objectives are not always smooth enough for the
-        # Newton steps that finish lmer's fits (spatial correlations have kinks, fitted-value weights
-        # are iterated), so no Newton steps here
+        # BOBYQA to full precision: the profiled nlme objectives are not always smooth (spatial
+        # correlations have kinks, fitted-value weights are iterated); Newton steps, taken only where
+        # they lower the objective, finish the flat directions of smooth ones
         self.control = control or OptimizerControl(
-            ftol_abs=1e-12, ftol_rel=1e-14, xtol_abs=1e-10, check_convergence=False, newton_steps=0
+            ftol_abs=1e-12, ftol_rel=1e-14, xtol_abs=1e-10, check_convergence=False
         )
         self.residual = ResidualModel(prepared.varfunc, prepared.corstruct)
         self.max_iter = max_iter
@@ -138,7 +138,11 @@ class _NlmeModel:
         self.iterations = 0
 
     # -- fitting ---------------------------------------------------------------------------------------
-    def _minimize(self, fun, start, lower, step, restarts: int = 4) -> np.ndarray:
+    def _unitless_deviance(self, params: np.ndarray) -> float:
+        """What the optimizer minimizes: the deviance of the response in its standard units."""
+        return self.likelihood.deviance(params, response_units=False)
+
+    def _minimize(self, fun, start, lower, step, scale=None, restarts: int = 4) -> np.ndarray:
         """BOBYQA, restarted from the best point with a trust region of 10% of the parameters while
         that still lowers the objective (by more than 1e-12).
 
@@ -154,14 +158,15 @@ class _NlmeModel:
         for attempt in range(restarts + 1):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)
-                result = minimize_bobyqa(fun, x, lower, self.control, initial_step=step)
+                result = minimize_bobyqa(fun, x, lower, self.control, initial_step=step, scale=scale)
             improved = best is None or result.fun < best.fun - 1e-12
             if best is None or result.fun < best.fun:
                 best, messages = result, caught
             if not improved or attempt == restarts:
                 break
             x = best.x
-            step = np.maximum(0.1 * np.abs(x), 0.02)
+            unit = 1.0 if scale is None else scale
+            step = np.maximum(0.1 * np.abs(x), 0.02 * unit)
         for message in messages:
             warnings.warn(message.message, ConvergenceWarning, stacklevel=4)
         self.optimization = best
@@ -389,7 +394,7 @@ class GLSModel(_NlmeModel):
     def _fit_once(self, start: np.ndarray | None = None) -> None:
         start = self.residual.initial if start is None else start
         params = self._minimize(
-            self.likelihood.deviance, start, np.full(len(start), -np.inf), np.full(len(start), 0.3)
+            self._unitless_deviance, start, np.full(len(start), -np.inf), np.full(len(start), 0.3)
         )
         self._params = np.asarray(params, dtype=float)
         fit = self.likelihood.fit(self._params)
@@ -504,7 +509,8 @@ class LMEModel(_NlmeModel):
         x0, step = self.likelihood.start(psi)
         if start is not None:
             x0 = np.asarray(start, dtype=float)
-        params = self._minimize(self.likelihood.deviance, x0, self.likelihood.lower_bounds, step)
+        scale = self.likelihood.parameter_scale(psi)
+        params = self._minimize(self._unitless_deviance, x0, self.likelihood.lower_bounds, step, scale)
         self._params = np.asarray(params, dtype=float)
         result = self.likelihood.factor_at(self._params)
         if result is None:
@@ -513,7 +519,7 @@ class LMEModel(_NlmeModel):
         self._factor = factor
         self._loglik = -0.5 * self.likelihood.deviance(self._params)
         beta, spherical = factor.solve()
-        self._beta = beta + self.likelihood.beta_ols
+        self._beta = beta
         self._sigma = math.sqrt(factor.pwrss() / self.likelihood.nr)
         self._theta = self._params[: self.likelihood.n_theta]
         factors = self.likelihood.factors(self._theta)
