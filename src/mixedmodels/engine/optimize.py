@@ -51,9 +51,11 @@ class OptimizerControl:
 
     def __post_init__(self) -> None:
         for name in ("ftol_abs", "ftol_rel", "xtol_abs", "boundary_tol", "gradient_tol", "singular_tol"):
-            check_positive(name, getattr(self, name), allow_zero=True)
+            if name != "ftol_abs" or self.ftol_abs is not None:
+                check_positive(name, getattr(self, name), allow_zero=True)
         check_integer("max_evaluations", self.max_evaluations, minimum=1)
         check_integer("newton_steps", self.newton_steps, minimum=0)
+        check_integer("restarts", self.restarts, minimum=0)
         check_flag("moment_start", self.moment_start)
         check_flag("check_convergence", self.check_convergence)
 
