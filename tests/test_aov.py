@@ -356,7 +356,7 @@ def test_bad_input_messages():
         mm.aov("score ~ Machine + (1 | Worker)", machines)
     with pytest.raises(mm.FormulaError, match="no intercept"):
         mm.aov("score ~ 0 + Machine", machines)
-    with pytest.raises(ValueError, match="ss_type must be 1 or 3"):
+    with pytest.raises(ValueError, match="ss_type must be one of 1, 3, not"):
         mm.aov("score ~ Machine", machines, ss_type=2)
     with pytest.raises(ValueError, match="not variables"):
         mm.aov("score ~ Machine", machines, factors=["nitro"])

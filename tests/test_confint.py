@@ -297,7 +297,7 @@ def test_parameter_selection():
         ({"method": "wald", "level": 1.5}, ValueError, "level"),
         ({"method": "wald", "parm": "nope"}, ValueError, "unknown parameter 'nope'"),
         ({"method": "wald", "parm": "sigma"}, ValueError, "unknown parameter"),  # old names by default
-        ({"method": "wald", "parm": 17}, IndexError, "out of range"),
+        ({"method": "wald", "parm": 17}, ValueError, "parm position 17 is out of range"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):

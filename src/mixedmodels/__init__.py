@@ -7,9 +7,8 @@
 
 from . import datasets
 from .aov import AovResult, aov
-from .engine.optimize import ConvergenceWarning, OptimizerControl
-from .formula import FormulaError
-from .frame import ModelMessage
+from .engine.optimize import OptimizerControl
+from .errors import ConvergenceWarning, FitError, FormulaError, ModelMessage
 from .inference.comparison import anova
 from .lmm import LinearMixedModel, lmer
 from .nlme import (
@@ -47,6 +46,7 @@ __all__ = [
     "CorRatio",
     "CorSpher",
     "CorSymm",
+    "FitError",
     "FormulaError",
     "LinearMixedModel",
     "ModelMessage",

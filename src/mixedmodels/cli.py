@@ -5,6 +5,9 @@
 * ``mixedmodels aov FORMULA --data NAME_OR_PATH [--random TERM ...] [--factors COL ...] [--type 1|3]
   [--negative keep|zero|reml] [--alpha A] [--json]``: the classical ANOVA of a designed experiment
   (PROC GLM's RANDOM / TEST).
+
+Bad input (a missing or unreadable file, an unknown column, a formula error, ...) is answered with one
+line on stderr and exit code 2, as argparse answers bad arguments.
 """
 
 from __future__ import annotations
@@ -24,15 +27,24 @@ from .lmm import lmer
 __all__ = ["main", "read_data"]
 
 
+READERS = {".csv": pd.read_csv, ".txt": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
+
+
 def read_data(source: str) -> pd.DataFrame:
     """A bundled dataset by name, or a CSV or Parquet file by path."""
     path = Path(source)
-    if path.suffix.lower() in (".csv", ".txt") and path.exists():
-        return pd.read_csv(path)
-    if path.suffix.lower() in (".parquet", ".pq") and path.exists():
-        return pd.read_parquet(path)
+    reader = READERS.get(path.suffix.lower())
+    if path.is_dir():
+        raise ValueError(f"cannot read {source!r}: it is a directory, not a .csv or .parquet file")
     if path.exists():
-        raise ValueError(f"cannot read {source!r}: use a .csv or .parquet file")
+        if reader is None:
+            raise ValueError(f"cannot read {source!r}: use a .csv or .parquet file")
+        try:
+            return reader(path)
+        except (ValueError, OSError) as exc:  # pandas' parser errors and UnicodeDecodeError are ValueErrors
+            raise ValueError(f"cannot read {source!r}: {exc}") from exc
+    if reader is not None:
+        raise ValueError(f"no such file: {source!r}")
     try:
         return datasets.load(source)
     except KeyError:
@@ -51,7 +63,10 @@ def _fit(args: argparse.Namespace) -> int:
         print(model.summary())
     if args.plots:
         os.environ.setdefault("MPLBACKEND", "Agg")  # files only: no window system needed
-        written = model.plot.save_all(args.plots)
+        try:
+            written = model.plot.save_all(args.plots)
+        except OSError as exc:
+            raise ValueError(f"cannot write the plots into {args.plots!r}: {exc.strerror or exc}") from exc
         print(f"wrote {len(written)} plots to {args.plots}", file=sys.stderr)
     return 0
 
@@ -110,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, KeyError, TypeError, ImportError) as exc:
-        print(f"mixedmodels: error: {exc}", file=sys.stderr)
+    except (ValueError, KeyError, TypeError, ImportError, OSError, ArithmeticError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)  # no quotes
+        print(f"mixedmodels: error: {' '.join(str(message).split())}", file=sys.stderr)
         return 2

@@ -39,7 +39,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from .engine.cholesky import BlockedCholesky
-from .engine.optimize import ConvergenceWarning
+from .errors import ConvergenceWarning, FitError, check_instance
 from .frame import grouping_factor
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def _trailing_inverse(factor: BlockedCholesky, offsets: np.ndarray) -> np.ndarra
             lower[offsets[i - 1] : offsets[i], offsets[j - 1] : offsets[j]] = block
     inverse, info = la.lapack.dpotri(lower, lower=1)
     if info != 0:
-        raise np.linalg.LinAlgError("the factor's fixed-effects and later random-effects block is singular")
+        raise FitError("the factor's fixed-effects and later random-effects block is singular")
     return np.tril(inverse) + np.tril(inverse, -1).T
 
 
@@ -187,6 +187,7 @@ def residual_diagnostics(model: LinearMixedModel) -> pd.DataFrame:
 # -- groups -------------------------------------------------------------------------------------------
 def group_codes(model: LinearMixedModel, group: str) -> tuple[np.ndarray, pd.Index]:
     """Per-row codes and level labels of a grouping factor of the model or of a column of its data."""
+    check_instance("group", group, str, "the name of a grouping factor or of a column")
     for term in model.frame.terms:
         if term.factor.name == group:
             return term.factor.codes, term.factor.levels
@@ -268,6 +269,7 @@ def group_influence(model: LinearMixedModel, group: str) -> GroupInfluence:
 
 
 def _factor_terms(model: LinearMixedModel, group: str) -> list[int]:
+    check_instance("group", group, str, "the name of a grouping factor")
     terms = model._terms_by_factor()
     if group not in terms:
         raise ValueError(f"{group!r} is not a grouping factor of the model (one of {sorted(terms)})")

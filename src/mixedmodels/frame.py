@@ -20,6 +20,7 @@ from scipy.linalg import lapack
 
 from .design import Design, formula_names, is_number_dtype
 from .engine.crossprod import CrossProducts, GroupingColumns, ResponseUnits, cross_products
+from .errors import ModelMessage, check_numbers
 from .evaluation import check_calls, check_functions
 from .formula import FormulaError, ParsedFormula, RandomTerm
 
@@ -32,15 +33,12 @@ __all__ = [
     "CompleteRows",
     "complete_rows",
     "grouping_factor",
+    "new_data",
     "numeric_vector",
     "to_pandas",
     "ModelMessage",
     "r_label",
 ]
-
-
-class ModelMessage(UserWarning):
-    """Information lme4 prints as a message (e.g. dropped rank-deficient columns)."""
 
 
 def to_pandas(data) -> pd.DataFrame:
@@ -236,10 +234,13 @@ def grouping_factor(
 
 
 def _model_variables(
-    formula: ParsedFormula, weights, offset, functions: Mapping[str, Callable]
+    formula: ParsedFormula, weights, offset, functions: Mapping[str, Callable], response: bool = True
 ) -> dict[str, str]:
     """Variables the model uses -> where they are used (for messages); unknown functions and anything
-    else a formula may not evaluate raise (``functions`` are the caller's own)."""
+    else a formula may not evaluate raise (``functions`` are the caller's own).
+
+    ``response=False`` leaves out the response's variables (new data for predictions need none).
+    """
     variables: dict[str, str] = {}
 
     def add(text: str, where: str) -> None:
@@ -248,7 +249,8 @@ def _model_variables(
         for name in names:
             variables.setdefault(name, where)
 
-    add(formula.response, "response")
+    if response:
+        add(formula.response, "response")
     add(formula.fixed, "fixed effects")
     for term in formula.random:
         add(term.lhs, f"random term ({term.lhs} | {term.group})")
@@ -284,18 +286,21 @@ def _usable_dtype(dtype) -> bool:
     )
 
 
-def _model_columns(data: pd.DataFrame, variables: dict[str, str]) -> dict[str, pd.Series]:
-    """The column of each variable; it must be exactly one column, of a type a model matrix can use."""
+def _model_columns(data: pd.DataFrame, variables: dict[str, str], what: str = "data") -> dict[str, pd.Series]:
+    """The column of each variable; it must be exactly one column, of a type a model matrix can use.
+
+    ``what`` names the table in messages (``"newdata"`` for predictions).
+    """
     missing = [v for v in variables if v not in data.columns]
     if missing:
         details = ", ".join(f"{v!r} (in the {variables[v]})" for v in missing)
         noun = "column" if len(missing) == 1 else "columns"
-        raise ValueError(f"unknown {noun} {details}; data has columns {list(data.columns)}")
+        raise ValueError(f"unknown {noun} {details}; {what} has columns {list(data.columns)}")
     if not data.columns.is_unique:
         repeated = set(data.columns[data.columns.duplicated()])
         duplicated = [v for v in variables if v in repeated]
         if duplicated:
-            raise ValueError(f"data has more than one column named {', '.join(map(repr, duplicated))}")
+            raise ValueError(f"{what} has more than one column named {', '.join(map(repr, duplicated))}")
     columns = {}
     for var, where in variables.items():
         column = columns[var] = data[var]
@@ -338,6 +343,53 @@ def formula_offset(
         values = numeric_vector(data, expr, "offset", functions)
         total = values if total is None else total + values
     return total
+
+
+def new_data(
+    frame: ModelFrame, newdata, random: tuple[RandomTerm, ...] = ()
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """New data for predictions: the table, and a copy whose factors carry the fit's levels.
+
+    Every column the fixed effects, the formula's offset and the random terms ``random`` use must be
+    there, numeric where the fit's column was numeric.
+    """
+    data = to_pandas(newdata)
+    formula = frame.formula.with_random(random)
+    variables = _model_variables(formula, None, None, frame.functions, response=False)
+    columns = _model_columns(data, variables, "newdata")
+    for var, column in columns.items():
+        fitted = frame.data[var].dtype if var in frame.data.columns else None
+        if isinstance(fitted, np.dtype) and fitted.kind in "iufc" and not is_number_dtype(column.dtype):
+            raise TypeError(
+                f"column {var!r} of newdata has type {column.dtype}, but the model was fitted to numbers"
+            )
+    return data, _with_fit_levels(data, frame)
+
+
+def _with_fit_levels(data: pd.DataFrame, frame: ModelFrame) -> pd.DataFrame:
+    """New data whose categorical columns carry the fit's categories (so contrasts line up).
+
+    Values are matched to the fit's levels by R's labels (``TRUE``, ``2``).  A level the fit has not
+    seen is an error in a column the model matrices use (no coefficient exists for it) and missing in
+    a column used only for grouping (its random effects are then those of a new level).
+    """
+    data = data.copy()
+    used = frame.design_variables
+    for column in frame.data.columns:
+        if column not in data.columns or not isinstance(frame.data[column].dtype, pd.CategoricalDtype):
+            continue
+        categories = frame.data[column].cat.categories
+        values = data[column].astype(object)
+        if all(isinstance(c, str) for c in categories):
+            values = values.map(lambda v: v if isinstance(v, str) or pd.isna(v) else r_label(v))
+        unseen = values.notna() & ~values.isin(categories)
+        if unseen.any():
+            if column in used:
+                levels = ", ".join(map(str, sorted(set(values[unseen]), key=str)[:10]))
+                raise ValueError(f"newdata has levels of factor {column!r} not seen in the fit: {levels}")
+            values = values.where(~unseen)
+        data[column] = pd.Categorical(values, categories=categories, ordered=frame.data[column].cat.ordered)
+    return data
 
 
 #: magnitudes whose squares and products with each other stay within double precision's range
@@ -462,6 +514,37 @@ class CompleteRows:
         return Design.build(rhs, self.table, functions=self.functions) if numeric is None else numeric
 
 
+def _row_values(name: str, value, index: pd.Index) -> np.ndarray:
+    """Weights or an offset given as numbers, one per row of the data (whose index is ``index``).
+
+    A pandas Series is matched to the rows by its index, as pandas aligns columns (it may have more
+    labels, e.g. a column of a larger table); anything else is taken by position.
+    """
+    if isinstance(value, pd.Series) and not value.index.equals(index):
+        if not (index.is_unique and value.index.is_unique):
+            raise ValueError(
+                f"{name} is a Series whose index differs from the data's and has repeated labels (or the "
+                "data's has), so its values cannot be matched to rows; pass an array to use them by position"
+            )
+        absent = index[~index.isin(value.index)]
+        if len(absent):
+            shown = ", ".join(map(repr, absent[:5].tolist())) + (", ..." if len(absent) > 5 else "")
+            raise ValueError(
+                f"{name} is a Series whose index lacks {len(absent)} of the data's row labels ({shown}); a "
+                "Series is matched to the rows by its index: pass an array to use its values by position"
+            )
+        value = value.reindex(index)
+    array = check_numbers(name, value)
+    if array.ndim != 1:
+        given = "a single number" if array.ndim == 0 else f"an array of shape {array.shape}"
+        raise ValueError(f"{name} must be a column name or one number per row, not {given}")
+    if len(array) != len(index):
+        raise ValueError(f"{name} has length {len(array)}, data has {len(index)} rows")
+    if np.isnan(array).all():
+        raise ValueError(f"{name} has only missing values")
+    return array
+
+
 #: pandas 3 always copies on write: a column taken from the input keeps its values when the input changes.
 _COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
 
@@ -483,21 +566,12 @@ def complete_rows(
     variables = _model_variables(formula, weights, offset, functions)
     columns = _model_columns(data, variables)
 
-    n_input = len(data)
     extra = {}
     for name, value in (("weights", weights), ("offset", offset)):
         if value is not None and not isinstance(value, str):
-            try:
-                array = np.asarray(value, dtype=float)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"{name} must be numbers or a column name: {exc}") from exc
-            if array.shape != (n_input,):
-                raise ValueError(f"{name} has length {array.size}, data has {n_input} rows")
-            if np.isnan(array).all():
-                raise ValueError(f"{name} has only missing values")
-            extra[name] = array
+            extra[name] = _row_values(name, value, data.index)
 
-    complete = np.ones(n_input, dtype=bool)
+    complete = np.ones(len(data), dtype=bool)
     for var, column in columns.items():
         present = _present(column)
         if not present.any():

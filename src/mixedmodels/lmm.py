@@ -23,8 +23,9 @@ from .engine.covariance import covariance_for
 from .engine.crossprod import CrossProducts
 from .engine.deviance import ProfiledObjective, objective_from_factor
 from .engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
+from .errors import FitError, check_flag, check_instance, check_integer, check_seed
 from .formula import FormulaError, parse_formula
-from .frame import ModelFrame, build_frame, formula_offset, r_label, to_pandas
+from .frame import ModelFrame, build_frame, formula_offset, new_data
 
 __all__ = ["LinearMixedModel", "lmer"]
 
@@ -44,11 +45,15 @@ def lmer(
     """Fit a linear mixed model with an lme4 formula, by REML (default) or maximum likelihood.
 
     ``weights`` and ``offset`` are column names or arrays (prior weights and an offset, as lmer's
-    ``weights=`` and ``offset=``); ``offset(x)`` terms in the formula are added to the offset.
+    ``weights=`` and ``offset=``; a pandas Series is matched to the data's rows by its index, other
+    arrays by position); ``offset(x)`` terms in the formula are added to the offset.
     ``control`` (an :class:`OptimizerControl`) sets the optimizer's tolerances and lme4's checks
     (``gradient_tol``, ``boundary_tol``, ``singular_tol``, ...).  ``functions`` are your own functions
     the formula may call (``{"logit": logit}``), beyond R's and NumPy's; a formula runs nothing else.
     """
+    reml = check_flag("reml", reml)
+    if control is not None:
+        check_instance("control", control, OptimizerControl, "an OptimizerControl")
     frame = build_frame(parse_formula(formula), data, weights=weights, offset=offset, functions=functions)
     return LinearMixedModel(frame, reml=reml, control=control).fit()
 
@@ -112,13 +117,14 @@ class LinearMixedModel:
                 del self.__dict__[name]
         self._theta = np.asarray(theta, dtype=float)
         if not self.objective.update(self._theta):
-            raise FloatingPointError("the covariance parameters give a singular system")
+            raise FitError("the covariance parameters give a singular system")
         self._criterion = objective_from_factor(self.objective.factor, self.reml)
         self._beta, self._spherical = self.objective.factor.solve()
         self.messages = list(self.frame.messages)
 
     def refit(self, reml: bool | None = None) -> LinearMixedModel:
         """The same model refitted (by REML or ML), reusing the cross-products."""
+        reml = check_flag("reml", reml, allow_none=True)
         model = LinearMixedModel(
             self.frame, reml=self.reml if reml is None else reml, control=self.control, cross=self.cross
         )
@@ -343,10 +349,15 @@ class LinearMixedModel:
             return everything
         if isinstance(re_form, float) and np.isnan(re_form):
             return {}
-        text = str(re_form).strip()
+        check_instance("re_form", re_form, str, "None, '~0' or a formula such as '~(1 | g)'")
+        text = re_form.strip()
         if text.replace(" ", "") in ("~0", "NA", "~1", "0"):
             return {}
         wanted = parse_formula("_ " + text if text.startswith("~") else "_ ~ " + text).random
+        if not wanted:
+            raise FormulaError(
+                f"re_form {re_form!r} has no random-effects terms: use '~0' for none, '~(1 | g)' for some"
+            )
         kept: dict[int, np.ndarray] = {}
         for term in wanted:
             design = Design.build(term.lhs, self.frame.data, functions=self.frame.functions)[0]
@@ -374,6 +385,7 @@ class LinearMixedModel:
         ``offset(...)`` terms are evaluated on it; an ``offset=`` given to ``lmer`` is not (write it in
         the formula to have it in predictions).
         """
+        allow_new_levels = check_flag("allow_new_levels", allow_new_levels)
         included = self._included_columns(re_form)
         if newdata is None:
             data, x, offset = self.frame.data, self.frame.x, self.frame.offset
@@ -382,8 +394,7 @@ class LinearMixedModel:
                 for k, mask in included.items()
             ]
         else:
-            data = to_pandas(newdata)
-            leveled = _with_fit_levels(data, self.frame)
+            data, leveled = new_data(self.frame, newdata, tuple(self.frame.terms[k].term for k in included))
             x = self.frame.fixed_matrix(leveled)
             offset = formula_offset(self.frame.formula, data, self.frame.functions)
             terms = []
@@ -404,7 +415,8 @@ class LinearMixedModel:
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
         """Responses simulated from the fitted model, with new random effects (lme4's default)."""
-        rng = np.random.default_rng(seed)
+        nsim = check_integer("nsim", nsim)
+        rng = np.random.default_rng(check_seed(seed))
         sigma = self.sigma
         mean = self.frame.x @ self._beta
         if self.frame.offset is not None:
@@ -655,32 +667,6 @@ class LinearMixedModel:
 def _per_level_records(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, dict]]:
     """grouping factor -> level -> column -> value, for JSON."""
     return {g: {str(k): v for k, v in df.to_dict(orient="index").items()} for g, df in tables.items()}
-
-
-def _with_fit_levels(data: pd.DataFrame, frame: ModelFrame) -> pd.DataFrame:
-    """New data whose categorical columns carry the fit's categories (so contrasts line up).
-
-    Values are matched to the fit's levels by R's labels (``TRUE``, ``2``).  A level the fit has not
-    seen is an error in a column the model matrices use (no coefficient exists for it) and missing in
-    a column used only for grouping (its random effects are then those of a new level).
-    """
-    data = data.copy()
-    used = frame.design_variables
-    for column in frame.data.columns:
-        if column not in data.columns or not isinstance(frame.data[column].dtype, pd.CategoricalDtype):
-            continue
-        categories = frame.data[column].cat.categories
-        values = data[column].astype(object)
-        if all(isinstance(c, str) for c in categories):
-            values = values.map(lambda v: v if isinstance(v, str) or pd.isna(v) else r_label(v))
-        unseen = values.notna() & ~values.isin(categories)
-        if unseen.any():
-            if column in used:
-                levels = ", ".join(map(str, sorted(set(values[unseen]), key=str)[:10]))
-                raise ValueError(f"newdata has levels of factor {column!r} not seen in the fit: {levels}")
-            values = values.where(~unseen)
-        data[column] = pd.Categorical(values, categories=categories, ordered=frame.data[column].cat.ordered)
-    return data
 
 
 _CACHED = {name for name, value in vars(LinearMixedModel).items() if isinstance(value, cached_property)}

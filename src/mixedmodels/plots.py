@@ -9,6 +9,7 @@ without pictures.  matplotlib is imported only when a plot is made (``pip instal
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from scipy import stats
 
 from . import diagnostics
 from .design import formula_names
+from .errors import check_flag, check_instance, check_integer, check_probability, check_real
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -58,7 +60,14 @@ def _style(ax: Axes) -> None:
 
 def _given_axes(ax, count: int) -> tuple[Figure, list[Axes]]:
     """The Axes passed in ``ax`` (one, or a sequence), checked to be ``count``, and their figure."""
-    axes = [ax] if not isinstance(ax, (Sequence, np.ndarray)) else list(np.ravel(ax))
+    _pyplot()
+    from matplotlib.axes import Axes
+
+    several = isinstance(ax, (Sequence, np.ndarray)) and not isinstance(ax, str)
+    axes = list(np.ravel(ax)) if several else [ax]
+    wrong = next((a for a in axes if not isinstance(a, Axes)), None)
+    if wrong is not None:
+        raise TypeError(f"ax must be a matplotlib Axes or a list of them, not {type(wrong).__name__}")
     if len(axes) != count:
         raise ValueError(f"this plot has {count} panel(s), but {len(axes)} Axes were passed")
     return axes[0].figure, axes
@@ -112,7 +121,8 @@ def _qq_panel(ax: Axes, values: np.ndarray, gid: str) -> tuple[np.ndarray, np.nd
 
 def _label_points(ax: Axes, x, y, labels, size, count: int) -> None:
     """Write the labels of the ``count`` points with the largest ``|size|`` next to them."""
-    for i in np.argsort(-np.abs(np.asarray(size)), kind="stable")[: max(0, count)]:
+    count = check_integer("label_extremes", count, minimum=0)
+    for i in np.argsort(-np.abs(np.asarray(size)), kind="stable")[:count]:
         ax.annotate(
             str(labels[i]),
             (x[i], y[i]),
@@ -152,6 +162,7 @@ class ModelPlots:
 
         The ``label_extremes`` rows with the largest standardized residuals are labelled by their index.
         """
+        smooth = check_flag("smooth", smooth)
         table = self.model.residual_diagnostics
         figure, (ax,) = _panels(ax, 1, 1, (6.4, 4.4))
         fitted, pearson = table["fitted"].to_numpy(), table["pearson"].to_numpy()
@@ -241,8 +252,7 @@ class ModelPlots:
         grouping factor the levels are sorted by its first column, so the rows of its panels line up (as
         lme4's ``dotplot(ranef(m, condVar = TRUE))``).
         """
-        if not 0 < level < 1:
-            raise ValueError(f"level must be between 0 and 1, not {level}")
+        level = check_probability("level", level)
         groups = self._groups(group)
         panels = self._ranef_panels(group)
         if ax is None:
@@ -399,7 +409,7 @@ class ModelPlots:
         """
         group = self._default_group(group)
         codes, levels = diagnostics.group_codes(self.model, group)
-        x = self._default_x(group) if x is None else x
+        x = self._default_x(group) if x is None else check_instance("x", x, str, "a column name")
         data = self.model.frame.data
         if x not in data.columns:
             raise ValueError(f"x must be a column the model uses ({list(data.columns)}), not {x!r}")
@@ -413,7 +423,7 @@ class ModelPlots:
         observed = self.model.frame.y
         fitted = self.model.fitted.to_numpy()
         population = self.model.predict(re_form="~0").to_numpy()
-        shown = min(len(levels), max_panels)
+        shown = min(len(levels), check_integer("max_panels", max_panels))
         ncols = math.ceil(math.sqrt(shown))
         figure, axes = _panels(ax, shown, ncols, (2.1, 1.9), sharex=True, sharey=True)
         for j, axis in enumerate(axes):
@@ -450,6 +460,8 @@ class ModelPlots:
         (``m.confint(method="profile", level=level)``).  A straight trace means the Wald interval is
         good; a curved one, that the profile interval is the one to report.
         """
+        level = check_probability("level", level)
+        ncols = check_integer("ncols", ncols)
         table = self.model.profile() if profile is None else profile
         names = list(dict.fromkeys(table["parameter"]))
         figure, axes = _panels(ax, len(names), ncols, (3.4, 3.0))
@@ -477,7 +489,11 @@ class ModelPlots:
         against.
         """
         plt = _pyplot()
-        directory = Path(directory)
+        if check_real("dpi", dpi, finite=True) < 10:
+            raise ValueError(f"dpi must be at least 10 (too few pixels to draw the labels), not {dpi!r}")
+        directory = Path(check_instance("directory", directory, (str, os.PathLike), "a path"))
+        if directory.exists() and not directory.is_dir():
+            raise ValueError(f"cannot write the plots into {str(directory)!r}: it is a file, not a directory")
         directory.mkdir(parents=True, exist_ok=True)
         figures = {
             "residuals": self.residuals,

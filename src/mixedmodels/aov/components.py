@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..frame import ModelMessage
+from ..errors import ModelMessage
 from ..lmm import LinearMixedModel, lmer
 from .design import AnovaDesign
 from .ems import ERROR, RESIDUALS, SourceTable
@@ -126,10 +126,6 @@ def variance_table(
 
     ``.attrs`` holds ``method`` and a ``note`` explaining negative estimates and differences from REML.
     """
-    if negative not in NEGATIVE_CHOICES:
-        raise ValueError(
-            f"negative must be one of {', '.join(map(repr, NEGATIVE_CHOICES))}, not {negative!r}"
-        )
     if negative == "reml":
         reported, method = reml, "REML"
     elif negative == "zero":

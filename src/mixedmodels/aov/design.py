@@ -23,6 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..design import Design
+from ..errors import check_names
 from ..formula import FormulaError, parse_formula, rhs_terms
 from ..frame import check_finite, complete_rows, grouping_factor, numeric_vector
 
@@ -150,8 +151,8 @@ def build_design(
     GLM's CLASS): numeric columns among them become factors with sorted levels, as R's ``factor()``.
     ``functions`` are the caller's own functions the formula may call.
     """
-    random = [random] if isinstance(random, str) else list(random)
-    factors = [factors] if isinstance(factors, str) else list(factors)
+    random = check_names("random", random)
+    factors = check_names("factors", factors)
     parsed = parse_formula(formula)
     if parsed.random:
         raise FormulaError(

@@ -151,8 +151,6 @@ def _type3(design: AnovaDesign, factor: np.ndarray):
 
 def source_table(design: AnovaDesign, ss_type: int) -> SourceTable:
     """Sums of squares and expected mean squares for ``ss_type`` 1 or 3."""
-    if ss_type not in (1, 3):
-        raise ValueError(f"ss_type must be 1 or 3, not {ss_type!r}")
     factor, kept = independent_cholesky(design.gram)
     if ss_type == 1:
         ss, df, traces, fitted, projected = _type1(design, factor, kept)

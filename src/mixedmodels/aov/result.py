@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import check_choice, check_probability
 from ..lmm import LinearMixedModel
 from ..summary import format_column, text_table
 from .components import (
+    NEGATIVE_CHOICES,
     fit_reml,
     fixed_in_random_sources,
     moment_estimates,
@@ -50,8 +52,7 @@ def aov(
     >>> print(res.ems.loc["sire", "Expected Mean Square"])
     Var(Error) + 8 Var(sire)
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    alpha = check_probability("alpha", alpha)
     design = build_design(formula, data, random, factors, functions)
     result = AovResult(design, ss_type=ss_type, alpha=alpha)
     result.source_table()  # checks ss_type and, for Type III, the rank of the design
@@ -112,7 +113,7 @@ class AovResult:
     # -- sums of squares and expected mean squares ---------------------------------------------------
     def source_table(self, ss_type: int | None = None) -> SourceTable:
         """Df, sums of squares and expected-mean-square coefficients (``ss_type`` defaults to the fit's)."""
-        ss_type = self.ss_type if ss_type is None else ss_type
+        ss_type = check_choice("ss_type", self.ss_type if ss_type is None else ss_type, (1, 3))
         if ss_type not in self._source_tables:
             self._source_tables[ss_type] = source_table(self.design, ss_type)
         return self._source_tables[ss_type]
@@ -198,6 +199,7 @@ class AovResult:
         0, ``"reml"`` reports REML estimates (``mm.lmer`` with ``(1 | term)`` for each random term).  The
         column ``Negative`` flags negative ANOVA estimates; ``.attrs["note"]`` says why the methods differ.
         """
+        check_choice("negative", negative, NEGATIVE_CHOICES)
         if not self.random:
             raise ValueError("the model has no random terms; name them in random=")
         reml = reml_estimates(self.design, self.reml_fit) if negative == "reml" else None
@@ -225,14 +227,14 @@ class AovResult:
             ms_group=float(table.mean_sq[0]),
             ms_error=float(table.mean_sq[1]),
             mean=self.design.response_mean,
-            alpha=self.alpha if alpha is None else alpha,
+            alpha=self.alpha if alpha is None else check_probability("alpha", alpha),
         )
 
     # -- printing -----------------------------------------------------------------------------------------
     def summary(self, negative: str = "keep") -> AovReport:
         """The printed report: ANOVA table, expected mean squares, tests, variance components (and the
         one-way model's intervals when it applies); ``negative`` as in :meth:`variance_components`."""
-        return AovReport(self, negative)
+        return AovReport(self, check_choice("negative", negative, NEGATIVE_CHOICES))
 
     def __str__(self) -> str:
         return str(self.summary())

@@ -12,6 +12,8 @@ from importlib import resources
 
 import pandas as pd
 
+from ..errors import check_instance
+
 __all__ = ["load", "list"]
 
 _builtin_list = list
@@ -43,6 +45,7 @@ def _read(name: str) -> pd.DataFrame:
 
 def load(name: str) -> pd.DataFrame:
     """Return a fresh copy of the bundled dataset ``name`` (e.g. ``"sleepstudy"``)."""
+    check_instance("name", name, str, "a dataset name such as 'sleepstudy'")
     known = _metadata()
     if name not in known:
         lowered = {key.lower(): key for key in known}

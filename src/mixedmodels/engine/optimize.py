@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 import nlopt
 import numpy as np
 
+from ..errors import ConvergenceWarning, check_flag, check_integer, check_positive
+
 __all__ = [
     "OptimizerControl",
     "OptimizationResult",
@@ -25,10 +27,6 @@ __all__ = [
     "minimize_bobyqa",
     "finite_differences",
 ]
-
-
-class ConvergenceWarning(UserWarning):
-    """The optimizer's result may not be a proper optimum."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +48,16 @@ class OptimizerControl:
     restarts: int = 5  # BOBYQA restarts when the check finds the result short of an optimum
     gradient_tol: float = 2e-3
     singular_tol: float = 1e-4
+
+    def __post_init__(self) -> None:
+        for name in ("ftol_abs", "ftol_rel", "xtol_abs", "boundary_tol", "gradient_tol", "singular_tol"):
+            if name != "ftol_abs" or self.ftol_abs is not None:
+                check_positive(name, getattr(self, name), allow_zero=True)
+        check_integer("max_evaluations", self.max_evaluations, minimum=1)
+        check_integer("newton_steps", self.newton_steps, minimum=0)
+        check_integer("restarts", self.restarts, minimum=0)
+        check_flag("moment_start", self.moment_start)
+        check_flag("check_convergence", self.check_convergence)
 
 
 DERIVATIVE_STEP = 1e-4  # lme4's deriv12 delta

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..design import Design
+from ..errors import check_choice
 from ..frame import independent_columns
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ def _treatment_design(model: LinearMixedModel) -> tuple[Design, np.ndarray, pd.D
             data[column] = data[column].cat.as_unordered()
     design, x = Design.build(frame.formula.fixed, data, functions=frame.functions)
     if not design.treatment_coded:
-        raise NotImplementedError(
+        raise ValueError(
             "type 3 tests need the factors' contrasts to be remade as treatment contrasts, which is not "
             "possible for contrasts written in the formula (C(x, ...)); use type 1 or 2"
         )
@@ -210,8 +211,7 @@ def _type3(model: LinearMixedModel, terms: FixedTerms) -> dict[str, np.ndarray]:
 
 def anova_contrasts(model: LinearMixedModel, type: int = 3) -> dict[str, np.ndarray]:
     """Hypothesis matrix of each fixed-effect term for a type 1, 2 or 3 ANOVA (lmerTest's)."""
-    if type not in (1, 2, 3):
-        raise ValueError(f"type must be 1, 2 or 3, not {type!r}")
+    check_choice("type", type, (1, 2, 3))
     frame = model.frame
     terms = FixedTerms(frame.fixed_design, frame.kept_columns)
     x = frame.x

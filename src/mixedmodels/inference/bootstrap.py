@@ -38,7 +38,7 @@ from scipy import stats
 
 from ..engine.blas import single_threaded_blas
 from ..engine.crossprod import with_response
-from ..engine.optimize import ConvergenceWarning
+from ..errors import ConvergenceWarning, check_flag, check_integer, check_numbers, check_seed
 from .parameters import model_parameters, parameter_names
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def refit_response(model: LinearMixedModel, response: np.ndarray) -> LinearMixed
 def _statistic_values(value, width: int | None = None) -> np.ndarray:
     if isinstance(value, (pd.Series, dict)):
         value = list(value.values()) if isinstance(value, dict) else value.to_numpy()
-    array = np.asarray(value, dtype=float).ravel()
+    array = check_numbers("the statistic's value", value).ravel()
     if width is not None and array.size != width:
         raise ValueError(f"the statistic gave {array.size} values for a replicate, {width} for the fit")
     return array
@@ -147,14 +147,14 @@ def bootstrap(
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Parametric bootstrap; see :meth:`LinearMixedModel.bootstrap`."""
-    nsim = int(nsim)
-    if nsim < 1:
-        raise ValueError(f"nsim must be a positive number of replicates, not {nsim}")
-    if n_jobs == -1:
+    nsim = check_integer("nsim", nsim)
+    if isinstance(n_jobs, int) and n_jobs == -1:
         n_jobs = multiprocessing.cpu_count()
-    if int(n_jobs) < 1:
-        raise ValueError(f"n_jobs must be a positive number of processes (or -1 for all), not {n_jobs}")
-    n_jobs = min(int(n_jobs), nsim)
+    n_jobs = min(check_integer("n_jobs (processes; -1 for all cores)", n_jobs), nsim)
+    seed = check_seed(seed)
+    check_flag("progress", progress, allow_none=True)
+    if statistic is not None and not callable(statistic):
+        raise TypeError(f"statistic must be a function of the refitted model, not {statistic!r}")
     default = statistic is None
     if statistic is None:
         statistic = model_parameters
@@ -163,7 +163,8 @@ def bootstrap(
     observed = _statistic_values(observed)
     width = observed.size
 
-    seeds = np.random.SeedSequence(seed).spawn(nsim)
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    seeds = root.spawn(nsim)
     size = max(1, min(20, nsim // (8 * n_jobs)))
     chunks = [(start, seeds[start : start + size]) for start in range(0, nsim, size)]
     values = np.full((nsim, width), np.nan)

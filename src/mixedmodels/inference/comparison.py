@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..frame import ModelMessage
+from ..errors import ModelMessage, check_flag
 
 if TYPE_CHECKING:
     from ..lmm import LinearMixedModel
@@ -47,10 +47,13 @@ def anova(
     fits = list(models) + list(named_models.values())
     if not fits:
         raise TypeError("anova() needs at least one fitted model")
+    refit = check_flag("refit", refit)
     if len(fits) == 1:
         return fits[0].anova()
     if names is None:
         names = [f"MODEL{k + 1}" for k in range(len(models))] + list(named_models)
+    elif isinstance(names, str) or not isinstance(names, (Sequence, np.ndarray, pd.Index)):
+        raise TypeError(f"names must be a list of row names, one per model, not {names!r}")
     else:
         names = [str(name) for name in names]
     return likelihood_ratio_table(fits, names, refit)

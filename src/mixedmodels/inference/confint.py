@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .ddf import check_level
+from ..errors import check_choice, check_flag, check_probability
 from .parameters import parameter_names, variance_names
 
 if TYPE_CHECKING:
@@ -45,17 +45,26 @@ def select_parameters(model: LinearMixedModel, parm, old_names: bool = True) -> 
     whichever ``old_names`` selects), ``"theta_"`` (all variance parameters), ``"beta_"`` (all fixed
     effects), or integer positions (0-based).
     """
-    names = parameter_names(model, old_names)
+    names = parameter_names(model, check_flag("old_names", old_names))
     if parm is None:
         return list(range(len(names)))
     n_variance = len(variance_names(model))
-    wanted = [parm] if isinstance(parm, (str, int, np.integer)) else list(parm)
+    if isinstance(parm, (str, int, np.integer)):
+        wanted = [parm]
+    elif isinstance(parm, (Sequence, np.ndarray, pd.Index)):
+        wanted = list(parm)
+    else:
+        raise TypeError(f"parm must be a parameter name, a position or a list of them, not {parm!r}")
+    if not wanted:
+        raise ValueError("parm is empty: name at least one parameter (or None for all)")
     chosen: list[int] = []
     for item in wanted:
-        if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+        if isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_)):
             if not -len(names) <= item < len(names):
-                raise IndexError(f"parameter position {item} is out of range (there are {len(names)})")
+                raise ValueError(f"parm position {item} is out of range: there are {len(names)} parameters")
             chosen.append(int(item) % len(names))
+        elif not isinstance(item, str):
+            raise TypeError(f"parm must hold parameter names or positions, not {item!r}")
         elif item == "theta_":
             chosen.extend(range(n_variance))
         elif item == "beta_":
@@ -63,7 +72,7 @@ def select_parameters(model: LinearMixedModel, parm, old_names: bool = True) -> 
         elif item in names:
             chosen.append(names.index(item))
         else:
-            raise ValueError(f"unknown parameter {item!r}; the parameters are {', '.join(names)}")
+            raise ValueError(f"unknown parameter {item!r} in parm; the parameters are {', '.join(names)}")
     return list(dict.fromkeys(chosen))
 
 
@@ -87,10 +96,8 @@ def confint(
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Confidence intervals as lme4's ``confint.merMod``; see :meth:`LinearMixedModel.confint`."""
-    key = str(method).lower()
-    if key not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, not {method!r}")
-    check_level(level)
+    key = check_choice("method", method, METHODS, canonical=str.lower)
+    level = check_probability("level", level)
     indices = select_parameters(model, parm, old_names)
     names = parameter_names(model, old_names)
     if key == "wald":

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .ddf import check_level, f_table, f_test, t_test
+from ..errors import check_flag, check_numbers, check_probability
+from .ddf import f_table, f_test, t_test
 
 if TYPE_CHECKING:
     from ..lmm import LinearMixedModel
@@ -28,7 +29,7 @@ def _named_row(weights: Mapping, names: list[str]) -> np.ndarray:
     unknown = [str(k) for k in weights if k not in names]
     if unknown:
         raise ValueError(f"unknown fixed effects {', '.join(map(repr, unknown))}; the model has {names}")
-    return np.array([float(weights.get(name, 0.0)) for name in names])
+    return np.array([check_numbers(f"the coefficient of {name!r}", weights.get(name, 0.0)) for name in names])
 
 
 def contrast_matrix(model: LinearMixedModel, contrasts) -> tuple[np.ndarray, list]:
@@ -42,27 +43,39 @@ def contrast_matrix(model: LinearMixedModel, contrasts) -> tuple[np.ndarray, lis
     p = len(names)
     if isinstance(contrasts, pd.DataFrame):
         rows = [_named_row(row.to_dict(), names) for _, row in contrasts.iterrows()]
-        return np.array(rows).reshape(len(rows), p), list(contrasts.index)
-    if isinstance(contrasts, (Mapping, pd.Series)):
-        return _named_row(dict(contrasts), names)[None, :], [0]
-    if isinstance(contrasts, Sequence) and contrasts and isinstance(contrasts[0], (Mapping, pd.Series)):
+        matrix, labels = np.array(rows).reshape(len(rows), p), list(contrasts.index)
+    elif isinstance(contrasts, (Mapping, pd.Series)):
+        matrix, labels = _named_row(dict(contrasts), names)[None, :], [0]
+    elif isinstance(contrasts, Sequence) and contrasts and isinstance(contrasts[0], (Mapping, pd.Series)):
         rows = [_named_row(dict(row), names) for row in contrasts]
-        return np.array(rows), list(range(len(rows)))
-    matrix = np.asarray(contrasts, dtype=float)
-    if matrix.ndim == 1:
-        matrix = matrix[None, :]
-    if matrix.ndim != 2 or matrix.shape[1] != p:
-        raise ValueError(
-            f"contrasts must have {p} columns, one per fixed effect {names}; got shape {np.shape(contrasts)}"
-        )
+        matrix, labels = np.array(rows), list(range(len(rows)))
+    else:
+        if contrasts is None or isinstance(contrasts, (str, bytes)):
+            raise TypeError(
+                f"contrasts must be numbers or a mapping of fixed effects to them, not {contrasts!r}"
+            )
+        matrix = check_numbers("contrasts", contrasts)
+        if matrix.ndim == 1:
+            matrix = matrix[None, :]
+        if matrix.ndim != 2 or matrix.shape[1] != p:
+            raise ValueError(
+                f"contrasts must have {p} columns, one per fixed effect {names}; "
+                f"got shape {np.shape(contrasts)}"
+            )
+        labels = list(range(matrix.shape[0]))
     if not np.all(np.isfinite(matrix)):
         raise ValueError("contrasts have missing or infinite values")
-    return matrix, list(range(matrix.shape[0]))
+    if matrix.size and not matrix.any():
+        raise ValueError("contrasts are all zero: there is nothing to test")
+    return matrix, labels
 
 
 def _t_rows(model: LinearMixedModel, matrix: np.ndarray, ddf: str, level: float) -> pd.DataFrame:
     """Estimate, standard error, df, t, confidence limits and p-value of each row."""
-    check_level(level)
+    level = check_probability("level", level)
+    zero = np.flatnonzero(~matrix.any(axis=1))
+    if zero.size:
+        raise ValueError(f"contrast row {zero[0]} is all zeros: it estimates nothing")
     beta = model.fixef.to_numpy()
     rows = []
     for contrast in matrix:
@@ -89,7 +102,7 @@ def contrast_table(
 ) -> pd.DataFrame:
     """lmerTest's ``contest``: one joint F test (``joint=True``) or a t test per row."""
     matrix, labels = contrast_matrix(model, contrasts)
-    if joint:
+    if check_flag("joint", joint):
         return f_table({"joint": f_test(model, matrix, ddf)}, model.sigma)
     table = _t_rows(model, matrix, ddf, level)
     table.index = labels
@@ -106,6 +119,8 @@ def estimate_table(
     """SAS's ESTIMATE with CL: Estimate, Standard Error, DF, t Value, Pr > |t|, Alpha, Lower, Upper."""
     matrix, labels = contrast_matrix(model, contrasts)
     if label is not None:
+        if not isinstance(label, (str, Sequence, np.ndarray, pd.Index)):
+            raise TypeError(f"label must be a string or a list of strings, not {label!r}")
         labels = [label] if isinstance(label, str) else list(label)
         if len(labels) != matrix.shape[0]:
             raise ValueError(f"{len(labels)} labels given for {matrix.shape[0]} estimates")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .ddf import check_level
+from ..errors import check_probability
 from .numdiff import derivatives
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def covariance_parameters(model: LinearMixedModel, level: float = 0.95) -> pd.Da
     Columns Cov Parm (and Subject, when a term is not a random intercept), Estimate, Standard Error,
     Z Value, Pr > Z, Alpha, Lower, Upper.
     """
-    check_level(level)
+    level = check_probability("level", level)
     alpha = 1.0 - level
     layout = _layout(model)
     varpar = model.variance_parameters

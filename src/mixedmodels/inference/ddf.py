@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import check_choice
 from .satterthwaite import independent_contrasts, satterthwaite_df, satterthwaite_f_test, wald_f
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ __all__ = [
     "F_TABLE_COLUMNS",
     "FTest",
     "check_ddf",
-    "check_level",
     "f_table",
     "f_test",
     "t_test",
@@ -47,17 +47,7 @@ DDF_METHODS = ("satterthwaite", "kenward-roger", "containment", "residual", "asy
 
 def check_ddf(ddf: str) -> str:
     """The method's canonical name (case and ``_``/``-`` do not matter); unknown names raise."""
-    name = str(ddf).lower().replace("_", "-")
-    if name not in DDF_METHODS:
-        choices = ", ".join(repr(m) for m in DDF_METHODS)
-        raise ValueError(f"ddf must be one of {choices}, not {ddf!r}")
-    return name
-
-
-def check_level(level: float) -> None:
-    """Raise unless ``level`` is a confidence level, strictly between 0 and 1."""
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, not {level!r}")
+    return check_choice("ddf", ddf, DDF_METHODS, canonical=lambda name: name.lower().replace("_", "-"))
 
 
 @dataclass(frozen=True)

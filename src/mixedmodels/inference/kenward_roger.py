@@ -40,6 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..engine.cholesky import block_diagonal
+from ..errors import FitError
 
 if TYPE_CHECKING:
     from ..lmm import LinearMixedModel
@@ -78,7 +79,7 @@ class _RandomEffectsAlgebra:
         self.factor = model.objective.factor.copy()
         factors = model.objective.factors(model.theta)
         if not self.factor.update(factors):
-            raise FloatingPointError("the fitted covariance parameters give a singular system")
+            raise FitError("the fitted covariance parameters give a singular system")
         self.nlevels = [d.shape[0] for d in cross.diag]
         self.ncols = [d.shape[1] for d in cross.diag]
         self.edges = np.cumsum([0] + [n * p for n, p in zip(self.nlevels, self.ncols)])

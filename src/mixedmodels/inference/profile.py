@@ -44,6 +44,7 @@ from ..engine.covariance import Unstructured
 from ..engine.crossprod import CrossProducts
 from ..engine.deviance import ProfiledObjective
 from ..engine.optimize import OptimizerControl, minimize_bobyqa
+from ..errors import check_integer, check_positive, check_probability
 from .parameters import (
     model_parameters,
     parameter_names,
@@ -230,6 +231,10 @@ class LikelihoodProfile:
         delta: float | None = None,
         maxmult: float = 10.0,
     ):
+        alphamax = check_probability("alphamax", alphamax)
+        self.maxpts = check_integer("maxpts", maxpts)
+        if delta is not None:
+            delta = check_positive("delta", delta)
         self.model = model
         with single_threaded_blas():
             self.ml = model.refit(reml=False) if model.reml else model
@@ -241,8 +246,7 @@ class LikelihoodProfile:
         self.lower = np.concatenate([lower, np.full(n_fixed, -np.inf)])
         self.upper = np.concatenate([upper, np.full(n_fixed, np.inf)])
         self.cutoff = float(np.sqrt(stats.chi2.ppf(1 - alphamax, len(self.optimum))))
-        self.delta = self.cutoff / 8 if delta is None else float(delta)
-        self.maxpts = int(maxpts)
+        self.delta = self.cutoff / 8 if delta is None else delta
         self.maxmult = float(maxmult)
         self._varpar = VarianceParameters(self.ml)
         self._held_fixed: dict[int, _FixedEffectHeld] = {}

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import check_flag
 from ..formula import RandomTerm, r_expression, rhs_terms
 from ..frame import build_frame
 
@@ -111,6 +112,7 @@ ROUNDOFF = 1e-10  # relative size of log-likelihood differences that are roundof
 
 def ranova(model: LinearMixedModel, reduce_terms: bool = True) -> pd.DataFrame:
     """lmerTest's ``ranova(model, reduce.terms)`` table (see the module docstring)."""
+    reduce_terms = check_flag("reduce_terms", reduce_terms)
     rows = [("<none>", model.loglik, model.df_loglik)]
     for label, random in reduced_random_terms(model.frame.formula.random, reduce_terms):
         rows.append((label, *_reduced_loglik(model, random)))

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import check_instance
+
 __all__ = ["anova"]
 
 
@@ -19,8 +21,12 @@ def anova(*models, names: list[str] | None = None) -> pd.DataFrame:
     All fits must use the same rows, response and method; REML fits with different fixed effects
     give a warning, as their restricted likelihoods are not comparable.
     """
+    from .models import _NlmeModel
+
     if len(models) < 2:
         raise ValueError("anova compares at least two fitted models")
+    for model in models:
+        check_instance("anova()'s models", model, _NlmeModel, "gls or lme fits (mm.anova compares lmer fits)")
     methods = {m.method for m in models}
     if len(methods) > 1:
         raise ValueError("all fitted objects must have the same estimation method")

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from ..errors import check_choice, check_flag, check_integer, check_numbers, check_real
 from ..formula import FormulaError
 from .forms import StructureForm, parse_form
 from .groups import Bucket, GroupLayout
@@ -78,7 +79,7 @@ class CorStruct:
         if self.form.uses_fitted:
             raise FormulaError(f"{type(self).__name__}: fitted values cannot be a correlation covariate")
         self.value = value
-        self.fixed = bool(fixed)
+        self.fixed = check_flag("fixed", fixed)
         self.layout: GroupLayout | None = None
         self._start = np.zeros(0)
 
@@ -268,8 +269,9 @@ class CorAR1(_TimeSeries):
     """
 
     def __init__(self, form: str = "~ 1", value: float = 0.0, fixed: bool = False):
+        value = check_real("value", value)
         if abs(value) >= 1:
-            raise ValueError("parameter in AR(1) structure must be between -1 and 1")
+            raise ValueError(f"value (the AR(1) correlation) must be between -1 and 1, not {value!r}")
         super().__init__(form, value, fixed)
 
     def _setup(self, data):
@@ -299,8 +301,9 @@ class CorCAR1(_TimeSeries):
     names_reported = ("Phi",)
 
     def __init__(self, form: str = "~ 1", value: float = 0.2, fixed: bool = False):
+        value = check_real("value", value)
         if not 0 < value < 1:
-            raise ValueError("parameter in CAR(1) structure must be between 0 and 1")
+            raise ValueError(f"value (the CAR(1) correlation) must be between 0 and 1, not {value!r}")
         super().__init__(form, value, fixed)
 
     def _setup(self, data):
@@ -320,8 +323,9 @@ class CorCompSymm(CorStruct):
     names_reported = ("Rho",)
 
     def __init__(self, form: str = "~ 1", value: float = 0.0, fixed: bool = False):
+        value = check_real("value", value)
         if abs(value) >= 1:
-            raise ValueError('parameter in "corCompSymm" structure must be < 1 in absolute value')
+            raise ValueError(f"value (the common correlation) must be between -1 and 1, not {value!r}")
         super().__init__(form, value, fixed)
 
     def _setup(self, data):
@@ -456,15 +460,15 @@ class CorARMA(_Timed):
     """
 
     def __init__(self, form: str = "~ 1", value=None, p: int = 0, q: int = 0, fixed: bool = False):
-        if p < 0 or q < 0 or int(p) != p or int(q) != q:
-            raise ValueError("ARMA orders p and q must be non-negative integers")
+        p, q = check_integer("p", p, minimum=0), check_integer("q", q, minimum=0)
         if p + q == 0:
             raise ValueError("CorARMA needs p + q > 0 (use no correlation structure instead)")
-        value = np.zeros(p + q) if value is None else np.atleast_1d(np.asarray(value, dtype=float))
-        if len(value) != p + q:
-            raise ValueError("initial value for parameter of wrong length")
+        value = np.zeros(p + q) if value is None else check_numbers("value", value, finite=True)
+        value = np.atleast_1d(value)
+        if value.shape != (p + q,):
+            raise ValueError(f"value must have p + q = {p + q} numbers, not shape {value.shape}")
         if np.max(np.abs(value)) >= 1:
-            raise ValueError("parameters in ARMA structure must be < 1 in absolute value")
+            raise ValueError(f"value (the ARMA coefficients) must be between -1 and 1, not {value.tolist()}")
         super().__init__(form, value, fixed)
         self.p, self.q = int(p), int(q)
 
@@ -539,7 +543,7 @@ class CorSymm(CorStruct):
     """
 
     def __init__(self, form: str = "~ 1", value=None, fixed: bool = False):
-        super().__init__(form, None if value is None else np.asarray(value, dtype=float), fixed)
+        super().__init__(form, None if value is None else check_numbers("value", value, finite=True), fixed)
 
     def _setup(self, data):
         times = self._times(data)
@@ -557,8 +561,10 @@ class CorSymm(CorStruct):
         if self.value is None:
             self._start = np.zeros(npar)
         else:
-            if len(self.value) != npar:
-                raise ValueError('initial value for "corSymm" parameters of wrong dimension')
+            if self.value.shape != (npar,):
+                raise ValueError(
+                    f"value must be {npar} correlations ({self._size} positions), not {self.value.tolist()}"
+                )
             self._start = _spherical_parameters(self.value, self._size)
 
     def _reported_names(self):
@@ -608,11 +614,10 @@ class _Spatial(CorStruct):
         metric: str = "euclidean",
         fixed: bool = False,
     ):
-        if metric not in _METRICS:
-            raise ValueError(f"metric must be one of {', '.join(_METRICS)}, not {metric!r}")
-        value = None if value is None else np.atleast_1d(np.asarray(value, dtype=float))
+        check_choice("metric", metric, _METRICS)
+        value = None if value is None else np.atleast_1d(check_numbers("value", value, finite=True))
         super().__init__(form, value, fixed)
-        self.nugget = bool(nugget)
+        self.nugget = check_flag("nugget", nugget)
         self.metric = metric
 
     @staticmethod
@@ -653,8 +658,9 @@ class _Spatial(CorStruct):
             value = np.array(value, dtype=float)
             if len(value) == 1 and self.nugget:
                 value = np.append(value, 0.1)
-            if len(value) != 1 + self.nugget:
-                raise ValueError(f"initial value for {type(self).__name__} parameters of wrong dimension")
+            if value.shape != (1 + self.nugget,):
+                expected = "range and nugget" if self.nugget else "the range"
+                raise ValueError(f"value must hold {expected} of {type(self).__name__}, not {value.tolist()}")
             if value[0] <= 0:
                 raise ValueError("'range' must be > 0 in the initial value")
             if self.shifted and value[0] <= smallest:

@@ -114,14 +114,19 @@ def prepare(
         )
     original = to_pandas(data)
     table = original.reset_index(drop=True)
-    structure_variables = list(
-        dict.fromkeys(
-            (varfunc.variables if varfunc else []) + (correlation.form.variables if correlation else [])
-        )
-    )
-    missing = [v for v in structure_variables if v not in table.columns]
-    if missing:
-        raise ValueError(f"unknown column(s) {missing} in the variance function or correlation structure")
+    uses = {
+        "weights": varfunc.variables if varfunc else [],
+        "correlation": correlation.form.variables if correlation else [],
+    }
+    for what, variables in uses.items():
+        missing = [v for v in variables if v not in table.columns]
+        if missing:
+            structure = varfunc if what == "weights" else correlation
+            raise ValueError(
+                f"unknown column {', '.join(map(repr, missing))} in {what} ({structure!r}); "
+                f"data has columns {list(table.columns)}"
+            )
+    structure_variables = list(dict.fromkeys(uses["weights"] + uses["correlation"]))
     complete = np.ones(len(table), dtype=bool)
     for name in structure_variables:
         complete &= table[name].notna().to_numpy()

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..design import Design, formula_names
 from ..formula import FormulaError, _scan_top_level
-from ..frame import r_label
+from ..frame import numeric_vector, r_label
 
 __all__ = ["StructureForm", "joined_labels", "parse_form"]
 
@@ -64,7 +64,7 @@ class StructureForm:
             raise ValueError(f"{self.text!r} has no data covariate")
         expression = self.covariate.strip()
         if expression in data.columns:
-            return data[expression].to_numpy(dtype=float)[:, None]
+            return numeric_vector(data, expression, "covariate")[:, None]
         design, matrix = Design.build(f"0 + {expression}", data, functions=self.functions)
         if matrix.shape[1] == 0:
             raise FormulaError(f"the covariate of {self.text!r} has no columns")

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import check_instance, check_numbers
 from ..formula import parse_formula
-from ..frame import build_frame, grouping_factor, to_pandas
+from ..frame import build_frame, check_finite, grouping_factor, to_pandas
 from .groups import GroupLayout, sort_order
 
 __all__ = ["gls_known_covariance", "KnownCovarianceGLS"]
@@ -78,10 +79,11 @@ def gls_known_covariance(
     full Gaussian one, -1/2 (N log 2 pi + log|V| + r'V^-1 r).  ``functions`` are your own functions the
     formula may call, beyond R's and NumPy's.
     """
+    check_instance("groups", groups, str, "a column name")
     original = to_pandas(data)
     table = original.reset_index(drop=True)
     if groups not in table.columns:
-        raise ValueError(f"unknown grouping column {groups!r}")
+        raise ValueError(f"unknown column {groups!r} in groups; data has columns {list(table.columns)}")
     frame = build_frame(
         parse_formula(formula), table.loc[table[groups].notna()], require_random=False, functions=functions
     )
@@ -124,15 +126,19 @@ def gls_known_covariance(
 
 def _block(covariance, label: str, rows: pd.DataFrame, size: int) -> np.ndarray:
     if callable(covariance):
-        block = np.asarray(covariance(rows), dtype=float)
+        given = covariance(rows)
     elif isinstance(covariance, dict):
         if label not in covariance:
             raise ValueError(f"no covariance block for group {label!r}")
-        block = np.asarray(covariance[label], dtype=float)
+        given = covariance[label]
     else:
-        block = np.asarray(covariance, dtype=float)[:size, :size]
+        given = covariance
+    block = check_numbers(f"the covariance block of group {label!r}", given)
+    if block.ndim == 2 and not (callable(covariance) or isinstance(covariance, dict)):
+        block = block[:size, :size]
     if block.shape != (size, size):
         raise ValueError(
             f"the covariance block of group {label!r} must be {size} x {size}, not {block.shape}"
         )
+    check_finite(block, f"the covariance block of group {label!r}")
     return block

@@ -26,6 +26,7 @@ from ..engine.covariance import Unstructured
 from ..engine.crossprod import CrossProducts, GroupingColumns, ResponseUnits, cross_products
 from ..engine.deviance import objective_from_factor
 from ..engine.start import parameter_scale, start_and_step
+from ..errors import FitError
 from .corstruct import CorStruct
 from .varfunc import VarFunc
 
@@ -171,7 +172,7 @@ class GLSLikelihood:
     def fit(self, params: np.ndarray) -> GLSFit:
         decomposed = self._decompose(params)
         if decomposed is None:
-            raise FloatingPointError("the variance parameters give a singular fit")
+            raise FitError("the variance parameters give a singular fit")
         r, _ = decomposed
         p = self.nfixed
         r_fixed = r[:p, :p]

@@ -25,8 +25,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..engine.optimize import ConvergenceWarning, OptimizationResult, OptimizerControl, minimize_bobyqa
-from ..frame import to_pandas
+from ..engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
+from ..errors import (
+    ConvergenceWarning,
+    FitError,
+    check_choice,
+    check_instance,
+    check_integer,
+    check_positive,
+    check_probability,
+)
+from ..frame import new_data
 from ..inference.numdiff import derivatives
 from .corstruct import CorStruct
 from .data import PreparedData, prepare
@@ -45,10 +54,13 @@ __all__ = ["gls", "lme", "GLSModel", "LMEModel"]
 _METHODS = ("REML", "ML")
 
 
-def _check_method(method: str) -> bool:
-    if method not in _METHODS:
-        raise ValueError(f"method must be 'REML' or 'ML', not {method!r}")
-    return method == "REML"
+def _check_arguments(method: str, control, max_iter: int, tolerance: float) -> bool:
+    """The settings gls and lme share, checked; True for REML."""
+    if control is not None:
+        check_instance("control", control, OptimizerControl, "an OptimizerControl")
+    check_integer("max_iter", max_iter)
+    check_positive("tolerance", tolerance)
+    return check_choice("method", method, _METHODS) == "REML"
 
 
 def gls(
@@ -73,7 +85,7 @@ def gls(
     the largest fitted value is below ``tolerance``.  ``functions`` are your own functions the formulas
     (the model's and the structures' forms) may call, beyond R's and NumPy's.
     """
-    reml = _check_method(method)
+    reml = _check_arguments(method, control, max_iter, tolerance)
     prepared = prepare(formula, data, None, weights, correlation, functions)
     return GLSModel(prepared, reml, control, max_iter, tolerance)
 
@@ -99,7 +111,8 @@ def lme(
     structure without groups works within the innermost random-effects groups.  Other arguments as
     :func:`gls`.
     """
-    reml = _check_method(method)
+    reml = _check_arguments(method, control, max_iter, tolerance)
+    check_instance("random", random, str, "a formula such as '~ age | Subject'")
     prepared = prepare(fixed, data, random, weights, correlation, functions)
     return LMEModel(prepared, reml, control, max_iter, tolerance)
 
@@ -182,7 +195,7 @@ class _NlmeModel:
             self.likelihood.fitted_covariate = covariate
             self._fit_once(start=self._params)
             self.iterations = iteration
-        raise RuntimeError(
+        raise FitError(
             f"the fitted values did not converge in {self.max_iter} iterations (relative change {change:.2g})"
         )
 
@@ -272,8 +285,7 @@ class _NlmeModel:
         sigma / weight) or ``"normalized"`` (pearson residuals multiplied by the correlation structure's
         whitening factor in each group: independent with variance 1 under the model).  lme: at
         ``level`` (0 = fixed effects only, default the innermost level)."""
-        if type not in ("response", "pearson", "normalized"):
-            raise ValueError(f"type must be 'response', 'pearson' or 'normalized', not {type!r}")
+        check_choice("type", type, ("response", "pearson", "normalized"))
         response = self.frame.y - self._fitted_values(level)
         if type == "response":
             return pd.Series(response, index=self._index, name="residuals")
@@ -308,7 +320,7 @@ class _NlmeModel:
         estimate = self._natural_estimate
         h = derivatives(self._loglik_sigma, estimate, relative=1e-3, levels=2)[2]
         if not np.all(np.linalg.eigvalsh(h) < 0):
-            raise FloatingPointError("Non-positive definite approximate variance-covariance")
+            raise FitError("Non-positive definite approximate variance-covariance")
         names = self._natural_names()
         return pd.DataFrame(np.linalg.inv(-h), index=names, columns=names)
 
@@ -397,7 +409,7 @@ class GLSModel(_NlmeModel):
         return self.data.x @ self._beta
 
     def _fitted_values(self, level: int | None = None) -> np.ndarray:
-        if level not in (None, 0):
+        if level is not None and check_integer("level", level, minimum=0) != 0:
             raise ValueError("a gls model has no grouping levels; use level=None or 0")
         return self.frame.x @ self._beta
 
@@ -440,6 +452,7 @@ class GLSModel(_NlmeModel):
 
         Without variance parameters sigma's interval is the chi-square one, as nlme's.
         """
+        level = check_probability("level", level)
         out = {"coef": self._coef_intervals(level, self.nobs - self.n_fixed)}
         if self.residual.n_params == 0:
             nr = self.nobs - (self.n_fixed if self.reml else 0)
@@ -460,10 +473,8 @@ class GLSModel(_NlmeModel):
         """X beta for the fit's rows or for ``newdata`` (``predict.gls``)."""
         if newdata is None:
             return self.fitted.rename("predicted")
-        from ..lmm import _with_fit_levels
-
-        data = to_pandas(newdata)
-        x = self.frame.fixed_matrix(_with_fit_levels(data, self.frame))
+        data, leveled = new_data(self.frame, newdata)
+        x = self.frame.fixed_matrix(leveled)
         return pd.Series(x @ self._beta, index=data.index, name="predicted")
 
     def to_dict(self) -> dict:
@@ -507,7 +518,7 @@ class LMEModel(_NlmeModel):
         self._params = np.asarray(params, dtype=float)
         result = self.likelihood.factor_at(self._params)
         if result is None:
-            raise FloatingPointError("the estimates give a singular system")
+            raise FitError("the estimates give a singular system")
         factor, _ = result
         self._factor = factor
         self._loglik = -0.5 * self.likelihood.deviance(self._params)
@@ -605,9 +616,11 @@ class LMEModel(_NlmeModel):
     # -- fitted values ---------------------------------------------------------------------------------
     def _checked_level(self, level: int | None) -> int:
         """``level`` (None: the innermost), checked to be 0 (fixed effects only) to the number of levels."""
-        level = len(self.levels) if level is None else level
-        if not 0 <= level <= len(self.levels):
-            raise ValueError(f"level must be between 0 and {len(self.levels)}")
+        if level is None:
+            return len(self.levels)
+        level = check_integer("level", level, minimum=0)
+        if level > len(self.levels):
+            raise ValueError(f"level must be between 0 and {len(self.levels)} (grouping levels), not {level}")
         return level
 
     def _add_random_effects(self, values: np.ndarray, level: int, rows) -> np.ndarray:
@@ -648,11 +661,9 @@ class LMEModel(_NlmeModel):
         """
         if newdata is None:
             return pd.Series(self._fitted_values(level), index=self._index, name="predicted")
-        from ..lmm import _with_fit_levels
-
         level = self._checked_level(level)
-        data = to_pandas(newdata)
-        leveled = _with_fit_levels(data, self.frame)
+        random = tuple(self.frame.terms[k].term for lev in self.levels[:level] for k in lev.term_indices)
+        data, leveled = new_data(self.frame, newdata, random)
         values = self._add_random_effects(
             self.frame.fixed_matrix(leveled) @ self._beta,
             level,
@@ -753,6 +764,7 @@ class LMEModel(_NlmeModel):
     def intervals(self, level: float = 0.95) -> dict[str, object]:
         """nlme's ``intervals.lme``: {"fixed", "reStruct": {level: table}, "corStruct", "varStruct",
         "sigma"}, each with columns lower, est., upper."""
+        level = check_probability("level", level)
         out: dict[str, object] = {"fixed": self._coef_intervals(level, self.fixed_df.to_numpy())}
         out.update(self._variance_intervals(level))
         return out

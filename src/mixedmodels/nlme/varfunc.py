@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from ..errors import check_instance, check_real
 from ..formula import FormulaError
 from .forms import StructureForm, parse_form
 
@@ -35,8 +36,15 @@ __all__ = ["VarFunc", "VarFixed", "VarIdent", "VarPower", "VarExp", "VarConstPow
 
 def _named_values(values, what: str) -> dict[str, float]:
     if isinstance(values, dict):
-        return {str(k): float(v) for k, v in values.items()}
+        return {str(k): check_real(f"{what} of stratum {k!r}", v, finite=True) for k, v in values.items()}
     raise TypeError(f"{what} must be a dict of stratum -> value, not {type(values).__name__}")
+
+
+def _number_or_named(value, what: str) -> float | dict[str, float] | None:
+    """A parameter given as one number, as ``{stratum: number}`` or not at all (None)."""
+    if value is None:
+        return None
+    return _named_values(value, what) if isinstance(value, dict) else check_real(what, value, finite=True)
 
 
 class VarFunc:
@@ -167,11 +175,10 @@ class VarIdent(VarFunc):
             self._start = np.zeros(0)
             return
         codes, labels = self._strata(data)
-        unknown = set(self.fixed) - set(labels)
-        if unknown:
-            raise ValueError(
-                f"fixed parameter names in 'varIdent' must be strata; unknown: {sorted(unknown)}"
-            )
+        for what, values in (("fixed", self.fixed), ("value", self.value or {})):
+            unknown = sorted(set(values) - set(labels))
+            if unknown:
+                raise ValueError(f"{what} names in VarIdent must be strata {labels}; unknown: {unknown}")
         varying = [s for s in labels if s not in self.fixed]
         if not varying:
             raise ValueError("cannot fix variances in all groups")
@@ -208,8 +215,10 @@ class _CovariateStrata(VarFunc):
 
     def __init__(self, form: str, values: dict[str, object], fixed: dict[str, object]):
         super().__init__(form)
-        self.values = values
-        self.fixed = {kind: v for kind, v in fixed.items() if v is not None}
+        single = len(self.kinds) == 1  # then the arguments are value= and fixed=, else named by kind
+        self.values = {k: _number_or_named(v, "value" if single else k) for k, v in values.items()}
+        fixed = {k: v for k, v in fixed.items() if v is not None}
+        self.fixed = {k: _number_or_named(v, "fixed" if single else f"fixed {k}") for k, v in fixed.items()}
 
     def _setup(self, data):
         self._covariate_values = self._covariate(data)
@@ -239,11 +248,11 @@ class _CovariateStrata(VarFunc):
         if isinstance(value, dict):
             if not self._labels:
                 raise ValueError(f"{type(self).__name__}: a {kind} per stratum needs strata in the form")
-            unknown = set(map(str, value)) - set(self._labels)
+            unknown = set(value) - set(self._labels)
             if unknown:
                 raise ValueError(f"{type(self).__name__}: unknown strata {sorted(unknown)} in {kind}")
-            return np.array([float(value.get(s, default)) for s in self._labels])
-        return np.full(nstrata, float(value))
+            return np.array([value.get(s, default) for s in self._labels])
+        return np.full(nstrata, value)
 
     def _fixed_for(self, kind: str) -> np.ndarray | None:
         """Fixed values of one kind per stratum (NaN where estimated), or None."""
@@ -254,11 +263,11 @@ class _CovariateStrata(VarFunc):
         if isinstance(fixed, dict):
             out = np.full(nstrata, np.nan)
             for stratum, v in fixed.items():
-                if str(stratum) not in self._labels:
+                if stratum not in self._labels:
                     raise ValueError(f"{type(self).__name__}: unknown stratum {stratum!r} in fixed")
-                out[self._labels.index(str(stratum))] = float(v)
+                out[self._labels.index(stratum)] = v
             return out
-        return np.full(nstrata, float(fixed))
+        return np.full(nstrata, fixed)
 
     @staticmethod
     def _unconstrain(kind: str, values: np.ndarray) -> np.ndarray:
@@ -330,6 +339,8 @@ class VarConstPower(_CovariateStrata):
     defaults = (0.1, 0.0)
 
     def __init__(self, form: str = "~ fitted(.)", const=None, power=None, fixed: dict | None = None):
+        if fixed is not None:
+            check_instance("fixed", fixed, dict, "a dict such as {'power': 0.5}")
         fixed = dict(fixed or {})
         unknown = set(fixed) - {"const", "power"}
         if unknown:
