@@ -8,6 +8,7 @@ computed on first use.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import replace
@@ -23,12 +24,13 @@ from .engine.covariance import covariance_for
 from .engine.crossprod import CrossProducts
 from .engine.deviance import ProfiledObjective, objective_from_factor
 from .engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
-from .errors import FitError, check_flag, check_instance, check_integer, check_seed
+from .errors import ConvergenceWarning, FitError, check_flag, check_instance, check_integer, check_seed
 from .formula import FormulaError, parse_formula
 from .frame import ModelFrame, build_frame, formula_offset, new_data
 
 __all__ = ["LinearMixedModel", "lmer"]
 
+NEGLIGIBLE_RESIDUAL = 1e6  # a relative scale of the random effects (natural units) beyond which sigma ~ 0
 FTOL_PER_OBSERVATION = 1e-8  # BOBYQA's absolute tolerance on the deviance, per row (Newton steps finish)
 SMALL_DENSE_BLOCK = 512  # below this order, dense factorizations run single-threaded
 
@@ -97,8 +99,38 @@ class LinearMixedModel:
         control = self.control
         if control.ftol_abs is None:
             control = replace(control, ftol_abs=FTOL_PER_OBSERVATION * self.nobs)
+        scale = self.objective.parameter_scale
         with single_threaded_blas() if small else nullcontext():
-            self.optimization = minimize_bobyqa(
+            result, caught = self._minimize(start, step, control)
+            if self._at_boundary(result.x) and self.control.moment_start:
+                # a boundary optimum from the moment start can be a local one (e.g. a random slope
+                # of an uncentred covariate on few groups): try T = I in natural units and in the data's
+                # (lme4's start), and keep the lowest
+                for other_start in (self.objective.initial * scale, self.objective.initial):
+                    other, other_caught = self._minimize(other_start, None, control)
+                    if other.fun < result.fun - 1e-10:
+                        result, caught = other, other_caught
+        for message in caught:
+            warnings.warn(message.message, message.category, stacklevel=3)
+        self.optimization = result
+        self._set_optimum(result.x)
+        if self.is_singular:
+            self.messages.append("boundary (singular) fit: see help(is_singular)")
+        largest = float(np.max(self._theta / scale, initial=0.0))
+        if largest > NEGLIGIBLE_RESIDUAL:
+            warnings.warn(
+                f"the residual standard deviation is nearly zero beside the random effects' (largest "
+                f"relative scale {largest:.3g}): the response may be fitted exactly by the random effects",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    def _minimize(self, start, step, control):
+        """BOBYQA and its checks from one start, with the warnings they gave (shown for the kept run)."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            result = minimize_bobyqa(
                 self.objective.unitless,
                 start,
                 self.objective.lower_bounds,
@@ -106,10 +138,15 @@ class LinearMixedModel:
                 initial_step=step,
                 scale=self.objective.parameter_scale,
             )
-        self._set_optimum(self.optimization.x)
-        if self.is_singular:
-            self.messages.append("boundary (singular) fit: see help(is_singular)")
-        return self
+        return result, caught
+
+    def _at_boundary(self, theta: np.ndarray) -> bool:
+        """A variance or a correlation's factor on (or within ``singular_tol`` of) its bound, in
+        natural units (lme4's ``isSingular``)."""
+        lower = self.objective.lower_bounds
+        bounded = np.isfinite(lower)
+        distance = (theta - lower)[bounded] / self.objective.parameter_scale[bounded]
+        return bool(np.any(distance < self.control.singular_tol))
 
     def _set_optimum(self, theta: np.ndarray) -> None:
         for name in list(self.__dict__):
@@ -197,10 +234,7 @@ class LinearMixedModel:
         As lme4's ``isSingular`` with ``tol = singular_tol``, but on theta in its natural units (see
         ``ProfiledObjective.parameter_scale``), so that the answer does not depend on a covariate's units.
         """
-        lower = self.objective.lower_bounds
-        bounded = np.isfinite(lower)
-        distance = (self._theta - lower)[bounded] / self.objective.parameter_scale[bounded]
-        return bool(np.any(distance < self.control.singular_tol))
+        return self._at_boundary(self._theta)
 
     @property
     def ngroups(self) -> dict[str, int]:

@@ -81,6 +81,7 @@ class OptimizationResult:
     free: np.ndarray | None = None  # mask of the parameters the derivatives are over
     derivative_point: np.ndarray | None = None  # where the derivatives were taken
     hessian_reused: bool = False  # the Hessian is from an earlier point than the gradient
+    derivatives_failed: bool = False  # the objective was not finite at a difference point
     warnings: list[str] = field(default_factory=list)
 
 
@@ -289,9 +290,12 @@ def _derivatives(
         finite = finite and value < _INFEASIBLE
         return value
 
-    gradient, hessian = finite_differences(
-        restricted, x[free], DERIVATIVE_STEP, f0=result.fun, with_hessian=kept is None
-    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        gradient, hessian = finite_differences(
+            restricted, x[free], DERIVATIVE_STEP, f0=result.fun, with_hessian=kept is None
+        )
+    finite = finite and np.all(np.isfinite(gradient)) and (hessian is None or np.all(np.isfinite(hessian)))
+    result.derivatives_failed = not finite
     if not finite:
         return
     result.gradient, result.hessian = gradient, kept if kept is not None else hessian
@@ -312,9 +316,12 @@ def _newton_polish(fun, result: OptimizationResult, lower, control: OptimizerCon
     for _ in range(control.newton_steps):
         if result.gradient is None or not _positive_definite(result.hessian):
             return
-        step = _projected_newton_step(
-            result.gradient, result.hessian, result.x[result.free], lower[result.free]
-        )
+        try:
+            step = _projected_newton_step(
+                result.gradient, result.hessian, result.x[result.free], lower[result.free]
+            )
+        except np.linalg.LinAlgError:  # a bound leaves a singular part of the Hessian
+            return
         trial = result.x.copy()
         trial[result.free] += step
         trial = np.maximum(trial, lower)  # parameters the step puts on their bound land exactly on it
@@ -366,6 +373,8 @@ def _projected_newton_step(gradient, hessian, x, lower) -> np.ndarray:
 
 def _convergence_problems(result: OptimizationResult, control: OptimizerControl) -> list[str]:
     """lme4's checkConv: scaled gradient and positive definiteness of the Hessian at interior optima."""
+    if result.derivatives_failed:
+        return ["unable to evaluate scaled gradient: the objective is not finite near the optimum"]
     if result.gradient is None:
         return []
     gradient, hessian = result.gradient, result.hessian
