@@ -8,25 +8,22 @@ computed on first use.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from .design import Design
-from .engine.blas import single_threaded_blas
 from .engine.cholesky import BlockedCholesky
 from .engine.covariance import covariance_for
 from .engine.crossprod import CrossProducts
 from .engine.deviance import ProfiledObjective, objective_from_factor
 from .engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
+from .engine.threads import limited_threads
 from .formula import FormulaError, parse_formula
 from .frame import ModelFrame, build_frame, formula_offset, r_label, to_pandas
 
 __all__ = ["LinearMixedModel", "lmer"]
-
-SMALL_DENSE_BLOCK = 512  # below this order, dense factorizations run single-threaded
 
 
 def lmer(
@@ -82,13 +79,11 @@ class LinearMixedModel:
             start, step = self.objective.start()
         else:
             start, step = self.objective.initial, None
-        # many small LAPACK calls: OpenBLAS threads cost more than they give (see engine/blas.py)
-        small = self.objective.factor.largest_dense_block < SMALL_DENSE_BLOCK
-        with single_threaded_blas() if small else nullcontext():
+        with limited_threads():
             self.optimization = minimize_bobyqa(
                 self.objective, start, self.objective.lower_bounds, self.control, initial_step=step
             )
-        self._set_optimum(self.optimization.x)
+            self._set_optimum(self.optimization.x)
         if self.is_singular:
             self.messages.append("boundary (singular) fit: see help(is_singular)")
         return self
