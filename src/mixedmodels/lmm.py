@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from contextlib import nullcontext
 from dataclasses import replace
 from functools import cached_property
 
@@ -18,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from .design import Design
-from .engine.blas import single_threaded_blas
 from .engine.cholesky import BlockedCholesky
 from .engine.covariance import covariance_for
 from .engine.crossprod import CrossProducts
 from .engine.deviance import ProfiledObjective, objective_from_factor
 from .engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
+from .engine.threads import limited_threads
 from .errors import ConvergenceWarning, FitError, check_flag, check_instance, check_integer, check_seed
 from .formula import FormulaError, parse_formula
 from .frame import ModelFrame, build_frame, formula_offset, new_data
@@ -32,7 +31,6 @@ __all__ = ["LinearMixedModel", "lmer"]
 
 NEGLIGIBLE_RESIDUAL = 1e6  # a relative scale of the random effects (natural units) beyond which sigma ~ 0
 FTOL_PER_OBSERVATION = 1e-8  # BOBYQA's absolute tolerance on the deviance, per row (Newton steps finish)
-SMALL_DENSE_BLOCK = 512  # below this order, dense factorizations run single-threaded
 
 
 def lmer(
@@ -94,13 +92,11 @@ class LinearMixedModel:
             start, step = self.objective.start()
         else:
             start, step = self.objective.initial, None
-        # many small LAPACK calls: OpenBLAS threads cost more than they give (see engine/blas.py)
-        small = self.objective.factor.largest_dense_block < SMALL_DENSE_BLOCK
         control = self.control
         if control.ftol_abs is None:
             control = replace(control, ftol_abs=FTOL_PER_OBSERVATION * self.nobs)
         scale = self.objective.parameter_scale
-        with single_threaded_blas() if small else nullcontext():
+        with limited_threads():
             result, caught = self._minimize(start, step, control)
             if self._at_boundary(result.x) and self.control.moment_start:
                 # a boundary optimum from the moment start can be a local one (e.g. a random slope
@@ -110,10 +106,10 @@ class LinearMixedModel:
                     other, other_caught = self._minimize(other_start, None, control)
                     if other.fun < result.fun - 1e-10:
                         result, caught = other, other_caught
-        for message in caught:
-            warnings.warn(message.message, message.category, stacklevel=3)
-        self.optimization = result
-        self._set_optimum(result.x)
+            for message in caught:
+                warnings.warn(message.message, message.category, stacklevel=3)
+            self.optimization = result
+            self._set_optimum(result.x)
         if self.is_singular:
             self.messages.append("boundary (singular) fit: see help(is_singular)")
         largest = float(np.max(self._theta / scale, initial=0.0))

@@ -14,8 +14,8 @@ so the result depends on the seed only, not on ``n_jobs`` or on how the replicat
 Replicates run in worker processes: the refits are many small NumPy and LAPACK calls driven from
 Python, which hold the GIL, so threads do not run them in parallel.  Measured on 2 cores (400
 refits): sleepstudy 1.36 s in one process, 0.80 s in two processes, 1.9 s in two threads;
-Penicillin 2.6 s, 1.5 s, 4.5 s.  The refits use single-threaded
-OpenBLAS (:mod:`~mixedmodels.engine.blas`), so that workers on every core do not also wake BLAS threads.
+Penicillin 2.6 s, 1.5 s, 4.5 s.  The refits run on one BLAS
+thread (:mod:`~mixedmodels.engine.threads`), so that workers on every core do not also wake BLAS threads.
 
 Percentile intervals follow R's ``boot.ci(type = "perc")``, which ``confint(method = "boot")`` uses:
 order statistics interpolated on the normal quantile scale (``boot:::norm.inter``).
@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..engine.blas import single_threaded_blas
 from ..engine.crossprod import with_response
+from ..engine.threads import limited_threads
 from ..errors import ConvergenceWarning, check_flag, check_integer, check_numbers, check_seed
 from .parameters import model_parameters, parameter_names
 
@@ -94,15 +94,16 @@ def _run_replicates(seeds: Sequence[np.random.SeedSequence]) -> tuple[np.ndarray
     model, statistic, width = _worker_state
     values = np.full((len(seeds), width), np.nan)
     failures, warned = [], 0
-    for row, seed in enumerate(seeds):
-        response = model.simulate(1, seed=seed).to_numpy()[:, 0]
-        with warnings.catch_warnings(record=True) as caught, single_threaded_blas():
-            warnings.simplefilter("always", ConvergenceWarning)
-            try:
-                values[row] = _statistic_values(statistic(refit_response(model, response)), width)
-            except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
-                failures.append(f"{type(exc).__name__}: {exc}")
-        warned += any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    with limited_threads():
+        for row, seed in enumerate(seeds):
+            response = model.simulate(1, seed=seed).to_numpy()[:, 0]
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                try:
+                    values[row] = _statistic_values(statistic(refit_response(model, response)), width)
+                except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+                    failures.append(f"{type(exc).__name__}: {exc}")
+            warned += any(issubclass(w.category, ConvergenceWarning) for w in caught)
     return values, failures, warned
 
 

@@ -40,6 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..engine.cholesky import block_diagonal
+from ..engine.threads import limited_threads
 from ..errors import FitError
 
 if TYPE_CHECKING:
@@ -222,7 +223,8 @@ class KenwardRoger:
             )
         self.model = model
         self.vcov = model.vcov.to_numpy()
-        d = _derivatives(model)
+        with limited_threads():
+            d = _derivatives(model)
         phi = self.vcov
         nparams = len(d.p_matrices)
         information = np.empty((nparams, nparams))

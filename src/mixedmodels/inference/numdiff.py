@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..engine.threads import limited_threads
+
 __all__ = ["derivatives"]
 
 
@@ -31,12 +33,12 @@ def derivatives(
     evaluations, and the first derivatives come from the same points.  Evaluating several quantities
     in one call costs no more than one of them.  The default steps (2% of each coordinate, at least
     0.002) are larger than numDeriv's because the profiled quantities computed from cross-products
-    carry roundoff of about 1e-13 relative, which smaller steps amplify.
+    carry roundoff of about 1e-13 relative, which smaller steps amplify.  The evaluations (of a fit's
+    objective, as a rule) run on the fits' BLAS threads.
     """
     x = np.asarray(x, dtype=float)
     k = len(x)
     steps = _steps(x, relative)
-    center = np.asarray(fun(x), dtype=float)
     unit = np.eye(k)
 
     def at(step: np.ndarray) -> np.ndarray:
@@ -55,7 +57,9 @@ def derivatives(
                 second[..., i, j] = second[..., j, i] = mixed / (4 * h[i, i] * h[j, j])
         return gradient, second
 
-    table = [estimates(0.5**level) for level in range(levels)]
+    with limited_threads():
+        center = np.asarray(fun(x), dtype=float)
+        table = [estimates(0.5**level) for level in range(levels)]
     for order in range(1, levels):
         factor = 4.0**order
         table = [

@@ -38,12 +38,12 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from ..engine.blas import single_threaded_blas
 from ..engine.cholesky import BlockedCholesky
 from ..engine.covariance import Unstructured
 from ..engine.crossprod import CrossProducts
 from ..engine.deviance import ProfiledObjective
 from ..engine.optimize import OptimizerControl, minimize_bobyqa
+from ..engine.threads import limited_threads
 from ..errors import check_integer, check_positive, check_probability
 from .parameters import (
     model_parameters,
@@ -236,8 +236,7 @@ class LikelihoodProfile:
         if delta is not None:
             delta = check_positive("delta", delta)
         self.model = model
-        with single_threaded_blas():
-            self.ml = model.refit(reml=False) if model.reml else model
+        self.ml = model.refit(reml=False) if model.reml else model
         self.base = self.ml.deviance
         self.optimum = model_parameters(self.ml)
         self.n_variance = len(self.ml.theta) + 1
@@ -274,7 +273,7 @@ class LikelihoodProfile:
         the function the profile minimizes, evaluated at given values of the parameters it optimizes.
         """
         params = np.asarray(params, dtype=float)
-        with single_threaded_blas():
+        with limited_threads():
             if index < self.n_variance:
                 return self._variance_deviance(params[: self.n_variance])
             held = self._held_fixed_effect(index - self.n_variance)
@@ -304,7 +303,7 @@ class LikelihoodProfile:
         ``start`` is a parameter vector to start the optimization from (default: the estimates).
         """
         start = self.optimum if start is None else np.asarray(start, dtype=float)
-        with single_threaded_blas():
+        with limited_threads():
             if index < self.n_variance:
                 return self._variance_point(index, value, start)
             return self._fixed_point(index - self.n_variance, value, start)

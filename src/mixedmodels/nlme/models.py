@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from ..engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
+from ..engine.threads import limited_threads
 from ..errors import (
     ConvergenceWarning,
     FitError,
@@ -176,6 +177,7 @@ class _NlmeModel:
         self.optimization = best
         return best.x
 
+    @limited_threads()
     def _fit_iterating(self) -> None:
         """Fit; with a variance function of the fitted values, start from the least-squares fitted
         values and refit with the new fitted values as the covariate until they stop changing (nlme's
