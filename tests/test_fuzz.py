@@ -31,8 +31,9 @@ are derandomized (a fixed seed) with a fixed example budget, so CI sees the same
    The degenerate designs of property 1 (a covariate constant within groups or overall, a constant
    response) are left out of property 2: their optima are not determined.
 
-What larger runs found is pinned at the end of this file, as xfails on seeded data; the two
-failures the fixed examples would hit are left out of the generators until those tests pass.
+What larger runs found is pinned at the end of this file on seeded data: as xfails while it fails (the
+one failure the fixed examples would hit is left out of the generators until its test passes), as
+regression tests once fixed.
 """
 
 from __future__ import annotations
@@ -196,9 +197,8 @@ def data_sets(draw, degenerate: bool = True) -> tuple[pd.DataFrame, Columns]:
 def models(draw, degenerate: bool = True) -> Generated:
     """A generated data set with an lme4 formula over its columns, REML or ML, weighted or not.
 
-    Two known failures are left out until their tests below pass: ``poly(x, 2)`` of an x with fewer
-    than three distinct values (test_poly_of_too_few_distinct_values_is_an_error) and random slopes of
-    a constant x (test_random_slope_of_constant_covariate_fits_or_raises_a_documented_error)."""
+    ``poly(x, 2)`` of an x with fewer than three distinct values is left out until
+    test_poly_of_too_few_distinct_values_is_an_error passes."""
     data, columns = draw(data_sets(degenerate))
     has_x = "x" in columns.covariates
     fixed = ["1"]
@@ -208,12 +208,11 @@ def models(draw, degenerate: bool = True) -> Generated:
         fixed += ["0 + f"] + (["x + f", "x * f"] if has_x else [])
     if "z" in columns.covariates:
         fixed += ["log(z)", "x + log(z)"]
-    slope = has_x and columns.x_kind != "constant"
     random = ["(1 | g)"]
-    if slope:
+    if has_x:
         random += ["(x | g)", "(x || g)", "(0 + x | g)"]
     if columns.second_group:
-        random += ["(1 | g/h)", "(1 | g) + (1 | h)"] + (["(x | g) + (1 | h)"] if slope else [])
+        random += ["(1 | g/h)", "(1 | g) + (1 | h)"] + (["(x | g) + (1 | h)"] if has_x else [])
     fixed_part, random_part = draw(st.sampled_from(fixed)), draw(st.sampled_from(random))
     formula = f"y ~ {fixed_part} + {random_part}"
     covariates = tuple(name for name in columns.covariates if re.search(rf"\b{name}\b", formula))
@@ -377,8 +376,8 @@ def nlme_models(draw) -> tuple:
     fixed = "y ~ x" if "x" in columns.covariates else "y ~ 1"
     method = draw(st.sampled_from(["REML", "ML"]))
     if draw(st.sampled_from(["lme", "gls"])) == "lme":
-        slope = "x" in columns.covariates and columns.x_kind != "constant"  # see models()
-        random = ["~ 1 | g"] + (["~ x | g", "(x || g)", "~ 0 + x | g"] if slope else [])
+        slope = ["~ x | g", "(x || g)", "~ 0 + x | g"] if "x" in columns.covariates else []
+        random = ["~ 1 | g"] + slope
         random += ["~ 1 | g/h"] if columns.second_group == "nested" else []
         return mm.lme, (fixed, data), {"random": draw(st.sampled_from(random)), "method": method}
     structure = draw(st.sampled_from(["compsymm", "ar1", "varident"]))
@@ -406,7 +405,7 @@ def test_lme_and_gls_fit_or_raise_a_documented_error(generated):
     assert not _not_finite(estimates), (fit.__name__, args[0], options)
 
 
-# -- what larger runs found, on seeded data (pinned until fixed) --------------------------------------------
+# -- what larger runs found, on seeded data ---------------------------------------------------------------
 
 FOUND = "found by tests/test_fuzz.py: see the module's last section"
 
@@ -483,11 +482,10 @@ def test_random_slope_of_uncentered_covariate_reaches_the_optimum(seed, reml, lm
     assert model.deviance <= model.objective(np.array(lme4_theta)) + 1e-6
 
 
-@pytest.mark.xfail(strict=True, reason=FOUND)
 def test_nested_fit_is_invariant_to_response_units():
     """A well-determined optimum (smallest Hessian eigenvalue 0.3 in natural units, deviance noise
-    5e-14): y and 1000 y agree in the criterion but theta only to 5e-5; the Newton steps stop with a
-    gradient of ~1e-4."""
+    5e-14) where y and 1000 y agreed in the criterion but in theta only to 5e-5, the Newton steps
+    stopping at a gradient of ~1e-4, before the optimizer's rework (found by the fuzzing)."""
     data = pd.read_csv(Path(__file__).parent / "fixtures" / "fuzz" / "nested_response_scale.csv")
     original = _fitted(mm.lmer, "y ~ 1 + (1 | g/h)", data)
     scaled = _fitted(mm.lmer, "y ~ 1 + (1 | g/h)", data.assign(y=data["y"] * 1000))
@@ -505,15 +503,18 @@ def test_poly_of_too_few_distinct_values_is_an_error():
 
 
 @pytest.mark.xfail(strict=True, reason=FOUND)
-def test_random_slope_of_constant_covariate_fits_or_raises_a_documented_error():
-    """x constant: the columns of (x | g) are collinear and the Newton step's solve raises numpy's
-    LinAlgError ("Singular matrix", engine/optimize.py _projected_newton_step)."""
-    rng = np.random.default_rng(2)
-    codes = rng.integers(0, 4, 32)
-    y = 5 + rng.normal(size=4)[codes] + rng.normal(size=32)
-    data = pd.DataFrame({"g": [f"g{k}" for k in codes], "x": np.full(32, -0.29217), "y": y})
+@pytest.mark.parametrize(("formula", "reml"), [("y ~ x + f + (x | g)", True), ("y ~ 1 + (x | g)", False)])
+def test_random_slope_of_constant_covariate_fits_or_raises_a_documented_error(formula, reml):
+    """x constant: the columns of (x | g) are collinear, the deviance's Hessian is singular and the
+    Newton step's solve raises numpy's LinAlgError ("Singular matrix", engine/optimize.py
+    _projected_newton_step)."""
+    rng = np.random.default_rng(25)
+    codes = rng.integers(0, 3, 20)
+    factor = np.array(["a", "b"])[rng.integers(0, 2, 20)]
+    y = 1 + rng.normal(size=3)[codes] + rng.normal(size=20) * 0.5
+    data = pd.DataFrame({"g": [f"g{k}" for k in codes], "x": np.full(20, -0.011336), "f": factor, "y": y})
     try:
-        model = _fitted(mm.lmer, "y ~ 1 + (x | g)", data, reml=False)
+        model = _fitted(mm.lmer, formula, data, reml=reml)
     except Exception as error:
         assert _error_allowed(error), error
         return
