@@ -2,10 +2,10 @@
 units (issue 11, point 3).
 
 Each case fits a model, then the same model to transformed data, and maps the second fit back to the
-first's units: a response shifted by ``c`` moves the intercept by ``c``; a response scaled by ``a``
-scales beta and sigma by ``a`` and adds ``2 n log a`` to the ML deviance (``2 (n - p) log a`` to the
-REML criterion); a covariate scaled by ``a`` divides its coefficient, and the rows of theta of its
-random slope, by ``a`` and adds ``2 log a`` to the REML criterion (log|X'V^-1 X| changes by it).
+first's units (tests/invariance.py): a response shifted by ``c`` moves the intercept by ``c``; a response
+scaled by ``a`` scales beta and sigma by ``a`` and adds ``2 n log a`` to the ML deviance (``2 (n - p) log
+a`` to the REML criterion); a covariate scaled by ``b`` divides its coefficient, and the rows of theta of
+its random slope, by ``b`` and adds ``2 log b`` to the REML criterion (log|X'V^-1 X| changes by it).
 
 Estimates agree to 1e-6 relative (criteria to 1e-6 too), except on a flat optimum: a random slope
 on Orthodont's 27 subjects with rows missing leaves the REML criterion so flat in one direction (the
@@ -15,16 +15,14 @@ criterion is ~1e-13, determines theta there to ~1e-6 only; that case is held to 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pytest
+from invariance import assert_close, deviance_shift, fixef_back, renamed_groups, theta_back, theta_scale
 
 import mixedmodels as mm
-
-RTOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -116,9 +114,7 @@ def _transform(case: Case, kind: str, sigma: float) -> tuple[pd.DataFrame, Mappi
     if kind == "shuffle":
         return data.sample(frac=1.0, random_state=3), Mapping()
     if kind == "rename":
-        for group in case.groups:
-            data[group] = "level_" + data[group].astype(str).str[::-1]
-        return data, Mapping()
+        return renamed_groups(data, case.groups), Mapping()
     if kind == "shift_1e7":
         shift = 1e7 * sigma
         data[case.response] = data[case.response] + shift
@@ -132,23 +128,6 @@ def _transform(case: Case, kind: str, sigma: float) -> tuple[pd.DataFrame, Mappi
     return data, Mapping(covariate_scale=factor)
 
 
-def _close(actual, expected, scale=None, what="", rtol=RTOL):
-    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
-    scale = np.abs(expected) if scale is None else scale
-    assert np.all(np.isfinite(actual)), what
-    assert np.all(np.abs(actual - expected) <= rtol * np.maximum(scale, 1e-300)), (what, actual, expected)
-
-
-def _fixef_back(fixef: pd.Series, covariate: str, mapping: Mapping) -> pd.Series:
-    """Coefficients of the transformed fit in the original units."""
-    beta = fixef.copy()
-    if "(Intercept)" in beta.index:
-        beta["(Intercept)"] -= mapping.response_shift
-    beta /= mapping.response_scale
-    beta[[name for name in beta.index if name == covariate]] *= mapping.covariate_scale
-    return beta
-
-
 @pytest.mark.parametrize("reml", [True, False], ids=["REML", "ML"])
 @pytest.mark.parametrize("kind", TRANSFORMS)
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -157,33 +136,15 @@ def test_lmer_invariance(name, kind, reml):
     m = mm.lmer(case.formula, case.data, reml=reml)
     data, mapping = _transform(case, kind, m.sigma)
     t = mm.lmer(case.formula, data, reml=reml)
-    a, b = mapping.response_scale, mapping.covariate_scale
+    a = mapping.response_scale
     se = np.sqrt(np.diag(m.vcov))
     rtol = case.rtol
-    _close(_fixef_back(t.fixef, case.covariate, mapping), m.fixef, np.abs(m.fixef) + se, "fixef", rtol)
-    _close(t.sigma / a, m.sigma, what="sigma", rtol=rtol)
-    theta = t.theta.copy()
-    scale_rows = _theta_rows_of(t, case.covariate)
-    theta[scale_rows] *= b
-    _close(theta, m.theta, np.full(len(theta), max(np.max(np.abs(m.theta)), 0.05)), "theta", rtol)
-    n, p = m.nobs, m.n_fixed
-    if reml:
-        shift = 2 * (n - p) * math.log(a) + 2 * math.log(b)
-        _close(t.reml_criterion - shift, m.reml_criterion, what="REML criterion")
-    else:
-        _close(t.loglik + n * math.log(a), m.loglik, what="log-likelihood")
+    beta = fixef_back(m, t, a, mapping.response_shift)
+    assert_close(beta, m.fixef, np.abs(m.fixef) + se, "fixef", rtol)
+    assert_close(t.sigma / a, m.sigma, what="sigma", rtol=rtol)
+    assert_close(theta_back(m, t), m.theta, theta_scale(m.theta), "theta", rtol)
+    assert_close(t.deviance - deviance_shift(m, t, a), m.deviance, what="REML criterion or deviance")
     assert t.is_singular == m.is_singular
-
-
-def _theta_rows_of(model: mm.LinearMixedModel, covariate: str) -> np.ndarray:
-    """Positions in theta of the entries in the covariate's row of each term's T."""
-    positions = []
-    start = 0
-    for term, covariance in zip(model.frame.terms, model.covariances):
-        rows, _ = covariance.positions
-        positions.extend(start + np.flatnonzero(np.asarray(term.column_names)[rows] == covariate))
-        start += covariance.n_params
-    return np.array(positions, dtype=int)
 
 
 NLME_CASES = {
@@ -216,14 +177,9 @@ def test_nlme_invariance(name, kind, method):
     t = _nlme_fit(family, formula, options, data, method)
     a, b = mapping.response_scale, mapping.covariate_scale
     se = np.sqrt(np.diag(m.vcov))
-    _close(_fixef_back(t.fixef, base.covariate, mapping), m.fixef, np.abs(m.fixef) + se, "fixef")
-    _close(t.sigma / a, m.sigma, what="sigma")
-    n, p = len(m.fitted), len(m.fixef)
-    if method == "REML":
-        shift = -(n - p) * math.log(a) - math.log(b)
-    else:
-        shift = -n * math.log(a)
-    _close(t.loglik - shift, m.loglik, what="log-likelihood")
+    assert_close(fixef_back(m, t, a, mapping.response_shift), m.fixef, np.abs(m.fixef) + se, "fixef")
+    assert_close(t.sigma / a, m.sigma, what="sigma")
+    assert_close(t.deviance - deviance_shift(m, t, a), m.deviance, what="log-likelihood")
     if family == "lme":
         sd = t.varcorr["sdcor"].to_numpy(dtype=float) / a
         ref = m.varcorr["sdcor"].to_numpy(dtype=float)
@@ -232,5 +188,5 @@ def test_nlme_invariance(name, kind, method):
         residual = (t.varcorr["grp"] if "grp" in t.varcorr else t.varcorr["group"]) == "Residual"
         correlation = t.varcorr["var2"].notna().to_numpy()
         sd[correlation] *= a  # correlations are unitless
-        _close(sd[~residual.to_numpy()], ref[~residual.to_numpy()], np.full(len(ref), np.max(ref))[
+        assert_close(sd[~residual.to_numpy()], ref[~residual.to_numpy()], np.full(len(ref), np.max(ref))[
             ~residual.to_numpy()], "random-effects SDs")
