@@ -449,11 +449,11 @@ def _tiny_residual(seed: int) -> pd.DataFrame:
     return pd.DataFrame({"g": [f"g{k}" for k in codes], "y": y})
 
 
-@pytest.mark.xfail(strict=False, reason=FOUND + " (NLopt 2.7.1's BOBYQA gets there; 2.11's stops)")
 @pytest.mark.parametrize(("seed", "reml", "better"), [(8, True, 2.0e5), (12, False, 4.0e5)])
 def test_tiny_residual_reaches_the_optimum(seed, reml, better):
-    """Residual SD 1e-5 of the groups': BOBYQA stops "roundoff limited" at theta ~ 3.5e4, 24-50 deviance
-    units above the objective at theta = ``better`` (near lme4's optimum), and nothing warns."""
+    """Residual SD 1e-5 of the groups': BOBYQA stopped "roundoff limited" at theta ~ 3.5e4, 24-50 deviance
+    units above the objective at theta = ``better`` (near lme4's optimum), and nothing warned; the check
+    that would have restarted it differenced with a step lost in the rounding at such a theta."""
     model, caught = _caught(mm.lmer, "y ~ 1 + (1 | g)", _tiny_residual(seed), reml=reml)
     warned = any(issubclass(w.category, mm.ConvergenceWarning) for w in caught)
     assert warned or model.deviance <= model.objective(np.array([better])) + 1e-6
@@ -474,9 +474,11 @@ def _three_groups(seed: int) -> pd.DataFrame:
 def test_random_slope_of_uncentered_covariate_reaches_the_optimum(seed, reml, lme4_theta):
     """Three groups, x ~ 25 +- 10: from the moment start the fit ended on the boundary (theta_1 = 0),
     9-55 deviance units above lme4's optimum, flagged only as singular; lme4's start (T = I) reaches
-    it."""
-    model = _fitted(mm.lmer, "y ~ 1 + (x | g)", _three_groups(seed), reml=reml)
+    it.  At the optimum the check said "degenerate Hessian" (the differences' step, 1e-4 in natural
+    units, was lost in the objective's rounding for parameters of 10-20 there); lme4 says nothing."""
+    model, caught = _caught(mm.lmer, "y ~ 1 + (x | g)", _three_groups(seed), reml=reml)
     assert model.deviance <= model.objective(np.array(lme4_theta)) + 1e-6
+    assert not [w for w in caught if issubclass(w.category, mm.ConvergenceWarning)]
 
 
 def test_nested_fit_is_invariant_to_response_units():

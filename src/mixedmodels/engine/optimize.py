@@ -282,18 +282,25 @@ def _derivatives(
     x = result.x
     finite = True
 
+    # the step is relative for parameters over 1 in natural units: an absolute one is lost in the
+    # rounding of the objective there
+    relative = np.maximum(np.abs(x[free]), 1.0)
+
     def restricted(sub):
         nonlocal finite
         full = x.copy()
-        full[free] = sub
+        full[free] = sub * relative
         value = fun(full)
         finite = finite and value < _INFEASIBLE
         return value
 
     with np.errstate(over="ignore", invalid="ignore"):
         gradient, hessian = finite_differences(
-            restricted, x[free], DERIVATIVE_STEP, f0=result.fun, with_hessian=kept is None
+            restricted, x[free] / relative, DERIVATIVE_STEP, f0=result.fun, with_hessian=kept is None
         )
+        gradient = gradient / relative
+        if hessian is not None:
+            hessian = hessian / np.outer(relative, relative)
     finite = finite and np.all(np.isfinite(gradient)) and (hessian is None or np.all(np.isfinite(hessian)))
     result.derivatives_failed = not finite
     if not finite:
