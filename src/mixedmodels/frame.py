@@ -153,11 +153,13 @@ class ModelFrame:
         The blocks of a subset keep every level of every factor, so they add to and subtract from the
         blocks of the whole frame (influence diagnostics drop a group's rows that way).
         """
-        xy = np.column_stack([self.x, self.response])
-        weights = self.weights
+        x, response, weights = self.x, self.response, self.weights
         if rows is not None:
-            xy = xy[rows]
+            x, response = x[rows], response[rows]
             weights = None if weights is None else weights[rows]
+        xy = np.empty((len(response), x.shape[1] + 1))
+        xy[:, :-1] = x
+        xy[:, -1] = self.response_units.apply(x, response)
         terms = [t.grouping_columns(rows) for t in self.terms]
         return cross_products(terms, xy, weights, self.response_units)
 
@@ -400,10 +402,19 @@ def check_finite(values: np.ndarray, what: str, names: list[str] | None = None) 
     """Raise naming ``what`` (and the offending columns of a matrix) when there are Inf or NaN values,
     or values too large for their cross-products to be represented (over 1e150 in magnitude), or a
     column whose nonzero values are all too small (under 1e-150: their squares underflow)."""
-    _raise_where(~np.isfinite(values), values, what, names, "infinite or NaN values")
-    with np.errstate(invalid="ignore"):
-        magnitude = np.abs(values)
+    # the largest magnitude per column (NaN or Inf where a column has any) decides without a copy;
+    # column by column, as NumPy's reductions along axis 0 of a tall array are far slower
+    columns = values if values.ndim > 1 else values[:, None]
+    largest = np.array(
+        [max(abs(c.max(initial=0.0)), abs(c.min(initial=0.0))) for c in columns.T], dtype=float
+    )
     low, high = REPRESENTABLE
+    if np.all((largest <= high) & ((largest >= low) | (largest == 0))):
+        return
+    magnitude = np.abs(values)
+    columns = magnitude if magnitude.ndim > 1 else magnitude[:, None]
+    largest = columns.max(axis=0, initial=0.0)
+    _raise_where(~np.isfinite(values), values, what, names, "infinite or NaN values")
     _raise_where(
         magnitude > high,
         values,
@@ -411,8 +422,7 @@ def check_finite(values: np.ndarray, what: str, names: list[str] | None = None) 
         names,
         f"values over {high:g} in magnitude, whose squares overflow (rescale)",
     )
-    columns = magnitude if magnitude.ndim > 1 else magnitude[:, None]
-    tiny = (columns.max(axis=0, initial=0.0) < low) & (columns.max(axis=0, initial=0.0) > 0)
+    tiny = (largest < low) & (largest > 0)
     _raise_where(
         (columns > 0) & tiny,
         columns,
@@ -698,11 +708,12 @@ def build_frame(
         prior_weights = prior_weights[complete]
     if prior_weights is not None:
         check_finite(prior_weights, "weights")
-        if np.any((prior_weights > 0) & (prior_weights < REPRESENTABLE[0])):
+        underflowing = (prior_weights > 0) & (prior_weights < REPRESENTABLE[0])
+        if underflowing.any():
             raise ValueError(
                 f"weights under {REPRESENTABLE[0]:g} cannot be represented in the cross-products "
-                f"({np.sum((prior_weights > 0) & (prior_weights < REPRESENTABLE[0]))} are): rescale the "
-                "weights (multiplying all of them by a constant changes only sigma)"
+                f"({int(underflowing.sum())} are): rescale the weights (multiplying all of them by a "
+                "constant changes only sigma)"
             )
         if np.any(prior_weights < 0):
             raise ValueError(f"weights must not be negative ({np.sum(prior_weights < 0)} are)")

@@ -73,10 +73,10 @@ class ResponseUnits:
         beta = internal * self.scale
         return beta if self.shift is None else beta + self.shift
 
-    def internal_beta(self, beta: np.ndarray) -> np.ndarray:
-        """The inverse of :meth:`beta`."""
-        shifted = beta if self.shift is None else beta - self.shift
-        return shifted / self.scale
+    def internal_coefficient(self, j: int, value: float) -> float:
+        """Fixed effect ``j`` at ``value`` (response units) in the units of the blocks: the inverse of
+        :meth:`beta` for one coefficient."""
+        return (value - (0.0 if self.shift is None else float(self.shift[j]))) / self.scale
 
     def without(self, j: int) -> ResponseUnits:
         """The units once fixed-effects column ``j`` is moved into the response (a held effect)."""
@@ -164,11 +164,9 @@ def cross_products(
     weights: np.ndarray | None = None,
     units: ResponseUnits = UNIT,
 ) -> CrossProducts:
-    """Blocks of [Z X y]'W[Z X y] for one chunk of rows (``xy`` is the n x m matrix [X y]), with the
-    response column in ``units``."""
+    """Blocks of [Z X y]'W[Z X y] for one chunk of rows: ``xy`` is the n x m matrix [X y] whose last
+    column is the response already in ``units`` (:meth:`ResponseUnits.apply`)."""
     xy = np.asarray(xy, dtype=float)
-    if units is not UNIT:
-        xy = np.column_stack([xy[:, :-1], units.apply(xy[:, :-1], xy[:, -1])])
     nobs = xy.shape[0]
     if weights is None:
         sqrt_w = None

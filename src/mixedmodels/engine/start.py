@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from .covariance import CovarianceStructure
 from .crossprod import CrossProducts
 
-__all__ = ["moment_start", "column_mean_squares", "parameter_scale", "start_and_step"]
+__all__ = ["moment_start", "column_rms", "parameter_scale", "start_and_step"]
 
 
 def _squared_sums_by_column(block: sp.spmatrix | np.ndarray, p_rows: int, p_cols: int) -> np.ndarray:
@@ -35,9 +35,11 @@ def _squared_sums_by_column(block: sp.spmatrix | np.ndarray, p_rows: int, p_cols
     return out
 
 
-def column_mean_squares(cross: CrossProducts) -> list[np.ndarray]:
-    """Per term, the (weighted) mean square of each of its Z columns over the rows, from Z'WZ."""
-    return [np.einsum("laa->a", block) / cross.nobs for block in cross.diag]
+def column_rms(cross: CrossProducts) -> list[np.ndarray]:
+    """Per term, the (weighted) root mean square of each of its Z columns over the rows, from Z'WZ; 1
+    for a column of zeros (it has no units to speak of)."""
+    roots = [np.sqrt(np.einsum("laa->a", block) / cross.nobs) for block in cross.diag]
+    return [np.where(root > 0, root, 1.0) for root in roots]
 
 
 def moment_start(cross: CrossProducts, nfixed: int, minimum: float = 0.05) -> list[np.ndarray]:
@@ -69,9 +71,8 @@ def moment_start(cross: CrossProducts, nfixed: int, minimum: float = 0.05) -> li
     rhs[ncomp] = rss
     solution = np.linalg.lstsq(coef, rhs, rcond=None)[0]
     sigma2 = solution[ncomp] if solution[ncomp] > 0 else rss / max(cross.nobs - nfixed, 1)
-    mean_squares = np.concatenate(column_mean_squares(cross))
-    natural = np.where(mean_squares > 0, mean_squares, 1.0)
-    ratios = np.sqrt(np.clip(solution[:ncomp] * natural / sigma2, minimum**2, 1e4) / natural)
+    mean_squares = np.concatenate(column_rms(cross)) ** 2
+    ratios = np.sqrt(np.clip(solution[:ncomp] * mean_squares / sigma2, minimum**2, 1e4) / mean_squares)
     return [ratios[offsets[k] : offsets[k + 1]] for k in range(len(sizes))]
 
 
@@ -83,11 +84,7 @@ def parameter_scale(covariances: Sequence[CovarianceStructure], cross: CrossProd
     boundary checks that work on ``theta / parameter_scale`` see the same problem whatever the units of
     a covariate.
     """
-    parts = []
-    for covariance, mean_square in zip(covariances, column_mean_squares(cross)):
-        root = np.sqrt(mean_square)
-        row_scale = np.divide(1.0, root, out=np.ones_like(root), where=root > 0)
-        parts.append(covariance.parameter_scale(row_scale))
+    parts = [covariance.parameter_scale(1.0 / rms) for covariance, rms in zip(covariances, column_rms(cross))]
     return np.concatenate(parts) if parts else np.zeros(0)
 
 

@@ -100,9 +100,7 @@ class _FixedEffectHeld:
     def hold(self, value: float) -> None:
         """Set the response column to ``y - value x_j``."""
         xy, j, p = self._xy, self.j, self.p
-        one_hot = np.zeros(p)
-        one_hot[j] = 1.0
-        value = float(self._units.internal_beta(value * one_hot)[j])
+        value = self._units.internal_coefficient(j, value)
         last = self.cross.xy.shape[0] - 1
         for reduced, y_z, x_z in zip(self.cross.xyz, self._y_z, self._x_z):
             reduced[last] = y_z - value * x_z

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -286,7 +286,7 @@ class LMELikelihood:
         for term, ncol in zip(self.terms, self._columns):
             grouping.append(GroupingColumns(term.codes, rows[:, start : start + ncol], term.nlevels))
             start += ncol
-        cross = replace(cross_products(grouping, rows[:, start:]), units=self.units)
+        cross = cross_products(grouping, rows[:, start:], units=self.units)
         self._cache = (key, cross, log_jacobian)
         return cross, log_jacobian
 
