@@ -7,8 +7,10 @@ and new parameter names), ``confint_wald``, and for the models profiled there ``
 
 from __future__ import annotations
 
+import json
 import warnings
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -319,3 +321,79 @@ def test_bad_arguments(kwargs, error, match):
 def test_percent_labels_as_r(level, labels):
     """R's format.perc(c(a, 1 - a), 3), as printed by lme4 1.1-31 (checked in R)."""
     assert percent_labels(level) == labels
+
+
+# -- hard profiles (tools/reference_profile.R: replicates of validation/calibration.py's slopes design) --
+def _hard_profile(replicate: int) -> tuple[mm.LinearMixedModel, dict]:
+    folder = Path(__file__).parent / "fixtures" / "profile"
+    data = pd.read_csv(folder / f"slopes_{replicate}.csv")
+    return mm.lmer("y ~ t + (t | g)", data), json.loads((folder / f"slopes_{replicate}.json").read_text())
+
+
+def test_profile_repairs_an_inner_local_minimum():
+    """Replicate 116: at a correlation of -0.83 the inner optimization from its neighbour's parameters
+    stopped above the deviance with the slope SD at 0, which every correlation allows; the profile was
+    not monotone and both limits were NaN.  lme4 gives -0.903, from the same local minimum.  With the
+    point optimized again from its outer neighbour, |zeta| stays below 1.96 down to -1."""
+    m, expected = _hard_profile(116)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = m.confint("profile", old_names=False)
+    lme4 = _table(expected["confint"])
+    others = [name for name in lme4.index if name != "cor_t.(Intercept)|g"]
+    np.testing.assert_allclose(ours.loc[others], lme4.loc[others], rtol=2e-4, atol=1e-7)  # lme4's splines
+    assert ours.loc["cor_t.(Intercept)|g"].tolist() == [-1.0, 1.0]
+    profile = LikelihoodProfile(m)
+    at_zero_slope = profile.point(2, 0.0)[1:]  # the slope SD held at 0, the others optimized
+    for correlation in (-0.83, -0.95, -1.0):
+        at_zero_slope[1] = correlation
+        assert np.sqrt(profile.deviance(1, at_zero_slope) - profile.base) < 1.44
+
+
+def test_profile_starts_again_from_a_lower_deviance():
+    """Replicate 955: our ML refit and lme4's default fit stop 0.0023 above the ML optimum; lme4's
+    profile stops with an error.  Ours refits by ML from the lower point, warns, and profiles there:
+    its deviance is lme4's tight ML optimum, and its limits are those of a profile of that new fit (the
+    variance parameters' solve zeta = -+1.96 from any start; the fixed effects' inner optimization has
+    two local minima here, and the trace's continuation finds the lower)."""
+    m, expected = _hard_profile(955)
+    assert expected["error"] == "profiling detected new, lower deviance"
+    profile = LikelihoodProfile(m)
+    with pytest.warns(mm.ConvergenceWarning, match="profiling found a deviance .* below the fit's"):
+        limits = profile.limits_table(list(range(6)))
+    assert profile.base == pytest.approx(expected["ml_deviance"], rel=1e-9)
+    assert profile.base < m.refit(reml=False).deviance - 1e-3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new fit is the optimum: its own profile finds nothing lower
+        again = LikelihoodProfile(profile.ml).limits_table(list(range(6)))
+    np.testing.assert_allclose(again, limits, rtol=1e-8)
+    for index, row in enumerate(limits[: profile.n_variance]):
+        for value, target in zip(row, stats.norm.ppf([0.025, 0.975])):
+            if profile.lower[index] < value < profile.upper[index]:
+                assert profile.point(index, value)[0] == pytest.approx(target, abs=1e-6)
+
+
+def test_non_monotone_side_gives_only_its_limit_nan():
+    """A side of the trace that stays non-monotone gives NaN (lme4's confint.thpr) with a warning; the
+    other side's limit is kept."""
+    m = fitted("penicillin")
+    profile = LikelihoodProfile(m)
+    trace = profile.trace(3)  # (Intercept)
+    expected = profile.limits(3, trace=trace)
+    below = np.flatnonzero(trace[:, 4] < profile.optimum[3])
+    broken = trace.copy()
+    broken[below[1], 0] = broken[below[0], 0] - 0.5  # zeta falls outward below the estimate
+    with pytest.warns(RuntimeWarning, match="non-monotonic profile for \\(Intercept\\) below its estimate"):
+        limits = profile.limits(3, trace=broken)
+    assert np.isnan(limits[0]) and limits[1] == expected[1]
+
+
+def test_profile_never_divides_by_a_zero_sigma():
+    """The inner optimizer may try sigma = 0; that point is invalid (infinite deviance), not a warning."""
+    profile = LikelihoodProfile(fitted("sleepstudy_slope"))
+    profile.point(0, profile.optimum[0] * 1.1)  # sets up the held-sd objective
+    held = profile._held_variance[0]
+    free = held.pack(profile.ml.theta, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert held.deviance(free, profile.optimum[0]) == np.inf

@@ -44,6 +44,8 @@ def r_column_name(name: str) -> str:
         return "(Intercept)"
     name = re.sub(rf"{_CODED_FACTOR}\[([^\]]*)\]", r"\1\3", name)
     name = re.sub(r"\[T\.([^\]]*)\]", r"\1", name)
+    # a raw polynomial's powers, which formulaic counts from 0 and R from 1
+    name = re.sub(r"^(poly\(.*raw\s*=\s*True\s*\))\[(\d+)\]$", lambda m: f"{m[1]}{int(m[2]) + 1}", name)
     name = re.sub(r"\[([^\]]*)\]", r"\1", name)
     # only arithmetic inside calls has these operators, which R's deparse writes unspaced: I(x^2), exp(x/10)
     return r_names(name.replace(" ** ", "^").replace(" / ", "/"))

@@ -23,6 +23,7 @@ from types import MappingProxyType, SimpleNamespace
 import numpy as np
 import pandas as pd
 from formulaic.transforms import TRANSFORMS
+from formulaic.utils.stateful_transforms import stateful_transform
 
 from .formula import FormulaError
 
@@ -56,6 +57,17 @@ def _as_numeric(values) -> pd.Series:
     return series.astype(float)
 
 
+@stateful_transform
+def _poly(x, degree: int = 1, raw: bool = False, _state: dict | None = None) -> np.ndarray:
+    """R's ``poly(x, degree)``: formulaic's, with R's check that orthogonal polynomials of that degree
+    exist (degree + 1 distinct values), made on the data that fix the basis."""
+    if not raw and not _state:
+        values = np.asarray(x, dtype=float)
+        if degree >= np.unique(values[np.isfinite(values)]).size:
+            raise FormulaError(f"poly(..., {degree}): 'degree' must be less than number of unique points")
+    return TRANSFORMS["poly"](x, degree=degree, raw=raw, _state=_state)
+
+
 #: formulaic's ``C()`` under a name no data column shadows (an experiment's factor may be called ``C``).
 CODED = "coded_"
 
@@ -69,7 +81,8 @@ UFUNCS = MappingProxyType(
 FUNCTIONS = MappingProxyType(
     {
         **UFUNCS,
-        **{name: TRANSFORMS[name] for name in ("I", "C", "poly", "scale")},
+        **{name: TRANSFORMS[name] for name in ("I", "C", "scale")},
+        "poly": _poly,
         "factor": _factor,
         "as_factor": _factor,
         "as_numeric": _as_numeric,

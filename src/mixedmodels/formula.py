@@ -102,13 +102,22 @@ _PYTHON_NAMES = {"as.factor": "as_factor", "as.numeric": "as_numeric"}
 _R_NAMES = {python: r for r, python in _PYTHON_NAMES.items()}
 
 
+#: R's logical constants and Python's (``poly(x, 2, raw = TRUE)``).
+_PYTHON_LOGICAL = {"TRUE": "True", "FALSE": "False"}
+_R_LOGICAL = {python: r for r, python in _PYTHON_LOGICAL.items()}
+
+
 def _python_names(text: str) -> str:
-    """``as.factor(x)`` -> ``as_factor(x)``: R's dotted function names as Python can call them."""
+    """``as.factor(x)`` -> ``as_factor(x)``, ``TRUE`` -> ``True``: R's names as Python can call them."""
+    text = re.sub(r"(?<![\w.`])(TRUE|FALSE)(?![\w.`])", lambda m: _PYTHON_LOGICAL[m.group(1)], text)
     return re.sub(r"(?<![\w.])(as\.factor|as\.numeric)(?=\s*\()", lambda m: _PYTHON_NAMES[m.group(1)], text)
 
 
 def r_names(text: str) -> str:
-    """``as_factor(x)`` -> ``as.factor(x)``: the inverse of the translation of R's dotted names."""
+    """``as_factor(x)`` -> ``as.factor(x)``, ``raw=True`` -> ``raw = TRUE``: the inverse of the translation
+    of R's names, spaced as R deparses a keyword argument."""
+    text = re.sub(r"(?<![\w.`])(True|False)(?![\w.`])", lambda m: _R_LOGICAL[m.group(1)], text)
+    text = re.sub(r"(?<=\w)\s*(?<![=!<>])=(?!=)\s*", " = ", text)
     return re.sub(r"(?<![\w.])(as_factor|as_numeric)(?=\s*\()", lambda m: _R_NAMES[m.group(1)], text)
 
 
@@ -247,7 +256,10 @@ def _parse_grouping(text: str, term: str) -> list[tuple[str, ...]]:
 
 def formulaic_failure(what: str, exc: Exception) -> FormulaError:
     """A FormulaError for formulaic's ``exc`` about ``what``: its first line, without terminal colours."""
-    lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
+    cause = exc
+    while cause is not None and not isinstance(cause, FormulaError):  # ours, raised inside formulaic
+        cause = cause.__cause__ or cause.__context__
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", str(cause or exc)).strip().splitlines()
     return FormulaError(f"{what}: {lines[0] if lines else type(exc).__name__}")
 
 

@@ -21,7 +21,7 @@ from .engine.cholesky import BlockedCholesky
 from .engine.covariance import covariance_for
 from .engine.crossprod import CrossProducts
 from .engine.deviance import ProfiledObjective, objective_from_factor
-from .engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
+from .engine.optimize import FLAT_BOUNDARY_TOL, OptimizationResult, OptimizerControl, minimize_bobyqa
 from .engine.threads import limited_threads
 from .errors import ConvergenceWarning, FitError, check_flag, check_instance, check_integer, check_seed
 from .formula import FormulaError, parse_formula
@@ -86,9 +86,14 @@ class LinearMixedModel:
         self.optimization: OptimizationResult | None = None
 
     # -- fitting ---------------------------------------------------------------------------------------------
-    def fit(self) -> LinearMixedModel:
-        """Minimize the REML criterion or deviance over theta and set the estimates."""
-        if self.control.moment_start:
+    def fit(self, start: np.ndarray | None = None) -> LinearMixedModel:
+        """Minimize the REML criterion or deviance over theta and set the estimates.
+
+        ``start``: theta to start from (default: moment estimates, or lme4's T = I).
+        """
+        if start is not None:
+            start, step = np.maximum(np.asarray(start, dtype=float), self.objective.lower_bounds), None
+        elif self.control.moment_start:
             start, step = self.objective.start()
         else:
             start, step = self.objective.initial, None
@@ -98,7 +103,7 @@ class LinearMixedModel:
         scale = self.objective.parameter_scale
         with limited_threads():
             result, caught = self._minimize(start, step, control)
-            if self._at_boundary(result.x) and self.control.moment_start:
+            if self._at_boundary(result.x, FLAT_BOUNDARY_TOL) and self.control.moment_start:
                 # a boundary optimum from the moment start can be a local one (e.g. a random slope
                 # of an uncentred covariate on few groups): try T = I in natural units and in the data's
                 # (lme4's start), and keep the lowest
@@ -136,13 +141,13 @@ class LinearMixedModel:
             )
         return result, caught
 
-    def _at_boundary(self, theta: np.ndarray) -> bool:
+    def _at_boundary(self, theta: np.ndarray, tol: float | None = None) -> bool:
         """A variance or a correlation's factor on (or within ``singular_tol`` of) its bound, in
         natural units (lme4's ``isSingular``)."""
         lower = self.objective.lower_bounds
         bounded = np.isfinite(lower)
         distance = (theta - lower)[bounded] / self.objective.parameter_scale[bounded]
-        return bool(np.any(distance < self.control.singular_tol))
+        return bool(np.any(distance < (self.control.singular_tol if tol is None else tol)))
 
     def _set_optimum(self, theta: np.ndarray) -> None:
         for name in list(self.__dict__):

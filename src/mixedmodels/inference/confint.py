@@ -106,7 +106,7 @@ def confint(
         from .profile import LikelihoodProfile
 
         profile = LikelihoodProfile(model)
-        limits = np.array([profile.limits(i, level) for i in indices]).reshape(-1, 2)
+        limits = profile.limits_table(indices, level)
     else:
         from .bootstrap import bootstrap, percentile_interval
 

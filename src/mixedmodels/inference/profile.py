@@ -25,14 +25,23 @@ which is accurate to about 1e-4 on smooth profiles but not near a correlation of
 ``score ~ Machine + (0 + Machine | Worker)`` lme4's limits for the correlations sit at zeta from
 1.58 to 1.99 instead of 1.96).
 A limit the profile does not reach before a bound is the bound (0 for a standard deviation, +-1 for a
-correlation, Inf above), and a non-monotonic profile gives NaN, as lme4's ``confint.thpr``.
+correlation, Inf above).  Where lme4 stops or gives NaN, this module goes on:
+
+* a point whose inner optimization stopped in a local minimum shows as a profile that is not
+  monotone on one side of the estimate; such a point is re-optimized from its outer neighbour's
+  parameters (e.g. a slope SD of 0, where every correlation has the same deviance).  A side that is
+  still not monotone gives a NaN limit with a warning, as lme4's ``confint.thpr``, the other side
+  is kept;
+* a point with a deviance below the fit's shows that the ML fit had not reached its optimum (lme4
+  stops with "profiling detected new, lower deviance"): the model is refitted by ML from that point,
+  with a ``ConvergenceWarning``, and the profiles start again from the new optimum.
 """
 
 from __future__ import annotations
 
 import warnings
-from functools import cached_property
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -44,7 +53,7 @@ from ..engine.crossprod import CrossProducts
 from ..engine.deviance import ProfiledObjective
 from ..engine.optimize import OptimizerControl, minimize_bobyqa
 from ..engine.threads import limited_threads
-from ..errors import check_integer, check_positive, check_probability
+from ..errors import ConvergenceWarning, FitError, check_integer, check_positive, check_probability
 from .parameters import (
     model_parameters,
     parameter_names,
@@ -67,6 +76,18 @@ _INNER_CONTROL = OptimizerControl(
 )
 _NON_MONOTONE_TOL = 0.01  # lme4's non.mono.tol
 _MIN_STEP = 1e-6  # lme4's minstep
+_LOWER_DEVIANCE_TOL = 1e-6  # relative: a profile point this far below the fit's deviance is a new optimum
+_MAX_REFITS = 3  # new optima a profile may move to before it gives up
+
+T = TypeVar("T")
+
+
+class _LowerDeviance(Exception):
+    """Raised by a profile point whose deviance is below the fit's; carries the point's parameters."""
+
+    def __init__(self, params: np.ndarray, deviance: float):
+        super().__init__(deviance)
+        self.params, self.deviance = params, deviance
 
 
 class _FixedEffectHeld:
@@ -170,6 +191,8 @@ class _VarianceHeld:
         full = np.zeros(len(self.free))
         full[self.free] = z[: int(self.free.sum())]
         sigma = value if self.sigma_held else z[-1]
+        if not sigma > 0:
+            return None
         if self.sigma_held:
             return full, sigma
         if self.reordered is None:  # a structured term: the held entry is theta's own
@@ -210,7 +233,7 @@ class _VarianceHeld:
 
     def deviance(self, z: np.ndarray, value: float) -> float:
         unpacked = self.unpack(z, value)
-        if unpacked is None or not unpacked[1] > 0:
+        if unpacked is None:
             return np.inf
         return self.varpar.deviance(np.append(*unpacked))
 
@@ -219,6 +242,8 @@ class LikelihoodProfile:
     """Profiles of the ML deviance of a fitted model in each of lme4's parameters.
 
     ``alphamax``, ``maxpts``, ``delta`` and ``maxmult`` are lme4's arguments of the same names.
+    Use :meth:`limits_table` and :func:`profile_table` for several parameters: they start again from
+    a new optimum if a profile finds one (see the module's docstring).
     """
 
     def __init__(
@@ -234,27 +259,60 @@ class LikelihoodProfile:
         if delta is not None:
             delta = check_positive("delta", delta)
         self.model = model
-        self.ml = model.refit(reml=False) if model.reml else model
-        self.base = self.ml.deviance
-        self.optimum = model_parameters(self.ml)
-        self.n_variance = len(self.ml.theta) + 1
-        lower, upper = sdcor_bounds(self.ml)
-        n_fixed = self.ml.n_fixed
-        self.lower = np.concatenate([lower, np.full(n_fixed, -np.inf)])
-        self.upper = np.concatenate([upper, np.full(n_fixed, np.inf)])
+        self._set_fit(model.refit(reml=False) if model.reml else model)
         self.cutoff = float(np.sqrt(stats.chi2.ppf(1 - alphamax, len(self.optimum))))
         self.delta = self.cutoff / 8 if delta is None else delta
         self.maxmult = float(maxmult)
-        self._varpar = VarianceParameters(self.ml)
+
+    def _set_fit(self, ml: LinearMixedModel) -> None:
+        """Profile around the ML fit ``ml``: its deviance, estimates, bounds and held-parameter objectives."""
+        self.ml = ml
+        self.base = ml.deviance
+        self.optimum = model_parameters(ml)
+        self.n_variance = len(ml.theta) + 1
+        lower, upper = sdcor_bounds(ml)
+        n_fixed = ml.n_fixed
+        self.lower = np.concatenate([lower, np.full(n_fixed, -np.inf)])
+        self.upper = np.concatenate([upper, np.full(n_fixed, np.inf)])
+        self._fixed_se = np.sqrt(np.diag(ml.vcov.to_numpy()))
+        self._varpar = VarianceParameters(ml)
         self._held_fixed: dict[int, _FixedEffectHeld] = {}
         self._held_variance: dict[int, _VarianceHeld] = {}
 
-    @cached_property
-    def _fixed_se(self) -> np.ndarray:
-        return np.sqrt(np.diag(self.ml.vcov.to_numpy()))
-
     def names(self, old_names: bool = True) -> list[str]:
         return parameter_names(self.ml, old_names)
+
+    def restarting(self, work: Callable[[], T]) -> T:
+        """``work()``, run again around the new optimum each time a profile point finds a lower deviance."""
+        for _ in range(_MAX_REFITS):
+            try:
+                return work()
+            except _LowerDeviance as lower:
+                theta = sdcor_to_theta(self.ml, lower.params[: self.n_variance])
+                ml = type(self.ml)(self.ml.frame, reml=False, control=self.ml.control, cross=self.ml.cross)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    ml.fit(start=theta)
+                fit = "the fit" if self.ml is self.model else "the ML refit of the REML fit"
+                warnings.warn(
+                    f"profiling found a deviance {self.base - lower.deviance:.3g} below the fit's, so "
+                    f"{fit} had not converged: the profile is of a new ML fit from that point (deviance "
+                    f"{ml.deviance:.6f}; refit the model to use it)",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
+                self._set_fit(ml)
+        try:
+            return work()
+        except _LowerDeviance as lower:
+            raise FitError(
+                f"profiling keeps finding lower deviances ({lower.deviance:.6f} after {_MAX_REFITS} new "
+                "fits): the model's optimum cannot be located; simplify the random effects"
+            ) from None
+
+    def limits_table(self, indices: list[int], level: float = 0.95) -> np.ndarray:
+        """Lower and upper limits (one row per parameter index), all from the same optimum."""
+        return self.restarting(lambda: np.array([self.limits(i, level) for i in indices]).reshape(-1, 2))
 
     # -- one point of a profile ----------------------------------------------------------------------
     def _variance_deviance(self, sdcor: np.ndarray) -> float:
@@ -284,16 +342,13 @@ class LikelihoodProfile:
             self._held_fixed[j] = _FixedEffectHeld(self.ml, j)
         return self._held_fixed[j]
 
-    def _zeta(self, index: int, value: float, deviance: float) -> float:
+    def _row(self, index: int, value: float, deviance: float, params: np.ndarray) -> np.ndarray:
+        """[zeta, params] of a profile point; raises ``_LowerDeviance`` below the fit's deviance."""
         difference = deviance - self.base
-        if difference < -1e-6 * max(1.0, abs(self.base)):
-            warnings.warn(
-                f"profiling found a deviance {-difference:.3g} below the fit's: the fit may not have "
-                "converged",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-        return float(np.sign(value - self.optimum[index]) * np.sqrt(max(difference, 0.0)))
+        if difference < -_LOWER_DEVIANCE_TOL * max(1.0, abs(self.base)):
+            raise _LowerDeviance(params, deviance)
+        zeta = np.sign(value - self.optimum[index]) * np.sqrt(max(difference, 0.0))
+        return np.concatenate([[zeta], params])
 
     def point(self, index: int, value: float, start: np.ndarray | None = None) -> np.ndarray:
         """[zeta, all parameters] with parameter ``index`` held at ``value``, the others optimized.
@@ -319,7 +374,7 @@ class LikelihoodProfile:
         beta = self._varpar.objective.factor.solve()[0]  # the factor is at the optimum just evaluated
         sdcor = theta_to_sdcor(self.ml, *unpacked)
         sdcor[index] = value
-        return np.concatenate([[self._zeta(index, value, result.fun)], sdcor, beta])
+        return self._row(index, value, result.fun, np.concatenate([sdcor, beta]))
 
     def _fixed_point(self, j: int, value: float, start: np.ndarray) -> np.ndarray:
         held = self._held_fixed_effect(j)
@@ -336,8 +391,7 @@ class LikelihoodProfile:
         others = factor.solve()[0] if factor.nfixed else np.zeros(0)
         beta = np.insert(others, j, value)
         sdcor = theta_to_sdcor(self.ml, result.x, sigma)
-        zeta = self._zeta(self.n_variance + j, value, result.fun)
-        return np.concatenate([[zeta], sdcor, beta])
+        return self._row(self.n_variance + j, value, result.fun, np.concatenate([sdcor, beta]))
 
     # -- traces -----------------------------------------------------------------------------------------
     def _next_value(self, previous: np.ndarray, current: np.ndarray, column: int, index: int) -> float:
@@ -381,28 +435,62 @@ class LikelihoodProfile:
         else:
             first = estimate + self.delta * self._fixed_se[index - self.n_variance]
         shifted = self.point(index, first)
-        rows = self._extend([at_optimum, shifted], index, cutoff)
+        one_side = self._extend([at_optimum, shifted], index, cutoff)[1:]
+        other_side = []
         if estimate > self.lower[index]:
-            rows += self._extend([shifted, at_optimum], index, cutoff)[2:]
+            other_side = self._extend([shifted, at_optimum], index, cutoff)[2:]
+        rows = [at_optimum]
+        for side in (one_side, other_side):  # each in outward order
+            rows += self._monotone_outward(index, side)
         table = np.unique(np.array(rows), axis=0)
         return table[np.argsort(table[:, 1 + index], kind="stable")]
 
+    def _monotone_outward(self, index: int, rows: list[np.ndarray]) -> list[np.ndarray]:
+        """One side of a trace (points in outward order) with its local minima repaired.
+
+        Outward, |zeta| cannot fall: where it does, the inner point's optimization stopped above the
+        minimum, and it is optimized again from the outer point's parameters (kept if lower).
+        """
+        rows = list(rows)
+        column = 1 + index
+        for _ in range(len(rows)):
+            repaired = False
+            for k in range(len(rows) - 1, 0, -1):
+                inner, outer = rows[k - 1], rows[k]
+                if abs(outer[0]) < abs(inner[0]) - _NON_MONOTONE_TOL:
+                    again = self.point(index, inner[column], outer[1:])
+                    if abs(again[0]) < abs(inner[0]) - _NON_MONOTONE_TOL:
+                        rows[k - 1], repaired = again, True
+            if not repaired:
+                break
+        return rows
+
     # -- limits -----------------------------------------------------------------------------------------
     def limits(self, index: int, level: float = 0.95, trace: np.ndarray | None = None) -> np.ndarray:
-        """Lower and upper profile confidence limits of parameter ``index``."""
+        """Lower and upper profile confidence limits of parameter ``index``.
+
+        Each side of the estimate is read on its own: a side whose profile is not monotone gives a
+        NaN limit (with a warning), the other side's limit is kept.
+        """
         targets = stats.norm.ppf([(1 - level) / 2, (1 + level) / 2])
         if trace is None:
             trace = self.trace(index, cutoff=float(np.max(np.abs(targets))))
         column = 1 + index
         trace = trace[np.isfinite(trace[:, 0])]
-        values, zetas = trace[:, column], trace[:, 0]
-        name = self.names()[index]
-        if np.any(np.diff(zetas) < -_NON_MONOTONE_TOL):
-            warnings.warn(f"non-monotonic profile for {name}", RuntimeWarning, stacklevel=3)
-            return np.full(2, np.nan)
+        estimate = self.optimum[index]
         bounds = (self.lower[index], self.upper[index])
         result = np.empty(2)
-        for k, target in enumerate(targets):
+        for k, (target, side, where) in enumerate(zip(targets, ("lower", "upper"), ("below", "above"))):
+            half = trace[trace[:, column] <= estimate] if k == 0 else trace[trace[:, column] >= estimate]
+            zetas = half[:, 0]
+            if np.any(np.diff(zetas) < -_NON_MONOTONE_TOL):
+                warnings.warn(
+                    f"non-monotonic profile for {self.names()[index]} {where} its estimate: no {side} limit",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                result[k] = np.nan
+                continue
             above = np.flatnonzero(zetas >= target)
             if len(above) == 0 or above[0] == 0:
                 # the profile does not reach the target: lme4 reports the bound (NaN for fixed effects)
@@ -411,9 +499,9 @@ class LikelihoodProfile:
                 continue
             i = above[0]
             if zetas[i] == target:
-                result[k] = values[i]
-                continue
-            result[k] = self._crossing(index, trace[i - 1], trace[i], target)
+                result[k] = half[i, column]
+            else:
+                result[k] = self._crossing(index, half[i - 1], half[i], target)
         return result
 
     def _crossing(self, index: int, left: np.ndarray, right: np.ndarray, target: float) -> float:
@@ -437,10 +525,10 @@ class LikelihoodProfile:
 
 def profile_table(profile: LikelihoodProfile, indices: list[int], old_names: bool = True) -> pd.DataFrame:
     """Tidy traces: one row per point, columns parameter, value, zeta and every parameter's value."""
+    traces = profile.restarting(lambda: [profile.trace(index) for index in indices])
     names = profile.names(old_names)
     frames = []
-    for index in indices:
-        trace = profile.trace(index)
+    for index, trace in zip(indices, traces):
         frame = pd.DataFrame(trace[:, 1:], columns=names)
         frame.insert(0, "zeta", trace[:, 0])
         frame.insert(0, "value", trace[:, 1 + index])

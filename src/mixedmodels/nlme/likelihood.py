@@ -85,7 +85,7 @@ class ResidualModel:
         out, log_jacobian = matrix, 0.0
         if self.varfunc is not None:
             log_w = self.varfunc.log_weights(var_params, fitted)
-            if not np.all(np.isfinite(log_w)):
+            if not np.all(np.abs(log_w) < _LARGEST_LOG_WEIGHT):
                 return None
             weights = np.exp(log_w)
             out = out * (weights if out.ndim == 1 else weights[:, None])
@@ -106,6 +106,9 @@ class ResidualModel:
         if self.varfunc is not None:
             parts.append(self.varfunc.natural(var_params))
         return np.concatenate(parts) if parts else np.zeros(0)
+
+
+_LARGEST_LOG_WEIGHT = 600.0  # exp() of more overflows in the products of the whitened rows
 
 
 def _profiled_constant(nr: int) -> float:

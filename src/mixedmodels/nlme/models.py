@@ -187,6 +187,7 @@ class _NlmeModel:
             x, y = self.data.x, self.data.y
             self.likelihood.fitted_covariate = x @ least_squares(x, y)
         self._fit_once()
+        self._check_bounded()
         if not self.residual.uses_fitted:
             return
         for iteration in range(1, self.max_iter + 1):
@@ -196,9 +197,38 @@ class _NlmeModel:
                 return
             self.likelihood.fitted_covariate = covariate
             self._fit_once(start=self._params)
+            self._check_bounded()
             self.iterations = iteration
         raise FitError(
             f"the fitted values did not converge in {self.max_iter} iterations (relative change {change:.2g})"
+        )
+
+    def _check_bounded(self) -> None:
+        """Variance-function parameters that went to a limit: an error if the likelihood still rises
+        beyond (it has no maximum; nlme stops with "false convergence"), else a warning (the estimate
+        is on the boundary, e.g. a REML fit with a stratum of one row)."""
+        varfunc = self.residual.varfunc
+        if varfunc is None:
+            return
+        first = len(self._params) - varfunc.n_params
+        params = self._params[first:]
+        limit = varfunc.at_limit(params)
+        if not limit.any():
+            return
+        further = self._params.copy()
+        further[first:][limit] += 10.0 * np.sign(params[limit])
+        listed = ", ".join(
+            f"{name} ({value:.2g})" for name, value in varfunc.coefficients(params)[limit].items()
+        )
+        if self._unitless_deviance(further) < self._unitless_deviance(self._params) - 1.0:
+            raise FitError(
+                f"the likelihood has no maximum: the variance parameters {listed} go to a limit (a stratum "
+                "with too few observations for its own variance?)"
+            )
+        warnings.warn(
+            f"the variance parameters {listed} are at a limit (a boundary estimate)",
+            ConvergenceWarning,
+            stacklevel=4,
         )
 
     # -- basic results ---------------------------------------------------------------------------------

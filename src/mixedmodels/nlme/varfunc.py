@@ -21,6 +21,7 @@ Unconstrained parameters (what is optimized and what nlme's intervals are built 
 from __future__ import annotations
 
 import copy
+import math
 import string
 from collections.abc import Callable, Mapping
 
@@ -45,6 +46,9 @@ def _number_or_named(value, what: str) -> float | dict[str, float] | None:
     if value is None:
         return None
     return _named_values(value, what) if isinstance(value, dict) else check_real(what, value, finite=True)
+
+
+_LIMIT_LOG_RATIO = math.log(1e8)  # an SD ratio beyond 1e8 between strata is on its way to 0 or infinity
 
 
 class VarFunc:
@@ -126,6 +130,11 @@ class VarFunc:
         """The parameters on which nlme's approximate covariance is computed (the unconstrained ones)."""
         return np.asarray(params, dtype=float)
 
+    def at_limit(self, params: np.ndarray) -> np.ndarray:
+        """Which parameters went to a limit of their scale (the likelihood's maximum is there, or
+        there is none)."""
+        return np.zeros(len(params), dtype=bool)
+
     def reported_from_natural(self, natural: np.ndarray) -> pd.Series:
         return self.coefficients(natural)
 
@@ -194,17 +203,19 @@ class VarIdent(VarFunc):
         start = [np.log((self.value or {}).get(s, 1.0)) for s in varying[1:]]
         self._start = np.array(start, dtype=float)
 
-    def _ratios(self, params):
-        ratios = self._ratios_fixed.copy()
-        ratios[self._varying] = np.exp(np.asarray(params, dtype=float))
-        return ratios
-
     def log_weights(self, params, fitted=None):
-        return -np.log(self._ratios(params))[self._codes]
+        log_ratios = np.log(self._ratios_fixed)
+        log_ratios[self._varying] = params  # not log(exp(params)), which underflows
+        return -log_ratios[self._codes]
 
     def coefficients(self, params):
         names = [self._labels[i] for i in self._varying]
         return pd.Series(np.exp(np.asarray(params, dtype=float)), index=names, dtype=float)
+
+    def at_limit(self, params):
+        """Strata whose SD ratio to the reference passed 1e8 or fell below 1e-8 (e.g. a stratum of one
+        row, which the fixed effects fit exactly, has a variance going to 0)."""
+        return np.abs(np.asarray(params, dtype=float)) > _LIMIT_LOG_RATIO
 
 
 class _CovariateStrata(VarFunc):
