@@ -54,6 +54,7 @@ class ProfiledObjective:
         sizes = [c.n_params for c in self.covariances]
         self.slices = [slice(a, b) for a, b in zip(np.cumsum([0] + sizes[:-1]), np.cumsum(sizes))]
         self._parts = list(zip(self.covariances, self.slices))
+        self.theta: np.ndarray | None = None  # where the factor is
 
     @property
     def n_params(self) -> int:
@@ -81,8 +82,9 @@ class ProfiledObjective:
         return [c.factor(theta[s]) for c, s in self._parts]
 
     def update(self, theta: np.ndarray) -> bool:
-        """Refactor L at theta; False when it is not positive definite there."""
-        return self.factor.update(self.factors(np.asarray(theta, dtype=float)))
+        """Refactor L at theta (kept as ``self.theta``); False when it is not positive definite there."""
+        self.theta = np.array(theta, dtype=float)
+        return self.factor.update(self.factors(self.theta))
 
     def __call__(self, theta: np.ndarray) -> float:
         if not self.update(theta):

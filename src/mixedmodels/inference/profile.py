@@ -289,10 +289,9 @@ class LikelihoodProfile:
                 return work()
             except _LowerDeviance as lower:
                 theta = sdcor_to_theta(self.ml, lower.params[: self.n_variance])
-                ml = type(self.ml)(self.ml.frame, reml=False, control=self.ml.control, cross=self.ml.cross)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
-                    ml.fit(start=theta)
+                    ml = self.ml.refit(reml=False, start=theta)
                 fit = "the fit" if self.ml is self.model else "the ML refit of the REML fit"
                 warnings.warn(
                     f"profiling found a deviance {self.base - lower.deviance:.3g} below the fit's, so "

@@ -19,8 +19,6 @@ and Pr(>Chisq), with the full model in the first row, ``<none>``.
 from __future__ import annotations
 
 import math
-import warnings
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,7 +27,6 @@ from scipy import stats
 
 from ..errors import check_flag
 from ..formula import RandomTerm, r_expression, rhs_terms
-from ..frame import build_frame
 
 if TYPE_CHECKING:
     from ..lmm import LinearMixedModel
@@ -90,20 +87,9 @@ def fixed_effects_loglik(model: LinearMixedModel) -> tuple[float, int]:
 
 def _reduced_loglik(model: LinearMixedModel, random: tuple[RandomTerm, ...]) -> tuple[float, int]:
     """Log-likelihood and parameter count of ``model`` refitted with other random-effects terms."""
-    from ..lmm import LinearMixedModel
-
     if not random:
         return fixed_effects_loglik(model)
-    frame = model.frame
-    # the fit's rows with their weights and total offset (formula offsets included), so the reduced
-    # model has exactly the same data; the full model has already given any messages about them
-    formula = replace(frame.formula, offsets=()).with_random(random)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        reduced = build_frame(
-            formula, frame.data, weights=frame.weights, offset=frame.offset, functions=frame.functions
-        )
-    fit = LinearMixedModel(reduced, reml=model.reml, control=model.control).fit()
+    fit = model.update_random(random)
     return fit.loglik, fit.df_loglik
 
 

@@ -40,7 +40,7 @@ class VarianceParameters:
     def __init__(self, model: LinearMixedModel):
         self.model = model
         # a factor of its own, so the fitted model's factor keeps the optimum
-        self.objective = ProfiledObjective(model.objective.factor.copy(), model.covariances, model.reml)
+        self.objective = ProfiledObjective(model.chol.copy(), model.covariances, model.reml)
         self.estimate = np.append(model.theta, model.sigma)
         nobs, nfixed = model.cross.nobs, model.n_fixed
         self._dof = nobs - nfixed if model.reml else nobs
