@@ -20,7 +20,7 @@ from .design import Design
 from .engine.cholesky import BlockedCholesky
 from .engine.covariance import covariance_for
 from .engine.crossprod import CrossProducts
-from .engine.deviance import ProfiledObjective, objective_from_factor
+from .engine.deviance import ProfiledObjective, objective_from_factor, residual_dof
 from .engine.optimize import FLAT_BOUNDARY_TOL, OptimizationResult, OptimizerControl, minimize_bobyqa
 from .engine.threads import limited_threads
 from .errors import ConvergenceWarning, FitError, check_flag, check_instance, check_integer, check_seed
@@ -186,7 +186,7 @@ class LinearMixedModel:
     @property
     def sigma(self) -> float:
         """Residual standard deviation."""
-        dof = self.nobs - self.n_fixed if self.reml else self.nobs
+        dof = residual_dof(self.nobs, self.n_fixed, self.reml)
         return float(np.sqrt(self.objective.factor.pwrss() / dof))
 
     @property
