@@ -21,7 +21,7 @@ from .design import Design
 from .engine.cholesky import BlockedCholesky
 from .engine.covariance import CovarianceStructure, covariance_for
 from .engine.crossprod import CrossProducts, with_response
-from .engine.deviance import ProfiledObjective, objective_from_factor
+from .engine.deviance import ProfiledObjective, objective_from_factor, residual_dof
 from .engine.fit import at_boundary, fit_theta
 from .engine.optimize import OptimizationResult, OptimizerControl
 from .errors import FitError, check_flag, check_instance, check_integer, check_seed
@@ -201,7 +201,7 @@ class LinearMixedModel:
     @property
     def sigma(self) -> float:
         """Residual standard deviation."""
-        dof = self.nobs - self.n_fixed if self.reml else self.nobs
+        dof = residual_dof(self.nobs, self.n_fixed, self.reml)
         return float(np.sqrt(self.chol.pwrss() / dof))
 
     @property

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..engine.deviance import residual_dof
 from ..engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
 from ..engine.threads import limited_threads
 from ..errors import (
@@ -274,7 +275,7 @@ class _NlmeModel:
     @property
     def bic(self) -> float:
         """BIC with nlme's number of observations: N - p for REML fits."""
-        nobs = self.nobs - (self.n_fixed if self.reml else 0)
+        nobs = residual_dof(self.nobs, self.n_fixed, self.reml)
         return -2.0 * self._loglik + math.log(nobs) * self.df_loglik
 
     def _structure_params(self) -> np.ndarray:
@@ -455,7 +456,7 @@ class GLSModel(_NlmeModel):
         """nlme's ``vcov.gls``: sigma^2 (R_X'R_X)^-1 (N - REML p)/(N - p)."""
         inverse = np.linalg.inv(self._r_fixed)
         n, p = self.nobs, self.n_fixed
-        scale = (n - (p if self.reml else 0)) / (n - p)
+        scale = residual_dof(n, p, self.reml) / (n - p)
         cov = self._sigma**2 * scale * inverse @ inverse.T
         names = self.frame.fixed_names
         return pd.DataFrame(cov, index=names, columns=names)
@@ -487,7 +488,7 @@ class GLSModel(_NlmeModel):
         level = check_probability("level", level)
         out = {"coef": self._coef_intervals(level, self.nobs - self.n_fixed)}
         if self.residual.n_params == 0:
-            nr = self.nobs - (self.n_fixed if self.reml else 0)
+            nr = residual_dof(self.nobs, self.n_fixed, self.reml)
             root = self._sigma * math.sqrt(nr)
             out["sigma"] = pd.DataFrame(
                 {
