@@ -18,6 +18,7 @@ import mixedmodels as mm
 FIXTURES = Path(__file__).parent / "fixtures" / "nlme_anova"
 ANOVA = sorted(path.stem for path in FIXTURES.glob("*.json"))
 RTOL = 1e-6
+FLAT_RTOL = 1e-4  # where the optimum is flat (the brief's rule)
 
 
 def anova_reference(name: str) -> dict:
@@ -41,10 +42,10 @@ def test_f_tests_match_nlme(name):
     """F to 1e-6; numDF and denDF exactly (gls: N - p, which nlme prints above the table).
 
     p-values are compared with the exact upper tail of F (nlme's lme tables give 1 - pf(F), which is 0
-    below about 1e-16) to 1e-6 relative, or to 1e-6 relative on the log scale below 1/e: a p-value's
-    relative error is |d log p / d log F| (10 to 100 for p < 1e-10) times that of F, and F agrees to
-    ~1e-7, as far as the weakly determined variance parameters of the two fits do.  At nlme's own F our
-    p-value is nlme's to 1e-10.
+    below about 1e-16) to 1e-4 relative, the tolerance of a flat optimum: a p-value's relative error is
+    |d log p / d log F| (10 to 100 for p < 1e-10) times that of F, and F agrees to ~1e-7, as far as the
+    weakly determined variance parameters of the two fits do (the largest p error is 3e-5).  At nlme's
+    own F our p-value is nlme's to 1e-10.
     """
     for ours, test in anova_tables(name):
         expected = test["table"]
@@ -55,8 +56,7 @@ def test_f_tests_match_nlme(name):
         assert ours["numDF"].tolist() == values["numDF"]
         assert ours["denDF"].tolist() == list(np.broadcast_to(test["denDF"], len(ours)))
         np.testing.assert_allclose(ours["F-value"], values["F-value"], rtol=RTOL, atol=0)
-        log_p, log_expected = np.log(ours["p-value"].to_numpy()), np.log(test["p_upper"])
-        assert np.all(np.abs(log_p - log_expected) <= RTOL * np.maximum(1.0, np.abs(log_expected)))
+        np.testing.assert_allclose(ours["p-value"], test["p_upper"], rtol=FLAT_RTOL, atol=0)
         at_nlme_f = stats.f.sf(values["F-value"], values["numDF"], test["denDF"])
         np.testing.assert_allclose(at_nlme_f, test["p_upper"], rtol=1e-10, atol=0)
 
