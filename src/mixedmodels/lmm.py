@@ -24,6 +24,7 @@ from .engine.crossprod import CrossProducts, with_response
 from .engine.deviance import ProfiledObjective, objective_from_factor, residual_dof
 from .engine.fit import at_boundary, fit_theta
 from .engine.optimize import OptimizationResult, OptimizerControl
+from .engine.threads import limited_threads
 from .errors import FitError, check_flag, check_instance, check_integer, check_seed
 from .formula import FormulaError, RandomTerm, parse_formula
 from .frame import ModelFrame, build_frame, formula_offset, new_data
@@ -113,10 +114,11 @@ class LinearMixedModel:
         self.control = control or OptimizerControl()
         self.optimization = optimization
         self._theta = np.asarray(theta, dtype=float)
-        if not self.objective.update(self._theta):
-            raise FitError("the covariance parameters give a singular system")
-        self._criterion = objective_from_factor(self.chol, self.reml)
-        self._beta, self._spherical = self.chol.solve()
+        with limited_threads():
+            if not self.objective.update(self._theta):
+                raise FitError("the covariance parameters give a singular system")
+            self._criterion = objective_from_factor(self.chol, self.reml)
+            self._beta, self._spherical = self.chol.solve()
         self.messages = list(self.frame.messages)
         if self.is_singular:
             self.messages.append("boundary (singular) fit: see help(is_singular)")
@@ -146,7 +148,8 @@ class LinearMixedModel:
         """The blocked Cholesky factor at the estimates (refactored there if a caller evaluated the
         shared objective elsewhere)."""
         if not np.array_equal(self.objective.theta, self._theta):
-            self.objective.update(self._theta)
+            with limited_threads():
+                self.objective.update(self._theta)
         return self.objective.factor
 
     # -- refits ----------------------------------------------------------------------------------------------
