@@ -51,6 +51,8 @@ rhs <- c(
   "I(x^2):sector + sector",
   "poly(x, 2):f",
   "flag * x",
+  "I(x > 6) * f",
+  "0 + I(z < 0)",
   "factor(cyl) + x",
   "as.factor(cyl) * x",
   "factor(cyl):f",

@@ -68,6 +68,15 @@ def _poly(x, degree: int = 1, raw: bool = False, _state: dict | None = None) -> 
     return TRANSFORMS["poly"](x, degree=degree, raw=raw, _state=_state)
 
 
+def _as_is(values):
+    """R's ``I(x)``: the value as it is, except that a logical one is a factor of FALSE and TRUE, as R
+    codes logical variables (``I(x > 6)`` gives the column ``I(x > 6)TRUE``)."""
+    if np.asarray(values).dtype == bool:
+        index = values.index if isinstance(values, pd.Series) else None
+        return pd.Series(pd.Categorical(values, categories=[False, True]), index=index)
+    return values
+
+
 #: formulaic's ``C()`` under a name no data column shadows (an experiment's factor may be called ``C``).
 CODED = "coded_"
 
@@ -81,7 +90,8 @@ UFUNCS = MappingProxyType(
 FUNCTIONS = MappingProxyType(
     {
         **UFUNCS,
-        **{name: TRANSFORMS[name] for name in ("I", "C", "scale")},
+        **{name: TRANSFORMS[name] for name in ("C", "scale")},
+        "I": _as_is,
         "poly": _poly,
         "factor": _factor,
         "as_factor": _factor,
