@@ -6,21 +6,10 @@
 """
 
 from .anova import anova
-from .corstruct import (
-    CorAR1,
-    CorARMA,
-    CorCAR1,
-    CorCompSymm,
-    CorExp,
-    CorGaus,
-    CorLin,
-    CorRatio,
-    CorSpher,
-    CorStruct,
-    CorSymm,
-)
+from .corstruct import CorAR1, CorARMA, CorCAR1, CorCompSymm, CorStruct, CorSymm
 from .known import KnownCovarianceGLS, gls_known_covariance
 from .models import GLSModel, LMEModel, gls, lme
+from .spatial import CorExp, CorGaus, CorLin, CorRatio, CorSpher
 from .varfunc import VarComb, VarConstPower, VarExp, VarFixed, VarFunc, VarIdent, VarPower
 
 __all__ = [

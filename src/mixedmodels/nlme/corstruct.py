@@ -14,20 +14,18 @@ Parameterizations (unconstrained -> reported), as nlme 3.1-162:
 * ``CorCompSymm``: Rho = (e^u + m)/(e^u + 1) with m = -1/(largest group size - 1);
 * ``CorARMA(p, q)``: the partial-autocorrelation transform of nlme's ``ARMA_unconstCoef``;
 * ``CorSymm``: the spherical parameterization of the correlation matrix (angles pi e^u/(1 + e^u));
-* spatial ``CorExp`` ... ``CorSpher``: range = e^u (+ the smallest distance for ``CorLin`` and
-  ``CorSpher``), nugget = e^v/(1 + e^v).
+* the spatial structures are in :mod:`.spatial`.
 """
 
 from __future__ import annotations
 
 import copy
-import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from ..errors import check_choice, check_flag, check_integer, check_numbers, check_real
+from ..errors import check_flag, check_integer, check_numbers, check_real
 from ..formula import FormulaError
 from .forms import StructureForm, parse_form
 from .groups import Bucket, GroupLayout
@@ -39,18 +37,14 @@ __all__ = [
     "CorCAR1",
     "CorARMA",
     "CorSymm",
-    "CorExp",
-    "CorGaus",
-    "CorLin",
-    "CorRatio",
-    "CorSpher",
+    "check_dense",
 ]
 
 
 _DENSE_LIMIT_BYTES = 2e9
 
 
-def _check_dense(structure: CorStruct, nmatrices: int, size: int) -> None:
+def check_dense(structure: CorStruct, nmatrices: int, size: int) -> None:
     """Refuse per-group matrices that would not fit in memory (a structure without groups makes one
     group of all rows), with a message saying what to do."""
     if nmatrices * size * size * 8 > _DENSE_LIMIT_BYTES:
@@ -191,7 +185,7 @@ class CorStruct:
                     continue
                 values = self._pattern(bucket).reshape(len(bucket.groups), -1)
                 _, first, inverse = np.unique(values, axis=0, return_index=True, return_inverse=True)
-                _check_dense(self, len(first), bucket.size)
+                check_dense(self, len(first), bucket.size)
                 cache.append((first, inverse.ravel()))
             self._pattern_cache = cache
         return self._pattern_cache
@@ -591,154 +585,3 @@ class CorSymm(CorStruct):
         full[rows, cols] = full[cols, rows] = r
         index = self._index[bucket.rows[which]]
         return full[index[:, :, None], index[:, None, :]]
-
-
-# -- spatial ------------------------------------------------------------------------------------------
-_METRICS = ("euclidean", "maximum", "manhattan")
-
-
-class _Spatial(CorStruct):
-    """Spatial correlation (1 - nugget) f(d / range) of the distance d between two rows of a group.
-
-    The distance is between the covariate vectors (``form="~ x + y | g"``) in the ``metric``
-    (``"euclidean"``, ``"maximum"`` or ``"manhattan"``); without a covariate, between the positions.
-    """
-
-    shifted = False  # range = e^u + smallest distance (corLin, corSpher)
-
-    def __init__(
-        self,
-        form: str = "~ 1",
-        value=None,
-        nugget: bool = False,
-        metric: str = "euclidean",
-        fixed: bool = False,
-    ):
-        check_choice("metric", metric, _METRICS)
-        value = None if value is None else np.atleast_1d(check_numbers("value", value, finite=True))
-        super().__init__(form, value, fixed)
-        self.nugget = check_flag("nugget", nugget)
-        self.metric = metric
-
-    @staticmethod
-    def _shape(ratio: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def _setup(self, data):
-        if self.form.covariate is None:
-            coords = (self.layout.position + 1.0)[:, None]
-        else:
-            coords = self.form.covariate_matrix(data)
-        self._distances = {}
-        smallest = np.inf
-        for bucket in self.layout.buckets:
-            if bucket.size == 1:
-                continue
-            _check_dense(self, len(bucket.groups), bucket.size)
-            x = coords[bucket.rows]
-            diff = np.abs(x[:, :, None, :] - x[:, None, :, :])
-            if self.metric == "euclidean":
-                dist = np.sqrt(np.sum(diff**2, axis=-1))
-            elif self.metric == "maximum":
-                dist = np.max(diff, axis=-1)
-            else:
-                dist = np.sum(diff, axis=-1)
-            off = ~np.eye(bucket.size, dtype=bool)
-            if np.any(dist[:, off] == 0):
-                raise ValueError(f'cannot have zero distances in "corSpatial" ({type(self).__name__})')
-            smallest = min(smallest, float(dist[:, off].min()))
-            self._distances[bucket.size] = dist
-        if not np.isfinite(smallest):
-            raise ValueError(f"{type(self).__name__} needs a group with at least two rows")
-        self._min_distance = smallest
-        value = self.value
-        if value is None:
-            value = np.array([smallest * (1.1 if self.shifted else 0.9)] + ([0.1] if self.nugget else []))
-        else:
-            value = np.array(value, dtype=float)
-            if len(value) == 1 and self.nugget:
-                value = np.append(value, 0.1)
-            if value.shape != (1 + self.nugget,):
-                expected = "range and nugget" if self.nugget else "the range"
-                raise ValueError(f"value must hold {expected} of {type(self).__name__}, not {value.tolist()}")
-            if value[0] <= 0:
-                raise ValueError("'range' must be > 0 in the initial value")
-            if self.shifted and value[0] <= smallest:
-                warnings.warn(
-                    "initial value for 'range' less than minimum distance. Setting it to 1.1 * min(distance)",
-                    UserWarning,
-                    stacklevel=4,
-                )
-                value[0] = 1.1 * smallest
-            if self.nugget and not 0 < value[1] < 1:
-                raise ValueError("initial value of nugget ratio must be between 0 and 1")
-        start = [np.log(value[0] - (smallest if self.shifted else 0.0))]
-        if self.nugget:
-            start.append(np.log(value[1] / (1 - value[1])))
-        self._start = np.array(start)
-
-    def _reported_names(self):
-        return ("range", "nugget") if self.nugget else ("range",)
-
-    def _range(self, u):
-        return float(np.exp(u[0]) + (self._min_distance if self.shifted else 0.0))
-
-    def _reported(self, u):
-        values = [self._range(u)]
-        if self.nugget:
-            values.append(float(1.0 / (1.0 + np.exp(-u[1]))))
-        return np.array(values)
-
-    def _pattern(self, bucket):
-        return self._distances[bucket.size]
-
-    def _correlation(self, u, bucket, which, natural):
-        scale = 1.0 / (1.0 + np.exp(u[1])) if self.nugget else 1.0  # 1 - nugget
-        corr = scale * self._shape(self._distances[bucket.size][which] / self._range(u))
-        index = np.arange(bucket.size)
-        corr[:, index, index] = 1.0
-        return corr
-
-
-class CorExp(_Spatial):
-    """Exponential spatial correlation: f(r) = exp(-r) (nlme's ``corExp``)."""
-
-    @staticmethod
-    def _shape(ratio):
-        return np.exp(-ratio)
-
-
-class CorGaus(_Spatial):
-    """Gaussian spatial correlation: f(r) = exp(-r^2) (nlme's ``corGaus``)."""
-
-    @staticmethod
-    def _shape(ratio):
-        return np.exp(-(ratio**2))
-
-
-class CorLin(_Spatial):
-    """Linear spatial correlation: f(r) = 1 - r for r < 1, else 0 (nlme's ``corLin``)."""
-
-    shifted = True
-
-    @staticmethod
-    def _shape(ratio):
-        return np.where(ratio < 1, 1.0 - ratio, 0.0)
-
-
-class CorRatio(_Spatial):
-    """Rational quadratic spatial correlation: f(r) = 1 / (1 + r^2) (nlme's ``corRatio``)."""
-
-    @staticmethod
-    def _shape(ratio):
-        return 1.0 / (1.0 + ratio**2)
-
-
-class CorSpher(_Spatial):
-    """Spherical spatial correlation: f(r) = 1 - 1.5 r + 0.5 r^3 for r < 1, else 0 (``corSpher``)."""
-
-    shifted = True
-
-    @staticmethod
-    def _shape(ratio):
-        return np.where(ratio < 1, 1.0 - 1.5 * ratio + 0.5 * ratio**3, 0.0)
