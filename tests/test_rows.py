@@ -236,10 +236,9 @@ def test_the_pickled_spec_materializes_the_same_chunks():
 
 
 def test_in_memory_cross_products_are_those_of_the_frame():
-    """The frame is the in-memory row source: one chunk, whose blocks are the fit's."""
+    """In memory, the frame's rows are one chunk, whose blocks are the fit's."""
     model = _fit(SLEEP_SLOPE, _sleep(), True, weights="w")
-    (chunk,) = model.frame.chunks()
-    direct = chunk.cross_products(model.frame.response_units)
+    direct = model.frame.chunk().cross_products(model.frame.response_units)
     np.testing.assert_array_equal(direct.xy, model.cross.xy)
     refit = LinearMixedModel(model.frame, cross=model.frame.cross_products()).fit()
     assert refit.deviance == model.deviance

@@ -4,7 +4,7 @@
 in R's order, the columns kept after the rank check, lme4's term order) and materializes the rows used
 (rows with a missing value dropped and counted, as R's ``na.omit``): the response, the fixed- and
 random-effects model matrices, grouping codes, prior weights and offsets, with lme4's checks of the
-design.  The frame is the in-memory row source: its rows are one chunk of engine arrays.  The table
+design.  In memory, the rows are one chunk of engine arrays (:mod:`mixedmodels.data.rows`).  The table
 helpers live in :mod:`mixedmodels.data.tables`; their names are importable from here too.
 """
 
@@ -148,16 +148,12 @@ class ModelFrame:
         return self.spec.design_variables
 
     def chunk(self, rows: np.ndarray | None = None) -> RowChunk:
-        """The engine's arrays of all rows, or of the rows ``rows`` index."""
+        """The engine's arrays of all rows (in memory, one chunk), or of the rows ``rows`` index."""
         if rows is None:
             return RowChunk(self.x, self.response, self.weights, [t.grouping_columns() for t in self.terms])
         weights = None if self.weights is None else self.weights[rows]
         blocks = [t.grouping_columns(rows) for t in self.terms]
         return RowChunk(self.x[rows], self.response[rows], weights, blocks)
-
-    def chunks(self):
-        """The in-memory rows as a row source: one chunk."""
-        yield self.chunk()
 
     def cross_products(self, rows: np.ndarray | None = None) -> CrossProducts:
         """Blocks of [Z X y]'W[Z X y] (y less the offset) over all rows, or over the rows ``rows`` index.

@@ -53,7 +53,8 @@ def lmer(
     (``gradient_tol``, ``boundary_tol``, ``singular_tol``, ...).  ``functions`` are your own functions
     the formula may call (``{"logit": logit}``), beyond R's and NumPy's; a formula runs nothing else.
     ``chunk_rows=k`` makes the cross-products from chunks of k rows of ``data`` at a time, each made
-    from the model spec alone (:class:`mixedmodels.data.rows.TableRows`); the fit is the same.
+    from the model spec alone (:class:`mixedmodels.data.rows.TableRows`): the same objective, whose
+    optimum agrees with the in-memory fit's to the precision of an optimum.
     """
     reml = check_flag("reml", reml)
     if control is not None:
