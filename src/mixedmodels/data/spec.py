@@ -66,7 +66,8 @@ class ReTerm:
 
 @dataclass
 class MixedModelSpec:
-    """Everything but the rows: how to turn rows into the arrays of the fitted model."""
+    """Everything but the rows: how to turn rows into the arrays of the fitted model.  It pickles when the
+    caller's formula functions (``functions=``) do, e.g. module-level functions rather than lambdas."""
 
     formula: ParsedFormula
     response: NumericColumn
