@@ -21,7 +21,7 @@ from scipy import stats
 from test_inference import _table, fitted, reference
 
 import mixedmodels as mm
-from mixedmodels.inference.bootstrap import percentile_interval, refit_response
+from mixedmodels.inference.bootstrap import percentile_interval
 from mixedmodels.inference.parameters import model_parameters
 
 FIXTURES = Path(__file__).parent / "fixtures" / "inference"
@@ -37,7 +37,7 @@ def test_refit_equals_fit_from_scratch():
     data = models.sleepstudy_weights_offset()
     m = mm.lmer("Reaction ~ Days + (Days | Subject)", data, weights="w", offset="off")
     response = m.simulate(1, seed=3)["sim_1"].to_numpy()
-    refit = refit_response(m, response)
+    refit = m.refit_response(response)
     data["Reaction"] = response
     direct = mm.lmer("Reaction ~ Days + (Days | Subject)", data, weights="w", offset="off")
     for ours, scratch in zip(refit.cross.xyz, direct.cross.xyz):

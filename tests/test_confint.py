@@ -323,9 +323,9 @@ def test_percent_labels_as_r(level, labels):
     assert percent_labels(level) == labels
 
 
-# -- hard profiles (tools/reference_profile.R: replicates of validation/calibration.py's slopes design) --
+# -- hard profiles (tools/reference_simulated.R: replicates of validation/calibration.py's slopes design) --
 def _hard_profile(replicate: int) -> tuple[mm.LinearMixedModel, dict]:
-    folder = Path(__file__).parent / "fixtures" / "profile"
+    folder = Path(__file__).parent / "fixtures" / "simulated"
     data = pd.read_csv(folder / f"slopes_{replicate}.csv")
     return mm.lmer("y ~ t + (t | g)", data), json.loads((folder / f"slopes_{replicate}.json").read_text())
 
@@ -351,26 +351,22 @@ def test_profile_repairs_an_inner_local_minimum():
 
 
 def test_profile_starts_again_from_a_lower_deviance():
-    """Replicate 955: our ML refit and lme4's default fit stop 0.0023 above the ML optimum; lme4's
-    profile stops with an error.  Ours refits by ML from the lower point, warns, and profiles there:
-    its deviance is lme4's tight ML optimum, and its limits are those of a profile of that new fit (the
-    variance parameters' solve zeta = -+1.96 from any start; the fixed effects' inner optimization has
-    two local minima here, and the trace's continuation finds the lower)."""
+    """A fit short of its optimum (here: the ML results at theta moved by 5%; on simulated data our ML
+    fits and lme4's stopped 0.0023 short, e.g. replicate 955 before the rotated-factor starts, and lme4's
+    profile stopped with "profiling detected new, lower deviance").  The profile refits by ML from the
+    first lower point it finds, warns, and profiles there: its limits are those of the optimum's profile."""
     m, expected = _hard_profile(955)
-    assert expected["error"] == "profiling detected new, lower deviance"
-    profile = LikelihoodProfile(m)
+    ml = m.refit(reml=False)
+    assert ml.deviance == pytest.approx(expected["ml_deviance"], rel=1e-9)  # lme4's tight ML optimum
+    short = mm.LinearMixedModel(ml.problem, ml.theta * 1.05)
+    profile = LikelihoodProfile(short)
     with pytest.warns(mm.ConvergenceWarning, match="profiling found a deviance .* below the fit's"):
         limits = profile.limits_table(list(range(6)))
-    assert profile.base == pytest.approx(expected["ml_deviance"], rel=1e-9)
-    assert profile.base < m.refit(reml=False).deviance - 1e-3
+    assert profile.base == pytest.approx(ml.deviance, rel=1e-7)  # a flat optimum
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the new fit is the optimum: its own profile finds nothing lower
-        again = LikelihoodProfile(profile.ml).limits_table(list(range(6)))
-    np.testing.assert_allclose(again, limits, rtol=1e-8)
-    for index, row in enumerate(limits[: profile.n_variance]):
-        for value, target in zip(row, stats.norm.ppf([0.025, 0.975])):
-            if profile.lower[index] < value < profile.upper[index]:
-                assert profile.point(index, value)[0] == pytest.approx(target, abs=1e-6)
+        warnings.simplefilter("error")  # the optimum's own profile finds nothing lower
+        at_optimum = LikelihoodProfile(ml).limits_table(list(range(6)))
+    np.testing.assert_allclose(limits, at_optimum, rtol=1e-5)  # bases 3e-6 apart on a flat optimum
 
 
 def test_non_monotone_side_gives_only_its_limit_nan():

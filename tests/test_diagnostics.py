@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from functools import cache
 from pathlib import Path
 
@@ -91,7 +90,7 @@ def _dense_hat(m: mm.LinearMixedModel) -> np.ndarray:
     frame = m.frame
     zl = np.column_stack(
         [_dense_z(t.grouping_columns()) @ np.kron(np.eye(t.factor.nlevels), lam)
-         for t, lam in zip(frame.terms, m.objective.factor.factors)]
+         for t, lam in zip(frame.terms, m.chol.factors)]
     )  # fmt: skip
     sqrt_w = np.ones(m.nobs) if frame.weights is None else np.sqrt(frame.weights)
     weighted = np.column_stack([zl, frame.x]) * sqrt_w[:, None]
@@ -280,12 +279,14 @@ def test_lowess_of_two_points_and_of_one():
     assert diagnostics.lowess(np.array([1.0]), np.array([4.0]))[1].tolist() == [4.0]
 
 
-def test_residual_diagnostics_are_cached_and_reset_by_a_new_optimum():
+def test_residual_diagnostics_are_cached_and_of_their_own_estimates():
+    """Results at another theta share the fit's objective; each reads the factor at its own estimates."""
     m = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
     first = m.residual_diagnostics
     assert m.residual_diagnostics is first
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        m._set_optimum(m.theta * 1.1)
-    assert not np.allclose(m.residual_diagnostics["leverage"], first["leverage"])
+    other = mm.LinearMixedModel(m.problem, m.theta * 1.1)
+    assert not np.allclose(other.residual_diagnostics["leverage"], first["leverage"])
+    sigma = m.sigma
+    m.objective(m.theta * 0.9)  # moves the shared factor
+    assert m.sigma == sigma and np.allclose(mm.LinearMixedModel(m.problem, m.theta).sigma, sigma)
     assert isinstance(first, pd.DataFrame)

@@ -287,7 +287,12 @@ def test_interaction_names_follow_r_in_a_fit():
     data["y"] = np.random.default_rng(3).standard_normal(len(data))
     model = mm.lmer("y ~ meanses * cses + sector * cses + (1 | g)", data)
     assert list(model.fixef.index) == [
-        "(Intercept)", "meanses", "cses", "sectorPublic", "meanses:cses", "cses:sectorPublic"
+        "(Intercept)",
+        "meanses",
+        "cses",
+        "sectorPublic",
+        "meanses:cses",
+        "cses:sectorPublic",
     ]
     assert model.anova().index.tolist() == ["meanses", "cses", "sector", "meanses:cses", "cses:sector"]
 
@@ -301,8 +306,11 @@ def test_factor_functions_in_random_terms_and_grouping():
         warnings.simplefilter("ignore")
         model = mm.lmer("y ~ x + (0 + factor(cyl) | g) + (1 | factor(cyl)) + (1 | as.factor(f))", data)
     names = {t.factor.name: t.column_names for t in model.frame.terms}
-    assert names == {"g": ["factor(cyl)4", "factor(cyl)6", "factor(cyl)8"],
-                     "factor(cyl)": ["(Intercept)"], "as.factor(f)": ["(Intercept)"]}
+    assert names == {
+        "g": ["factor(cyl)4", "factor(cyl)6", "factor(cyl)8"],
+        "factor(cyl)": ["(Intercept)"],
+        "as.factor(f)": ["(Intercept)"],
+    }
     assert list(model.ranef["factor(cyl)"].index) == ["4", "6", "8"]
     new = data.head(4).assign(cyl=[6, 6, 8, 4])
     by_hand = model.fixef["(Intercept)"] + model.fixef["x"] * new["x"]

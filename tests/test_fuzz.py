@@ -404,6 +404,7 @@ def test_lme_and_gls_fit_or_raise_a_documented_error(generated):
 
 # -- what larger runs found, on seeded data ---------------------------------------------------------------
 
+
 def _caught(fit, *args, **kwargs) -> tuple[object, list[warnings.WarningMessage]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -52,9 +52,7 @@ def reference(name: str) -> dict:
 def at_reference_theta(name: str) -> mm.LinearMixedModel:
     """The model with lme4's theta, so that only the arithmetic after the fit is compared."""
     fit = fitted(name)
-    model = mm.LinearMixedModel(fit.frame, reml=True, cross=fit.cross)
-    model._set_optimum(np.asarray(reference(name)["fit"]["theta"], dtype=float))
-    return model
+    return mm.LinearMixedModel(fit.problem, np.asarray(reference(name)["fit"]["theta"], dtype=float))
 
 
 def compared(name: str) -> mm.LinearMixedModel:

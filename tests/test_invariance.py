@@ -67,7 +67,11 @@ CASES = {
     ),
     "crossed": Case("crossed", "y ~ x + (1 | subj) + (1 | item)", "x", _crossed(), "y", ("subj", "item")),
     "nested": Case(
-        "nested", "yield ~ nitro + (1 | Block/Variety)", "nitro", mm.datasets.load("Oats"), "yield",
+        "nested",
+        "yield ~ nitro + (1 | Block/Variety)",
+        "nitro",
+        mm.datasets.load("Oats"),
+        "yield",
         ("Block", "Variety"),
     ),
     "unbalanced_missing": Case(

@@ -21,7 +21,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.data.rows import TableRows, source_cross_products
-from mixedmodels.lmm import LinearMixedModel
+from mixedmodels.lmm import assemble, fit
 
 SLEEP_SLOPE = "Reaction ~ Days + (Days | Subject)"
 
@@ -137,7 +137,7 @@ def test_fit_from_chunks_is_the_in_memory_fit(name, reml, chunk_rows):
     assert chunked.sigma == pytest.approx(whole.sigma, rel=1e-6)
 
     # the same objective: at the in-memory optimum, the same criterion, fixed effects and sigma
-    objective = LinearMixedModel(chunked.frame, reml=reml, cross=chunked.cross).objective
+    objective = assemble(chunked.frame, reml, chunked.cross).objective
     assert objective(whole.theta) == pytest.approx(whole.deviance, rel=1e-10)
     beta = objective.factor.solve()[0]
     _assert_close(beta, whole.fixef, 1e-10, "fixef at the in-memory theta", np.abs(whole.fixef) + se)
@@ -240,5 +240,5 @@ def test_in_memory_cross_products_are_those_of_the_frame():
     model = _fit(SLEEP_SLOPE, _sleep(), True, weights="w")
     direct = model.frame.chunk().cross_products(model.frame.response_units)
     np.testing.assert_array_equal(direct.xy, model.cross.xy)
-    refit = LinearMixedModel(model.frame, cross=model.frame.cross_products()).fit()
+    refit = fit(assemble(model.frame, True, model.frame.cross_products()))
     assert refit.deviance == model.deviance

@@ -79,7 +79,7 @@ def leverage(model: LinearMixedModel) -> np.ndarray:
     ``Z`` (the cost of one factorization of ``L_D``) and ``Z G`` (sparse ``G``), each row costs a few
     gathers: the total is linear in the number of rows, and no ``N x N`` matrix is formed.
     """
-    factor = model.objective.factor
+    factor = model.chol
     frame = model.frame
     n, p = model.nobs, model.n_fixed
     sqrt_w = np.ones(n) if frame.weights is None else np.sqrt(frame.weights)
@@ -224,7 +224,6 @@ class GroupInfluence:
 
 def group_influence(model: LinearMixedModel, group: str) -> GroupInfluence:
     """Refit ``model`` without each level of ``group`` in turn (see :class:`GroupInfluence`)."""
-    from .lmm import LinearMixedModel
 
     if model.n_fixed == 0:
         raise ValueError("influence measures changes in the fixed effects, and the model has none")
@@ -246,7 +245,7 @@ def group_influence(model: LinearMixedModel, group: str) -> GroupInfluence:
             continue  # X without these rows is rank deficient
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
-            refit = LinearMixedModel(model.frame, model.reml, model.control, cross=reduced).fit()
+            refit = model.refit_cross(reduced)
         fixef[j], sigma[j], theta[j] = refit.fixef.to_numpy(), refit.sigma, refit.theta
         converged[j] = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
 

@@ -1,16 +1,17 @@
-"""The fitted linear mixed model: lme4's ``lmer`` results as a Python object.
+"""The linear mixed model: lme4's ``lmer`` pipeline and its results as a Python object.
 
-``lmer`` runs lme4's pipeline: parse the formula, build the model frame, make the cross-products in one
-pass over the rows, minimize the profiled objective over theta, and keep everything a user needs after
-the fit.  Quantities derived from the fit (random effects, their conditional variances, ...) are
-computed on first use.
+``lmer`` runs lme4's stages: parse the formula and build the model frame (``lFormula``); :func:`assemble`
+makes the cross-products in one pass over the rows and the profiled objective over theta
+(``mkLmerDevfun``); :func:`fit` minimizes it (``optimizeLmer``, see :mod:`.engine.fit`) and returns a
+:class:`LinearMixedModel`, which holds the results and no fitting logic (``mkMerMod``).  Quantities
+derived from the fit (random effects, their conditional variances, ...) are computed on first use.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -19,19 +20,17 @@ import pandas as pd
 from .data.rows import TableRows, source_cross_products
 from .design import Design
 from .engine.cholesky import BlockedCholesky
-from .engine.covariance import covariance_for
-from .engine.crossprod import CrossProducts
-from .engine.deviance import ProfiledObjective, objective_from_factor
-from .engine.optimize import FLAT_BOUNDARY_TOL, OptimizationResult, OptimizerControl, minimize_bobyqa
+from .engine.covariance import CovarianceStructure, covariance_for
+from .engine.crossprod import CrossProducts, with_response
+from .engine.deviance import ProfiledObjective, objective_from_factor, residual_dof
+from .engine.fit import at_boundary, fit_theta
+from .engine.optimize import OptimizationResult, OptimizerControl
 from .engine.threads import limited_threads
-from .errors import ConvergenceWarning, FitError, check_flag, check_instance, check_integer, check_seed
-from .formula import FormulaError, parse_formula
+from .errors import FitError, check_flag, check_instance, check_integer, check_seed
+from .formula import FormulaError, RandomTerm, parse_formula
 from .frame import ModelFrame, build_frame, formula_offset, new_data
 
-__all__ = ["LinearMixedModel", "lmer"]
-
-NEGLIGIBLE_RESIDUAL = 1e6  # a relative scale of the random effects (natural units) beyond which sigma ~ 0
-FTOL_PER_OBSERVATION = 1e-8  # BOBYQA's absolute tolerance on the deviance, per row (Newton steps finish)
+__all__ = ["LinearMixedModel", "LinearMixedProblem", "assemble", "fit", "lmer"]
 
 
 def lmer(
@@ -66,7 +65,7 @@ def lmer(
     if chunk_rows is not None:
         cross = source_cross_products(TableRows.from_data(frame.spec, data, chunk_rows, weights, offset))
         frame.response_units = cross.units
-    return LinearMixedModel(frame, reml=reml, control=control, cross=cross).fit()
+    return fit(assemble(frame, reml, cross), control)
 
 
 def _random_contribution(codes: np.ndarray, z: np.ndarray, effects: np.ndarray) -> np.ndarray:
@@ -76,108 +75,127 @@ def _random_contribution(codes: np.ndarray, z: np.ndarray, effects: np.ndarray) 
     return np.where(known, np.einsum("np,np->n", z, effects[rows]), 0.0)
 
 
+@dataclass(frozen=True)
+class LinearMixedProblem:
+    """What lme4's ``mkLmerDevfun`` makes: the model frame, its cross-products, the covariance
+    parameterization of each random-effects term and the profiled objective over theta."""
+
+    frame: ModelFrame
+    reml: bool
+    cross: CrossProducts
+    covariances: list[CovarianceStructure]
+    objective: ProfiledObjective
+
+
+def assemble(frame: ModelFrame, reml: bool = True, cross: CrossProducts | None = None) -> LinearMixedProblem:
+    """The problem of fitting ``frame`` by REML or ML (``cross``: its cross-products, if already made)."""
+    cross = frame.cross_products() if cross is None else cross
+    covariances = [covariance_for(t.term.structure, t.ncols) for t in frame.terms]
+    objective = ProfiledObjective(BlockedCholesky(cross, frame.x.shape[1]), covariances, reml)
+    return LinearMixedProblem(frame, bool(reml), cross, covariances, objective)
+
+
+def fit(
+    problem: LinearMixedProblem, control: OptimizerControl | None = None, start: np.ndarray | None = None
+) -> LinearMixedModel:
+    """Minimize the problem's REML criterion or deviance over theta (lme4's ``optimizeLmer``), show the
+    convergence warnings, and return the results (``mkMerMod``)."""
+    control = control or OptimizerControl()
+    result, caught = fit_theta(problem.objective, control, start)
+    for message in caught:
+        warnings.warn(message.message, message.category, stacklevel=3)
+    return LinearMixedModel(problem, result.x, control, result)
+
+
 class LinearMixedModel:
-    """A linear mixed model; call :meth:`fit` (``lmer`` does) before asking for results."""
+    """The results of a linear mixed model fitted at covariance parameters ``theta`` (see :func:`fit`).
+
+    Refits of the same model (:meth:`refit`, :meth:`refit_response`, :meth:`refit_cross`,
+    :meth:`update_random`) go through :func:`assemble` and :func:`fit`.
+    """
 
     def __init__(
         self,
-        frame: ModelFrame,
-        reml: bool = True,
+        problem: LinearMixedProblem,
+        theta: np.ndarray,
         control: OptimizerControl | None = None,
-        cross: CrossProducts | None = None,
+        optimization: OptimizationResult | None = None,
     ):
-        self.frame = frame
-        self.reml = bool(reml)
+        self.problem = problem
         self.control = control or OptimizerControl()
-        self.cross = frame.cross_products() if cross is None else cross
-        self.covariances = [covariance_for(t.term.structure, t.ncols) for t in frame.terms]
-        self.objective = ProfiledObjective(
-            BlockedCholesky(self.cross, frame.x.shape[1]), self.covariances, self.reml
-        )
-        self.optimization: OptimizationResult | None = None
-
-    # -- fitting ---------------------------------------------------------------------------------------------
-    def fit(self, start: np.ndarray | None = None) -> LinearMixedModel:
-        """Minimize the REML criterion or deviance over theta and set the estimates.
-
-        ``start``: theta to start from (default: moment estimates, or lme4's T = I).
-        """
-        if start is not None:
-            start, step = np.maximum(np.asarray(start, dtype=float), self.objective.lower_bounds), None
-        elif self.control.moment_start:
-            start, step = self.objective.start()
-        else:
-            start, step = self.objective.initial, None
-        control = self.control
-        if control.ftol_abs is None:
-            control = replace(control, ftol_abs=FTOL_PER_OBSERVATION * self.nobs)
-        scale = self.objective.parameter_scale
+        self.optimization = optimization
+        self._theta = np.asarray(theta, dtype=float)
         with limited_threads():
-            result, caught = self._minimize(start, step, control)
-            if self._at_boundary(result.x, FLAT_BOUNDARY_TOL) and self.control.moment_start:
-                # a boundary optimum from the moment start can be a local one (e.g. a random slope
-                # of an uncentred covariate on few groups): try T = I in natural units and in the data's
-                # (lme4's start), and keep the lowest
-                for other_start in (self.objective.initial * scale, self.objective.initial):
-                    other, other_caught = self._minimize(other_start, None, control)
-                    if other.fun < result.fun - 1e-10:
-                        result, caught = other, other_caught
-            for message in caught:
-                warnings.warn(message.message, message.category, stacklevel=3)
-            self.optimization = result
-            self._set_optimum(result.x)
+            if not self.objective.update(self._theta):
+                raise FitError("the covariance parameters give a singular system")
+            self._criterion = objective_from_factor(self.chol, self.reml)
+            self._beta, self._spherical = self.chol.solve()
+        self.messages = list(self.frame.messages)
         if self.is_singular:
             self.messages.append("boundary (singular) fit: see help(is_singular)")
-        largest = float(np.max(self._theta / scale, initial=0.0))
-        if largest > NEGLIGIBLE_RESIDUAL:
-            warnings.warn(
-                f"the residual standard deviation is nearly zero beside the random effects' (largest "
-                f"relative scale {largest:.3g}): the response may be fitted exactly by the random effects",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        return self
 
-    def _minimize(self, start, step, control):
-        """BOBYQA and its checks from one start, with the warnings they gave (shown for the kept run)."""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            result = minimize_bobyqa(
-                self.objective.unitless,
-                start,
-                self.objective.lower_bounds,
-                control,
-                initial_step=step,
-                scale=self.objective.parameter_scale,
-            )
-        return result, caught
+    @property
+    def frame(self) -> ModelFrame:
+        return self.problem.frame
 
-    def _at_boundary(self, theta: np.ndarray, tol: float | None = None) -> bool:
-        """A variance or a correlation's factor on (or within ``singular_tol`` of) its bound, in
-        natural units (lme4's ``isSingular``)."""
-        lower = self.objective.lower_bounds
-        bounded = np.isfinite(lower)
-        distance = (theta - lower)[bounded] / self.objective.parameter_scale[bounded]
-        return bool(np.any(distance < (self.control.singular_tol if tol is None else tol)))
+    @property
+    def reml(self) -> bool:
+        return self.problem.reml
 
-    def _set_optimum(self, theta: np.ndarray) -> None:
-        for name in list(self.__dict__):
-            if name in _CACHED:
-                del self.__dict__[name]
-        self._theta = np.asarray(theta, dtype=float)
-        if not self.objective.update(self._theta):
-            raise FitError("the covariance parameters give a singular system")
-        self._criterion = objective_from_factor(self.objective.factor, self.reml)
-        self._beta, self._spherical = self.objective.factor.solve()
-        self.messages = list(self.frame.messages)
+    @property
+    def cross(self) -> CrossProducts:
+        return self.problem.cross
 
-    def refit(self, reml: bool | None = None) -> LinearMixedModel:
-        """The same model refitted (by REML or ML), reusing the cross-products."""
+    @property
+    def covariances(self) -> list[CovarianceStructure]:
+        return self.problem.covariances
+
+    @property
+    def objective(self) -> ProfiledObjective:
+        return self.problem.objective
+
+    @property
+    def chol(self) -> BlockedCholesky:
+        """The blocked Cholesky factor at the estimates (refactored there if a caller evaluated the
+        shared objective elsewhere)."""
+        if not np.array_equal(self.objective.theta, self._theta):
+            with limited_threads():
+                self.objective.update(self._theta)
+        return self.objective.factor
+
+    # -- refits ----------------------------------------------------------------------------------------------
+    def refit(self, reml: bool | None = None, start: np.ndarray | None = None) -> LinearMixedModel:
+        """The same model refitted (by REML or ML), reusing the cross-products; ``start``: theta to
+        start from."""
         reml = check_flag("reml", reml, allow_none=True)
-        model = LinearMixedModel(
-            self.frame, reml=self.reml if reml is None else reml, control=self.control, cross=self.cross
-        )
-        return model.fit()
+        return fit(assemble(self.frame, self.reml if reml is None else reml, self.cross), self.control, start)
+
+    def refit_response(self, response: np.ndarray) -> LinearMixedModel:
+        """The model refitted to a new response (one value per row of the fit), as lme4's ``refit``;
+        only the response's columns of the cross-products are made again."""
+        response = np.asarray(response, dtype=float)
+        if response.shape != (self.nobs,):
+            raise ValueError(f"the response has shape {response.shape}, the model has {self.nobs} rows")
+        frame = replace(self.frame, y=response)
+        terms = [t.grouping_columns() for t in frame.terms]
+        cross = with_response(self.cross, terms, frame.x, frame.response, frame.weights, frame.response_units)
+        return fit(assemble(frame, self.reml, cross), self.control)
+
+    def refit_cross(self, cross: CrossProducts) -> LinearMixedModel:
+        """The model refitted on other cross-products of the same design (e.g. without some rows)."""
+        return fit(assemble(self.frame, self.reml, cross), self.control)
+
+    def update_random(self, random: tuple[RandomTerm, ...]) -> LinearMixedModel:
+        """The model with other random-effects terms, fitted to the same rows, weights and total offset
+        (formula offsets included); messages about the rows were given by this fit."""
+        frame = self.frame
+        formula = replace(frame.formula, offsets=()).with_random(random)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reduced = build_frame(
+                formula, frame.data, weights=frame.weights, offset=frame.offset, functions=frame.functions
+            )
+        return fit(assemble(reduced, self.reml), self.control)
 
     # -- the estimates ---------------------------------------------------------------------------------------
     @property
@@ -197,8 +215,8 @@ class LinearMixedModel:
     @property
     def sigma(self) -> float:
         """Residual standard deviation."""
-        dof = self.nobs - self.n_fixed if self.reml else self.nobs
-        return float(np.sqrt(self.objective.factor.pwrss() / dof))
+        dof = residual_dof(self.nobs, self.n_fixed, self.reml)
+        return float(np.sqrt(self.chol.pwrss() / dof))
 
     @property
     def fixef(self) -> pd.Series:
@@ -208,7 +226,7 @@ class LinearMixedModel:
     def vcov(self) -> pd.DataFrame:
         """Covariance of the fixed-effects estimates."""
         names = self.frame.fixed_names
-        cov = self.sigma**2 * self.objective.factor.inverse_fixed_crossprod()
+        cov = self.sigma**2 * self.chol.inverse_fixed_crossprod()
         return pd.DataFrame(cov, index=names, columns=names)
 
     @property
@@ -246,7 +264,7 @@ class LinearMixedModel:
         As lme4's ``isSingular`` with ``tol = singular_tol``, but on theta in its natural units (see
         ``ProfiledObjective.parameter_scale``), so that the answer does not depend on a covariate's units.
         """
-        return self._at_boundary(self._theta)
+        return at_boundary(self.objective, self._theta, self.control.singular_tol)
 
     @property
     def ngroups(self) -> dict[str, int]:
@@ -326,7 +344,7 @@ class LinearMixedModel:
         As lme4's ``condVar``: the covariance of b given y at the estimated theta, beta and sigma,
         sigma^2 Lambda (Lambda'Z'WZ Lambda + I)^{-1} Lambda', per level.  Columns follow ``ranef``.
         """
-        factor_l = self.objective.factor
+        factor_l = self.chol
         s2 = self.sigma**2
         factors = self._term_factors()
         result = {}
@@ -713,6 +731,3 @@ class LinearMixedModel:
 def _per_level_records(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, dict]]:
     """grouping factor -> level -> column -> value, for JSON."""
     return {g: {str(k): v for k, v in df.to_dict(orient="index").items()} for g, df in tables.items()}
-
-
-_CACHED = {name for name, value in vars(LinearMixedModel).items() if isinstance(value, cached_property)}

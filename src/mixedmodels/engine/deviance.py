@@ -1,14 +1,29 @@
-"""The profiled deviance and REML criterion of a linear mixed model (Bates et al. 2015, eqs. 34 and 41).
+"""The likelihood of a linear (mixed) model: the one home of its formulas, for every model family.
 
-With ``n`` observations, ``p`` fixed effects, prior weights ``w`` and ``L`` the blocked Cholesky factor,
+With ``n`` observations, ``p`` fixed effects, prior weights ``w``, the penalized weighted residual sum of
+squares ``pwrss`` and the log-determinant term ``d = log|L_theta|^2`` (plus ``log|R_X|^2`` for REML) of
+the blocked Cholesky factor ``L`` (Bates et al. 2015, J. Stat. Softw. 67(1)):
 
-    ML:   -2 log L = log|L_RE|^2 - sum(log w) + n (1 + log(2 pi pwrss / n))
-    REML: -2 log L_R = log|L_RE|^2 - sum(log w) + log|R_X|^2 + (n - p)(1 + log(2 pi pwrss / (n - p)))
+* the degrees of freedom of the residual variance, ``dof = n - p`` (REML) or ``n`` (ML)
+  (:func:`residual_dof`);
+* -2 log L at a given sigma, beta profiled out (the expression whose minimum over sigma gives eqs. 34
+  and 41) (:func:`deviance_at_sigma`)::
 
-which is what lme4 reports as the deviance (ML) or the REML criterion.  In the cross-products'
-response units (the response divided by ``scale``, see :class:`.crossprod.ResponseUnits`) the same
-expressions give the objective less ``2 dof log(scale)``: the optimizer minimizes that, so that its
-rounding, and so its path, do not depend on the response's units.
+      d + pwrss / sigma^2 + dof log(2 pi sigma^2) - sum(log w)
+
+* the same, sigma profiled out too (``sigma^2 = pwrss / dof``; eqs. 34 and 41), what lme4 reports as the
+  deviance (ML) or the REML criterion (:func:`profiled_deviance`)::
+
+      d - sum(log w) + dof (1 + log(2 pi pwrss / dof))
+
+* a linear model without random effects is the case ``L_theta = I``: R's ``logLik.lm`` and nlme's gls
+  likelihood at given variance parameters (Pinheiro & Bates 2000, ch. 5), from the triangular
+  factor of the weighted ``[X y]`` (:func:`linear_model_deviance`).
+
+In the cross-products' response units (the response divided by ``scale``, see
+:class:`.crossprod.ResponseUnits`) the profiled expressions give the objective less ``2 dof log(scale)``:
+the optimizer minimizes that, so that its rounding, and so its path, do not depend on the response's
+units.
 """
 
 from __future__ import annotations
@@ -23,22 +38,89 @@ from .cholesky import BlockedCholesky
 from .covariance import CovarianceStructure
 from .start import parameter_scale, start_and_step
 
-__all__ = ["ProfiledObjective", "objective_from_factor"]
+__all__ = [
+    "ProfiledObjective",
+    "deviance_at_sigma",
+    "factor_logdet",
+    "linear_model_deviance",
+    "objective_from_factor",
+    "profiled_deviance",
+    "residual_dof",
+]
+
+
+def residual_dof(nobs: int, nfixed: int, reml: bool) -> int:
+    """Degrees of freedom of the residual variance: ``n - p`` for REML (the restricted likelihood is
+    that of ``n - p`` error contrasts), ``n`` for ML.  The divisor of the profiled ``sigma^2 = pwrss /
+    dof``, the count in the likelihood's constant, and nlme's number of observations in a REML BIC."""
+    return nobs - nfixed if reml else nobs
+
+
+def deviance_at_sigma(
+    sigma: float, pwrss: float, dof: int, logdet: float = 0.0, sum_log_weights: float = 0.0
+) -> float:
+    """-2 log L (restricted, for REML) at a given sigma with beta profiled out (Bates et al. 2015; its
+    minimum over sigma is eqs. 34 and 41): ``logdet + pwrss / sigma^2 + dof log(2 pi sigma^2) - sum(log w)``.
+
+    ``logdet`` is ``log|L_theta|^2`` (plus ``log|R_X|^2`` for REML; for a known covariance ``V`` and
+    sigma 1, ``log|V|``), ``dof`` is :func:`residual_dof`, ``w`` the prior weights."""
+    s2 = sigma * sigma
+    value = logdet + pwrss / s2 + dof * math.log(2 * math.pi * s2)
+    return value - sum_log_weights
+
+
+def profiled_deviance(pwrss: float, dof: int, logdet: float = 0.0, sum_log_weights: float = 0.0) -> float:
+    """-2 log L (restricted, for REML) with beta and sigma profiled out: :func:`deviance_at_sigma` at
+    ``sigma^2 = pwrss / dof``, ``logdet - sum(log w) + dof (1 + log(2 pi pwrss / dof))`` (Bates et al.
+    2015, eqs. 34 and 41; lme4's deviance and REML criterion).  Infinite where ``pwrss`` is not
+    positive: a perfect fit has no finite maximum, so it is no valid point for an optimizer."""
+    if pwrss <= 0.0:
+        return np.inf
+    value = logdet - sum_log_weights
+    return value + dof * (1.0 + math.log(2.0 * math.pi * pwrss / dof))
+
+
+def linear_model_deviance(
+    diagonal: np.ndarray,
+    nobs: int,
+    reml: bool,
+    sum_log_weights: float = 0.0,
+    scale: float = 1.0,
+    sigma: float | None = None,
+) -> float:
+    """-2 log L (restricted, for REML) of a linear model without random effects, beta profiled out, and
+    sigma too unless given: R's ``logLik.lm`` and nlme's gls likelihood of the whitened rows (Pinheiro &
+    Bates 2000, ch. 5); the case ``L_theta = I`` of :func:`profiled_deviance` and
+    :func:`deviance_at_sigma`.
+
+    ``diagonal`` is the diagonal of the triangular factor ``R`` of the weighted ``[X y]`` (``R'R =
+    [X y]'W[X y]``, from a QR or a Cholesky factor): ``(R[p, p] scale)^2`` is the residual sum of squares
+    (``scale``: the response's units, see :class:`.crossprod.ResponseUnits`) and ``log|R_X|^2 = 2 sum
+    log|R[i, i]|, i < p``, the REML term."""
+    diagonal = np.abs(np.asarray(diagonal, dtype=float))
+    p = len(diagonal) - 1
+    logdet = 2.0 * float(np.log(diagonal[:p]).sum()) if reml else 0.0
+    rss = (diagonal[p] * scale) ** 2
+    dof = residual_dof(nobs, p, reml)
+    if sigma is None:
+        return profiled_deviance(rss, dof, logdet, sum_log_weights)
+    return deviance_at_sigma(sigma, rss, dof, logdet, sum_log_weights)
+
+
+def factor_logdet(factor: BlockedCholesky, reml: bool) -> float:
+    """The log-determinant term ``d`` of an up-to-date factor: ``log|L_theta|^2``, plus ``log|R_X|^2``
+    for REML."""
+    return factor.logdet_random() + (factor.logdet_fixed() if reml else 0.0)
 
 
 def objective_from_factor(factor: BlockedCholesky, reml: bool, response_units: bool = True) -> float:
-    """The ML deviance or REML criterion from an up-to-date factor (``response_units=False``: less
-    ``2 dof log(scale)``, the value for the response in the cross-products' units)."""
+    """The ML deviance or REML criterion (:func:`profiled_deviance`) from an up-to-date factor
+    (``response_units=False``: less ``2 dof log(scale)``, the value for the response in the
+    cross-products' units)."""
     cross = factor.cross
-    n = cross.nobs
-    dof = n - factor.nfixed if reml else n
-    pwrss = factor.pwrss(response_units=False)
-    if pwrss <= 0.0:
-        return np.inf
-    value = factor.logdet_random() - cross.sum_log_weights
-    value += dof * (1.0 + math.log(2.0 * math.pi * pwrss / dof))
-    if reml:
-        value += factor.logdet_fixed()
+    dof = residual_dof(cross.nobs, factor.nfixed, reml)
+    logdet = factor_logdet(factor, reml)
+    value = profiled_deviance(factor.pwrss(response_units=False), dof, logdet, cross.sum_log_weights)
     if response_units:
         value += 2.0 * dof * math.log(cross.units.scale)
     return float(value)
@@ -54,6 +136,7 @@ class ProfiledObjective:
         sizes = [c.n_params for c in self.covariances]
         self.slices = [slice(a, b) for a, b in zip(np.cumsum([0] + sizes[:-1]), np.cumsum(sizes))]
         self._parts = list(zip(self.covariances, self.slices))
+        self.theta: np.ndarray | None = None  # where the factor is
 
     @property
     def n_params(self) -> int:
@@ -81,8 +164,9 @@ class ProfiledObjective:
         return [c.factor(theta[s]) for c, s in self._parts]
 
     def update(self, theta: np.ndarray) -> bool:
-        """Refactor L at theta; False when it is not positive definite there."""
-        return self.factor.update(self.factors(np.asarray(theta, dtype=float)))
+        """Refactor L at theta (kept as ``self.theta``); False when it is not positive definite there."""
+        self.theta = np.array(theta, dtype=float)
+        return self.factor.update(self.factors(self.theta))
 
     def __call__(self, theta: np.ndarray) -> float:
         if not self.update(theta):

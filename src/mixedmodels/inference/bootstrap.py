@@ -23,7 +23,6 @@ order statistics interpolated on the normal quantile scale (``boot:::norm.inter`
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import sys
 import time
@@ -36,7 +35,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..engine.crossprod import with_response
 from ..engine.threads import limited_threads
 from ..errors import ConvergenceWarning, check_flag, check_integer, check_numbers, check_seed
 from .parameters import model_parameters, parameter_names
@@ -44,22 +42,9 @@ from .parameters import model_parameters, parameter_names
 if TYPE_CHECKING:
     from ..lmm import LinearMixedModel
 
-__all__ = ["bootstrap", "refit_response", "percentile_interval"]
+__all__ = ["bootstrap", "percentile_interval"]
 
 Statistic = Callable[["LinearMixedModel"], object]
-
-
-def refit_response(model: LinearMixedModel, response: np.ndarray) -> LinearMixedModel:
-    """The model refitted to a new response (one value per row used in the fit), as lme4's ``refit``."""
-    from ..lmm import LinearMixedModel
-
-    response = np.asarray(response, dtype=float)
-    if response.shape != (model.nobs,):
-        raise ValueError(f"the response has shape {response.shape}, the model has {model.nobs} rows")
-    frame = dataclasses.replace(model.frame, y=response)
-    terms = [t.grouping_columns() for t in frame.terms]
-    cross = with_response(model.cross, terms, frame.x, frame.response, frame.weights, frame.response_units)
-    return LinearMixedModel(frame, reml=model.reml, control=model.control, cross=cross).fit()
 
 
 def _statistic_values(value, width: int | None = None) -> np.ndarray:
@@ -100,7 +85,7 @@ def _run_replicates(seeds: Sequence[np.random.SeedSequence]) -> tuple[np.ndarray
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)
                 try:
-                    values[row] = _statistic_values(statistic(refit_response(model, response)), width)
+                    values[row] = _statistic_values(statistic(model.refit_response(response)), width)
                 except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
                     failures.append(f"{type(exc).__name__}: {exc}")
             warned += any(issubclass(w.category, ConvergenceWarning) for w in caught)

@@ -100,10 +100,8 @@ def likelihood_ratio_table(
 
 def _check_models(models: Sequence[LinearMixedModel], names: Sequence[str]) -> None:
     """Fitted models of the same rows and response, with one distinct name each."""
-    from ..lmm import LinearMixedModel
-
     for model in models:
-        if not isinstance(model, LinearMixedModel):
+        if not all(callable(getattr(type(model), name, None)) for name in ("refit", "update_random")):
             raise TypeError(f"anova() compares fitted models (lmer results), not {type(model).__name__}")
     if len(names) != len(models):
         raise ValueError(f"{len(names)} names given for {len(models)} models")

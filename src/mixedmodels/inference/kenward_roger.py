@@ -77,7 +77,7 @@ class _RandomEffectsAlgebra:
 
     def __init__(self, model: LinearMixedModel):
         cross = model.cross
-        self.factor = model.objective.factor.copy()
+        self.factor = model.chol.copy()
         factors = model.objective.factors(model.theta)
         if not self.factor.update(factors):
             raise FitError("the fitted covariance parameters give a singular system")

@@ -8,11 +8,12 @@ the minimum (Bates et al. 2015, section 5.1; Bates 2010, lme4 book ch. 1.5).  As
 * the profile is always of the ML deviance: a REML fit is first refitted by ML (lme4's ``devfun2``
   calls ``refitML``), so ``zeta = 0`` at the ML estimates;
 * a variance parameter is profiled by minimizing the profiled-beta deviance
-  ``log|L|^2 + pwrss/sigma^2 + n log(2 pi sigma^2)`` over all other variance parameters (lme4's
-  ``devfun2``).  lme4 searches over the other sd/cor values directly; here the search is over theta
-  and sigma, written so that the held parameter keeps its value (see ``_VarianceHeld``), which has
-  only box bounds and no correlation matrices that are not positive definite.  The minimum is the
-  same; the search is more reliable for terms with three or more columns;
+  ``log|L|^2 + pwrss/sigma^2 + n log(2 pi sigma^2)`` (:func:`.engine.deviance.deviance_at_sigma`)
+  over all other variance parameters (lme4's ``devfun2``).  lme4 searches over the other sd/cor
+  values directly; here the search is over theta and sigma, written so that the held parameter keeps
+  its value (see ``_VarianceHeld``), which has only box bounds and no correlation matrices that are
+  not positive definite.  The minimum is the same; the search is more reliable for terms with three
+  or more columns;
 * a fixed effect ``beta_j`` is profiled by holding it at a value ``b`` and refitting theta: the model
   loses column ``j`` and its response becomes ``y - b x_j``.  With cross-products that is a linear
   update of the existing [X y] blocks (no pass over the rows);
@@ -289,10 +290,9 @@ class LikelihoodProfile:
                 return work()
             except _LowerDeviance as lower:
                 theta = sdcor_to_theta(self.ml, lower.params[: self.n_variance])
-                ml = type(self.ml)(self.ml.frame, reml=False, control=self.ml.control, cross=self.ml.cross)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
-                    ml.fit(start=theta)
+                    ml = self.ml.refit(reml=False, start=theta)
                 fit = "the fit" if self.ml is self.model else "the ML refit of the REML fit"
                 warnings.warn(
                     f"profiling found a deviance {self.base - lower.deviance:.3g} below the fit's, so "

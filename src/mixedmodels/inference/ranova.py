@@ -18,18 +18,15 @@ and Pr(>Chisq), with the full model in the first row, ``<none>``.
 
 from __future__ import annotations
 
-import math
-import warnings
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..engine.deviance import linear_model_deviance
 from ..errors import check_flag
 from ..formula import RandomTerm, r_expression, rhs_terms
-from ..frame import build_frame
 
 if TYPE_CHECKING:
     from ..lmm import LinearMixedModel
@@ -72,38 +69,22 @@ def reduced_random_terms(
 def fixed_effects_loglik(model: LinearMixedModel) -> tuple[float, int]:
     """Log-likelihood and parameter count of the fixed-effects linear model on the fit's rows.
 
-    R's ``logLik.lm`` (restricted for REML fits): with ``W`` the prior weights, ``RSS`` the weighted
-    residual sum of squares, ``p`` the rank of ``X`` and ``m = n - p`` (REML) or ``n`` (ML),
-    ``(sum log w - m (log(2 pi) + 1 - log m + log RSS))/2``, minus ``log|X'WX|/2`` for REML; ``p + 1``
-    parameters.  ``RSS`` and ``|X'WX|`` come from the Cholesky factor of ``[X y]'W[X y]``.
+    R's ``logLik.lm`` (restricted for REML fits): :func:`.engine.deviance.linear_model_deviance` from
+    the Cholesky factor of ``[X y]'W[X y]`` (``W`` the prior weights); ``p + 1`` parameters.
     """
     cross = model.cross
-    factor = np.linalg.cholesky(cross.xy)
-    rss = (factor[-1, -1] * cross.units.scale) ** 2
-    n, p = cross.nobs, model.n_fixed
-    dof = n - p if model.reml else n
-    loglik = 0.5 * (cross.sum_log_weights - dof * (math.log(2 * math.pi) + 1 - math.log(dof) + math.log(rss)))
-    if model.reml:
-        loglik -= np.sum(np.log(np.diag(factor)[:-1]))
-    return float(loglik), p + 1
+    diagonal = np.diag(np.linalg.cholesky(cross.xy))
+    deviance = linear_model_deviance(
+        diagonal, cross.nobs, model.reml, cross.sum_log_weights, cross.units.scale
+    )
+    return -0.5 * deviance, model.n_fixed + 1
 
 
 def _reduced_loglik(model: LinearMixedModel, random: tuple[RandomTerm, ...]) -> tuple[float, int]:
     """Log-likelihood and parameter count of ``model`` refitted with other random-effects terms."""
-    from ..lmm import LinearMixedModel
-
     if not random:
         return fixed_effects_loglik(model)
-    frame = model.frame
-    # the fit's rows with their weights and total offset (formula offsets included), so the reduced
-    # model has exactly the same data; the full model has already given any messages about them
-    formula = replace(frame.formula, offsets=()).with_random(random)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        reduced = build_frame(
-            formula, frame.data, weights=frame.weights, offset=frame.offset, functions=frame.functions
-        )
-    fit = LinearMixedModel(reduced, reml=model.reml, control=model.control).fit()
+    fit = model.update_random(random)
     return fit.loglik, fit.df_loglik
 
 

@@ -8,7 +8,8 @@ covariance ``C(varpar) = sigma^2 (R_X' R_X)^{-1}`` in ``varpar``.
 Both are explicit in sigma.  With ``d(theta) = log|L_RE|^2 (+ log|R_X|^2 for REML)`` and
 ``r(theta) = pwrss``,
 
-    deviance(theta, sigma) = d(theta) + r(theta) / sigma^2 + dof log(2 pi sigma^2) - sum(log w),
+    deviance(theta, sigma) = d(theta) + r(theta) / sigma^2 + dof log(2 pi sigma^2) - sum(log w)
+                             (:func:`mixedmodels.engine.deviance.deviance_at_sigma`),
 
 so only d, r and (R_X'R_X)^{-1} are differenced in theta (one stencil, :func:`.numdiff.derivatives`)
 and every derivative involving sigma is written out.  Each stencil point is one update of the blocked
@@ -17,14 +18,13 @@ factor on the fit's cross-products, so nothing grows with the number of rows.
 
 from __future__ import annotations
 
-import math
 import warnings
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..engine.deviance import ProfiledObjective
+from ..engine.deviance import ProfiledObjective, deviance_at_sigma, factor_logdet, residual_dof
 from ..engine.optimize import ConvergenceWarning
 from .numdiff import derivatives
 
@@ -40,10 +40,9 @@ class VarianceParameters:
     def __init__(self, model: LinearMixedModel):
         self.model = model
         # a factor of its own, so the fitted model's factor keeps the optimum
-        self.objective = ProfiledObjective(model.objective.factor.copy(), model.covariances, model.reml)
+        self.objective = ProfiledObjective(model.chol.copy(), model.covariances, model.reml)
         self.estimate = np.append(model.theta, model.sigma)
-        nobs, nfixed = model.cross.nobs, model.n_fixed
-        self._dof = nobs - nfixed if model.reml else nobs
+        self._dof = residual_dof(model.cross.nobs, model.n_fixed, model.reml)
 
     def _theta_parts(self, theta: np.ndarray) -> np.ndarray:
         """[d(theta), r(theta), (R_X'R_X)^{-1} flattened]; NaN where the factor is not positive definite."""
@@ -51,20 +50,15 @@ class VarianceParameters:
         if not self.objective.update(theta):
             return np.full(2 + nfixed * nfixed, np.nan)
         factor = self.objective.factor
-        logdet = factor.logdet_random() + (factor.logdet_fixed() if self.model.reml else 0.0)
+        logdet = factor_logdet(factor, self.model.reml)
         return np.concatenate([[logdet, factor.pwrss()], factor.inverse_fixed_crossprod().ravel()])
-
-    def _deviance(self, logdet: float, pwrss: float, sigma: float) -> float:
-        s2 = sigma * sigma
-        value = logdet + pwrss / s2 + self._dof * math.log(2 * math.pi * s2)
-        return value - self.model.cross.sum_log_weights
 
     def deviance(self, varpar: np.ndarray) -> float:
         """-2 log-likelihood (restricted, for REML fits) at theta = varpar[:-1], sigma = varpar[-1]."""
         logdet, pwrss = self._theta_parts(np.asarray(varpar[:-1], dtype=float))[:2]
         if np.isnan(logdet):
             return np.inf
-        return self._deviance(logdet, pwrss, varpar[-1])
+        return deviance_at_sigma(varpar[-1], pwrss, self._dof, logdet, self.model.cross.sum_log_weights)
 
     def vcov_beta(self, varpar: np.ndarray) -> np.ndarray:
         """sigma^2 (R_X' R_X)^{-1} at varpar."""

@@ -1,4 +1,5 @@
-"""Likelihood-ratio comparison of gls and lme fits (nlme's ``anova(m1, m2, ...)``)."""
+"""nlme's ``anova``: F tests of one gls or lme fit (nlme/ftests.py), likelihood-ratio comparison of
+several (``anova(m1, m2, ...)``)."""
 
 from __future__ import annotations
 
@@ -9,24 +10,39 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import check_instance
+from .ftests import f_tests
 
 __all__ = ["anova"]
 
 
-def anova(*models, names: list[str] | None = None) -> pd.DataFrame:
-    """Table of df, AIC, BIC and logLik of the fits in the order given, with the likelihood-ratio test
-    of each model against the previous one when their numbers of parameters differ (as nlme's
-    ``anova.lme``: ``L.Ratio = 2 |logLik_i - logLik_(i-1)|`` on ``|df_i - df_(i-1)|`` degrees of freedom).
+def anova(
+    *models,
+    names: list[str] | None = None,
+    type: str | None = None,  # noqa: A002 - nlme's name
+    L=None,
+) -> pd.DataFrame:
+    """nlme's ``anova`` of gls and lme fits.
 
-    All fits must use the same rows, response and method; REML fits with different fixed effects
-    give a warning, as their restricted likelihoods are not comparable.
+    One fit: its F tests, as ``anova(m)`` (:func:`~mixedmodels.nlme.ftests.f_tests`): one row per
+    fixed-effects term with numDF, denDF, F-value and p-value, ``type`` "sequential" (default) or
+    "marginal", or one test of ``L beta = 0``.
+
+    Several fits: table of df, AIC, BIC and logLik of the fits in the order given, with the
+    likelihood-ratio test of each model against the previous one when their numbers of parameters differ
+    (``L.Ratio = 2 |logLik_i - logLik_(i-1)|`` on ``|df_i - df_(i-1)|`` degrees of freedom).  All fits
+    must use the same rows, response and method; REML fits with different fixed effects give a warning,
+    as their restricted likelihoods are not comparable.
     """
     from .models import _NlmeModel
 
-    if len(models) < 2:
-        raise ValueError("anova compares at least two fitted models")
+    if not models:
+        raise TypeError("anova() needs at least one fitted model")
     for model in models:
         check_instance("anova()'s models", model, _NlmeModel, "gls or lme fits (mm.anova compares lmer fits)")
+    if len(models) == 1:
+        return f_tests(models[0], type, L)
+    if type is not None or L is not None:
+        raise ValueError("type= and L= are for the F tests of one model; several models are compared by LRT")
     methods = {m.method for m in models}
     if len(methods) > 1:
         raise ValueError("all fitted objects must have the same estimation method")

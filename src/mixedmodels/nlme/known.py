@@ -8,13 +8,13 @@ same size, so V is never formed.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..engine.deviance import deviance_at_sigma
 from ..errors import check_instance, check_numbers
 from ..formula import parse_formula
 from ..frame import build_frame, check_finite, grouping_factor, to_pandas
@@ -76,8 +76,8 @@ def gls_known_covariance(
     ``covariance`` is one of: a matrix used for every group (its leading n_g x n_g block for a group
     of n_g rows); a dict {group label: matrix}; or a function of the group's rows (a DataFrame)
     returning its matrix.  Rows of a group keep their order in the data.  The log-likelihood is the
-    full Gaussian one, -1/2 (N log 2 pi + log|V| + r'V^-1 r).  ``functions`` are your own functions the
-    formula may call, beyond R's and NumPy's.
+    full Gaussian one, -1/2 (N log 2 pi + log|V| + r'V^-1 r) (:func:`.engine.deviance.deviance_at_sigma`
+    at sigma 1).  ``functions`` are your own functions the formula may call, beyond R's and NumPy's.
     """
     check_instance("groups", groups, str, "a column name")
     original = to_pandas(data)
@@ -118,8 +118,7 @@ def gls_known_covariance(
     r = np.linalg.qr(whitened, mode="r")
     inverse = np.linalg.inv(r[:p, :p])
     beta = inverse @ r[:p, p]
-    quadratic = r[p, p] ** 2
-    loglik = -0.5 * (frame.nobs * math.log(2 * math.pi) + logdet + quadratic)
+    loglik = -0.5 * deviance_at_sigma(1.0, r[p, p] ** 2, frame.nobs, logdet)
     index = original.index[frame.data.index.to_numpy()]
     return KnownCovarianceGLS(frame, beta, inverse @ inverse.T, loglik, frame.fixed_names, index)
 

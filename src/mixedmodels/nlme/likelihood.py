@@ -9,7 +9,8 @@ model has independent residuals with constant variance, and
 
 The transformed model is a linear model (gls: profiled over beta and sigma from one QR decomposition)
 or a linear mixed model (lme: the profiled deviance of Bates et al. 2015 from the project's blocked
-Cholesky factor of the cross-products, so any nesting of random effects works).  Nothing here builds
+Cholesky factor of the cross-products, so any nesting of random effects works); both likelihoods are
+those of :mod:`mixedmodels.engine.deviance`, with ``sum log w = 2 log|Jacobian|``.  Nothing here builds
 a matrix over all rows: the whitening is group by group (see :mod:`.corstruct`).
 """
 
@@ -24,7 +25,13 @@ import numpy as np
 from ..engine.cholesky import BlockedCholesky
 from ..engine.covariance import Unstructured
 from ..engine.crossprod import CrossProducts, GroupingColumns, ResponseUnits, cross_products
-from ..engine.deviance import objective_from_factor
+from ..engine.deviance import (
+    deviance_at_sigma,
+    factor_logdet,
+    linear_model_deviance,
+    objective_from_factor,
+    residual_dof,
+)
 from ..engine.start import parameter_scale, start_and_step
 from ..errors import FitError
 from .corstruct import CorStruct
@@ -111,11 +118,6 @@ class ResidualModel:
 _LARGEST_LOG_WEIGHT = 600.0  # exp() of more overflows in the products of the whitened rows
 
 
-def _profiled_constant(nr: int) -> float:
-    """nlme's N/2 (log N - 1 - log 2 pi) with N the number of observations (minus p for REML)."""
-    return nr / 2.0 * (math.log(nr) - 1.0 - math.log(2.0 * math.pi))
-
-
 @dataclass
 class GLSFit:
     """Estimates of a gls model at given variance parameters."""
@@ -137,7 +139,7 @@ class GLSLikelihood:
         self.residual = residual
         self.reml = reml
         self.nobs, self.nfixed = x.shape
-        self.nr = self.nobs - (self.nfixed if reml else 0)
+        self.nr = residual_dof(self.nobs, self.nfixed, reml)
         self.fitted_covariate: np.ndarray | None = None
 
     def _decompose(self, params, natural=False):
@@ -152,25 +154,17 @@ class GLSLikelihood:
             return None
         return r, log_jacobian
 
-    def loglik(self, params: np.ndarray, response_units: bool = True) -> float:
-        """Profiled log-likelihood (restricted for REML) at the variance parameters (without
-        ``response_units``: less ``-nr log(scale)``, the response in the units of ``self.units``)."""
+    def deviance(self, params: np.ndarray, response_units: bool = True) -> float:
+        """-2 log-likelihood (restricted for REML) at the variance parameters, profiled over beta and
+        sigma (without ``response_units``: less ``2 nr log(scale)``, the response in the units of
+        ``self.units``; what the optimizer minimizes)."""
         decomposed = self._decompose(params)
         if decomposed is None:
-            return -np.inf
+            return np.inf
         r, log_jacobian = decomposed
-        p = self.nfixed
-        value = _profiled_constant(self.nr) - self.nr * math.log(abs(r[p, p])) + log_jacobian
-        if response_units:
-            value -= self.nr * math.log(self.units.scale)
-        if self.reml:
-            value -= float(np.log(np.abs(np.diagonal(r)[:p])).sum())
-        return value
-
-    def deviance(self, params: np.ndarray, response_units: bool = True) -> float:
-        """-2 log-likelihood (the optimizer minimizes it without ``response_units``)."""
-        value = self.loglik(params, response_units)
-        return -2.0 * value if np.isfinite(value) else np.inf
+        scale = self.units.scale if response_units else 1.0
+        value = linear_model_deviance(np.diagonal(r), self.nobs, self.reml, 2.0 * log_jacobian, scale)
+        return value if np.isfinite(value) else np.inf
 
     def fit(self, params: np.ndarray) -> GLSFit:
         decomposed = self._decompose(params)
@@ -181,22 +175,20 @@ class GLSLikelihood:
         r_fixed = r[:p, :p]
         beta = self.units.beta(np.linalg.solve(r_fixed, r[:p, p]))
         sigma = abs(r[p, p]) * self.units.scale / math.sqrt(self.nr)
-        return GLSFit(beta, sigma, r_fixed, self.loglik(params))
+        return GLSFit(beta, sigma, r_fixed, -0.5 * self.deviance(params))
 
     def loglik_sigma(self, natural: np.ndarray) -> float:
         """Log-likelihood in (natural variance parameters, log sigma), beta profiled out: the function
-        whose Hessian is nlme's apVar (glsApVar.fullGlsLogLik, without its constant)."""
+        whose Hessian is nlme's apVar (glsApVar.fullGlsLogLik)."""
         params, log_sigma = natural[:-1], natural[-1]
         decomposed = self._decompose(params, natural=True)
         if decomposed is None:
             return -np.inf
         r, log_jacobian = decomposed
-        p = self.nfixed
-        rss = (r[p, p] * self.units.scale) ** 2
-        value = log_jacobian - self.nr * log_sigma - rss / (2.0 * math.exp(2.0 * log_sigma))
-        if self.reml:
-            value -= float(np.log(np.abs(np.diagonal(r)[:p])).sum())
-        return value
+        deviance = linear_model_deviance(
+            np.diagonal(r), self.nobs, self.reml, 2.0 * log_jacobian, self.units.scale, math.exp(log_sigma)
+        )
+        return -0.5 * deviance
 
 
 # -- lme -------------------------------------------------------------------------------------------------
@@ -256,7 +248,7 @@ class LMELikelihood:
         self.residual = residual
         self.reml = reml
         self.nobs, self.nfixed = x.shape
-        self.nr = self.nobs - (self.nfixed if reml else 0)
+        self.nr = residual_dof(self.nobs, self.nfixed, reml)
         self.covariances = [Unstructured(t.z.shape[1]) for t in self.terms]
         sizes = [c.n_params for c in self.covariances]
         self.n_theta = sum(sizes)
@@ -336,7 +328,7 @@ class LMELikelihood:
 
     def loglik_sigma(self, natural: np.ndarray, term_sizes: Sequence[int]) -> float:
         """Log-likelihood in (pdNatural parameters of each term's absolute covariance, natural residual
-        parameters, log sigma), beta profiled out: nlme's lmeApVar.fullLmeLogLik without its constant."""
+        parameters, log sigma), beta profiled out: nlme's lmeApVar.fullLmeLogLik."""
         log_sigma = natural[-1]
         sigma = math.exp(log_sigma)
         blocks, rest = split_natural(natural, term_sizes)
@@ -352,8 +344,5 @@ class LMELikelihood:
         if result is None:
             return -np.inf
         factor, log_jacobian = result
-        value = log_jacobian - 0.5 * factor.logdet_random() - self.nr * log_sigma
-        value -= factor.pwrss() / (2.0 * sigma * sigma)
-        if self.reml:
-            value -= 0.5 * factor.logdet_fixed()
-        return value
+        logdet = factor_logdet(factor, self.reml)
+        return -0.5 * deviance_at_sigma(sigma, factor.pwrss(), self.nr, logdet, 2.0 * log_jacobian)

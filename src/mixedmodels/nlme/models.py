@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..engine.deviance import residual_dof
 from ..engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
 from ..engine.threads import limited_threads
 from ..errors import (
@@ -274,7 +275,7 @@ class _NlmeModel:
     @property
     def bic(self) -> float:
         """BIC with nlme's number of observations: N - p for REML fits."""
-        nobs = self.nobs - (self.n_fixed if self.reml else 0)
+        nobs = residual_dof(self.nobs, self.n_fixed, self.reml)
         return -2.0 * self._loglik + math.log(nobs) * self.df_loglik
 
     def _structure_params(self) -> np.ndarray:
@@ -400,12 +401,42 @@ class _NlmeModel:
             index=self.frame.fixed_names,
         )
 
-    # -- comparisons -------------------------------------------------------------------------------------
-    def anova(self, *others: _NlmeModel) -> pd.DataFrame:
-        """Likelihood-ratio comparison with other fits (nlme's ``anova(m1, m2, ...)``)."""
+    # -- tests -------------------------------------------------------------------------------------------
+    @property
+    def wald_vcov(self) -> pd.DataFrame:
+        """The covariance of the fixed effects nlme's t and F tests use (``vcov``; see lme's)."""
+        return self.vcov
+
+    @cached_property
+    def _nlme_df(self) -> tuple[np.ndarray, dict[str, float]]:
+        """Denominator df of the fixed effects and of the terms (gls: N - p for all)."""
+        from .fixdf import term_columns
+
+        residual = float(self.nobs - self.n_fixed)
+        return np.full(self.n_fixed, residual), dict.fromkeys(term_columns(self.frame), residual)
+
+    @property
+    def fixed_df(self) -> pd.Series:
+        """Denominator degrees of freedom of each fixed effect's t test (lme: nlme's ``getFixDF``)."""
+        return pd.Series(self._nlme_df[0], index=self.frame.fixed_names, name="df")
+
+    @property
+    def terms_df(self) -> pd.Series:
+        """Denominator degrees of freedom of each fixed-effects term's F test (lme: ``fixDF$terms``)."""
+        return pd.Series(self._nlme_df[1], name="df")
+
+    def anova(
+        self,
+        *others: _NlmeModel,
+        type: str | None = None,  # noqa: A002 - nlme's name
+        L=None,
+    ) -> pd.DataFrame:
+        """nlme's ``anova``: alone, F tests of the fixed-effects terms (``type`` "sequential", the
+        default, or "marginal") or of ``L beta = 0``; with other fits, the likelihood-ratio comparison
+        (``anova(m1, m2, ...)``).  See :func:`mixedmodels.nlme.anova`."""
         from .anova import anova
 
-        return anova(self, *others)
+        return anova(self, *others, type=type, L=L)
 
     def summary(self):
         """nlme-style summary; ``print()`` it (tables: ``.coefficients``)."""
@@ -455,7 +486,7 @@ class GLSModel(_NlmeModel):
         """nlme's ``vcov.gls``: sigma^2 (R_X'R_X)^-1 (N - REML p)/(N - p)."""
         inverse = np.linalg.inv(self._r_fixed)
         n, p = self.nobs, self.n_fixed
-        scale = (n - (p if self.reml else 0)) / (n - p)
+        scale = residual_dof(n, p, self.reml) / (n - p)
         cov = self._sigma**2 * scale * inverse @ inverse.T
         names = self.frame.fixed_names
         return pd.DataFrame(cov, index=names, columns=names)
@@ -487,7 +518,7 @@ class GLSModel(_NlmeModel):
         level = check_probability("level", level)
         out = {"coef": self._coef_intervals(level, self.nobs - self.n_fixed)}
         if self.residual.n_params == 0:
-            nr = self.nobs - (self.n_fixed if self.reml else 0)
+            nr = residual_dof(self.nobs, self.n_fixed, self.reml)
             root = self._sigma * math.sqrt(nr)
             out["sigma"] = pd.DataFrame(
                 {
@@ -712,20 +743,24 @@ class LMEModel(_NlmeModel):
         return pd.DataFrame(cov, index=names, columns=names)
 
     @cached_property
-    def fixed_df(self) -> pd.Series:
-        """nlme's denominator degrees of freedom of each fixed effect (``getFixDF``)."""
-        from .fixdf import fixed_effects_df
+    def _nlme_df(self) -> tuple[np.ndarray, dict[str, float]]:
+        """nlme's inner-outer denominator df (``getFixDF``) of the fixed effects and of the terms."""
+        from .fixdf import fixed_effects_df, term_columns
 
         order = self.data.order
         codes = [self.frame.terms[level.term_indices[0]].factor.codes[order] for level in self.levels]
-        return pd.Series(fixed_effects_df(self.data.x, codes), index=self.frame.fixed_names, name="df")
+        return fixed_effects_df(self.data.x, codes, term_columns(self.frame))
+
+    @property
+    def wald_vcov(self) -> pd.DataFrame:
+        """The covariance of the fixed effects nlme's t and F tests use: ``vcov``, for ML fits scaled by
+        N / (N - p) (nlme's ``adjustSigma``)."""
+        return self.vcov if self.reml else self.vcov * (self.nobs / (self.nobs - self.n_fixed))
 
     def coef_table(self) -> pd.DataFrame:
         """Estimate, Std. Error, df, t value and Pr(>|t|) as nlme's ``summary.lme`` (for ML fits the
         standard errors are scaled by sqrt(N / (N - p)))."""
-        se = np.sqrt(np.diag(self.vcov.to_numpy()))
-        if not self.reml:
-            se = se * math.sqrt(self.nobs / (self.nobs - self.n_fixed))
+        se = np.sqrt(np.diag(self.wald_vcov.to_numpy()))
         df = self.fixed_df.to_numpy()
         t = self._beta / se
         return pd.DataFrame(
