@@ -17,6 +17,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from .data.rows import TableRows, source_cross_products
 from .design import Design
 from .engine.cholesky import BlockedCholesky
 from .engine.covariance import CovarianceStructure, covariance_for
@@ -40,6 +41,7 @@ def lmer(
     offset: str | np.ndarray | None = None,
     control: OptimizerControl | None = None,
     functions: Mapping[str, Callable] | None = None,
+    chunk_rows: int | None = None,
 ) -> LinearMixedModel:
     """Fit a linear mixed model with an lme4 formula, by REML (default) or maximum likelihood.
 
@@ -49,12 +51,21 @@ def lmer(
     ``control`` (an :class:`OptimizerControl`) sets the optimizer's tolerances and lme4's checks
     (``gradient_tol``, ``boundary_tol``, ``singular_tol``, ...).  ``functions`` are your own functions
     the formula may call (``{"logit": logit}``), beyond R's and NumPy's; a formula runs nothing else.
+    ``chunk_rows=k`` makes the cross-products from chunks of k rows of ``data`` at a time, each made
+    from the model spec alone (:class:`mixedmodels.data.rows.TableRows`): the same objective, whose
+    optimum agrees with the in-memory fit's to the precision of an optimum.
     """
     reml = check_flag("reml", reml)
     if control is not None:
         check_instance("control", control, OptimizerControl, "an OptimizerControl")
+    if chunk_rows is not None:
+        chunk_rows = check_integer("chunk_rows", chunk_rows)
     frame = build_frame(parse_formula(formula), data, weights=weights, offset=offset, functions=functions)
-    return fit(assemble(frame, reml), control)
+    cross = None
+    if chunk_rows is not None:
+        cross = source_cross_products(TableRows.from_data(frame.spec, data, chunk_rows, weights, offset))
+        frame.response_units = cross.units
+    return fit(assemble(frame, reml, cross), control)
 
 
 def _random_contribution(codes: np.ndarray, z: np.ndarray, effects: np.ndarray) -> np.ndarray:

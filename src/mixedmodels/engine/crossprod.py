@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import solve_triangular
 
 __all__ = [
     "GroupingColumns",
@@ -89,9 +90,7 @@ class ResponseUnits:
         Raises ValueError when the residuals vanish (a constant response, or one the fixed effects fit
         exactly: the likelihood is unbounded as sigma -> 0) or their spread cannot be represented.
         """
-        sqrt_w = None if weights is None else np.sqrt(weights)
-        wx = x if sqrt_w is None else x * sqrt_w[:, None]
-        wy = response if sqrt_w is None else response * sqrt_w
+        wx, wy = _weighted_rows(x, response, weights)
         magnitude = float(np.max(np.abs(wy))) if len(wy) else 0.0
         if magnitude == 0.0 or not np.isfinite(magnitude):
             magnitude = 1.0
@@ -100,6 +99,44 @@ class ResponseUnits:
             residuals = wy / magnitude if unit_shift is None else wy / magnitude - wx @ unit_shift
             shift = None if unit_shift is None else unit_shift * magnitude
             scale = magnitude * float(np.sqrt(np.mean(residuals**2)))
+        return cls._checked(shift, scale, magnitude)
+
+    @classmethod
+    def least_squares_chunks(
+        cls, chunks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]]
+    ) -> ResponseUnits:
+        """:meth:`least_squares` of rows given as chunks ``(x, response, weights)``, one chunk held at a time.
+
+        The R factor of the stacked rows [sqrt(W) X, sqrt(W) y / magnitude] is the R factor of the
+        stacked R factors of its parts (TSQR: Demmel et al. 2012, SIAM J. Sci. Comput. 34, A206), so R is
+        updated chunk by chunk; ``magnitude``, the largest |sqrt(w) y| so far, rescales R's last column
+        when a chunk raises it.  The shift solves the triangular system, and the residuals' root mean
+        square is ``|R[p, p]| / sqrt(n)``.
+        """
+        r, magnitude, nobs = None, 0.0, 0
+        for x, response, weights in chunks:
+            wx, wy = _weighted_rows(x, response, weights)
+            largest = float(np.max(np.abs(wy), initial=0.0))
+            if largest > magnitude:
+                if r is not None and magnitude > 0.0:
+                    r[:, -1] *= magnitude / largest
+                magnitude = largest
+            rows = np.column_stack([wx, wy / (magnitude or 1.0)])
+            r = np.linalg.qr(rows if r is None else np.vstack([r, rows]), mode="r")
+            nobs += len(wy)
+        if r is None:
+            raise ValueError("no rows to fit")
+        p = r.shape[1] - 1
+        residual_norm = abs(r[p, p]) if r.shape[0] > p else 0.0
+        magnitude = magnitude or 1.0
+        with np.errstate(all="ignore"):
+            shift = magnitude * solve_triangular(r[:p, :p], r[:p, p]) if p else None
+            scale = magnitude * residual_norm / np.sqrt(nobs)
+        return cls._checked(shift, scale, magnitude)
+
+    @classmethod
+    def _checked(cls, shift: np.ndarray | None, scale: float, magnitude: float) -> ResponseUnits:
+        """The units, unless the residuals vanish or their spread cannot be represented (ValueError)."""
         if not np.isfinite(scale) or (shift is not None and not np.all(np.isfinite(shift))):
             raise ValueError("the response's values are too large to be represented: rescale the response")
         if scale <= 1e-12 * magnitude:
@@ -114,6 +151,16 @@ class ResponseUnits:
                 "variance cannot be represented in double precision; rescale the response"
             )
         return cls(shift, scale)
+
+
+def _weighted_rows(
+    x: np.ndarray, response: np.ndarray, weights: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """sqrt(W) X and sqrt(W) y: the rows of the weighted least-squares problem."""
+    if weights is None:
+        return x, response
+    sqrt_w = np.sqrt(weights)
+    return x * sqrt_w[:, None], response * sqrt_w
 
 
 UNIT = ResponseUnits(None, 1.0)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..design import Design, formula_names
-from ..formula import FormulaError, _scan_top_level
+from ..formula import FormulaError, _scan_top_level, rhs_terms
 from ..frame import numeric_vector, r_label
 
 __all__ = ["StructureForm", "joined_labels", "parse_form"]
@@ -65,7 +65,10 @@ class StructureForm:
         expression = self.covariate.strip()
         if expression in data.columns:
             return numeric_vector(data, expression, "covariate")[:, None]
-        design, matrix = Design.build(f"0 + {expression}", data, functions=self.functions)
+        # each covariate as numbers, as nlme's getCovariate evaluates it (a logical one is 0 and 1)
+        _, terms = rhs_terms(expression, f"the covariate of {self.text!r}")
+        numeric = [f"as_numeric({term[0]})" if len(term) == 1 else ":".join(term) for term in terms]
+        design, matrix = Design.build(" + ".join(["0", *numeric]), data, functions=self.functions)
         if matrix.shape[1] == 0:
             raise FormulaError(f"the covariate of {self.text!r} has no columns")
         return matrix
