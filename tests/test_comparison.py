@@ -18,8 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import reference_models as models
+from nlme_models import fit as fit_nlme
 
 import mixedmodels as mm
+from mixedmodels.inference.comparison import likelihood_ratio_tests
 
 FIXTURES = Path(__file__).parent / "fixtures" / "inference"
 COMPARISONS = ["anova_sleepstudy", "anova_orthodont", "anova_penicillin"]
@@ -119,3 +121,30 @@ def test_bad_arguments():
         mm.anova(m0, pd.DataFrame())
     with pytest.raises(TypeError, match="at least one"):
         mm.anova()
+
+
+def test_one_computation_for_lme4_and_nlme_conventions():
+    """lme4 orders the models by their number of parameters, nlme keeps the order given; the test of the
+    two is the same."""
+    small, large = fit_nlme("gls_ovary_ml"), fit_nlme("gls_ovary_ar1_ml")
+    lme4 = likelihood_ratio_tests([large, small], ["large", "small"], "lme4")
+    nlme = likelihood_ratio_tests([large, small], ["large", "small"], "nlme")
+    assert lme4.names == ["small", "large"] and nlme.names == ["large", "small"]
+    assert lme4.statistic[1] == nlme.statistic[1] > 0 and lme4.df[1] == nlme.df[1] == 1
+    assert lme4.p_value[1] == nlme.p_value[1]
+    table = mm.nlme.anova(large, small)
+    np.testing.assert_array_equal(table["L.Ratio"], nlme.statistic)
+    assert list(table["Test"]) == ["", "1 vs 2"]
+
+
+def test_nlme_comparison_checks_rows_and_response_as_lme4():
+    orthodont = mm.datasets.load("Orthodont")
+    m = mm.gls("distance ~ age", orthodont)
+    logged = mm.gls("log(distance) ~ age", orthodont)
+    fewer = mm.gls("distance ~ age", orthodont.iloc[:-4])
+    with pytest.raises(ValueError, match="same data: m2 uses other rows or another response than m1"):
+        mm.nlme.anova(m, logged)
+    with pytest.raises(ValueError, match=r"same size of dataset \(m1: 108, m2: 104 rows\)"):
+        mm.nlme.anova(m, fewer)
+    with pytest.raises(ValueError, match="1 names given for 2 models"):
+        mm.nlme.anova(m, m, names=["a"])

@@ -29,6 +29,7 @@ from .engine.threads import limited_threads
 from .errors import FitError, check_flag, check_instance, check_integer, check_seed
 from .formula import FormulaError, RandomTerm, parse_formula
 from .frame import ModelFrame, build_frame, formula_offset, new_data
+from .models.base import FittedModel
 
 __all__ = ["LinearMixedModel", "LinearMixedProblem", "assemble", "fit", "lmer"]
 
@@ -107,7 +108,7 @@ def fit(
     return LinearMixedModel(problem, result.x, control, result)
 
 
-class LinearMixedModel:
+class LinearMixedModel(FittedModel):
     """The results of a linear mixed model fitted at covariance parameters ``theta`` (see :func:`fit`).
 
     Refits of the same model (:meth:`refit`, :meth:`refit_response`, :meth:`refit_cross`,
@@ -209,18 +210,10 @@ class LinearMixedModel:
         return self.cross.nobs
 
     @property
-    def n_fixed(self) -> int:
-        return self.frame.x.shape[1]
-
-    @property
     def sigma(self) -> float:
         """Residual standard deviation."""
         dof = residual_dof(self.nobs, self.n_fixed, self.reml)
         return float(np.sqrt(self.chol.pwrss() / dof))
-
-    @property
-    def fixef(self) -> pd.Series:
-        return pd.Series(self._beta, index=self.frame.fixed_names, name="Estimate")
 
     @property
     def vcov(self) -> pd.DataFrame:
@@ -235,27 +228,9 @@ class LinearMixedModel:
         return self._criterion if self.reml else None
 
     @property
-    def deviance(self) -> float:
-        """-2 log-likelihood at the optimum; as lme4's ``deviance()``, the REML criterion for REML fits."""
-        return self._criterion
-
-    @property
-    def loglik(self) -> float:
-        """The maximized (restricted, for REML) log-likelihood."""
-        return -0.5 * self._criterion
-
-    @property
-    def df_loglik(self) -> int:
-        """Number of parameters: fixed effects, covariance parameters and sigma."""
-        return self.n_fixed + len(self._theta) + 1
-
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.df_loglik
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + np.log(self.nobs) * self.df_loglik
+    def n_variance_params(self) -> int:
+        """Covariance parameters other than sigma: theta."""
+        return len(self._theta)
 
     @property
     def is_singular(self) -> bool:
@@ -696,27 +671,13 @@ class LinearMixedModel:
 
         return LmerSummary(self, ddf)
 
-    def __repr__(self) -> str:
-        method = "REML" if self.reml else "ML"
-        return f"<LinearMixedModel {self.frame.formula.text!r} fit by {method}, {self.nobs} obs>"
-
     def to_dict(self) -> dict:
         """The result contract as plain Python types (for JSON)."""
-        return {
-            "formula": self.frame.formula.text,
-            "reml": self.reml,
-            "nobs": self.nobs,
+        return super().to_dict() | {
             "n_missing": self.frame.n_missing,
             "ngroups": self.ngroups,
-            "fixef": self.fixef.to_dict(),
-            "vcov": self.vcov.to_numpy().tolist(),
             "theta": self.theta.tolist(),
-            "sigma": self.sigma,
             "varcorr": self.varcorr.replace({np.nan: None}).to_dict(orient="records"),
-            "loglik": self.loglik,
-            "aic": self.aic,
-            "bic": self.bic,
-            "deviance": self.deviance,
             "reml_criterion": self.reml_criterion,
             "is_singular": self.is_singular,
             "ranef": _per_level_records(self.ranef),

@@ -1,29 +1,121 @@
-"""Likelihood-ratio comparison of nested linear mixed models, as lme4's ``anova(m0, m1, ...)``.
+"""Likelihood-ratio comparison of fitted models of any family, and lme4's ``anova(m0, m1, ...)``.
 
-Models are ordered by their number of parameters; each row after the first is tested against the row
-before it with ``Chisq = 2 max(0, logLik_k - logLik_{k-1})`` on ``npar_k - npar_{k-1}`` degrees of
-freedom (lme4 1.1-31, ``anova.merMod``).  By default REML fits are refitted by maximum likelihood
-first, since REML criteria of models with different fixed effects are not comparable.
+:func:`likelihood_ratio_tests` computes the comparison once for every family: each model after the first
+is tested against the model before it with the statistic ``2 (logLik_k - logLik_(k-1))`` on
+``npar_k - npar_(k-1)`` degrees of freedom (chi-square), after checking that the models were fitted to the
+same rows and response.  lme4 and nlme differ in two conventions, chosen by ``convention``:
+
+* ``"lme4"`` (lme4 1.1-31, ``anova.merMod``): the models are ordered by their number of parameters (ties
+  in the order given) and a statistic below zero (the larger model fits worse) counts as 0;
+* ``"nlme"`` (nlme 3.1-162, ``anova.lme``): the models stay in the order given and the statistic and df
+  are the absolute differences; there is no test between models with as many parameters.
+
+Two formatters print the numbers in the packages' layouts: :func:`likelihood_ratio_table` (lme4's npar,
+AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq)) and ``mixedmodels.nlme.anova`` (nlme's Model, df, AIC,
+BIC, logLik, Test, L.Ratio, p-value).  :func:`anova` is lme4's: by default REML fits are refitted by
+maximum likelihood first, since REML criteria of models with different fixed effects are not comparable.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import ModelMessage, check_flag
+from ..errors import ModelMessage, check_choice, check_flag
 
 if TYPE_CHECKING:
     from ..lmm import LinearMixedModel
+    from ..models.base import FittedModel
 
-__all__ = ["anova", "likelihood_ratio_table"]
+__all__ = ["LikelihoodRatioTests", "anova", "likelihood_ratio_table", "likelihood_ratio_tests"]
 
 REFIT_MESSAGE = "refitting model(s) with ML (instead of REML)"
+CONVENTIONS = ("lme4", "nlme")
+
+
+@dataclass(frozen=True)
+class LikelihoodRatioTests:
+    """Fitted models compared by likelihood-ratio tests, in the order of the comparison: each model's name,
+    number of parameters (``df_loglik``), AIC, BIC and log-likelihood, and its test against the model
+    before it (statistic, df, p-value; NaN in the first row, and p-value NaN where the df is 0)."""
+
+    names: list[str]
+    models: list[FittedModel]
+    npar: np.ndarray
+    aic: np.ndarray
+    bic: np.ndarray
+    loglik: np.ndarray
+    statistic: np.ndarray
+    df: np.ndarray
+    p_value: np.ndarray
+
+
+def likelihood_ratio_tests(
+    models: Sequence[FittedModel], names: Sequence[str], convention: str = "lme4"
+) -> LikelihoodRatioTests:
+    """Likelihood-ratio tests of two or more fitted models of the same rows and response, with the given
+    row names, by lme4's or nlme's ``convention`` (see the module docstring).  The models' likelihoods
+    are compared as fitted: the callers decide what to do with REML fits."""
+    convention = check_choice("convention", convention, CONVENTIONS)
+    names = _check_comparable(models, names)
+    npar = np.array([m.df_loglik for m in models])
+    order = np.argsort(npar, kind="stable") if convention == "lme4" else np.arange(len(models))
+    models = [models[k] for k in order]
+    npar = npar[order]
+    loglik = np.array([m.loglik for m in models])
+    change, df = np.diff(loglik), np.diff(npar).astype(float)
+    if convention == "lme4":
+        change = np.maximum(0.0, change)
+    else:
+        change, df = np.abs(change), np.abs(df)
+        change[df == 0] = np.nan
+    statistic = np.concatenate([[np.nan], 2 * change])
+    df = np.concatenate([[np.nan], df])
+    with np.errstate(invalid="ignore"):
+        p_value = np.where(df == 0, np.nan, stats.chi2.sf(statistic, np.where(df > 0, df, np.nan)))
+    return LikelihoodRatioTests(
+        names=[names[k] for k in order],
+        models=models,
+        npar=npar,
+        aic=np.array([m.aic for m in models]),
+        bic=np.array([m.bic for m in models]),
+        loglik=loglik,
+        statistic=statistic,
+        df=df,
+        p_value=p_value,
+    )
+
+
+def _check_comparable(models: Sequence[FittedModel], names) -> list[str]:
+    """The row names as strings, one distinct name per model; the models fitted to the same rows and
+    response."""
+    if isinstance(names, str) or not isinstance(names, (Sequence, np.ndarray, pd.Index)):
+        raise TypeError(f"names must be a list of row names, one per model, not {names!r}")
+    names = [str(name) for name in names]
+    if len(names) != len(models):
+        raise ValueError(f"{len(names)} names given for {len(models)} models")
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise ValueError(f"model names must differ; repeated: {', '.join(duplicated)}")
+    nobs = [m.nobs for m in models]
+    if len(set(nobs)) > 1:
+        listed = ", ".join(f"{name}: {n}" for name, n in zip(names, nobs))
+        raise ValueError(f"models were not all fitted to the same size of dataset ({listed} rows)")
+    first = models[0].frame
+    for name, model in zip(names[1:], models[1:]):
+        frame = model.frame
+        if not first.data.index.equals(frame.data.index) or not np.array_equal(first.y, frame.y):
+            raise ValueError(
+                f"models must be fitted to the same data: {name} uses other rows or another response "
+                f"than {names[0]}"
+            )
+    return names
 
 
 def anova(
@@ -52,71 +144,37 @@ def anova(
         return fits[0].anova()
     if names is None:
         names = [f"MODEL{k + 1}" for k in range(len(models))] + list(named_models)
-    elif isinstance(names, str) or not isinstance(names, (Sequence, np.ndarray, pd.Index)):
-        raise TypeError(f"names must be a list of row names, one per model, not {names!r}")
-    else:
-        names = [str(name) for name in names]
     return likelihood_ratio_table(fits, names, refit)
 
 
 def likelihood_ratio_table(
     models: Sequence[LinearMixedModel], names: Sequence[str], refit: bool = True
 ) -> pd.DataFrame:
-    """The table of :func:`anova` for two or more models with the given row names."""
-    _check_models(models, names)
+    """The table of :func:`anova` for two or more lmer fits with the given row names."""
+    for model in models:
+        if not all(callable(getattr(type(model), name, None)) for name in ("refit", "update_random")):
+            raise TypeError(f"anova() compares fitted models (lmer results), not {type(model).__name__}")
     reml = [m.reml for m in models]
     if refit:
+        _check_comparable(models, names)  # before the refits
         if any(reml):
             warnings.warn(REFIT_MESSAGE, ModelMessage, stacklevel=3)
         models = [m.refit(reml=False) if m.reml else m for m in models]
     elif any(reml) and not all(reml):
         warnings.warn("some models fit with REML = TRUE, some not", UserWarning, stacklevel=3)
-
-    npar = np.array([m.df_loglik for m in models])
-    order = np.argsort(npar, kind="stable")  # R's order(): ties keep the order given
-    models = [models[k] for k in order]
-    npar = npar[order]
-    loglik = np.array([m.loglik for m in models])
-    chisq = np.concatenate([[np.nan], 2 * np.maximum(0.0, np.diff(loglik))])
-    df = np.concatenate([[np.nan], np.diff(npar).astype(float)])
-    with np.errstate(invalid="ignore"):
-        p_value = np.where(df == 0, np.nan, stats.chi2.sf(chisq, np.where(df > 0, df, np.nan)))
+    tests = likelihood_ratio_tests(models, names, "lme4")
     table = pd.DataFrame(
         {
-            "npar": npar,
-            "AIC": [m.aic for m in models],
-            "BIC": [m.bic for m in models],
-            "logLik": loglik,
-            "deviance": -2 * loglik,
-            "Chisq": chisq,
-            "Df": df,
-            "Pr(>Chisq)": p_value,
+            "npar": tests.npar,
+            "AIC": tests.aic,
+            "BIC": tests.bic,
+            "logLik": tests.loglik,
+            "deviance": -2 * tests.loglik,
+            "Chisq": tests.statistic,
+            "Df": tests.df,
+            "Pr(>Chisq)": tests.p_value,
         },
-        index=[names[k] for k in order],
+        index=tests.names,
     )
-    table.attrs["models"] = {names[k]: m.frame.formula.text for k, m in zip(order, models)}
+    table.attrs["models"] = {name: m.frame.formula.text for name, m in zip(tests.names, tests.models)}
     return table
-
-
-def _check_models(models: Sequence[LinearMixedModel], names: Sequence[str]) -> None:
-    """Fitted models of the same rows and response, with one distinct name each."""
-    for model in models:
-        if not all(callable(getattr(type(model), name, None)) for name in ("refit", "update_random")):
-            raise TypeError(f"anova() compares fitted models (lmer results), not {type(model).__name__}")
-    if len(names) != len(models):
-        raise ValueError(f"{len(names)} names given for {len(models)} models")
-    duplicated = sorted({name for name in names if list(names).count(name) > 1})
-    if duplicated:
-        raise ValueError(f"model names must differ; repeated: {', '.join(duplicated)}")
-    first = models[0].frame
-    nobs = [m.nobs for m in models]
-    if len(set(nobs)) > 1:
-        listed = ", ".join(f"{name}: {n}" for name, n in zip(names, nobs))
-        raise ValueError(f"models were not all fitted to the same size of dataset ({listed} rows)")
-    for name, model in zip(names[1:], models[1:]):
-        frame = model.frame
-        if not first.data.index.equals(frame.data.index) or not np.array_equal(first.y, frame.y):
-            raise ValueError(
-                f"models must be fitted to the same data: {name} uses other rows or another response "
-                f"than {names[0]}"
-            )

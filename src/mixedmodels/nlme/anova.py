@@ -7,9 +7,9 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..errors import check_instance
+from ..inference.comparison import likelihood_ratio_tests
 from .ftests import f_tests
 
 __all__ = ["anova"]
@@ -29,7 +29,8 @@ def anova(
 
     Several fits: table of df, AIC, BIC and logLik of the fits in the order given, with the
     likelihood-ratio test of each model against the previous one when their numbers of parameters differ
-    (``L.Ratio = 2 |logLik_i - logLik_(i-1)|`` on ``|df_i - df_(i-1)|`` degrees of freedom).  All fits
+    (``L.Ratio = 2 |logLik_i - logLik_(i-1)|`` on ``|df_i - df_(i-1)|`` degrees of freedom; the numbers
+    of :func:`mixedmodels.inference.comparison.likelihood_ratio_tests`, in nlme's layout).  All fits
     must use the same rows, response and method; REML fits with different fixed effects give a warning,
     as their restricted likelihoods are not comparable.
     """
@@ -43,47 +44,29 @@ def anova(
         return f_tests(models[0], type, L)
     if type is not None or L is not None:
         raise ValueError("type= and L= are for the F tests of one model; several models are compared by LRT")
-    methods = {m.method for m in models}
-    if len(methods) > 1:
+    if len({m.method for m in models}) > 1:
         raise ValueError("all fitted objects must have the same estimation method")
-    if len({m.nobs for m in models}) > 1:
-        raise ValueError("all fitted objects must use the same number of observations")
-    if len({m.frame.formula.response for m in models}) > 1:
-        raise ValueError("all fitted objects must have the same response")
-    if methods == {"REML"} and len({tuple(sorted(m.frame.fixed_names)) for m in models}) > 1:
+    names = [f"m{i + 1}" for i in range(len(models))] if names is None else names
+    tests = likelihood_ratio_tests(models, names, "nlme")
+    if models[0].reml and len({tuple(sorted(m.frame.fixed_names)) for m in models}) > 1:
         warnings.warn(
             "fitted objects with different fixed effects. REML comparisons are not meaningful.",
             UserWarning,
             stacklevel=2,
         )
-    df = np.array([m.df_loglik for m in models])
-    loglik = np.array([m.loglik for m in models])
     table = pd.DataFrame(
         {
             "Model": np.arange(1, len(models) + 1),
-            "df": df,
-            "AIC": [m.aic for m in models],
-            "BIC": [m.bic for m in models],
-            "logLik": loglik,
+            "df": tests.npar,
+            "AIC": tests.aic,
+            "BIC": tests.bic,
+            "logLik": tests.loglik,
         },
-        index=names or [f"m{i + 1}" for i in range(len(models))],
+        index=tests.names,
     )
-    if np.any(np.diff(df) != 0):
-        test = [""]
-        ratio = [np.nan]
-        p_value = [np.nan]
-        for i in range(1, len(models)):
-            ddf = df[i] - df[i - 1]
-            if ddf == 0:
-                test.append("")
-                ratio.append(np.nan)
-                p_value.append(np.nan)
-                continue
-            statistic = 2 * abs(loglik[i] - loglik[i - 1])
-            test.append(f"{i} vs {i + 1}")
-            ratio.append(statistic)
-            p_value.append(stats.chi2.sf(statistic, abs(ddf)))
-        table["Test"] = test
-        table["L.Ratio"] = ratio
-        table["p-value"] = p_value
+    if np.any(tests.df[1:] != 0):
+        tested = ~np.isnan(tests.statistic)
+        table["Test"] = [f"{k} vs {k + 1}" if tested[k] else "" for k in range(len(models))]
+        table["L.Ratio"] = tests.statistic
+        table["p-value"] = tests.p_value
     return table

@@ -39,6 +39,7 @@ from ..errors import (
 )
 from ..frame import new_data
 from ..inference.numdiff import derivatives
+from ..models.base import FittedModel
 from .corstruct import CorStruct
 from .data import PreparedData, prepare
 from .likelihood import (
@@ -119,7 +120,7 @@ def lme(
     return LMEModel(prepared, reml, control, max_iter, tolerance)
 
 
-class _NlmeModel:
+class _NlmeModel(FittedModel):
     """What gls and lme fits share: the residual structure, likelihood summaries, intervals, residuals."""
 
     kind = ""
@@ -128,7 +129,6 @@ class _NlmeModel:
         self.data = prepared
         self.frame = prepared.frame
         self.reml = reml
-        self.method = "REML" if reml else "ML"
         # nlme reports optimizer failures only; lme4's gradient and Hessian check (made for theta on the
         # scale of 1) gives false alarms on the structures' parameters, so it is off unless asked for
         # BOBYQA to full precision: the profiled nlme objectives are not always smooth (spatial
@@ -238,45 +238,18 @@ class _NlmeModel:
         return self.data.nobs
 
     @property
-    def n_fixed(self) -> int:
-        return self.frame.x.shape[1]
-
-    @property
-    def fixef(self) -> pd.Series:
-        return pd.Series(self._beta, index=self.frame.fixed_names, name="Estimate")
-
-    @property
     def sigma(self) -> float:
         """Residual standard deviation (of a row with variance weight 1)."""
         return self._sigma
-
-    @property
-    def loglik(self) -> float:
-        """The maximized log-likelihood (restricted for REML), as ``logLik()``."""
-        return self._loglik
-
-    @property
-    def deviance(self) -> float:
-        return -2.0 * self._loglik
 
     @property
     def n_variance_params(self) -> int:
         return self.residual.n_params
 
     @property
-    def df_loglik(self) -> int:
-        """nlme's df of the log-likelihood: fixed effects, structure parameters and sigma."""
-        return self.n_fixed + self.n_variance_params + 1
-
-    @property
-    def aic(self) -> float:
-        return -2.0 * self._loglik + 2.0 * self.df_loglik
-
-    @property
-    def bic(self) -> float:
-        """BIC with nlme's number of observations: N - p for REML fits."""
-        nobs = residual_dof(self.nobs, self.n_fixed, self.reml)
-        return -2.0 * self._loglik + math.log(nobs) * self.df_loglik
+    def bic_nobs(self) -> int:
+        """nlme's number of observations in BIC: N - p for REML fits."""
+        return residual_dof(self.nobs, self.n_fixed, self.reml)
 
     def _structure_params(self) -> np.ndarray:
         return self._params[-self.residual.n_params :] if self.residual.n_params else np.zeros(0)
@@ -444,8 +417,14 @@ class _NlmeModel:
 
         return NlmeSummary(self)
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.frame.formula.text!r} fit by {self.method}, {self.nobs} obs>"
+    def to_dict(self) -> dict:
+        """The results as plain Python types (for JSON)."""
+        return super().to_dict() | {
+            "model": self.kind,
+            "method": self.method,
+            "correlation_parameters": self.correlation_parameters.to_dict(),
+            "variance_parameters": self.variance_parameters.to_dict(),
+        }
 
 
 class GLSModel(_NlmeModel):
@@ -465,7 +444,7 @@ class GLSModel(_NlmeModel):
         )
         self._params = np.asarray(params, dtype=float)
         fit = self.likelihood.fit(self._params)
-        self._beta, self._sigma, self._loglik = fit.beta, fit.sigma, fit.loglik
+        self._beta, self._sigma, self._criterion = fit.beta, fit.sigma, -2.0 * fit.loglik
         self._r_fixed = fit.r_fixed
 
     def _fitted_sorted_innermost(self) -> np.ndarray:
@@ -540,22 +519,6 @@ class GLSModel(_NlmeModel):
         x = self.frame.fixed_matrix(leveled)
         return pd.Series(x @ self._beta, index=data.index, name="predicted")
 
-    def to_dict(self) -> dict:
-        return {
-            "model": "gls",
-            "formula": self.frame.formula.text,
-            "method": self.method,
-            "nobs": self.nobs,
-            "fixef": self.fixef.to_dict(),
-            "vcov": self.vcov.to_numpy().tolist(),
-            "sigma": self.sigma,
-            "loglik": self.loglik,
-            "aic": self.aic,
-            "bic": self.bic,
-            "correlation_parameters": self.correlation_parameters.to_dict(),
-            "variance_parameters": self.variance_parameters.to_dict(),
-        }
-
 
 class LMEModel(_NlmeModel):
     """A fitted lme model; see :func:`lme`."""
@@ -584,7 +547,7 @@ class LMEModel(_NlmeModel):
             raise FitError("the estimates give a singular system")
         factor, _ = result
         self._factor = factor
-        self._loglik = -0.5 * self.likelihood.deviance(self._params)
+        self._criterion = self.likelihood.deviance(self._params)
         beta, spherical = factor.solve()
         self._beta = beta
         self._sigma = math.sqrt(factor.pwrss() / self.likelihood.nr)
@@ -837,19 +800,8 @@ class LMEModel(_NlmeModel):
         return out
 
     def to_dict(self) -> dict:
-        return {
-            "model": "lme",
-            "formula": self.frame.formula.text,
-            "method": self.method,
-            "nobs": self.nobs,
+        """The results as plain Python types (for JSON), with the random effects' groups and variances."""
+        return super().to_dict() | {
             "ngroups": self.ngroups,
-            "fixef": self.fixef.to_dict(),
-            "vcov": self.vcov.to_numpy().tolist(),
-            "sigma": self.sigma,
             "varcorr": self.varcorr.replace({np.nan: None}).to_dict(orient="records"),
-            "loglik": self.loglik,
-            "aic": self.aic,
-            "bic": self.bic,
-            "correlation_parameters": self.correlation_parameters.to_dict(),
-            "variance_parameters": self.variance_parameters.to_dict(),
         }

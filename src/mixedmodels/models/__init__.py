@@ -1,0 +1,1 @@
+"""Fitted models: what every model family's results share (:mod:`.base`)."""
