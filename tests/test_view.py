@@ -21,6 +21,7 @@ from test_inference import _table, reference
 
 import mixedmodels as mm
 from mixedmodels.inference.satterthwaite import satterthwaite_df
+from mixedmodels.inference.view import InferenceView
 from mixedmodels.inference.varpar import VarianceParameters
 
 # lmerTest fixture -> the same model as an lme call (fixed, random)
@@ -143,6 +144,12 @@ def test_lme_and_gls_refuse_what_the_view_cannot_give():
         m.anova(nlme_fit("lme_orthodont_ar1_ml"), ddf="satterthwaite")
     with pytest.raises(ValueError, match="ddf"):
         m.contrast([0, 1, 0, 0], ddf="bogus")
+
+
+def test_every_family_provides_the_view():
+    fits = [models.fit("sleepstudy", "Reaction ~ Days + (Days | Subject)")[1], nlme_fit("gls_ovary_ar1")]
+    fits.append(nlme_fit("lme_ovary_ar1"))
+    assert all(isinstance(m, InferenceView) for m in fits)
 
 
 def test_nlme_tables_stay_nlme_s_by_default():

@@ -10,7 +10,7 @@ provide it, so these tests serve every family; a family gives the df methods it 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,7 @@ class VarianceParameterView(Protocol):
         """Derivatives of ``vcov_beta`` in each entry of varpar at the estimate, (n_varpar, p, p)."""
 
 
+@runtime_checkable
 class InferenceView(Protocol):
     """What the tests of fixed effects read from a fit."""
 
