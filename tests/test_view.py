@@ -21,8 +21,8 @@ from test_inference import _table, reference
 
 import mixedmodels as mm
 from mixedmodels.inference.satterthwaite import satterthwaite_df
-from mixedmodels.inference.view import InferenceView
 from mixedmodels.inference.varpar import VarianceParameters
+from mixedmodels.inference.view import InferenceView
 
 # lmerTest fixture -> the same model as an lme call (fixed, random)
 AS_LME = {

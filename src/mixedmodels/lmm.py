@@ -494,8 +494,8 @@ class LinearMixedModel:
 
     @cached_property
     def varpar(self):
-        """The fit as a function of (theta, sigma): derivatives for Satterthwaite's df (the
-        :class:`mixedmodels.inference.view.InferenceView` that inference reads)."""
+        """The fit as a function of (theta, sigma): derivatives for Satterthwaite's df (see
+        :class:`mixedmodels.inference.view.InferenceView`, what inference reads from a fit)."""
         from .inference.varpar import lmer_variance_parameters
 
         return lmer_variance_parameters(self)

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SigmaFreeTerms", "VarianceParameters", "factor_terms", "lmer_variance_parameters"]
 
-SigmaFreeTerms = Callable[[np.ndarray], "tuple[float, float, np.ndarray] | None"]
+SigmaFreeTerms = Callable[[np.ndarray], tuple[float, float, np.ndarray] | None]
 """phi -> (d, pwrss, (R_X'R_X)^{-1}) (see the module docstring); None where phi gives no valid model."""
 
 

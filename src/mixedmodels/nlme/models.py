@@ -38,9 +38,7 @@ from ..errors import (
     check_probability,
 )
 from ..frame import new_data
-from ..inference.ddf import VIEW_DDF_METHODS
 from ..inference.numdiff import derivatives
-from ..inference.varpar import VarianceParameters
 from .corstruct import CorStruct
 from .data import PreparedData, prepare
 from .likelihood import (
@@ -52,6 +50,7 @@ from .likelihood import (
     natural_covariance,
     split_natural,
 )
+from .view import NlmeInferenceView
 
 __all__ = ["gls", "lme", "GLSModel", "LMEModel"]
 
@@ -121,8 +120,9 @@ def lme(
     return LMEModel(prepared, reml, control, max_iter, tolerance)
 
 
-class _NlmeModel:
-    """What gls and lme fits share: the residual structure, likelihood summaries, intervals, residuals."""
+class _NlmeModel(NlmeInferenceView):
+    """What gls and lme fits share: the residual structure, likelihood summaries, intervals, residuals
+    (and, from :class:`.view.NlmeInferenceView`, what inference reads)."""
 
     kind = ""
 
@@ -479,28 +479,6 @@ class _NlmeModel:
         from .anova import anova
 
         return anova(self, *others, type=type, L=L)
-
-    def contrast(
-        self, contrasts, ddf: str = "satterthwaite", joint: bool = True, level: float = 0.95
-    ) -> pd.DataFrame:
-        """Tests of linear combinations ``L beta`` of the fixed effects, as lmer's
-        :meth:`mixedmodels.LinearMixedModel.contrast` (lmerTest's ``contest``); ``ddf``
-        ``"satterthwaite"``, ``"residual"`` or ``"asymptotic"``."""
-        from ..inference.contrasts import contrast_table
-
-        return contrast_table(self, contrasts, ddf=ddf, joint=joint, level=level)
-
-    # -- the view for inference (mixedmodels.inference.view) ---------------------------------------------
-    ddf_methods = VIEW_DDF_METHODS
-
-    @cached_property
-    def varpar(self) -> VarianceParameters:
-        """The fit as a function of its variance parameters, for Satterthwaite's df: the optimizer's
-        (lme: lme4's theta of each term; then the correlation structure's and the variance function's
-        unconstrained parameters), then sigma."""
-        likelihood = self.likelihood
-        estimate = np.append(self._params, self._sigma)
-        return VarianceParameters(likelihood.sigma_free_terms, estimate, self.n_fixed, likelihood.nr)
 
     def summary(self):
         """nlme-style summary; ``print()`` it (tables: ``.coefficients``)."""
