@@ -471,12 +471,25 @@ class LinearMixedModel(FittedModel):
         return pd.DataFrame(out, index=self.frame.data.index)
 
     # -- inference --------------------------------------------------------------------------------
-    @cached_property
-    def variance_parameters(self):
-        """The fit as a function of (theta, sigma): derivatives for Satterthwaite's df."""
-        from .inference.varpar import VarianceParameters
+    @property
+    def ddf_methods(self) -> tuple[str, ...]:
+        """The denominator-df methods of :meth:`coef_table`, :meth:`anova` and :meth:`contrast`: all."""
+        from .inference.ddf import DDF_METHODS
 
-        return VarianceParameters(self)
+        return DDF_METHODS
+
+    @cached_property
+    def varpar(self):
+        """The fit as a function of (theta, sigma): derivatives for Satterthwaite's df (see
+        :class:`mixedmodels.inference.view.InferenceView`, what inference reads from a fit)."""
+        from .inference.varpar import lmer_variance_parameters
+
+        return lmer_variance_parameters(self)
+
+    @property
+    def variance_parameters(self):
+        """The older name of :attr:`varpar`."""
+        return self.varpar
 
     @cached_property
     def containment_df(self):
@@ -505,11 +518,9 @@ class LinearMixedModel(FittedModel):
         lmerTest, the standard errors are then those of the adjusted covariance), ``"containment"``
         (SAS's default), ``"residual"`` (n - p) or ``"asymptotic"`` (normal reference distribution).
         """
-        from .inference.contrasts import contrast_table
+        from .inference.contrasts import coefficient_table
 
-        table = contrast_table(self, np.eye(self.n_fixed), ddf=ddf, joint=False)
-        table.index = self.fixef.index
-        return table[["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]]
+        return coefficient_table(self, ddf)
 
     def anova(self, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
         """F tests of the fixed-effect terms, as lmerTest's ``anova(m, type=, ddf=)``.

@@ -43,6 +43,7 @@ __all__ = [
     "deviance_at_sigma",
     "factor_logdet",
     "linear_model_deviance",
+    "linear_model_terms",
     "objective_from_factor",
     "profiled_deviance",
     "residual_dof",
@@ -80,6 +81,17 @@ def profiled_deviance(pwrss: float, dof: int, logdet: float = 0.0, sum_log_weigh
     return value + dof * (1.0 + math.log(2.0 * math.pi * pwrss / dof))
 
 
+def linear_model_terms(diagonal: np.ndarray, reml: bool, scale: float = 1.0) -> tuple[float, float]:
+    """The terms of a linear model's deviance that sigma does not enter, from the diagonal of the
+    triangular factor ``R`` of the weighted ``[X y]`` (see :func:`linear_model_deviance`): the REML
+    term ``log|R_X|^2 = 2 sum log|R[i, i]|, i < p`` (0 for ML) and the residual sum of squares
+    ``(R[p, p] scale)^2``."""
+    diagonal = np.abs(np.asarray(diagonal, dtype=float))
+    p = len(diagonal) - 1
+    logdet = 2.0 * float(np.log(diagonal[:p]).sum()) if reml else 0.0
+    return logdet, float((diagonal[p] * scale) ** 2)
+
+
 def linear_model_deviance(
     diagonal: np.ndarray,
     nobs: int,
@@ -97,11 +109,8 @@ def linear_model_deviance(
     [X y]'W[X y]``, from a QR or a Cholesky factor): ``(R[p, p] scale)^2`` is the residual sum of squares
     (``scale``: the response's units, see :class:`.crossprod.ResponseUnits`) and ``log|R_X|^2 = 2 sum
     log|R[i, i]|, i < p``, the REML term."""
-    diagonal = np.abs(np.asarray(diagonal, dtype=float))
-    p = len(diagonal) - 1
-    logdet = 2.0 * float(np.log(diagonal[:p]).sum()) if reml else 0.0
-    rss = (diagonal[p] * scale) ** 2
-    dof = residual_dof(nobs, p, reml)
+    logdet, rss = linear_model_terms(diagonal, reml, scale)
+    dof = residual_dof(nobs, len(diagonal) - 1, reml)
     if sigma is None:
         return profiled_deviance(rss, dof, logdet, sum_log_weights)
     return deviance_at_sigma(sigma, rss, dof, logdet, sum_log_weights)

@@ -31,7 +31,8 @@ from ..errors import check_choice
 from ..frame import independent_columns
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from ..frame import ModelFrame
+    from .view import InferenceView
 
 __all__ = ["FixedTerms", "anova_contrasts", "anova_table", "doolittle_rows"]
 
@@ -149,10 +150,9 @@ def _type2(terms: FixedTerms, x: np.ndarray) -> dict[str, np.ndarray]:
     return result
 
 
-def _treatment_design(model: LinearMixedModel) -> tuple[Design, np.ndarray, pd.DataFrame, np.ndarray]:
+def _treatment_design(frame: ModelFrame) -> tuple[Design, np.ndarray, pd.DataFrame, np.ndarray]:
     """The fixed-effects design remade with treatment contrasts for every factor: the design, its
     matrix reduced to full column rank, the data it was built on and the kept columns."""
-    frame = model.frame
     data = frame.data.copy()
     for column in data.columns:
         if isinstance(data[column].dtype, pd.CategoricalDtype) and data[column].cat.ordered:
@@ -167,14 +167,13 @@ def _treatment_design(model: LinearMixedModel) -> tuple[Design, np.ndarray, pd.D
     return design, x[:, kept], data, kept
 
 
-def _type3(model: LinearMixedModel, terms: FixedTerms) -> dict[str, np.ndarray]:
+def _type3(frame: ModelFrame, terms: FixedTerms) -> dict[str, np.ndarray]:
     """lmerTest's ``get_contrasts_type3`` / ``extract_contrasts_type3``."""
-    frame = model.frame
     if frame.fixed_design.treatment_coded:
         design, x, data, kept = frame.fixed_design, frame.x, frame.data, frame.kept_columns
         treatment_terms = terms
     else:
-        design, x, data, kept = _treatment_design(model)
+        design, x, data, kept = _treatment_design(frame)
         treatment_terms = FixedTerms(design, kept)
     names = [design.column_names[i] for i in kept]
     # the indicator coding of every term ("rank-deficient X"), intercept first
@@ -209,20 +208,20 @@ def _type3(model: LinearMixedModel, terms: FixedTerms) -> dict[str, np.ndarray]:
     return result
 
 
-def anova_contrasts(model: LinearMixedModel, type: int = 3) -> dict[str, np.ndarray]:
-    """Hypothesis matrix of each fixed-effect term for a type 1, 2 or 3 ANOVA (lmerTest's)."""
+def anova_contrasts(frame: ModelFrame, type: int = 3) -> dict[str, np.ndarray]:
+    """Hypothesis matrix of each fixed-effect term of the model ``frame`` for a type 1, 2 or 3 ANOVA
+    (lmerTest's)."""
     check_choice("type", type, (1, 2, 3))
-    frame = model.frame
     terms = FixedTerms(frame.fixed_design, frame.kept_columns)
     x = frame.x
     if type == 1 or x.shape[1] <= 1 or len(terms.labels) <= 1:
         return _type1(terms, x)
     if type == 2:
         return _type2(terms, x)
-    return _type3(model, terms)
+    return _type3(frame, terms)
 
 
-def anova_table(model: LinearMixedModel, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
+def anova_table(model: InferenceView, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
     """One F test per fixed-effect term: Sum Sq, Mean Sq, NumDF, DenDF, F value, Pr(>F).
 
     As lmerTest, Mean Sq = F sigma^2 and Sum Sq = Mean Sq NumDF; a term without estimable columns
@@ -232,6 +231,6 @@ def anova_table(model: LinearMixedModel, type: int = 3, ddf: str = "satterthwait
 
     tests = {
         label: f_test(model, contrasts, ddf, term=label)
-        for label, contrasts in anova_contrasts(model, type).items()
+        for label, contrasts in anova_contrasts(model.frame, type).items()
     }
     return f_table(tests, model.sigma)

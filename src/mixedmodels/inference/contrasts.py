@@ -17,9 +17,16 @@ from ..errors import check_flag, check_numbers, check_probability
 from .ddf import f_table, f_test, t_test
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from .view import InferenceView
 
-__all__ = ["contrast_matrix", "contrast_table", "estimate_table", "T_TEST_COLUMNS", "ESTIMATE_COLUMNS"]
+__all__ = [
+    "coefficient_table",
+    "contrast_matrix",
+    "contrast_table",
+    "estimate_table",
+    "T_TEST_COLUMNS",
+    "ESTIMATE_COLUMNS",
+]
 
 T_TEST_COLUMNS = ["Estimate", "Std. Error", "df", "t value", "lower", "upper", "Pr(>|t|)"]
 ESTIMATE_COLUMNS = ["Estimate", "Standard Error", "DF", "t Value", "Pr > |t|", "Alpha", "Lower", "Upper"]
@@ -32,7 +39,7 @@ def _named_row(weights: Mapping, names: list[str]) -> np.ndarray:
     return np.array([check_numbers(f"the coefficient of {name!r}", weights.get(name, 0.0)) for name in names])
 
 
-def contrast_matrix(model: LinearMixedModel, contrasts) -> tuple[np.ndarray, list]:
+def contrast_matrix(model: InferenceView, contrasts) -> tuple[np.ndarray, list]:
     """Contrasts as a matrix with one column per fixed effect, and labels for its rows.
 
     Accepts a vector or matrix with p columns, a mapping or Series from fixed-effect names to
@@ -70,7 +77,7 @@ def contrast_matrix(model: LinearMixedModel, contrasts) -> tuple[np.ndarray, lis
     return matrix, labels
 
 
-def _t_rows(model: LinearMixedModel, matrix: np.ndarray, ddf: str, level: float) -> pd.DataFrame:
+def _t_rows(model: InferenceView, matrix: np.ndarray, ddf: str, level: float) -> pd.DataFrame:
     """Estimate, standard error, df, t, confidence limits and p-value of each row."""
     level = check_probability("level", level)
     zero = np.flatnonzero(~matrix.any(axis=1))
@@ -98,7 +105,7 @@ def _t_rows(model: LinearMixedModel, matrix: np.ndarray, ddf: str, level: float)
 
 
 def contrast_table(
-    model: LinearMixedModel, contrasts, ddf: str = "satterthwaite", joint: bool = True, level: float = 0.95
+    model: InferenceView, contrasts, ddf: str = "satterthwaite", joint: bool = True, level: float = 0.95
 ) -> pd.DataFrame:
     """lmerTest's ``contest``: one joint F test (``joint=True``) or a t test per row."""
     matrix, labels = contrast_matrix(model, contrasts)
@@ -109,8 +116,15 @@ def contrast_table(
     return table
 
 
+def coefficient_table(model: InferenceView, ddf: str = "satterthwaite") -> pd.DataFrame:
+    """lmerTest's summary table: Estimate, Std. Error, df, t value and Pr(>|t|) of each fixed effect."""
+    table = contrast_table(model, np.eye(model.n_fixed), ddf=ddf, joint=False)
+    table.index = model.fixef.index
+    return table[["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]]
+
+
 def estimate_table(
-    model: LinearMixedModel,
+    model: InferenceView,
     contrasts,
     label: str | Sequence[str] | None = None,
     level: float = 0.95,

@@ -62,7 +62,7 @@ def covariance_parameters(model: LinearMixedModel, level: float = 0.95) -> pd.Da
     level = check_probability("level", level)
     alpha = 1.0 - level
     layout = _layout(model)
-    varpar = model.variance_parameters
+    varpar = model.varpar
 
     def variance_scale(x: np.ndarray) -> np.ndarray:
         s2 = x[-1] ** 2

@@ -11,7 +11,9 @@ Methods (``ddf=``):
 * ``"asymptotic"`` -- infinite df: normal and chi-square/q reference distributions.
 
 Every method but Kenward-Roger uses the model's covariance of beta and the Wald F statistic
-``(L beta)' (L C L')^{-1} (L beta) / q`` with q the rank of ``L C L'``.
+``(L beta)' (L C L')^{-1} (L beta) / q`` with q the rank of ``L C L'``.  The model is read through
+:class:`.view.InferenceView`, so lmer, lme and gls fits are tested alike; Kenward-Roger and containment
+need lmer's cross-product blocks and are refused for the fits that do not list them in ``ddf_methods``.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from .satterthwaite import independent_contrasts, satterthwaite_df, satterthwait
 
 if TYPE_CHECKING:
     from ..lmm import LinearMixedModel
+    from .view import InferenceView
 
 __all__ = [
     "DDF_METHODS",
+    "VIEW_DDF_METHODS",
     "F_TABLE_COLUMNS",
     "FTest",
     "check_ddf",
@@ -43,11 +47,19 @@ __all__ = [
 F_TABLE_COLUMNS = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
 
 DDF_METHODS = ("satterthwaite", "kenward-roger", "containment", "residual", "asymptotic")
+VIEW_DDF_METHODS = ("satterthwaite", "residual", "asymptotic")  # what the view alone gives (lme, gls)
 
 
-def check_ddf(ddf: str) -> str:
-    """The method's canonical name (case and ``_``/``-`` do not matter); unknown names raise."""
-    return check_choice("ddf", ddf, DDF_METHODS, canonical=lambda name: name.lower().replace("_", "-"))
+def check_ddf(ddf: str, model: InferenceView | None = None) -> str:
+    """The method's canonical name (case and ``_``/``-`` do not matter); unknown names raise, and so do
+    methods that ``model`` does not support."""
+    method = check_choice("ddf", ddf, DDF_METHODS, canonical=lambda name: name.lower().replace("_", "-"))
+    if model is not None and method not in model.ddf_methods:
+        raise ValueError(
+            f"ddf={ddf!r} is not available for {type(model).__name__} fits; "
+            f"choose from {', '.join(map(repr, model.ddf_methods))}"
+        )
+    return method
 
 
 @dataclass(frozen=True)
@@ -113,7 +125,7 @@ def _kenward_roger_t_test(model: LinearMixedModel, contrast: np.ndarray) -> tupl
 
 
 # -- the dispatch --------------------------------------------------------------------------------------------
-def _final_term(model: LinearMixedModel, contrasts: np.ndarray) -> str:
+def _final_term(model: InferenceView, contrasts: np.ndarray) -> str:
     """SAS's rule for CONTRAST and ESTIMATE: the df of "the final effect you list", here the last
     fixed-effect term (in model order, intercept first) with a nonzero coefficient."""
     from .anova import FixedTerms
@@ -125,7 +137,7 @@ def _final_term(model: LinearMixedModel, contrasts: np.ndarray) -> str:
     return next((label for label in reversed(ordered) if label in used), "(Intercept)")
 
 
-def _common_df(model: LinearMixedModel, method: str, contrasts: np.ndarray, term: str | None) -> float:
+def _common_df(model: InferenceView, method: str, contrasts: np.ndarray, term: str | None) -> float:
     """Denominator df of the methods whose df does not depend on the covariance parameters."""
     if method == "residual":
         return float(model.nobs - model.n_fixed)
@@ -135,21 +147,21 @@ def _common_df(model: LinearMixedModel, method: str, contrasts: np.ndarray, term
 
 
 def f_test(
-    model: LinearMixedModel, contrasts: np.ndarray, ddf: str = "satterthwaite", term: str | None = None
+    model: InferenceView, contrasts: np.ndarray, ddf: str = "satterthwaite", term: str | None = None
 ) -> FTest:
     """F test of ``contrasts @ beta = 0`` (contrasts: q x p) with the chosen denominator df.
 
     ``term`` names the fixed-effect term an ANOVA row tests; the containment method then uses that
     term's df (otherwise the df of the last term the contrasts involve, as SAS's CONTRAST).
     """
-    method = check_ddf(ddf)
+    method = check_ddf(ddf, model)
     contrasts = np.atleast_2d(np.asarray(contrasts, dtype=float))
     if contrasts.shape[0] == 0:
         return EMPTY_TEST
     if method == "kenward-roger":
         return _kenward_roger_f_test(model, contrasts)
     if method == "satterthwaite":
-        statistic, numdf, dendf = satterthwaite_f_test(model.variance_parameters, contrasts)
+        statistic, numdf, dendf = satterthwaite_f_test(model, contrasts)
         return FTest(statistic, numdf, dendf, statistic) if numdf else EMPTY_TEST
     rotated, variances = independent_contrasts(contrasts, model.vcov.to_numpy())
     if len(variances) == 0:
@@ -158,13 +170,13 @@ def f_test(
     return FTest(statistic, len(variances), _common_df(model, method, contrasts, term), statistic)
 
 
-def t_test(model: LinearMixedModel, contrast: np.ndarray, ddf: str = "satterthwaite") -> tuple[float, float]:
+def t_test(model: InferenceView, contrast: np.ndarray, ddf: str = "satterthwaite") -> tuple[float, float]:
     """Standard error and df of ``contrast @ beta`` (one contrast of length p)."""
-    method = check_ddf(ddf)
+    method = check_ddf(ddf, model)
     contrast = np.asarray(contrast, dtype=float)
     if method == "kenward-roger":
         return _kenward_roger_t_test(model, contrast)
     se = float(np.sqrt(contrast @ model.vcov.to_numpy() @ contrast))
     if method == "satterthwaite":
-        return se, satterthwaite_df(model.variance_parameters, contrast)
+        return se, satterthwaite_df(model.varpar, contrast)
     return se, _common_df(model, method, contrast[None, :], None)

@@ -38,6 +38,9 @@ def derivatives(
     """
     x = np.asarray(x, dtype=float)
     k = len(x)
+    if k == 0:  # a function of no parameters: its value, and derivatives with no columns
+        center = np.asarray(fun(x), dtype=float)
+        return center, np.zeros(center.shape + (0,)), np.zeros(center.shape + (0, 0))
     steps = _steps(x, relative)
     unit = np.eye(k)
 

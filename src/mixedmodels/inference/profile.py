@@ -63,7 +63,7 @@ from .parameters import (
     semidefinite_cholesky,
     theta_to_sdcor,
 )
-from .varpar import VarianceParameters
+from .varpar import VarianceParameters, lmer_variance_parameters
 
 if TYPE_CHECKING:
     from ..lmm import LinearMixedModel
@@ -276,7 +276,7 @@ class LikelihoodProfile:
         self.lower = np.concatenate([lower, np.full(n_fixed, -np.inf)])
         self.upper = np.concatenate([upper, np.full(n_fixed, np.inf)])
         self._fixed_se = np.sqrt(np.diag(ml.vcov.to_numpy()))
-        self._varpar = VarianceParameters(ml)
+        self._varpar = lmer_variance_parameters(ml)
         self._held_fixed: dict[int, _FixedEffectHeld] = {}
         self._held_variance: dict[int, _VarianceHeld] = {}
 
@@ -371,7 +371,7 @@ class LikelihoodProfile:
         unpacked = held.unpack(result.x, value)
         if unpacked is None or not np.isfinite(held.deviance(result.x, value)):
             return np.full(1 + len(self.optimum), np.nan)
-        beta = self._varpar.objective.factor.solve()[0]  # the factor is at the optimum just evaluated
+        beta = self._varpar.terms.objective.factor.solve()[0]  # the factor is at the optimum just evaluated
         sdcor = theta_to_sdcor(self.ml, *unpacked)
         sdcor[index] = value
         return self._row(index, value, result.fun, np.concatenate([sdcor, beta]))

@@ -8,17 +8,20 @@ as in Fai and Cornelius (1996), which is what lmerTest's ``contestMD`` does.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .varpar import VarianceParameters
+if TYPE_CHECKING:
+    from .view import InferenceView, VarianceParameterView
 
 __all__ = ["satterthwaite_df", "satterthwaite_f_test", "combine_df", "independent_contrasts", "wald_f"]
 
 
-def satterthwaite_df(varpar: VarianceParameters, contrast: np.ndarray) -> float:
+def satterthwaite_df(varpar: VarianceParameterView, contrast: np.ndarray) -> float:
     """Degrees of freedom of ``contrast @ beta``."""
     contrast = np.asarray(contrast, dtype=float)
-    variance = contrast @ varpar.model.vcov.to_numpy() @ contrast
+    variance = contrast @ varpar.vcov @ contrast
     gradient = np.einsum("a,iab,b->i", contrast, varpar.vcov_jacobian, contrast)
     return float(2.0 * variance**2 / (gradient @ varpar.covariance @ gradient))
 
@@ -56,11 +59,15 @@ def wald_f(beta: np.ndarray, rotated: np.ndarray, variances: np.ndarray) -> floa
     return float(np.sum((rotated @ beta) ** 2 / variances) / len(variances))
 
 
-def satterthwaite_f_test(varpar: VarianceParameters, contrasts: np.ndarray) -> tuple[float, int, float]:
-    """F statistic, numerator and denominator df for H0: ``contrasts @ beta = 0``."""
-    rotated, variances = independent_contrasts(contrasts, varpar.model.vcov.to_numpy())
+def satterthwaite_f_test(model: InferenceView, contrasts: np.ndarray) -> tuple[float, int, float]:
+    """F statistic, numerator and denominator df for H0: ``contrasts @ beta = 0``.
+
+    The statistic uses the covariance the model reports, the df that of its variance parameters'
+    function (they differ by a constant factor for nlme's gls fitted by ML, which leaves the df as
+    they are)."""
+    rotated, variances = independent_contrasts(contrasts, model.vcov.to_numpy())
     if len(variances) == 0:
         return np.nan, 0, np.nan
-    statistic = wald_f(varpar.model.fixef.to_numpy(), rotated, variances)
-    nu = [satterthwaite_df(varpar, row) for row in rotated]
+    statistic = wald_f(model.fixef.to_numpy(), rotated, variances)
+    nu = [satterthwaite_df(model.varpar, row) for row in rotated]
     return statistic, len(variances), combine_df(np.asarray(nu))

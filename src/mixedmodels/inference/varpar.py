@@ -1,29 +1,34 @@
-"""The fit as a function of its variance parameters (theta, sigma), for degrees-of-freedom methods.
+"""A fit as a function of its variance parameters ``varpar = (phi, sigma)``, for degrees-of-freedom methods.
 
 lmerTest's Satterthwaite method (Kuznetsova et al. 2017, J. Stat. Softw. 82(13)) needs the asymptotic
-covariance of the variance parameters ``varpar = (theta, sigma)``, ``A = 2 H^{-1}`` with ``H`` the Hessian
-of the (REML or ML, as fitted) deviance in ``varpar``, and the derivatives of the fixed effects'
-covariance ``C(varpar) = sigma^2 (R_X' R_X)^{-1}`` in ``varpar``.
+covariance of the variance parameters, ``A = 2 H^{-1}`` with ``H`` the Hessian of the (REML or ML, as
+fitted) deviance in ``varpar``, and the derivatives of the fixed effects' covariance
+``C(varpar) = sigma^2 (R_X' R_X)^{-1}`` in ``varpar``.  ``phi`` is every variance parameter but sigma:
+lme4's theta for lmer; theta and the residual structures' unconstrained parameters for lme; those
+parameters alone for gls.
 
-Both are explicit in sigma.  With ``d(theta) = log|L_RE|^2 (+ log|R_X|^2 for REML)`` and
-``r(theta) = pwrss``,
+Both are explicit in sigma.  With ``d(phi)`` the terms sigma does not enter (``log|L_theta|^2``, plus
+``log|R_X|^2`` for REML, less twice the log-Jacobian of nlme's whitening) and ``r(phi) = pwrss``,
 
-    deviance(theta, sigma) = d(theta) + r(theta) / sigma^2 + dof log(2 pi sigma^2) - sum(log w)
-                             (:func:`mixedmodels.engine.deviance.deviance_at_sigma`),
+    deviance(phi, sigma) = d(phi) + r(phi) / sigma^2 + dof log(2 pi sigma^2) - sum(log w)
+                           (:func:`mixedmodels.engine.deviance.deviance_at_sigma`),
 
-so only d, r and (R_X'R_X)^{-1} are differenced in theta (one stencil, :func:`.numdiff.derivatives`)
-and every derivative involving sigma is written out.  Each stencil point is one update of the blocked
-factor on the fit's cross-products, so nothing grows with the number of rows.
+so only d, r and (R_X'R_X)^{-1} are differenced in phi (one stencil, :func:`.numdiff.derivatives`) and
+every derivative involving sigma is written out.  For lmer and lme each stencil point is one update of
+the blocked factor on the fit's cross-products (lme: of the whitened rows when the residual structure
+changes), so nothing grows with the number of rows.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..engine.cholesky import BlockedCholesky
 from ..engine.deviance import ProfiledObjective, deviance_at_sigma, factor_logdet, residual_dof
 from ..engine.optimize import ConvergenceWarning
 from .numdiff import derivatives
@@ -31,56 +36,103 @@ from .numdiff import derivatives
 if TYPE_CHECKING:
     from ..lmm import LinearMixedModel
 
-__all__ = ["VarianceParameters"]
+__all__ = ["SigmaFreeTerms", "VarianceParameters", "factor_terms", "lmer_variance_parameters"]
+
+SigmaFreeTerms = Callable[[np.ndarray], tuple[float, float, np.ndarray] | None]
+"""phi -> (d, pwrss, (R_X'R_X)^{-1}) (see the module docstring); None where phi gives no valid model."""
+
+
+def factor_terms(factor: BlockedCholesky, reml: bool) -> tuple[float, float, np.ndarray]:
+    """(log-determinant term, pwrss, (R_X'R_X)^{-1}) of an up-to-date blocked Cholesky factor."""
+    return factor_logdet(factor, reml), factor.pwrss(), factor.inverse_fixed_crossprod()
+
+
+class _LmerTerms:
+    """theta -> the sigma-free terms of an lmer fit, on a factor of its own (so that the fitted model's
+    factor keeps the optimum)."""
+
+    def __init__(self, model: LinearMixedModel):
+        self.objective = ProfiledObjective(model.chol.copy(), model.covariances, model.reml)
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, float, np.ndarray] | None:
+        if not self.objective.update(theta):
+            return None
+        return factor_terms(self.objective.factor, self.objective.reml)
+
+
+def lmer_variance_parameters(model: LinearMixedModel) -> VarianceParameters:
+    """An lmer fit as a function of (theta, sigma)."""
+    dof = residual_dof(model.cross.nobs, model.n_fixed, model.reml)
+    estimate = np.append(model.theta, model.sigma)
+    return VarianceParameters(_LmerTerms(model), estimate, model.n_fixed, dof, model.cross.sum_log_weights)
 
 
 class VarianceParameters:
-    """Deviance and fixed-effects covariance of a fitted model as functions of (theta, sigma)."""
+    """Deviance and fixed-effects covariance of a fitted model as functions of ``varpar = (phi, sigma)``.
 
-    def __init__(self, model: LinearMixedModel):
-        self.model = model
-        # a factor of its own, so the fitted model's factor keeps the optimum
-        self.objective = ProfiledObjective(model.chol.copy(), model.covariances, model.reml)
-        self.estimate = np.append(model.theta, model.sigma)
-        self._dof = residual_dof(model.cross.nobs, model.n_fixed, model.reml)
+    ``terms`` gives the sigma-free terms at phi, ``estimate`` is varpar at the fit, ``dof`` the residual
+    degrees of freedom (:func:`~mixedmodels.engine.deviance.residual_dof`) and ``sum_log_weights`` the
+    constant ``sum(log w)`` of prior weights; ``relative`` is the derivatives' step
+    (:func:`.numdiff.derivatives`).
+    """
 
-    def _theta_parts(self, theta: np.ndarray) -> np.ndarray:
-        """[d(theta), r(theta), (R_X'R_X)^{-1} flattened]; NaN where the factor is not positive definite."""
-        nfixed = self.model.n_fixed
-        if not self.objective.update(theta):
-            return np.full(2 + nfixed * nfixed, np.nan)
-        factor = self.objective.factor
-        logdet = factor_logdet(factor, self.model.reml)
-        return np.concatenate([[logdet, factor.pwrss()], factor.inverse_fixed_crossprod().ravel()])
+    def __init__(
+        self,
+        terms: SigmaFreeTerms,
+        estimate: np.ndarray,
+        n_fixed: int,
+        dof: int,
+        sum_log_weights: float = 0.0,
+        relative: float = 2e-2,
+    ):
+        self.terms = terms
+        self.estimate = np.asarray(estimate, dtype=float)
+        self.n_fixed = n_fixed
+        self.dof = dof
+        self.sum_log_weights = sum_log_weights
+        self.relative = relative
+
+    def _phi_parts(self, phi: np.ndarray) -> np.ndarray:
+        """[d(phi), r(phi), (R_X'R_X)^{-1} flattened]; NaN where phi gives no valid model."""
+        terms = self.terms(phi)
+        if terms is None:
+            return np.full(2 + self.n_fixed * self.n_fixed, np.nan)
+        logdet, pwrss, inverse = terms
+        return np.concatenate([[logdet, pwrss], inverse.ravel()])
 
     def deviance(self, varpar: np.ndarray) -> float:
-        """-2 log-likelihood (restricted, for REML fits) at theta = varpar[:-1], sigma = varpar[-1]."""
-        logdet, pwrss = self._theta_parts(np.asarray(varpar[:-1], dtype=float))[:2]
+        """-2 log-likelihood (restricted, for REML) at phi = varpar[:-1], sigma = varpar[-1]."""
+        logdet, pwrss = self._phi_parts(np.asarray(varpar[:-1], dtype=float))[:2]
         if np.isnan(logdet):
             return np.inf
-        return deviance_at_sigma(varpar[-1], pwrss, self._dof, logdet, self.model.cross.sum_log_weights)
+        return deviance_at_sigma(varpar[-1], pwrss, self.dof, logdet, self.sum_log_weights)
 
     def vcov_beta(self, varpar: np.ndarray) -> np.ndarray:
         """sigma^2 (R_X' R_X)^{-1} at varpar."""
-        nfixed = self.model.n_fixed
-        inverse = self._theta_parts(np.asarray(varpar[:-1], dtype=float))[2:].reshape(nfixed, nfixed)
-        return varpar[-1] ** 2 * inverse
+        inverse = self._phi_parts(np.asarray(varpar[:-1], dtype=float))[2:]
+        return varpar[-1] ** 2 * inverse.reshape(self.n_fixed, self.n_fixed)
 
     @cached_property
-    def _theta_derivatives(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return derivatives(self._theta_parts, self.estimate[:-1])
+    def _phi_derivatives(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return derivatives(self._phi_parts, self.estimate[:-1], relative=self.relative)
+
+    @property
+    def vcov(self) -> np.ndarray:
+        """The fixed effects' covariance C at the estimate (whose derivatives :attr:`vcov_jacobian` are)."""
+        value = self._phi_derivatives[0]
+        return self.estimate[-1] ** 2 * value[2:].reshape(self.n_fixed, self.n_fixed)
 
     @cached_property
     def hessian(self) -> np.ndarray:
-        """Hessian of the deviance in varpar = (theta, sigma) at the estimate."""
-        value, gradient, second = self._theta_derivatives
+        """Hessian of the deviance in varpar = (phi, sigma) at the estimate."""
+        value, gradient, second = self._phi_derivatives
         sigma = self.estimate[-1]
         pwrss = value[1]
         k = len(self.estimate)
         result = np.empty((k, k))
         result[:-1, :-1] = second[0] + second[1] / sigma**2
         result[:-1, -1] = result[-1, :-1] = -2 * gradient[1] / sigma**3
-        result[-1, -1] = 6 * pwrss / sigma**4 - 2 * self._dof / sigma**2
+        result[-1, -1] = 6 * pwrss / sigma**4 - 2 * self.dof / sigma**2
         return result
 
     @cached_property
@@ -96,7 +148,7 @@ class VarianceParameters:
             if bad.any():
                 shown = " ".join(f"{v:.1e}" for v in values[bad])
                 warnings.warn(
-                    f"the Hessian of the deviance in (theta, sigma) has {bad.sum()} {label} "
+                    f"the Hessian of the deviance in the variance parameters has {bad.sum()} {label} "
                     f"eigenvalue(s): {shown}; the model may not have converged",
                     ConvergenceWarning,
                     stacklevel=2,
@@ -107,9 +159,9 @@ class VarianceParameters:
     @cached_property
     def vcov_jacobian(self) -> np.ndarray:
         """d C / d varpar_i, an array (n_varpar, p, p)."""
-        value, gradient, _ = self._theta_derivatives
-        nfixed = self.model.n_fixed
+        value, gradient, _ = self._phi_derivatives
+        nfixed = self.n_fixed
         sigma = self.estimate[-1]
-        by_theta = np.moveaxis(gradient[2:].reshape(nfixed, nfixed, -1), -1, 0)
+        by_phi = np.moveaxis(gradient[2:].reshape(nfixed, nfixed, -1), -1, 0)
         by_sigma = 2 * sigma * value[2:].reshape(nfixed, nfixed)
-        return np.concatenate([sigma**2 * by_theta, by_sigma[None]], axis=0)
+        return np.concatenate([sigma**2 * by_phi, by_sigma[None]], axis=0)

@@ -29,11 +29,13 @@ from ..engine.deviance import (
     deviance_at_sigma,
     factor_logdet,
     linear_model_deviance,
+    linear_model_terms,
     objective_from_factor,
     residual_dof,
 )
 from ..engine.start import parameter_scale, start_and_step
 from ..errors import FitError
+from ..inference.varpar import factor_terms
 from .corstruct import CorStruct
 from .varfunc import VarFunc
 
@@ -177,6 +179,18 @@ class GLSLikelihood:
         sigma = abs(r[p, p]) * self.units.scale / math.sqrt(self.nr)
         return GLSFit(beta, sigma, r_fixed, -0.5 * self.deviance(params))
 
+    def sigma_free_terms(self, params: np.ndarray) -> tuple[float, float, np.ndarray] | None:
+        """The deviance's terms that sigma does not enter, at the variance parameters (see
+        :mod:`mixedmodels.inference.varpar`): the REML term less twice the log-Jacobian, the residual
+        sum of squares and (R_X'R_X)^{-1}; None where the parameters give no valid model."""
+        decomposed = self._decompose(params)
+        if decomposed is None:
+            return None
+        r, log_jacobian = decomposed
+        logdet, rss = linear_model_terms(np.diagonal(r), self.reml, self.units.scale)
+        inverse = np.linalg.inv(r[: self.nfixed, : self.nfixed])
+        return logdet - 2.0 * log_jacobian, rss, inverse @ inverse.T
+
     def loglik_sigma(self, natural: np.ndarray) -> float:
         """Log-likelihood in (natural variance parameters, log sigma), beta profiled out: the function
         whose Hessian is nlme's apVar (glsApVar.fullGlsLogLik)."""
@@ -309,6 +323,17 @@ class LMELikelihood:
         factor, log_jacobian = result
         value = objective_from_factor(factor, self.reml, response_units) - 2.0 * log_jacobian
         return float(value) if np.isfinite(value) else np.inf
+
+    def sigma_free_terms(self, params: np.ndarray) -> tuple[float, float, np.ndarray] | None:
+        """The deviance's terms that sigma does not enter, at (theta, residual parameters) (see
+        :mod:`mixedmodels.inference.varpar`): the log-determinant term less twice the log-Jacobian,
+        pwrss and (R_X'R_X)^{-1}; None where the parameters give no valid model."""
+        result = self.factor_at(params)
+        if result is None:
+            return None
+        factor, log_jacobian = result
+        logdet, pwrss, inverse = factor_terms(factor, self.reml)
+        return logdet - 2.0 * log_jacobian, pwrss, inverse
 
     def start(self, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Moment-based starting theta (as the lmer engine) and BOBYQA's initial steps."""

@@ -51,6 +51,7 @@ from .likelihood import (
     natural_covariance,
     split_natural,
 )
+from .view import NlmeInferenceView
 
 __all__ = ["gls", "lme", "GLSModel", "LMEModel"]
 
@@ -120,8 +121,9 @@ def lme(
     return LMEModel(prepared, reml, control, max_iter, tolerance)
 
 
-class _NlmeModel(FittedModel):
-    """What gls and lme fits share: the residual structure, likelihood summaries, intervals, residuals."""
+class _NlmeModel(NlmeInferenceView, FittedModel):
+    """What gls and lme fits share: the residual structure, likelihood summaries, intervals, residuals
+    (and, from :class:`.view.NlmeInferenceView`, what inference reads)."""
 
     kind = ""
 
@@ -398,15 +400,55 @@ class _NlmeModel(FittedModel):
         """Denominator degrees of freedom of each fixed-effects term's F test (lme: ``fixDF$terms``)."""
         return pd.Series(self._nlme_df[1], name="df")
 
+    def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
+        """Estimate, Std. Error, df, t value and Pr(>|t|) as nlme's ``summary`` (gls: N - p df; lme:
+        nlme's inner-outer df, and for ML fits standard errors scaled by sqrt(N / (N - p))).
+
+        With ``ddf`` (``"satterthwaite"``, ``"residual"`` or ``"asymptotic"``), lmer's table with those
+        df and ``vcov``'s standard errors instead (:meth:`mixedmodels.LinearMixedModel.coef_table`).
+        """
+        if ddf is not None:
+            from ..inference.contrasts import coefficient_table
+
+            return coefficient_table(self, ddf)
+        se = np.sqrt(np.diag(self.wald_vcov.to_numpy()))
+        df = self.fixed_df.to_numpy()
+        t = self._beta / se
+        return pd.DataFrame(
+            {
+                "Estimate": self._beta,
+                "Std. Error": se,
+                "df": df,
+                "t value": t,
+                "Pr(>|t|)": 2 * stats.t.sf(np.abs(t), df),
+            },
+            index=self.frame.fixed_names,
+        )
+
     def anova(
         self,
         *others: _NlmeModel,
-        type: str | None = None,  # noqa: A002 - nlme's name
+        type: str | int | None = None,  # noqa: A002 - nlme's name
         L=None,
+        ddf: str | None = None,
     ) -> pd.DataFrame:
         """nlme's ``anova``: alone, F tests of the fixed-effects terms (``type`` "sequential", the
         default, or "marginal") or of ``L beta = 0``; with other fits, the likelihood-ratio comparison
-        (``anova(m1, m2, ...)``).  See :func:`mixedmodels.nlme.anova`."""
+        (``anova(m1, m2, ...)``).  See :func:`mixedmodels.nlme.anova`.
+
+        With ``ddf`` (``"satterthwaite"``, ``"residual"`` or ``"asymptotic"``), lmer's F tests of the
+        terms of this fit instead: ``type`` 1, 2 or 3 (default 3) with lmerTest's hypotheses and
+        columns (:meth:`mixedmodels.LinearMixedModel.anova`).
+        """
+        if ddf is not None:
+            if others or L is not None:
+                raise ValueError(
+                    "ddf= is for the F tests of the terms of one fit; test L beta = 0 with "
+                    "contrast(L, ddf=...) and compare fits without ddf="
+                )
+            from ..inference.anova import anova_table
+
+            return anova_table(self, type=3 if type is None else type, ddf=ddf)
         from .anova import anova
 
         return anova(self, *others, type=type, L=L)
@@ -469,22 +511,6 @@ class GLSModel(_NlmeModel):
         cov = self._sigma**2 * scale * inverse @ inverse.T
         names = self.frame.fixed_names
         return pd.DataFrame(cov, index=names, columns=names)
-
-    def coef_table(self) -> pd.DataFrame:
-        """Estimate, Std. Error, t value and Pr(>|t|) on N - p degrees of freedom (``summary.gls``)."""
-        se = np.sqrt(np.diag(self.vcov.to_numpy()))
-        t = self._beta / se
-        df = self.nobs - self.n_fixed
-        return pd.DataFrame(
-            {
-                "Estimate": self._beta,
-                "Std. Error": se,
-                "df": float(df),
-                "t value": t,
-                "Pr(>|t|)": 2 * stats.t.sf(np.abs(t), df),
-            },
-            index=self.frame.fixed_names,
-        )
 
     def _loglik_sigma(self, natural):
         return self.likelihood.loglik_sigma(natural)
@@ -719,23 +745,6 @@ class LMEModel(_NlmeModel):
         """The covariance of the fixed effects nlme's t and F tests use: ``vcov``, for ML fits scaled by
         N / (N - p) (nlme's ``adjustSigma``)."""
         return self.vcov if self.reml else self.vcov * (self.nobs / (self.nobs - self.n_fixed))
-
-    def coef_table(self) -> pd.DataFrame:
-        """Estimate, Std. Error, df, t value and Pr(>|t|) as nlme's ``summary.lme`` (for ML fits the
-        standard errors are scaled by sqrt(N / (N - p)))."""
-        se = np.sqrt(np.diag(self.wald_vcov.to_numpy()))
-        df = self.fixed_df.to_numpy()
-        t = self._beta / se
-        return pd.DataFrame(
-            {
-                "Estimate": self._beta,
-                "Std. Error": se,
-                "df": df,
-                "t value": t,
-                "Pr(>|t|)": 2 * stats.t.sf(np.abs(t), df),
-            },
-            index=self.frame.fixed_names,
-        )
 
     @property
     def n_variance_params(self) -> int:
