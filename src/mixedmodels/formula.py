@@ -32,6 +32,7 @@ __all__ = [
     "factor_text",
     "formulaic_failure",
     "parse_formula",
+    "parse_one_sided",
     "r_expression",
     "r_names",
     "rhs_terms",
@@ -376,6 +377,23 @@ def _parse_formula(text: str) -> ParsedFormula:
     response, rhs = sides[0][1].strip(), sides[1][1].strip()
     if not response:
         raise FormulaError(f"formula {text!r} has no response left of '~'")
+    return _parse_rhs(text, _r_to_python(response, arithmetic=True), rhs)
+
+
+def parse_one_sided(text: str) -> ParsedFormula:
+    """A one-sided formula, ``"~ (1 | g) + (0 + x | h)"`` (the ``~`` may be left out), as terms with no
+    response: ``predict``'s ``re_form`` and nlme's ``random=``.  As in R, where a bar binds loosest,
+    ``"~ 1 + x | g"`` is the single random-effects term ``(1 + x | g)`` (nlme's way of writing it)."""
+    body = text.strip()
+    body = body[1:].strip() if body.startswith("~") else body
+    if len(_scan_top_level(body, ("||", "|"))) > 1:
+        return ParsedFormula(text, "", "1", tuple(_random_terms(body)), ())
+    return _parse_rhs(text, "", body)
+
+
+def _parse_rhs(text: str, response: str, rhs: str) -> ParsedFormula:
+    """The formula ``text`` with its ``response`` (Python syntax) and its right-hand side ``rhs`` split
+    into fixed part, random terms and offsets."""
     if not rhs:
         raise FormulaError(f"formula {text!r} has no terms right of '~'")
     fixed: list[str] = []
@@ -406,6 +424,4 @@ def _parse_formula(text: str) -> ParsedFormula:
     fixed_text = " ".join(fixed) if fixed else "1"
     if fixed_text.startswith("-"):
         fixed_text = "1 " + fixed_text
-    return ParsedFormula(
-        text, _r_to_python(response, arithmetic=True), fixed_text, tuple(random), tuple(offsets)
-    )
+    return ParsedFormula(text, response, fixed_text, tuple(random), tuple(offsets))
