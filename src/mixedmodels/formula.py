@@ -35,6 +35,7 @@ __all__ = [
     "parse_one_sided",
     "r_expression",
     "r_names",
+    "rhs_factors",
     "rhs_terms",
 ]
 
@@ -295,19 +296,26 @@ def _variable_order(rhs: str) -> dict[str, int]:
 
 
 @lru_cache(maxsize=512)
+def rhs_factors(rhs: str, what: str) -> tuple[bool, tuple[tuple[Factor, ...], ...]]:
+    """Whether a right-hand side has an intercept, and formulaic's factors of each of its other terms as
+    R's ``terms()`` has them (see :func:`rhs_terms`); ``what`` names it in errors."""
+    order = _variable_order(rhs)
+    factors = [
+        tuple(sorted(term.factors, key=lambda f: order.get(f.expr, len(order))))
+        for term in formulaic_terms(rhs, what)
+    ]
+    intercept = [f for f in factors if [factor.expr for factor in f] == ["1"]]
+    return bool(intercept), tuple(f for f in factors if f not in intercept)
+
+
 def rhs_terms(rhs: str, what: str) -> tuple[bool, tuple[tuple[str, ...], ...]]:
     """Whether a right-hand side has an intercept, and the factors of each of its other terms as R's
     ``terms()`` has them: ``"a * b"`` gives ``(True, (("a",), ("b",), ("a", "b")))``.  ``what`` names it in
     errors.  Terms come by degree, then as the expanded formula lists them; a term's variables in the
     order they first appear in the formula (``meanses * cses + sector * cses`` has ``cses:sector``), which
     decides the names and order of the columns of R's ``model.matrix``."""
-    terms = formulaic_terms(rhs, what)
-    order = _variable_order(rhs)
-    factors = [
-        tuple(factor_text(f) for f in sorted(term.factors, key=lambda f: order.get(f.expr, len(order))))
-        for term in terms
-    ]
-    return ("1",) in factors, tuple(f for f in factors if f != ("1",))
+    intercept, terms = rhs_factors(rhs, what)
+    return intercept, tuple(tuple(factor_text(f) for f in term) for term in terms)
 
 
 def _uncorrelated(lhs: str, inner: str) -> list[str]:
