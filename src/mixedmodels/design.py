@@ -10,7 +10,7 @@ on small models.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -214,20 +214,51 @@ class Design:
         if numeric is not None:
             design, matrix = numeric
             return design, sp.csc_matrix(matrix) if sparse else matrix
+        variables, called = formula_names(rhs)  # checked before anything is evaluated
+        intercept, terms = rhs_factors(rhs, repr(rhs))
         functions = dict(functions or {})
-        variables, called = formula_names(rhs)
+        return cls._materialize(
+            rhs, variables, called, intercept, terms, data, functions, sparse, sum_contrasts
+        )
+
+    @classmethod
+    def build_numeric(
+        cls, expr: str, data: pd.DataFrame, functions: Mapping[str, Callable] | None = None
+    ) -> tuple[Design, np.ndarray]:
+        """R's ``as.numeric(expr)`` of one expression of the data (a logical gives 0 and 1): the design of
+        that one factor, checked as every formula's expressions are (see :mod:`mixedmodels.evaluation`)."""
+        factor = Factor(f"as_numeric({expr})", eval_method=Factor.EvalMethod.PYTHON)
+        variables, called = expression_names(expr)  # checked before anything is evaluated
+        functions = dict(functions or {})
+        design, matrix = cls._materialize(expr, variables, called, False, ((factor,),), data, functions)
+        return design, matrix[:, 0]
+
+    @classmethod
+    def _materialize(
+        cls,
+        rhs: str,
+        variables: Iterable[str],
+        called: Iterable[str],
+        intercept: bool,
+        terms: tuple[tuple[Factor, ...], ...],
+        data: pd.DataFrame,
+        functions: dict[str, Callable],
+        sparse: bool = False,
+        sum_contrasts: bool = False,
+    ) -> tuple[Design, np.ndarray | sp.csc_matrix]:
+        """formulaic's model matrix of the terms of ``rhs`` (an intercept, then ``terms`` in R's order), once
+        its ``variables`` are columns of ``data`` and its ``called`` functions are allowed."""
         check_calls(called, functions, repr(rhs))
         unknown = [name for name in variables if name not in data.columns]
         if unknown:
             raise FormulaError(
                 f"unknown column {unknown[0]!r} in {rhs!r}; data has columns {list(data.columns)}"
             )
-        intercept, terms = rhs_factors(rhs, repr(rhs))
         coder = CODED if "C" in data.columns else "C"
         coded = [Term([_with_contrasts(factor, data, sum_contrasts, coder) for factor in t]) for t in terms]
         try:
             matrices = model_matrix(
-                Formula([Term([_INTERCEPT])] * intercept + coded, _ordering="none"),  # R's order: rhs_factors
+                Formula([Term([_INTERCEPT])] * intercept + coded, _ordering="none"),
                 data,
                 context=evaluation_context(functions),
                 materializer=_RCoding,
