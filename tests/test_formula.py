@@ -16,7 +16,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.design import Design, r_column_name
-from mixedmodels.formula import FormulaError, RandomTerm, parse_formula
+from mixedmodels.formula import FormulaError, RandomTerm, parse_formula, parse_one_sided
 from mixedmodels.frame import complete_rows
 
 
@@ -95,6 +95,31 @@ def test_nested_terms_take_lme4s_place_among_tied_terms():
 def test_several_terms_on_one_factor():
     formula = "distance ~ age + (1 | Subject) + (0 + age | Subject) + (1 | Sex)"
     assert terms(formula) == [("1", "Subject"), ("0 + age", "Subject"), ("1", "Sex")]
+
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("~ (1 | g) + (0 + x | h)", [("1", "g"), ("0 + x", "h")]),
+        ("(1 | g)", [("1", "g")]),
+        ("~ 1 + x | g", [("1 + x", "g")]),  # R: a bar binds loosest (nlme's random=)
+        ("~ x + (1 | g)", [("1", "g")]),  # lme4's findbars leaves other terms out
+    ],
+)
+def test_one_sided_formula_gives_its_random_terms(text, expected):
+    assert [(t.lhs, t.group) for t in parse_one_sided(text).random] == expected
+
+
+def test_lme_random_argument_in_either_syntax():
+    data = mm.datasets.load("Orthodont")
+    nlme_syntax = mm.lme("distance ~ age", data, random="~ age | Subject")
+    lme4_syntax = mm.lme("distance ~ age", data, random="(age | Subject)")
+    assert nlme_syntax.frame.formula.text == "distance ~ age + (age | Subject)"
+    assert nlme_syntax.frame.formula.random == lme4_syntax.frame.formula.random
+    assert nlme_syntax.loglik == lme4_syntax.loglik
+    with pytest.raises(FormulaError, match="may hold only random-effects terms"):
+        mm.lme("distance ~ age", data, random="(1 | Subject) + Sex")
 
 
 @pytest.mark.parametrize(

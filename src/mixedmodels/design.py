@@ -10,28 +10,29 @@ on small models.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from formulaic import ModelSpec, model_matrix
+from formulaic import Formula, ModelSpec, model_matrix
 from formulaic.errors import FormulaicError
 from formulaic.materializers import PandasMaterializer
 from formulaic.materializers.types import ScopedFactor, ScopedTerm
-from formulaic.parser.types import Factor
+from formulaic.parser.types import Factor, Term
 from formulaic.transforms.contrasts import TreatmentContrasts
 from formulaic.utils.sentinels import UNSET
 from interface_meta import override
 
 from .evaluation import CODED, FUNCTIONS, check_calls, evaluation_context, expression_names
-from .formula import FormulaError, factor_text, formulaic_failure, formulaic_terms, r_names, rhs_terms
+from .formula import FormulaError, factor_text, formulaic_failure, formulaic_terms, r_names, rhs_factors
 
 __all__ = ["Design", "DesignTerm", "formula_names", "r_column_name"]
 
 _SIMPLE_NAME = re.compile(r"^(?!\d)\w+$")
+_INTERCEPT = Factor("1", eval_method=Factor.EvalMethod.LITERAL)
 
 
 #: A factor we code with R's contrasts: ``C(x, contr.poly)``, ``C(factor(x), contr.sum)`` (``coded_`` for C).
@@ -154,14 +155,16 @@ def _factor_column(factor: str, data: pd.DataFrame) -> pd.Series | None:
     return column if isinstance(column.dtype, pd.CategoricalDtype) else None
 
 
-def _with_contrasts(factor: str, data: pd.DataFrame, sum_contrasts: bool, coder: str) -> str:
+def _with_contrasts(factor: Factor, data: pd.DataFrame, sum_contrasts: bool, coder: str) -> Factor:
     """A formula variable wrapped in ``C(factor, <contrast>)`` where R's default contrasts are not
     formulaic's: ``contr.poly`` for ordered factors, and with ``sum_contrasts`` ``contr.sum`` for the
     others; ``coder`` is the name ``C`` goes by."""
-    column = _factor_column(factor, data)
+    text = factor_text(factor)
+    column = _factor_column(text, data)
     if column is None or not (column.cat.ordered or sum_contrasts):
         return factor
-    return f"{coder}({factor}, {'contr.poly' if column.cat.ordered else 'contr.sum'})"
+    contrast = "contr.poly" if column.cat.ordered else "contr.sum"
+    return Factor(f"{coder}({text}, {contrast})", eval_method=Factor.EvalMethod.PYTHON)
 
 
 def _number_sum_contrasts(names: list[str], data: pd.DataFrame) -> list[str]:
@@ -211,20 +214,51 @@ class Design:
         if numeric is not None:
             design, matrix = numeric
             return design, sp.csc_matrix(matrix) if sparse else matrix
+        variables, called = formula_names(rhs)  # checked before anything is evaluated
+        intercept, terms = rhs_factors(rhs, repr(rhs))
         functions = dict(functions or {})
-        variables, called = formula_names(rhs)
+        return cls._materialize(
+            rhs, variables, called, intercept, terms, data, functions, sparse, sum_contrasts
+        )
+
+    @classmethod
+    def build_numeric(
+        cls, expr: str, data: pd.DataFrame, functions: Mapping[str, Callable] | None = None
+    ) -> tuple[Design, np.ndarray]:
+        """R's ``as.numeric(expr)`` of one expression of the data (a logical gives 0 and 1): the design of
+        that one factor, checked as every formula's expressions are (see :mod:`mixedmodels.evaluation`)."""
+        factor = Factor(f"as_numeric({expr})", eval_method=Factor.EvalMethod.PYTHON)
+        variables, called = expression_names(expr)  # checked before anything is evaluated
+        functions = dict(functions or {})
+        design, matrix = cls._materialize(expr, variables, called, False, ((factor,),), data, functions)
+        return design, matrix[:, 0]
+
+    @classmethod
+    def _materialize(
+        cls,
+        rhs: str,
+        variables: Iterable[str],
+        called: Iterable[str],
+        intercept: bool,
+        terms: tuple[tuple[Factor, ...], ...],
+        data: pd.DataFrame,
+        functions: dict[str, Callable],
+        sparse: bool = False,
+        sum_contrasts: bool = False,
+    ) -> tuple[Design, np.ndarray | sp.csc_matrix]:
+        """formulaic's model matrix of the terms of ``rhs`` (an intercept, then ``terms`` in R's order), once
+        its ``variables`` are columns of ``data`` and its ``called`` functions are allowed."""
         check_calls(called, functions, repr(rhs))
         unknown = [name for name in variables if name not in data.columns]
         if unknown:
             raise FormulaError(
                 f"unknown column {unknown[0]!r} in {rhs!r}; data has columns {list(data.columns)}"
             )
-        intercept, terms = rhs_terms(rhs, repr(rhs))
         coder = CODED if "C" in data.columns else "C"
-        coded = [":".join(_with_contrasts(factor, data, sum_contrasts, coder) for factor in t) for t in terms]
+        coded = [Term([_with_contrasts(factor, data, sum_contrasts, coder) for factor in t]) for t in terms]
         try:
             matrices = model_matrix(
-                " + ".join(["1" if intercept else "0"] + coded),  # in R's order (see rhs_terms)
+                Formula([Term([_INTERCEPT])] * intercept + coded, _ordering="none"),
                 data,
                 context=evaluation_context(functions),
                 materializer=_RCoding,

@@ -32,8 +32,10 @@ __all__ = [
     "factor_text",
     "formulaic_failure",
     "parse_formula",
+    "parse_one_sided",
     "r_expression",
     "r_names",
+    "rhs_factors",
     "rhs_terms",
 ]
 
@@ -294,19 +296,26 @@ def _variable_order(rhs: str) -> dict[str, int]:
 
 
 @lru_cache(maxsize=512)
+def rhs_factors(rhs: str, what: str) -> tuple[bool, tuple[tuple[Factor, ...], ...]]:
+    """Whether a right-hand side has an intercept, and formulaic's factors of each of its other terms as
+    R's ``terms()`` has them (see :func:`rhs_terms`); ``what`` names it in errors."""
+    order = _variable_order(rhs)
+    factors = [
+        tuple(sorted(term.factors, key=lambda f: order.get(f.expr, len(order))))
+        for term in formulaic_terms(rhs, what)
+    ]
+    intercept = [f for f in factors if [factor.expr for factor in f] == ["1"]]
+    return bool(intercept), tuple(f for f in factors if f not in intercept)
+
+
 def rhs_terms(rhs: str, what: str) -> tuple[bool, tuple[tuple[str, ...], ...]]:
     """Whether a right-hand side has an intercept, and the factors of each of its other terms as R's
     ``terms()`` has them: ``"a * b"`` gives ``(True, (("a",), ("b",), ("a", "b")))``.  ``what`` names it in
     errors.  Terms come by degree, then as the expanded formula lists them; a term's variables in the
     order they first appear in the formula (``meanses * cses + sector * cses`` has ``cses:sector``), which
     decides the names and order of the columns of R's ``model.matrix``."""
-    terms = formulaic_terms(rhs, what)
-    order = _variable_order(rhs)
-    factors = [
-        tuple(factor_text(f) for f in sorted(term.factors, key=lambda f: order.get(f.expr, len(order))))
-        for term in terms
-    ]
-    return ("1",) in factors, tuple(f for f in factors if f != ("1",))
+    intercept, terms = rhs_factors(rhs, what)
+    return intercept, tuple(tuple(factor_text(f) for f in term) for term in terms)
 
 
 def _uncorrelated(lhs: str, inner: str) -> list[str]:
@@ -376,6 +385,23 @@ def _parse_formula(text: str) -> ParsedFormula:
     response, rhs = sides[0][1].strip(), sides[1][1].strip()
     if not response:
         raise FormulaError(f"formula {text!r} has no response left of '~'")
+    return _parse_rhs(text, _r_to_python(response, arithmetic=True), rhs)
+
+
+def parse_one_sided(text: str) -> ParsedFormula:
+    """A one-sided formula, ``"~ (1 | g) + (0 + x | h)"`` (the ``~`` may be left out), as terms with no
+    response: ``predict``'s ``re_form`` and nlme's ``random=``.  As in R, where a bar binds loosest,
+    ``"~ 1 + x | g"`` is the single random-effects term ``(1 + x | g)`` (nlme's way of writing it)."""
+    body = text.strip()
+    body = body[1:].strip() if body.startswith("~") else body
+    if len(_scan_top_level(body, ("||", "|"))) > 1:
+        return ParsedFormula(text, "", "1", tuple(_random_terms(body)), ())
+    return _parse_rhs(text, "", body)
+
+
+def _parse_rhs(text: str, response: str, rhs: str) -> ParsedFormula:
+    """The formula ``text`` with its ``response`` (Python syntax) and its right-hand side ``rhs`` split
+    into fixed part, random terms and offsets."""
     if not rhs:
         raise FormulaError(f"formula {text!r} has no terms right of '~'")
     fixed: list[str] = []
@@ -406,6 +432,4 @@ def _parse_formula(text: str) -> ParsedFormula:
     fixed_text = " ".join(fixed) if fixed else "1"
     if fixed_text.startswith("-"):
         fixed_text = "1 " + fixed_text
-    return ParsedFormula(
-        text, _r_to_python(response, arithmetic=True), fixed_text, tuple(random), tuple(offsets)
-    )
+    return ParsedFormula(text, response, fixed_text, tuple(random), tuple(offsets))

@@ -27,7 +27,7 @@ from .engine.fit import at_boundary, fit_theta
 from .engine.optimize import OptimizationResult, OptimizerControl
 from .engine.threads import limited_threads
 from .errors import FitError, check_flag, check_instance, check_integer, check_seed
-from .formula import FormulaError, RandomTerm, parse_formula
+from .formula import FormulaError, RandomTerm, parse_formula, parse_one_sided
 from .frame import ModelFrame, build_frame, formula_offset, new_data
 from .models.base import FittedModel
 
@@ -392,7 +392,7 @@ class LinearMixedModel(FittedModel):
         text = re_form.strip()
         if text.replace(" ", "") in ("~0", "NA", "~1", "0"):
             return {}
-        wanted = parse_formula("_ " + text if text.startswith("~") else "_ ~ " + text).random
+        wanted = parse_one_sided(text).random
         if not wanted:
             raise FormulaError(
                 f"re_form {re_form!r} has no random-effects terms: use '~0' for none, '~(1 | g)' for some"

@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ModelMessage
-from ..lmm import LinearMixedModel, lmer
+from ..formula import ParsedFormula, RandomTerm
+from ..frame import build_frame
+from ..lmm import LinearMixedModel, assemble, fit
 from .design import AnovaDesign
 from .ems import ERROR, RESIDUALS, SourceTable
 
@@ -48,11 +50,11 @@ def moment_estimates(table: SourceTable) -> pd.Series:
     return pd.Series(values, index=table.components)
 
 
-def reml_formula(design: AnovaDesign) -> str:
-    """The same model for ``lmer``: fixed terms, and ``(1 | term)`` for each random term."""
+def reml_formula(design: AnovaDesign) -> ParsedFormula:
+    """The same model as lme4's terms: the fixed terms, and ``(1 | term)`` for each random term."""
     fixed = " + ".join(t.label for t in design.fixed_terms) or "1"
-    random = " + ".join(f"(1 | {t.label})" for t in design.random_terms)
-    return f"{design.response} ~ {fixed} + {random}"
+    random = tuple(RandomTerm("1", t.variables) for t in design.random_terms)
+    return ParsedFormula(design.formula, design.response, fixed, (), ()).with_random(random)
 
 
 def fit_reml(design: AnovaDesign) -> LinearMixedModel:
@@ -61,7 +63,7 @@ def fit_reml(design: AnovaDesign) -> LinearMixedModel:
         raise ValueError("the model has no random terms; name them in random=")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelMessage)
-        return lmer(reml_formula(design), design.data, functions=design.functions)
+        return fit(assemble(build_frame(reml_formula(design), design.data, functions=design.functions)))
 
 
 def reml_estimates(design: AnovaDesign, model: LinearMixedModel) -> pd.Series:

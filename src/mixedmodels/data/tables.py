@@ -172,8 +172,8 @@ class NumericColumn:
         if expr in data:
             return cls(expr, what, None), cls._column_values(data[expr], expr, what)
         # as R's as.numeric: a logical expression gives 0 and 1 (in I() it would be a factor, as in R)
-        design, matrix = Design.build(f"0 + as_numeric({expr})", data, functions=functions)
-        return cls(expr, what, design), matrix[:, 0]
+        design, values = Design.build_numeric(expr, data, functions)
+        return cls(expr, what, design), values
 
     def values(self, data: pd.DataFrame) -> np.ndarray:
         """The values on (other) rows."""

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..formula import FormulaError, ParsedFormula, parse_formula
+from ..formula import FormulaError, parse_formula
 from ..frame import ModelFrame, build_frame, grouping_factor, to_pandas
 from .corstruct import CorStruct
-from .forms import joined_labels
+from .forms import joined_labels, with_random_argument
 from .groups import GroupLayout, sort_order
 from .varfunc import VarFixed, VarFunc
 
-__all__ = ["PreparedData", "prepare", "random_bars"]
+__all__ = ["PreparedData", "prepare"]
 
 
 @dataclass
@@ -61,23 +61,6 @@ class PreparedData:
         out = np.empty_like(values)
         out[self.order] = values
         return out
-
-
-def random_bars(random: str) -> str:
-    """lme4 bars for nlme's ``random``: ``"~ age | Subject"`` -> ``"(age | Subject)"``; bars pass through."""
-    if not isinstance(random, str):
-        raise TypeError(f"random must be a string such as '~ age | Subject', not {type(random).__name__}")
-    text = random.strip()
-    if text.startswith("~"):
-        body = text[1:].strip()
-        if "|" not in body:
-            raise FormulaError(f"random {random!r} needs a grouping factor: '~ terms | group'")
-        return f"({body})"
-    if "|" not in text:
-        raise FormulaError(
-            f"random {random!r} needs a grouping factor: '~ terms | group' or '(terms | group)'"
-        )
-    return text
 
 
 def _as_varfunc(weights) -> VarFunc | None:
@@ -130,10 +113,11 @@ def prepare(
     complete = np.ones(len(table), dtype=bool)
     for name in structure_variables:
         complete &= table[name].notna().to_numpy()
-    text = formula if random is None else f"{formula} + {random_bars(random)}"
-    parsed: ParsedFormula = parse_formula(text)
+    parsed = parse_formula(formula)
     if random is None and parsed.random:
         raise FormulaError("gls formulas have no random-effects terms; use lme for them")
+    if random is not None:
+        parsed = with_random_argument(parsed, random)
     if parsed.offsets:
         raise FormulaError("offset() terms are not supported by gls and lme (as in nlme)")
     frame = build_frame(parsed, table.loc[complete], require_random=random is not None, functions=functions)

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from ..design import Design, formula_names
-from ..formula import FormulaError, _scan_top_level, rhs_terms
+from ..formula import FormulaError, ParsedFormula, _scan_top_level, parse_one_sided, rhs_terms
 from ..frame import numeric_vector, r_label
 
-__all__ = ["StructureForm", "joined_labels", "parse_form"]
+__all__ = ["StructureForm", "joined_labels", "parse_form", "with_random_argument"]
 
 FITTED = "fitted(.)"
 
@@ -107,3 +107,19 @@ def parse_form(text: str, what: str) -> StructureForm:
         if not all(groups):
             raise FormulaError(f"form {text!r} of {what} has an empty grouping variable")
     return StructureForm(text.strip(), covariate, groups, separator)
+
+
+def with_random_argument(formula: ParsedFormula, random: str) -> ParsedFormula:
+    """``formula`` with the random-effects terms of lme's ``random=``: nlme's ``"~ age | Subject"`` or
+    lme4's bars ``"(age | Subject)"``; the formula's text is the two written together."""
+    if not isinstance(random, str):
+        raise TypeError(f"random must be a string such as '~ age | Subject', not {type(random).__name__}")
+    terms = parse_one_sided(random)
+    if not terms.random:
+        ways = "'~ terms | group'" + ("" if random.strip().startswith("~") else " or '(terms | group)'")
+        raise FormulaError(f"random {random!r} needs a grouping factor: {ways}")
+    if terms.fixed != "1" or terms.offsets:
+        raise FormulaError(f"random {random!r} may hold only random-effects terms, '~ terms | group'")
+    bars = random.strip()
+    bars = f"({bars[1:].strip()})" if bars.startswith("~") else bars
+    return replace(formula, text=f"{formula.text} + {bars}", random=formula.random + terms.random)
