@@ -287,7 +287,7 @@ def random_effects_covariance(model: LinearMixedModel, group: str) -> pd.DataFra
     ``sigma^2 T_k T_k'`` per term; terms on the same factor (``(x || g)``) are independent.
     """
     ks = _factor_terms(model, group)
-    products = (t @ t.T for t in (model._term_factors()[k] for k in ks))
+    products = (t @ t.T for t in (model.lambdas[k] for k in ks))
     blocks = [model.sigma**2 * 0.5 * (p + p.T) for p in products]  # symmetric to the last bit
     columns = model.ranef[group].columns
     return pd.DataFrame(la.block_diag(*blocks), index=columns, columns=columns)
@@ -311,7 +311,7 @@ def separate_fits(model: LinearMixedModel, group: str) -> pd.DataFrame:
     z = np.column_stack([t.z for t in terms])
     partial = model.residuals.to_numpy().copy()
     for k, term in zip(ks, terms):
-        partial += np.einsum("np,np->n", term.z, model._term_effects[k][codes])
+        partial += np.einsum("np,np->n", term.z, model.term_effects[k][codes])
     weights = np.ones(len(partial)) if frame.weights is None else frame.weights
     ncols = z.shape[1]
     normal = np.empty((nlevels, ncols, ncols))

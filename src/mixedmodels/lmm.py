@@ -17,8 +17,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from . import predictions
 from .data.rows import TableRows, source_cross_products
-from .design import Design
 from .engine.cholesky import BlockedCholesky
 from .engine.covariance import CovarianceStructure, covariance_for
 from .engine.crossprod import CrossProducts, with_response
@@ -26,9 +26,9 @@ from .engine.deviance import ProfiledObjective, objective_from_factor, residual_
 from .engine.fit import at_boundary, fit_theta
 from .engine.optimize import OptimizationResult, OptimizerControl
 from .engine.threads import limited_threads
-from .errors import FitError, check_flag, check_instance, check_integer, check_seed
-from .formula import FormulaError, RandomTerm, parse_formula, parse_one_sided
-from .frame import ModelFrame, build_frame, formula_offset, new_data
+from .errors import FitError, check_flag, check_instance, check_integer
+from .formula import RandomTerm, parse_formula
+from .frame import ModelFrame, build_frame
 from .models.base import FittedModel
 
 __all__ = ["LinearMixedModel", "LinearMixedProblem", "assemble", "fit", "lmer"]
@@ -67,13 +67,6 @@ def lmer(
         cross = source_cross_products(TableRows.from_data(frame.spec, data, chunk_rows, weights, offset))
         frame.response_units = cross.units
     return fit(assemble(frame, reml, cross), control)
-
-
-def _random_contribution(codes: np.ndarray, z: np.ndarray, effects: np.ndarray) -> np.ndarray:
-    """Row-wise ``z @ b[level]`` for effects ``b`` laid out as (nlevels, p); codes -1 contribute 0."""
-    known = codes >= 0
-    rows = np.where(known, codes, 0)
-    return np.where(known, np.einsum("np,np->n", z, effects[rows]), 0.0)
 
 
 @dataclass(frozen=True)
@@ -246,7 +239,9 @@ class LinearMixedModel(FittedModel):
         return {name: self.frame.terms[ks[0]].factor.nlevels for name, ks in self._terms_by_factor().items()}
 
     # -- variance components ---------------------------------------------------------------------------------
-    def _term_factors(self) -> list[np.ndarray]:
+    @property
+    def lambdas(self) -> list[np.ndarray]:
+        """Each term's relative covariance factor T_k (Lambda's blocks): Cov(b_k) = sigma^2 T_k T_k'."""
         return self.objective.factors(self._theta)
 
     def _term_group_names(self) -> list[str]:
@@ -269,7 +264,7 @@ class LinearMixedModel(FittedModel):
         """
         rows = []
         s2 = self.sigma**2
-        for term, group, t in zip(self.frame.terms, self._term_group_names(), self._term_factors()):
+        for term, group, t in zip(self.frame.terms, self._term_group_names(), self.lambdas):
             cov = s2 * t @ t.T
             sd = np.sqrt(np.diag(cov))
             names = term.column_names
@@ -284,10 +279,10 @@ class LinearMixedModel(FittedModel):
 
     # -- random effects --------------------------------------------------------------------------------------
     @cached_property
-    def _term_effects(self) -> list[np.ndarray]:
+    def term_effects(self) -> list[np.ndarray]:
         """Conditional modes b of each term as (nlevels, p) arrays."""
         effects = []
-        for term, t, u in zip(self.frame.terms, self._term_factors(), self._spherical):
+        for term, t, u in zip(self.frame.terms, self.lambdas, self._spherical):
             effects.append(u.reshape(term.factor.nlevels, term.ncols) @ t.T)
         return effects
 
@@ -304,7 +299,7 @@ class LinearMixedModel(FittedModel):
         for name, ks in self._terms_by_factor().items():
             factor = self.frame.terms[ks[0]].factor
             blocks = [
-                pd.DataFrame(self._term_effects[k], columns=self.frame.terms[k].column_names) for k in ks
+                pd.DataFrame(self.term_effects[k], columns=self.frame.terms[k].column_names) for k in ks
             ]
             frame = pd.concat(blocks, axis=1)
             frame.index = factor.levels.copy()
@@ -321,7 +316,7 @@ class LinearMixedModel(FittedModel):
         """
         factor_l = self.chol
         s2 = self.sigma**2
-        factors = self._term_factors()
+        factors = self.lambdas
         result = {}
         for name, ks in self._terms_by_factor().items():
             sizes = [self.frame.terms[k].ncols for k in ks]
@@ -359,61 +354,17 @@ class LinearMixedModel(FittedModel):
         return result
 
     # -- fitted values and prediction ------------------------------------------------------------------------
-    def _linear_predictor(self, x, terms_z_codes, offset) -> np.ndarray:
-        eta = x @ self._beta
-        for k, z, codes in terms_z_codes:
-            eta = eta + _random_contribution(codes, z, self._term_effects[k])
-        return eta if offset is None else eta + offset
-
     @cached_property
     def fitted(self) -> pd.Series:
         """Fitted values X beta + Z b (+ offset), indexed like the rows used from the input."""
         terms = [(k, t.z, t.factor.codes) for k, t in enumerate(self.frame.terms)]
-        values = self._linear_predictor(self.frame.x, terms, self.frame.offset)
+        values = predictions.linear_predictor(self, self.frame.x, terms, self.frame.offset)
         return pd.Series(values, index=self.frame.data.index, name="fitted")
 
     @cached_property
     def residuals(self) -> pd.Series:
         """Response residuals y - fitted."""
         return pd.Series(self.frame.y - self.fitted.to_numpy(), index=self.frame.data.index, name="residuals")
-
-    def _included_columns(self, re_form) -> dict[int, np.ndarray]:
-        """Random-effects columns that ``re_form`` keeps: term index -> boolean mask over its columns.
-
-        As lme4, a ``re_form`` term may name part of a model term: ``~(1 | Subject)`` of a
-        ``(Days | Subject)`` model keeps the intercepts only.
-        """
-        everything = {k: np.ones(t.ncols, dtype=bool) for k, t in enumerate(self.frame.terms)}
-        if re_form is None:
-            return everything
-        if isinstance(re_form, float) and np.isnan(re_form):
-            return {}
-        check_instance("re_form", re_form, str, "None, '~0' or a formula such as '~(1 | g)'")
-        text = re_form.strip()
-        if text.replace(" ", "") in ("~0", "NA", "~1", "0"):
-            return {}
-        wanted = parse_one_sided(text).random
-        if not wanted:
-            raise FormulaError(
-                f"re_form {re_form!r} has no random-effects terms: use '~0' for none, '~(1 | g)' for some"
-            )
-        kept: dict[int, np.ndarray] = {}
-        for term in wanted:
-            design = Design.build(term.lhs, self.frame.data, functions=self.frame.functions)[0]
-            names = set(design.column_names)
-            found = set()
-            for k, model_term in enumerate(self.frame.terms):
-                if model_term.factor.name != term.group:
-                    continue
-                mask = np.isin(model_term.column_names, list(names))
-                if mask.any():
-                    kept[k] = kept.get(k, np.zeros_like(mask)) | mask
-                    found.update(np.asarray(model_term.column_names)[mask])
-            if found != names:
-                raise FormulaError(
-                    f"re_form term ({term.lhs} | {term.group}) is not part of the model's random effects"
-                )
-        return kept
 
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False) -> pd.Series:
         """Predictions for the data used (``newdata=None``) or for new data.
@@ -424,51 +375,11 @@ class LinearMixedModel(FittedModel):
         ``offset(...)`` terms are evaluated on it; an ``offset=`` given to ``lmer`` is not (write it in
         the formula to have it in predictions).
         """
-        allow_new_levels = check_flag("allow_new_levels", allow_new_levels)
-        included = self._included_columns(re_form)
-        if newdata is None:
-            data, x, offset = self.frame.data, self.frame.x, self.frame.offset
-            terms = [
-                (k, self.frame.terms[k].z * mask, self.frame.terms[k].factor.codes)
-                for k, mask in included.items()
-            ]
-        else:
-            data, leveled = new_data(self.frame, newdata, tuple(self.frame.terms[k].term for k in included))
-            x = self.frame.fixed_matrix(leveled)
-            offset = formula_offset(self.frame.formula, data, self.frame.functions)
-            terms = []
-            for k, mask in included.items():
-                term = self.frame.terms[k]
-                labels = term.factor.labels_for(data)
-                codes = term.factor.levels.get_indexer(labels)
-                unseen = sorted(set(labels[codes < 0]))
-                if unseen and not allow_new_levels:
-                    shown = ", ".join(unseen[:10]) + (" ..." if len(unseen) > 10 else "")
-                    raise ValueError(
-                        f"new levels of {term.factor.name!r} in newdata: {shown}; "
-                        "use allow_new_levels=True to predict them at the population level"
-                    )
-                terms.append((k, term.design.matrix(leveled) * mask, codes))
-        values = self._linear_predictor(x, terms, offset)
-        return pd.Series(values, index=data.index, name="predicted")
+        return predictions.predict(self, newdata, re_form, allow_new_levels)
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
         """Responses simulated from the fitted model, with new random effects (lme4's default)."""
-        nsim = check_integer("nsim", nsim)
-        rng = np.random.default_rng(check_seed(seed))
-        sigma = self.sigma
-        mean = self.frame.x @ self._beta
-        if self.frame.offset is not None:
-            mean = mean + self.frame.offset
-        noise_scale = sigma if self.frame.weights is None else sigma / np.sqrt(self.frame.weights)
-        out = {}
-        for i in range(nsim):
-            y = mean + noise_scale * rng.standard_normal(self.nobs)
-            for term, t in zip(self.frame.terms, self._term_factors()):
-                u = rng.standard_normal((term.factor.nlevels, term.ncols))
-                y = y + _random_contribution(term.factor.codes, term.z, sigma * u @ t.T)
-            out[f"sim_{i + 1}"] = y
-        return pd.DataFrame(out, index=self.frame.data.index)
+        return predictions.simulate(self, nsim, seed)
 
     # -- inference --------------------------------------------------------------------------------
     @property
