@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from ..data.tables import check_finite, numeric_vector, r_label
 from ..design import Design, formula_names
 from ..formula import FormulaError, _scan_top_level, rhs_terms
-from ..frame import numeric_vector, r_label
 
 __all__ = ["StructureForm", "joined_labels", "parse_form"]
 
@@ -64,13 +64,16 @@ class StructureForm:
             raise ValueError(f"{self.text!r} has no data covariate")
         expression = self.covariate.strip()
         if expression in data.columns:
-            return numeric_vector(data, expression, "covariate")[:, None]
+            matrix = numeric_vector(data, expression, "covariate")[:, None]
+            check_finite(matrix, f"covariate {expression!r}")
+            return matrix
         # each covariate as numbers, as nlme's getCovariate evaluates it (a logical one is 0 and 1)
         _, terms = rhs_terms(expression, f"the covariate of {self.text!r}")
         numeric = [f"as_numeric({term[0]})" if len(term) == 1 else ":".join(term) for term in terms]
         design, matrix = Design.build(" + ".join(["0", *numeric]), data, functions=self.functions)
         if matrix.shape[1] == 0:
             raise FormulaError(f"the covariate of {self.text!r} has no columns")
+        check_finite(matrix, f"the covariate of {self.text!r}", design.column_names)
         return matrix
 
     def group_labels(self, data: pd.DataFrame) -> np.ndarray:
