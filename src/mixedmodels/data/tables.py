@@ -27,6 +27,7 @@ __all__ = [
     "complete_rows",
     "formula_offset",
     "given_values",
+    "joined_labels",
     "model_columns",
     "model_variables",
     "numeric_vector",
@@ -64,6 +65,16 @@ def r_label(value) -> str:
     scientific = format(float(digits), f".{significant - 1}e")
     fixed = np.format_float_positional(float(digits), trim="-")
     return fixed if len(fixed) <= len(scientific) else scientific
+
+
+def joined_labels(data: pd.DataFrame | Mapping[str, pd.Series], names, separator: str) -> pd.Index:
+    """One label per row: the R labels of the columns ``names`` joined by ``separator`` (``a:b`` for an
+    interaction of grouping variables, nlme's ``I/Victory`` for nested ones)."""
+    labels = None
+    for name in names:
+        column = data[name].astype(object).map(r_label).astype(str)
+        labels = column if labels is None else labels + separator + column
+    return pd.Index(labels)
 
 
 def model_variables(

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..data.tables import joined_labels
 from ..formula import FormulaError, ParsedFormula, parse_formula
 from ..frame import ModelFrame, build_frame, grouping_factor, to_pandas
 from .corstruct import CorStruct
-from .forms import joined_labels
 from .groups import GroupLayout, sort_order
 from .varfunc import VarComb, VarFixed, VarFunc
 
@@ -187,7 +187,9 @@ def prepare(
     for factor, indices in by_size:
         first_rows = np.unique(factor.codes, return_index=True)[1]  # one row of each level, by code
         # outermost first: "Block/Variety" labels "I/Victory"
-        labels = joined_labels(frame.data.iloc[first_rows], reversed(factor.variables), "/")
+        labels = joined_labels(frame.data.iloc[first_rows], reversed(factor.variables), "/").to_numpy(
+            dtype=str
+        )
         levels.append(RandomLevel(factor.variables[0], factor.variables, indices, labels))
 
     bound_corr = None

@@ -14,22 +14,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from ..data.tables import check_finite, numeric_vector, r_label
+from ..data.tables import check_finite, joined_labels, numeric_vector
 from ..design import Design, formula_names
 from ..formula import FormulaError, _scan_top_level, rhs_terms
 
-__all__ = ["StructureForm", "joined_labels", "parse_form"]
+__all__ = ["StructureForm", "parse_form"]
 
 FITTED = "fitted(.)"
-
-
-def joined_labels(data: pd.DataFrame, names, separator: str) -> np.ndarray:
-    """One label per row: the R labels of the columns ``names`` joined by ``separator`` ("I/Victory")."""
-    labels = None
-    for name in names:
-        column = data[name].astype(object).map(r_label).to_numpy(dtype=str)
-        labels = column if labels is None else np.char.add(np.char.add(labels, separator), column)
-    return labels
 
 
 @dataclass(frozen=True)
@@ -80,7 +71,7 @@ class StructureForm:
         """One label per row for the groups ("1" for every row without groups)."""
         if not self.groups:
             return np.full(len(data), "1")
-        return joined_labels(data, self.groups, self.group_separator)
+        return joined_labels(data, self.groups, self.group_separator).to_numpy(dtype=str)
 
 
 def parse_form(text: str, what: str) -> StructureForm:
