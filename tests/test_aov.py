@@ -372,6 +372,26 @@ def test_bad_input_messages():
         mm.aov("Yield ~ Batch", unbalanced, random="Batch").one_way()
 
 
+def test_extreme_values_are_the_shared_checks():
+    """aov's sparse model matrix gets the model frame's finiteness and magnitude checks."""
+    orthodont = mm.datasets.load("Orthodont")
+    infinite = orthodont.assign(age=np.where(orthodont["age"] == 8, np.inf, orthodont["age"]))
+    with pytest.raises(
+        ValueError, match=r"model matrix has infinite or NaN values in column 'age' \(27 of 108"
+    ):
+        mm.aov("distance ~ Sex + age", infinite)
+    huge = orthodont.assign(age=orthodont["age"] * 1e150)
+    with pytest.raises(
+        ValueError, match=r"model matrix has values over 1e\+150 in magnitude.* in column 'age'"
+    ):
+        mm.aov("distance ~ Sex + age", huge)
+    with pytest.raises(ValueError, match=r"response 'distance' has infinite or NaN values \(1 of 108"):
+        mm.aov(
+            "distance ~ Sex",
+            orthodont.assign(distance=orthodont["distance"].where(orthodont.index > 0, np.inf)),
+        )
+
+
 def test_cli_aov(capsys):
     assert main(["aov", "bw ~ sire", "--random", "sire", "--data", "sires"]) == 0
     out = capsys.readouterr().out

@@ -96,6 +96,25 @@ def test_rows_with_missing_values_are_dropped():
     assert list(model.fitted.index[:4]) == [0, 1, 2, 4]
 
 
+def test_structure_columns_share_the_model_frame_checks():
+    """Columns of variance functions and correlation structures are the model's variables: rows missing
+    them are dropped and counted, and a covariate must be finite, as the formula's variables."""
+    d = mm.datasets.load("Orthodont")
+    missing = d.assign(a=d["age"].where(d["age"] != 8))
+    model = mm.gls("distance ~ age", missing, weights=mm.VarPower("~ a"))
+    assert model.nobs == 81 and model.frame.n_missing == 27
+    with pytest.raises(
+        ValueError, match=r"column 'a' \(used in the weights \(VarPower\('~ a'\)\)\) has only"
+    ):
+        mm.gls("distance ~ age", d.assign(a=np.nan), weights=mm.VarPower("~ a"))
+    infinite = d.assign(a=np.where(d["age"] == 8, np.inf, d["age"]))
+    for structure in (dict(weights=mm.VarPower("~ a")), dict(correlation=mm.CorCAR1("~ a | Subject"))):
+        with pytest.raises(ValueError, match=r"covariate 'a' has infinite or NaN values \(27 of 108 rows\)"):
+            mm.gls("distance ~ age", infinite, **structure)
+    with pytest.raises(ValueError, match=r"unknown column 'g' in grouping factor of the correlation"):
+        mm.gls("distance ~ age", d, correlation=mm.CorAR1("~ 1 | g"))
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -296,21 +296,21 @@ def build_frame(
     offset: str | np.ndarray | None = None,
     require_random: bool = True,
     functions: Mapping[str, Callable] | None = None,
+    other_variables: Mapping[str, str] | None = None,
 ) -> ModelFrame:
     """Materialize ``formula`` on ``data`` with lme4's conventions and checks.
 
     ``require_random=False`` allows a formula without random-effects terms (gls models); ``functions``
-    are the caller's own functions the formula may call (``{"logit": logit}``).
+    are the caller's own functions the formula may call (``{"logit": logit}``); ``other_variables``
+    are columns the model uses beyond its formula -> where (:func:`complete_rows`).
     """
     if require_random and not formula.random:
         raise FormulaError(
             f"no random-effects terms in {formula.text!r}; use (expr | group), e.g. (1 | subject)"
         )
-    rows = complete_rows(formula, data, weights, offset, functions)
+    rows = complete_rows(formula, data, weights, offset, functions, other_variables)
     complete = rows.complete
-
-    response, y = rows.numeric(formula.response, "response")
-    check_finite(y, f"response {formula.response!r}")
+    response, y = rows.response(formula)
 
     fixed_design, x_full = rows.design(formula.fixed)
     check_finite(x_full, "fixed-effects model matrix", fixed_design.column_names)
@@ -415,6 +415,6 @@ def build_frame(
         terms=terms,
         weights=prior_weights,
         offset=offset_values,
-        n_missing=int(len(complete) - nobs),
+        n_missing=rows.n_missing,
         messages=messages,
     )

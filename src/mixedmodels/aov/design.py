@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..data.tables import check_finite, complete_rows
 from ..design import Design
 from ..errors import check_names
 from ..formula import FormulaError, parse_formula, rhs_terms
-from ..frame import check_finite, complete_rows, grouping_factor, numeric_vector
+from ..frame import grouping_factor
 
 __all__ = ["AnovaDesign", "AnovaTerm", "build_design"]
 
@@ -171,7 +172,7 @@ def build_design(
     random_labels = _match_random(random, {frozenset(v): label for v, label in zip(variables, labels)})
 
     rows = complete_rows(parsed, data, functions=functions)
-    frame, complete = rows.table, rows.complete
+    frame = rows.table
     classification = set(factors)
     for term_variables, label in zip(variables, labels):
         if label in random_labels:
@@ -184,14 +185,9 @@ def build_design(
             raise FormulaError(f"random terms must be made of columns; {name!r} is not a column")
         frame[name] = _as_factor(frame[name])
 
-    y = numeric_vector(frame, parsed.response, "response", rows.functions)
-    check_finite(y, f"response {parsed.response!r}")
+    _, y = rows.response(parsed)
     design, x = Design.build(parsed.fixed, frame, sum_contrasts=True, sparse=True, functions=rows.functions)
-    finite = np.isfinite(x.data)
-    if not finite.all():
-        columns = np.repeat(np.arange(x.shape[1]), np.diff(x.indptr))[~finite]
-        names = ", ".join(dict.fromkeys(design.column_names[c] for c in columns))
-        raise ValueError(f"model matrix has infinite or NaN values in columns {names}")
+    check_finite(x, "model matrix", design.column_names)
     if design.spec is None:  # intercept and numeric columns: one column per term
         slices = [slice(i, i + 1) for i in range(x.shape[1])]
     else:
@@ -222,6 +218,6 @@ def build_design(
         cell_counts=[np.diff(f.tocsc().indptr) if pure else None for f, pure in cells],
         nobs=len(y),
         response_mean=mean,
-        n_missing=int((~complete).sum()),
+        n_missing=rows.n_missing,
         functions=rows.functions,
     )

@@ -19,7 +19,7 @@ import pandas as pd
 from ..design import Design, formula_names, is_number_dtype
 from ..engine.crossprod import GroupingColumns
 from ..formula import ParsedFormula, RandomTerm
-from .tables import NumericColumn, model_columns, model_variables, r_label, to_pandas
+from .tables import NumericColumn, joined_labels, model_columns, model_variables, r_label, to_pandas
 
 __all__ = ["GroupLevels", "ReTerm", "MixedModelSpec"]
 
@@ -39,11 +39,7 @@ class GroupLevels:
 
     def labels_for(self, data: pd.DataFrame) -> pd.Index:
         """R's level labels of (new) rows, ``a:b`` for interactions."""
-        labels = [data[v].astype(object).map(r_label).astype(str) for v in self.variables]
-        combined = labels[0]
-        for more in labels[1:]:
-            combined = combined + ":" + more
-        return pd.Index(combined)
+        return joined_labels(data, self.variables, ":")
 
     def codes_for(self, data: pd.DataFrame) -> np.ndarray:
         """Codes of new rows; -1 where the level was not seen when fitting."""

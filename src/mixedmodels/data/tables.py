@@ -11,6 +11,7 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ..design import Design, formula_names, is_number_dtype
 from ..errors import check_numbers
@@ -26,6 +27,7 @@ __all__ = [
     "complete_rows",
     "formula_offset",
     "given_values",
+    "joined_labels",
     "model_columns",
     "model_variables",
     "numeric_vector",
@@ -63,6 +65,16 @@ def r_label(value) -> str:
     scientific = format(float(digits), f".{significant - 1}e")
     fixed = np.format_float_positional(float(digits), trim="-")
     return fixed if len(fixed) <= len(scientific) else scientific
+
+
+def joined_labels(data: pd.DataFrame | Mapping[str, pd.Series], names, separator: str) -> pd.Index:
+    """One label per row: the R labels of the columns ``names`` joined by ``separator`` (``a:b`` for an
+    interaction of grouping variables, nlme's ``I/Victory`` for nested ones)."""
+    labels = None
+    for name in names:
+        column = data[name].astype(object).map(r_label).astype(str)
+        labels = column if labels is None else labels + separator + column
+    return pd.Index(labels)
 
 
 def model_variables(
@@ -213,51 +225,58 @@ def formula_offset(
 REPRESENTABLE = (1e-150, 1e150)
 
 
-def check_finite(values: np.ndarray, what: str, names: list[str] | None = None) -> None:
+def check_finite(values: np.ndarray | sp.spmatrix, what: str, names: list[str] | None = None) -> None:
     """Raise naming ``what`` (and the offending columns of a matrix) when there are Inf or NaN values,
     or values too large for their cross-products to be represented (over 1e150 in magnitude), or a
-    column whose nonzero values are all too small (under 1e-150: their squares underflow)."""
+    column whose nonzero values are all too small (under 1e-150: their squares underflow).
+
+    A sparse matrix is checked in its stored values (aov's model matrix)."""
+    entries = _column_entries(values)
     # the largest magnitude per column (NaN or Inf where a column has any) decides without a copy;
     # column by column, as NumPy's reductions along axis 0 of a tall array are far slower
-    columns = values if values.ndim > 1 else values[:, None]
     largest = np.array(
-        [max(abs(c.max(initial=0.0)), abs(c.min(initial=0.0))) for c in columns.T], dtype=float
+        [max(abs(c.max(initial=0.0)), abs(c.min(initial=0.0))) for c, _ in entries], dtype=float
     )
     low, high = REPRESENTABLE
     if np.all((largest <= high) & ((largest >= low) | (largest == 0))):
         return
-    magnitude = np.abs(values)
-    columns = magnitude if magnitude.ndim > 1 else magnitude[:, None]
-    largest = columns.max(axis=0, initial=0.0)
-    _raise_where(~np.isfinite(values), values, what, names, "infinite or NaN values")
-    _raise_where(
-        magnitude > high,
-        values,
-        what,
-        names,
-        f"values over {high:g} in magnitude, whose squares overflow (rescale)",
-    )
-    tiny = (largest < low) & (largest > 0)
-    _raise_where(
-        (columns > 0) & tiny,
-        columns,
-        what,
-        names,
-        f"only values under {low:g} in magnitude, whose squares underflow (rescale)",
-    )
+    nrows = values.shape[0]
+    matrix = names is not None and values.ndim > 1
+    magnitudes = [np.abs(c) for c, _ in entries]
+    rows = [r for _, r in entries]
+    problems = [
+        ("infinite or NaN values", [~np.isfinite(m) for m in magnitudes]),
+        (
+            f"values over {high:g} in magnitude, whose squares overflow (rescale)",
+            [m > high for m in magnitudes],
+        ),
+        (
+            f"only values under {low:g} in magnitude, whose squares underflow (rescale)",
+            [(m > 0) & (0 < m.max(initial=0.0) < low) for m in magnitudes],
+        ),
+    ]
+    for problem, bad in problems:
+        flagged = [k for k, flags in enumerate(bad) if flags.any()]
+        if not flagged:
+            continue
+        where = ""
+        if matrix:
+            columns = [names[k] for k in flagged]
+            where = f" in column{'s' if len(columns) > 1 else ''} {', '.join(map(repr, columns))}"
+        bad_rows = np.zeros(nrows, dtype=bool)
+        for k in flagged:
+            bad_rows[bad[k] if rows[k] is None else rows[k][bad[k]]] = True
+        raise ValueError(f"{what} has {problem}{where} ({int(bad_rows.sum())} of {nrows} rows)")
 
 
-def _raise_where(
-    bad: np.ndarray, values: np.ndarray, what: str, names: list[str] | None, problem: str
-) -> None:
-    if not bad.any():
-        return
-    where = ""
-    if names is not None and bad.ndim > 1:
-        columns = [name for name, flag in zip(names, bad.any(axis=0)) if flag]
-        where = f" in column{'s' if len(columns) > 1 else ''} {', '.join(map(repr, columns))}"
-    rows = int(bad.any(axis=1).sum()) if bad.ndim > 1 else int(bad.sum())
-    raise ValueError(f"{what} has {problem}{where} ({rows} of {len(values)} rows)")
+def _column_entries(values: np.ndarray | sp.spmatrix) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Each column's values and the rows they are in (None: every row); a sparse matrix's stored ones."""
+    if sp.issparse(values):
+        columns = sp.csc_matrix(values)
+        bounds = zip(columns.indptr[:-1], columns.indptr[1:])
+        return [(columns.data[start:stop], columns.indices[start:stop]) for start, stop in bounds]
+    columns = values if values.ndim > 1 else values[:, None]
+    return [(c, None) for c in columns.T]
 
 
 @dataclass
@@ -284,10 +303,21 @@ class CompleteRows:
         index = next(iter(self.columns.values())).index
         return pd.DataFrame(self.columns, index=index, copy=False)
 
+    @property
+    def n_missing(self) -> int:
+        """Input rows left out for a missing value."""
+        return len(self.complete) - self.nrows
+
     def numeric(self, expr: str, what: str) -> tuple[NumericColumn, np.ndarray]:
         """A column or an expression as numbers, and its values on these rows."""
         data = self.columns if expr in self.columns else self.table
         return NumericColumn.build(data, expr, what, self.functions)
+
+    def response(self, formula: ParsedFormula) -> tuple[NumericColumn, np.ndarray]:
+        """The formula's response as numbers on these rows, checked finite (:func:`check_finite`)."""
+        column, y = self.numeric(formula.response, "response")
+        check_finite(y, f"response {formula.response!r}")
+        return column, y
 
     def design(self, rhs: str) -> tuple[Design, np.ndarray]:
         """The design and model matrix of a right-hand side on these rows."""
@@ -359,15 +389,20 @@ def complete_rows(
     weights: str | np.ndarray | None = None,
     offset: str | np.ndarray | None = None,
     functions: Mapping[str, Callable] | None = None,
+    other_variables: Mapping[str, str] | None = None,
 ) -> CompleteRows:
     """The rows complete in every variable the model uses, with R's column types (strings and booleans
     as categories, unused categories dropped), and the weights/offset given as arrays.  ``functions``
-    are the caller's own functions the formula may call."""
+    are the caller's own functions the formula may call; ``other_variables`` are columns the model
+    uses beyond its formula (nlme's variance and correlation structures) -> where, as
+    :func:`model_variables` names them (a ``"grouping factor ..."`` may have any type)."""
     functions = check_functions(functions)
     data = to_pandas(data)
     if len(data) == 0 or data.shape[1] == 0:
         raise ValueError("data has no rows" if len(data) == 0 else "data has no columns")
     variables = model_variables(formula, weights, offset, functions)
+    for name, where in (other_variables or {}).items():
+        variables.setdefault(name, where)
     columns = model_columns(data, variables)
 
     extra = given_values(weights, offset, data.index)

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..data.tables import joined_labels
 from ..formula import FormulaError, parse_formula
 from ..frame import ModelFrame, build_frame, grouping_factor, to_pandas
 from .corstruct import CorStruct
-from .forms import joined_labels, with_random_argument
+from .forms import with_random_argument
 from .groups import GroupLayout, sort_order
-from .varfunc import VarFixed, VarFunc
+from .varfunc import VarComb, VarFixed, VarFunc
 
 __all__ = ["PreparedData", "prepare"]
 
@@ -74,6 +75,20 @@ def _as_varfunc(weights) -> VarFunc | None:
     )
 
 
+def _uses(what: str, structure: VarFunc | CorStruct | None) -> dict[str, str]:
+    """Columns of a variance function or correlation structure -> where they are used (for messages);
+    its grouping variables, as grouping factors, may have any type."""
+    if structure is None:
+        return {}
+    if isinstance(structure, VarComb):
+        return {name: where for part in structure.functions for name, where in _uses(what, part).items()}
+    where = f"{what} ({structure!r})"
+    form = structure.form
+    return {
+        name: f"grouping factor of the {where}" if name in form.groups else where for name in form.variables
+    }
+
+
 def _nested_within(inner: np.ndarray, outer: np.ndarray) -> bool:
     """Does every group of ``inner`` lie within one group of ``outer``?"""
     pairs = np.unique(np.column_stack([inner, outer]), axis=0)
@@ -97,22 +112,11 @@ def prepare(
         )
     original = to_pandas(data)
     table = original.reset_index(drop=True)
-    uses = {
-        "weights": varfunc.variables if varfunc else [],
-        "correlation": correlation.form.variables if correlation else [],
-    }
-    for what, variables in uses.items():
-        missing = [v for v in variables if v not in table.columns]
-        if missing:
-            structure = varfunc if what == "weights" else correlation
-            raise ValueError(
-                f"unknown column {', '.join(map(repr, missing))} in {what} ({structure!r}); "
-                f"data has columns {list(table.columns)}"
-            )
-    structure_variables = list(dict.fromkeys(uses["weights"] + uses["correlation"]))
-    complete = np.ones(len(table), dtype=bool)
-    for name in structure_variables:
-        complete &= table[name].notna().to_numpy()
+    structure_uses = {**_uses("weights", varfunc), **_uses("correlation", correlation)}
+    missing = [name for name in structure_uses if name not in table.columns]
+    if missing:
+        details = ", ".join(f"{name!r} in {structure_uses[name]}" for name in missing)
+        raise ValueError(f"unknown column {details}; data has columns {list(table.columns)}")
     parsed = parse_formula(formula)
     if random is None and parsed.random:
         raise FormulaError("gls formulas have no random-effects terms; use lme for them")
@@ -120,9 +124,11 @@ def prepare(
         parsed = with_random_argument(parsed, random)
     if parsed.offsets:
         raise FormulaError("offset() terms are not supported by gls and lme (as in nlme)")
-    frame = build_frame(parsed, table.loc[complete], require_random=random is not None, functions=functions)
+    frame = build_frame(
+        parsed, table, require_random=random is not None, functions=functions, other_variables=structure_uses
+    )
     rows = frame.data.index.to_numpy()
-    structure_data = table.loc[rows, structure_variables].reset_index(drop=True)
+    structure_data = table.loc[rows, list(structure_uses)].reset_index(drop=True)
 
     keys: list[np.ndarray] = []
     levels: list[RandomLevel] = []
@@ -166,7 +172,9 @@ def prepare(
     for factor, indices in by_size:
         first_rows = np.unique(factor.codes, return_index=True)[1]  # one row of each level, by code
         # outermost first: "Block/Variety" labels "I/Victory"
-        labels = joined_labels(frame.data.iloc[first_rows], reversed(factor.variables), "/")
+        labels = joined_labels(frame.data.iloc[first_rows], reversed(factor.variables), "/").to_numpy(
+            dtype=str
+        )
         levels.append(RandomLevel(factor.variables[0], factor.variables, indices, labels))
 
     bound_corr = None

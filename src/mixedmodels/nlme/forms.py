@@ -14,22 +14,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from ..data.tables import check_finite, joined_labels, numeric_vector
 from ..design import Design, formula_names
 from ..formula import FormulaError, ParsedFormula, _scan_top_level, parse_one_sided, rhs_terms
-from ..frame import numeric_vector, r_label
 
-__all__ = ["StructureForm", "joined_labels", "parse_form", "with_random_argument"]
+__all__ = ["StructureForm", "parse_form", "with_random_argument"]
 
 FITTED = "fitted(.)"
-
-
-def joined_labels(data: pd.DataFrame, names, separator: str) -> np.ndarray:
-    """One label per row: the R labels of the columns ``names`` joined by ``separator`` ("I/Victory")."""
-    labels = None
-    for name in names:
-        column = data[name].astype(object).map(r_label).to_numpy(dtype=str)
-        labels = column if labels is None else np.char.add(np.char.add(labels, separator), column)
-    return labels
 
 
 @dataclass(frozen=True)
@@ -64,20 +55,23 @@ class StructureForm:
             raise ValueError(f"{self.text!r} has no data covariate")
         expression = self.covariate.strip()
         if expression in data.columns:
-            return numeric_vector(data, expression, "covariate")[:, None]
+            matrix = numeric_vector(data, expression, "covariate")[:, None]
+            check_finite(matrix, f"covariate {expression!r}")
+            return matrix
         # each covariate as numbers, as nlme's getCovariate evaluates it (a logical one is 0 and 1)
         _, terms = rhs_terms(expression, f"the covariate of {self.text!r}")
         numeric = [f"as_numeric({term[0]})" if len(term) == 1 else ":".join(term) for term in terms]
         design, matrix = Design.build(" + ".join(["0", *numeric]), data, functions=self.functions)
         if matrix.shape[1] == 0:
             raise FormulaError(f"the covariate of {self.text!r} has no columns")
+        check_finite(matrix, f"the covariate of {self.text!r}", design.column_names)
         return matrix
 
     def group_labels(self, data: pd.DataFrame) -> np.ndarray:
         """One label per row for the groups ("1" for every row without groups)."""
         if not self.groups:
             return np.full(len(data), "1")
-        return joined_labels(data, self.groups, self.group_separator)
+        return joined_labels(data, self.groups, self.group_separator).to_numpy(dtype=str)
 
 
 def parse_form(text: str, what: str) -> StructureForm:

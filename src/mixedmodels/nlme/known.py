@@ -85,7 +85,11 @@ def gls_known_covariance(
     if groups not in table.columns:
         raise ValueError(f"unknown column {groups!r} in groups; data has columns {list(table.columns)}")
     frame = build_frame(
-        parse_formula(formula), table.loc[table[groups].notna()], require_random=False, functions=functions
+        parse_formula(formula),
+        table,
+        require_random=False,
+        functions=functions,
+        other_variables={groups: "grouping factor of the covariance blocks"},
     )
     factor = grouping_factor(table.loc[frame.data.index], (groups,), groups)
     order = sort_order([factor.codes], frame.nobs)
