@@ -89,7 +89,7 @@ def _dense_hat(m: mm.LinearMixedModel) -> np.ndarray:
     """H = W^1/2 [Z Lambda, X] (A)^-1 [Z Lambda, X]' W^1/2 built densely (small models only)."""
     frame = m.frame
     zl = np.column_stack(
-        [_dense_z(t.grouping_columns()) @ np.kron(np.eye(t.factor.nlevels), lam)
+        [_dense_z(t.re_block()) @ np.kron(np.eye(t.factor.nlevels), lam)
          for t, lam in zip(frame.terms, m.chol.factors)]
     )  # fmt: skip
     sqrt_w = np.ones(m.nobs) if frame.weights is None else np.sqrt(frame.weights)

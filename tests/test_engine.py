@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 import mixedmodels as mm
 from mixedmodels.engine.cholesky import BlockedCholesky, ProductPlan, batched_cholesky, weighted_inverse
-from mixedmodels.engine.crossprod import GroupingColumns, cross_products, sum_cross_products
+from mixedmodels.engine.crossprod import ReBlock, cross_products, sum_cross_products
 from mixedmodels.lmm import assemble, fit
 
 
@@ -20,11 +20,11 @@ def _crossed_design(seed: int = 1, n: int = 400):
     z1 = np.column_stack([np.ones(n), x])
     z2 = np.ones((n, 1))
     xy = np.column_stack([np.ones(n), x, 1 + x + rng.normal(size=n)])
-    terms = [GroupingColumns(g1, z1, 30), GroupingColumns(g2, z2, 7)]
+    terms = [ReBlock(g1, z1, 30), ReBlock(g2, z2, 7)]
     return terms, xy, rng.uniform(0.5, 2.0, n)
 
 
-def _dense_z(term: GroupingColumns) -> np.ndarray:
+def _dense_z(term: ReBlock) -> np.ndarray:
     """The term's n x (nlevels * p) block of Z, level-major."""
     dense = np.zeros((len(term.codes), term.nlevels * term.ncols))
     for a in range(term.ncols):
@@ -33,7 +33,7 @@ def _dense_z(term: GroupingColumns) -> np.ndarray:
 
 
 def _rows(terms, xy, weights, rows):
-    chunk = [GroupingColumns(t.codes[rows], t.z[rows], t.nlevels) for t in terms]
+    chunk = [ReBlock(t.codes[rows], t.z[rows], t.nlevels) for t in terms]
     return cross_products(chunk, xy[rows], weights[rows])
 
 
@@ -131,11 +131,11 @@ def test_fit_from_chunked_cross_products_is_the_same_fit():
     df = mm.datasets.load("sleepstudy")
     whole = mm.lmer("Reaction ~ Days + (Days | Subject)", df)
     frame = whole.frame
-    terms = [t.grouping_columns() for t in frame.terms]
+    terms = [t.re_block() for t in frame.terms]
     xy = np.column_stack([frame.x, frame.y])
     chunks = []
     for rows in np.array_split(np.arange(frame.nobs), 5):
-        part = [GroupingColumns(t.codes[rows], t.z[rows], t.nlevels) for t in terms]
+        part = [ReBlock(t.codes[rows], t.z[rows], t.nlevels) for t in terms]
         chunks.append(cross_products(part, xy[rows]))
     problem = assemble(frame, cross=sum_cross_products(chunks))
     # the same objective to rounding, hence the same optimum to the optimizer's tolerance

@@ -97,7 +97,6 @@ def test_several_terms_on_one_factor():
     assert terms(formula) == [("1", "Subject"), ("0 + age", "Subject"), ("1", "Sex")]
 
 
-
 @pytest.mark.parametrize(
     "text, expected",
     [

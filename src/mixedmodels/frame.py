@@ -34,7 +34,7 @@ from .data.tables import (
     to_pandas,
 )
 from .design import Design
-from .engine.crossprod import CrossProducts, GroupingColumns, ResponseUnits
+from .engine.crossprod import CrossProducts, ReBlock, ResponseUnits
 from .errors import ModelMessage
 from .formula import FormulaError, ParsedFormula, RandomTerm
 
@@ -86,11 +86,11 @@ class RandomEffectsTerm:
     def ncols(self) -> int:
         return self.z.shape[1]
 
-    def grouping_columns(self, rows: np.ndarray | None = None) -> GroupingColumns:
+    def re_block(self, rows: np.ndarray | None = None) -> ReBlock:
         """The term's view of all rows, or of the rows indexed by ``rows``."""
         if rows is None:
-            return GroupingColumns(self.factor.codes, self.z, self.factor.nlevels)
-        return GroupingColumns(self.factor.codes[rows], self.z[rows], self.factor.nlevels)
+            return ReBlock(self.factor.codes, self.z, self.factor.nlevels)
+        return ReBlock(self.factor.codes[rows], self.z[rows], self.factor.nlevels)
 
     def describe(self) -> str:
         return f"({self.term.lhs} | {self.factor.name})"
@@ -150,9 +150,9 @@ class ModelFrame:
     def chunk(self, rows: np.ndarray | None = None) -> RowChunk:
         """The engine's arrays of all rows (in memory, one chunk), or of the rows ``rows`` index."""
         if rows is None:
-            return RowChunk(self.x, self.response, self.weights, [t.grouping_columns() for t in self.terms])
+            return RowChunk(self.x, self.response, self.weights, [t.re_block() for t in self.terms])
         weights = None if self.weights is None else self.weights[rows]
-        blocks = [t.grouping_columns(rows) for t in self.terms]
+        blocks = [t.re_block(rows) for t in self.terms]
         return RowChunk(self.x[rows], self.response[rows], weights, blocks)
 
     def cross_products(self, rows: np.ndarray | None = None) -> CrossProducts:

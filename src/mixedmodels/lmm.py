@@ -171,7 +171,7 @@ class LinearMixedModel(FittedModel):
         if response.shape != (self.nobs,):
             raise ValueError(f"the response has shape {response.shape}, the model has {self.nobs} rows")
         frame = replace(self.frame, y=response)
-        terms = [t.grouping_columns() for t in frame.terms]
+        terms = [t.re_block() for t in frame.terms]
         cross = with_response(self.cross, terms, frame.x, frame.response, frame.weights, frame.response_units)
         return fit(assemble(frame, self.reml, cross), self.control)
 

@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..engine.crossprod import (
     CrossProducts,
-    GroupingColumns,
+    ReBlock,
     ResponseUnits,
     cross_products,
     sum_cross_products,
@@ -42,7 +42,7 @@ class RowChunk:
     x: np.ndarray
     response: np.ndarray
     weights: np.ndarray | None
-    blocks: list[GroupingColumns]
+    blocks: list[ReBlock]
 
     def cross_products(self, units: ResponseUnits) -> CrossProducts:
         """Blocks of [Z X y]'W[Z X y] of these rows, the response in ``units``."""

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..design import Design, formula_names, is_number_dtype
-from ..engine.crossprod import GroupingColumns
+from ..engine.crossprod import ReBlock
 from ..formula import ParsedFormula, RandomTerm
 from .tables import NumericColumn, joined_labels, model_columns, model_variables, r_label, to_pandas
 
@@ -54,10 +54,10 @@ class ReTerm:
     design: Design
     group: GroupLevels
 
-    def block(self, data: pd.DataFrame, leveled: pd.DataFrame) -> GroupingColumns:
+    def block(self, data: pd.DataFrame, leveled: pd.DataFrame) -> ReBlock:
         """The engine's view of the term on rows ``data`` (``leveled``: the same rows with the fit's factor
         levels, :meth:`MixedModelSpec.with_fit_levels`)."""
-        return GroupingColumns(self.group.codes_for(data), self.design.matrix(leveled), self.group.nlevels)
+        return ReBlock(self.group.codes_for(data), self.design.matrix(leveled), self.group.nlevels)
 
 
 @dataclass

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from scipy.linalg import solve_triangular
 
 __all__ = [
-    "GroupingColumns",
+    "ReBlock",
     "ResponseUnits",
     "CrossProducts",
     "cross_products",
@@ -46,8 +46,9 @@ SCALE_LIMITS = (1e-150, 1e150)
 
 
 @dataclass(frozen=True)
-class GroupingColumns:
-    """The rows' view of one random-effects term: level codes (0-based) and model-matrix columns."""
+class ReBlock:
+    """The engine's arrays of one random-effects term: the rows' level codes (0-based) and model-matrix
+    columns."""
 
     codes: np.ndarray  # (n,) integer codes into the factor's levels
     z: np.ndarray  # (n, p) columns of the term's model matrix
@@ -206,7 +207,7 @@ def _level_sums(codes: np.ndarray, values: np.ndarray, nlevels: int) -> np.ndarr
 
 
 def cross_products(
-    terms: Sequence[GroupingColumns],
+    terms: Sequence[ReBlock],
     xy: np.ndarray,
     weights: np.ndarray | None = None,
     units: ResponseUnits = UNIT,
@@ -253,7 +254,7 @@ def cross_products(
     return CrossProducts(diag, off, xyz, xy.T @ xy, nobs, sum_log_weights, units)
 
 
-def _column_by_z(term: GroupingColumns, z: np.ndarray, columns: np.ndarray) -> np.ndarray:
+def _column_by_z(term: ReBlock, z: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """``columns' Z_k`` (m x q_k) for one term, from per-level sums (rows already weighted)."""
     m, p = columns.shape[1], term.ncols
     block = np.empty((m, term.nlevels, p))
@@ -265,7 +266,7 @@ def _column_by_z(term: GroupingColumns, z: np.ndarray, columns: np.ndarray) -> n
 
 def with_response(
     cross: CrossProducts,
-    terms: Sequence[GroupingColumns],
+    terms: Sequence[ReBlock],
     x: np.ndarray,
     response: np.ndarray,
     weights: np.ndarray | None = None,

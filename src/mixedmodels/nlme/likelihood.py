@@ -24,7 +24,7 @@ import numpy as np
 
 from ..engine.cholesky import BlockedCholesky
 from ..engine.covariance import Unstructured
-from ..engine.crossprod import CrossProducts, GroupingColumns, ResponseUnits, cross_products
+from ..engine.crossprod import CrossProducts, ReBlock, ResponseUnits, cross_products
 from ..engine.deviance import (
     deviance_at_sigma,
     factor_logdet,
@@ -293,7 +293,7 @@ class LMELikelihood:
         start = 0
         grouping = []
         for term, ncol in zip(self.terms, self._columns):
-            grouping.append(GroupingColumns(term.codes, rows[:, start : start + ncol], term.nlevels))
+            grouping.append(ReBlock(term.codes, rows[:, start : start + ncol], term.nlevels))
             start += ncol
         cross = cross_products(grouping, rows[:, start:], units=self.units)
         self._cache = (key, cross, log_jacobian)
