@@ -64,14 +64,14 @@ class DesignTerm:
 
     ``label`` is R's term label (``"age:Sex"``), ``variables`` its variables in order, ``numeric`` those
     whose data class is numeric (not factors), ``columns`` its columns in the design matrix, and
-    ``expression`` the formulaic text of the term (to build it again, e.g. as ``0 + expression``).
+    ``factors`` formulaic's factors of the term (to build it on its own, :meth:`Design.build_term`).
     """
 
     label: str
     variables: tuple[str, ...]
     numeric: frozenset[str]
     columns: tuple[int, ...]
-    expression: str
+    factors: tuple[Factor, ...]
 
 
 def is_number_dtype(dtype) -> bool:
@@ -87,10 +87,14 @@ def formula_names(rhs: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     side (or an expression such as ``log(y)``); a FormulaError when it holds anything a formula may not
     (see :func:`~mixedmodels.evaluation.expression_names`).
     """
-    terms = formulaic_terms(rhs, repr(rhs))
+    return factor_names(factor for term in formulaic_terms(rhs, repr(rhs)) for factor in term.factors)
+
+
+def factor_names(factors: Iterable[Factor]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """:func:`formula_names` of formulaic factors already parsed."""
     variables: dict[str, None] = {}
     functions: dict[str, None] = {}
-    for factor in (factor for term in terms for factor in term.factors):
+    for factor in factors:
         if factor.eval_method is Factor.EvalMethod.LOOKUP:
             variables[factor.expr] = None
         elif factor.eval_method is Factor.EvalMethod.PYTHON:
@@ -222,6 +226,16 @@ class Design:
         )
 
     @classmethod
+    def build_term(
+        cls, term: DesignTerm, data: pd.DataFrame, functions: Mapping[str, Callable] | None = None
+    ) -> tuple[Design, np.ndarray]:
+        """One term of a design on its own, without an intercept (its factors coded by indicators where R
+        would code them so in ``~ 0 + term``), from the factors already parsed."""
+        variables, called = factor_names(term.factors)  # checked before anything is evaluated
+        text = ":".join(factor_text(f) for f in term.factors)
+        return cls._materialize(text, variables, called, False, (term.factors,), data, dict(functions or {}))
+
+    @classmethod
     def build_numeric(
         cls, expr: str, data: pd.DataFrame, functions: Mapping[str, Callable] | None = None
     ) -> tuple[Design, np.ndarray]:
@@ -300,7 +314,7 @@ class Design:
         wrote the formula so)."""
         if self.spec is None:
             return [
-                DesignTerm(name, (name,), frozenset([name]), (i,), name)
+                DesignTerm(name, (name,), frozenset([name]), (i,), (Factor(name, eval_method="lookup"),))
                 for i, name in enumerate(self.simple_columns)
                 if name != "1"
             ]
@@ -315,8 +329,7 @@ class Design:
                 for f, label in zip(factors, variables)
                 if self.spec.encoder_state.get(f.expr, (None,))[0] is Factor.Kind.NUMERICAL
             )
-            expression = ":".join(factor_text(f) for f in factors)
-            result.append(DesignTerm(":".join(variables), variables, numeric, tuple(columns), expression))
+            result.append(DesignTerm(":".join(variables), variables, numeric, tuple(columns), tuple(factors)))
         return result
 
     @property

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..design import Design
+from ..design import Design, DesignTerm
 from ..errors import check_choice
 from ..frame import independent_columns
 
@@ -75,7 +75,7 @@ class _Term:
     contrasted: frozenset[str]  # the variables R codes with contrasts (``factors`` attribute 1)
     numeric: frozenset[str]
     degree: int
-    expression: str
+    design_term: DesignTerm
 
 
 class FixedTerms:
@@ -96,7 +96,7 @@ class FixedTerms:
                 if not (variables - {v}) or any(variables - {v} <= t.variables for t in self.terms)
             )
             self.terms.append(
-                _Term(term.label, variables, contrasted, term.numeric, len(variables), term.expression)
+                _Term(term.label, variables, contrasted, term.numeric, len(variables), term)
             )
             self.columns[term.label] = np.array([position[c] for c in term.columns if c in position], int)
         self.labels = [t.label for t in self.terms]
@@ -180,7 +180,7 @@ def _type3(frame: ModelFrame, terms: FixedTerms) -> dict[str, np.ndarray]:
     full_names = [INTERCEPT] if treatment_terms.has_intercept else []
     full_blocks = [np.ones((len(data), 1))] if treatment_terms.has_intercept else []
     for term in treatment_terms.terms:
-        full, block = Design.build(f"0 + {term.expression}", data, functions=frame.functions)
+        full, block = Design.build_term(term.design_term, data, functions=frame.functions)
         full_names += full.column_names
         full_blocks.append(block)
     full_x = np.hstack(full_blocks)
