@@ -58,13 +58,17 @@ class StructureForm:
             matrix = numeric_vector(data, expression, "covariate")[:, None]
             check_finite(matrix, f"covariate {expression!r}")
             return matrix
-        # each covariate as numbers, as nlme's getCovariate evaluates it (a logical one is 0 and 1)
+        # each covariate as numbers, as nlme's getCovariate evaluates it (a logical one is 0 and 1); the
+        # product of a term's variables for an interaction
         _, terms = rhs_terms(expression, f"the covariate of {self.text!r}")
-        numeric = [f"as_numeric({term[0]})" if len(term) == 1 else ":".join(term) for term in terms]
-        design, matrix = Design.build(" + ".join(["0", *numeric]), data, functions=self.functions)
-        if matrix.shape[1] == 0:
+        if not terms:
             raise FormulaError(f"the covariate of {self.text!r} has no columns")
-        check_finite(matrix, f"the covariate of {self.text!r}", design.column_names)
+        columns = [
+            np.prod([Design.build_numeric(variable, data, self.functions)[1] for variable in term], axis=0)
+            for term in terms
+        ]
+        matrix = np.column_stack(columns)
+        check_finite(matrix, f"the covariate of {self.text!r}", [":".join(term) for term in terms])
         return matrix
 
     def group_labels(self, data: pd.DataFrame) -> np.ndarray:
