@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
+from ..engine.optimize import OptimizerControl, minimize_bobyqa
 from ..engine.threads import limited_threads
 from ..errors import ConvergenceWarning, FitError
 from .data import PreparedData
@@ -33,7 +33,6 @@ __all__ = ["DEFAULT_CONTROL", "NlmeProblem", "assemble", "fit"]
 # the flat directions of smooth ones
 DEFAULT_CONTROL = OptimizerControl(ftol_abs=1e-12, ftol_rel=1e-14, xtol_abs=1e-10, check_convergence=False)
 
-RESTARTS = 4  # BOBYQA reruns from the best point while they lower the objective
 GLS_STEP = 0.3  # BOBYQA's initial step on the structures' unconstrained parameters (gls)
 
 
@@ -111,7 +110,13 @@ def _fit_once(
     problem: NlmeProblem, control: OptimizerControl, start: np.ndarray | None = None, iterations: int = 0
 ) -> NlmeModel:
     """One maximization at the likelihood's current fitted-value covariate, from ``start`` (default:
-    the structures' initial values and, for lme, the likelihood's moment start of theta)."""
+    the structures' initial values and, for lme, the likelihood's moment start of theta).
+
+    The likelihoods of these models have long flat valleys (weakly determined variance parameters) in
+    which one BOBYQA run can stop short, and the structures' parameters can reach values where a
+    correlation matrix is not positive definite (objective infinite), which can stop BOBYQA early:
+    ``control.restarts`` reruns BOBYQA from the best point while the optimum check finds it short.
+    """
     likelihood, residual = problem.likelihood, problem.residual
     if problem.mixed:
         psi = residual.initial if start is None else start[likelihood.n_theta :]
@@ -122,40 +127,10 @@ def _fit_once(
     else:
         x0 = residual.initial if start is None else start
         lower, step, scale, results = np.full(len(x0), -np.inf), np.full(len(x0), GLS_STEP), None, GLSModel
-    params, optimization = _minimize(problem.unitless_deviance, x0, lower, step, control, scale)
-    return results(problem, params, control, optimization, iterations)
-
-
-def _minimize(
-    fun, start, lower, step, control: OptimizerControl, scale=None
-) -> tuple[np.ndarray, OptimizationResult | None]:
-    """BOBYQA, restarted from the best point with a trust region of 10% of the parameters while that
-    still lowers the objective (by more than 1e-12); the best point and its run.
-
-    The likelihoods of these models have long flat valleys (weakly determined variance parameters) in
-    which one BOBYQA run can stop short; the structures' parameters can also reach values where a
-    correlation matrix is not positive definite (objective infinite), which can stop BOBYQA early.
-    Convergence warnings come from the last run only.
-    """
-    if len(start) == 0:
-        return start, None
-    x, step = np.asarray(start, dtype=float), np.asarray(step, dtype=float)
-    best: OptimizationResult | None = None
-    for attempt in range(RESTARTS + 1):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            result = minimize_bobyqa(fun, x, lower, control, initial_step=step, scale=scale)
-        improved = best is None or result.fun < best.fun - 1e-12
-        if best is None or result.fun < best.fun:
-            best, messages = result, caught
-        if not improved or attempt == RESTARTS:
-            break
-        x = best.x
-        unit = 1.0 if scale is None else scale
-        step = np.maximum(0.1 * np.abs(x), 0.02 * unit)
-    for message in messages:
-        warnings.warn(message.message, ConvergenceWarning, stacklevel=5)
-    return best.x, best
+    optimization = minimize_bobyqa(
+        problem.unitless_deviance, x0, lower, control, initial_step=step, scale=scale
+    )
+    return results(problem, optimization.x, control, optimization, iterations)
 
 
 def _check_bounded(problem: NlmeProblem, params: np.ndarray) -> None:

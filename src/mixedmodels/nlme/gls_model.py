@@ -94,4 +94,3 @@ class GLSModel(NlmeModel):
         data, leveled = new_data(self.frame, newdata)
         x = self.frame.fixed_matrix(leveled)
         return pd.Series(x @ self._beta, index=data.index, name="predicted")
-

@@ -314,4 +314,3 @@ class NlmeModel(NlmeInferenceView, FittedModel):
             "correlation_parameters": self.correlation_parameters.to_dict(),
             "variance_parameters": self.variance_parameters.to_dict(),
         }
-
