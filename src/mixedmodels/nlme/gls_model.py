@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ..engine.deviance import residual_dof
-from ..engine.optimize import OptimizationResult, OptimizerControl
 from ..errors import check_integer, check_probability
 from ..frame import new_data
 from .results import NlmeModel
-
-if TYPE_CHECKING:
-    from .fitting import NlmeProblem
 
 __all__ = ["GLSModel"]
 
@@ -26,15 +21,8 @@ class GLSModel(NlmeModel):
 
     kind = "gls"
 
-    def __init__(
-        self,
-        problem: NlmeProblem,
-        params: np.ndarray,
-        control: OptimizerControl,
-        optimization: OptimizationResult | None = None,
-        iterations: int = 0,
-    ):
-        super().__init__(problem, params, control, optimization, iterations)
+    def _estimate(self) -> None:
+        """The generalized least-squares solve at the parameters (nlme's ``gls`` estimates)."""
         fit = self.likelihood.fit(self._params)
         self._beta, self._sigma, self._criterion = fit.beta, fit.sigma, -2.0 * fit.loglik
         self._r_fixed = fit.r_fixed

@@ -5,19 +5,14 @@ from __future__ import annotations
 
 import math
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from ..engine.optimize import OptimizationResult, OptimizerControl
 from ..errors import FitError, check_integer, check_probability
 from ..frame import new_data
 from .likelihood import natural_covariance, split_natural
 from .results import NlmeModel
-
-if TYPE_CHECKING:
-    from .fitting import NlmeProblem
 
 __all__ = ["LMEModel"]
 
@@ -27,15 +22,8 @@ class LMEModel(NlmeModel):
 
     kind = "lme"
 
-    def __init__(
-        self,
-        problem: NlmeProblem,
-        params: np.ndarray,
-        control: OptimizerControl,
-        optimization: OptimizationResult | None = None,
-        iterations: int = 0,
-    ):
-        super().__init__(problem, params, control, optimization, iterations)
+    def _estimate(self) -> None:
+        """The blocked Cholesky solve at the parameters: beta, sigma, the criterion, the random effects."""
         likelihood = self.likelihood
         result = likelihood.factor_at(self._params)
         if result is None:

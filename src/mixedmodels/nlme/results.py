@@ -59,6 +59,11 @@ class NlmeModel(NlmeInferenceView, FittedModel):
         self.optimization = optimization
         self.iterations = iterations  # nlme's outer iterations for variance functions of the fitted values
         self._params = np.asarray(params, dtype=float)
+        self._estimate()
+
+    def _estimate(self) -> None:
+        """Set ``_beta``, ``_sigma`` and ``_criterion`` at ``_params`` (each model's own solve)."""
+        raise NotImplementedError
 
     @property
     def data(self) -> PreparedData:
