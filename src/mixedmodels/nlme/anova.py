@@ -34,12 +34,12 @@ def anova(
     must use the same rows, response and method; REML fits with different fixed effects give a warning,
     as their restricted likelihoods are not comparable.
     """
-    from .models import _NlmeModel
+    from .results import NlmeModel
 
     if not models:
         raise TypeError("anova() needs at least one fitted model")
     for model in models:
-        check_instance("anova()'s models", model, _NlmeModel, "gls or lme fits (mm.anova compares lmer fits)")
+        check_instance("anova()'s models", model, NlmeModel, "gls or lme fits (mm.anova compares lmer fits)")
     if len(models) == 1:
         return f_tests(models[0], type, L)
     if type is not None or L is not None:

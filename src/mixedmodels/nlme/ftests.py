@@ -30,7 +30,7 @@ from ..inference.satterthwaite import independent_contrasts, wald_f
 from .fixdf import term_columns
 
 if TYPE_CHECKING:
-    from .models import _NlmeModel
+    from .results import NlmeModel
 
 __all__ = ["F_TEST_COLUMNS", "TEST_TYPES", "f_tests"]
 
@@ -58,7 +58,7 @@ def _table(tests: dict[str, FTest]) -> pd.DataFrame:
     return table.astype({"numDF": int, "denDF": int})
 
 
-def _contrast_df(model: _NlmeModel, contrasts: np.ndarray) -> float:
+def _contrast_df(model: NlmeModel, contrasts: np.ndarray) -> float:
     """The denominator df of the fixed effects that ``contrasts`` involve, which must be one."""
     involved = np.any(contrasts != 0, axis=0)
     df = model.fixed_df[involved]
@@ -71,7 +71,7 @@ def _contrast_df(model: _NlmeModel, contrasts: np.ndarray) -> float:
 
 
 def f_tests(
-    model: _NlmeModel,
+    model: NlmeModel,
     type: str | None = None,  # noqa: A002 - nlme's name
     L=None,
 ) -> pd.DataFrame:
