@@ -95,9 +95,7 @@ class FixedTerms:
                 for v in term.variables
                 if not (variables - {v}) or any(variables - {v} <= t.variables for t in self.terms)
             )
-            self.terms.append(
-                _Term(term.label, variables, contrasted, term.numeric, len(variables), term)
-            )
+            self.terms.append(_Term(term.label, variables, contrasted, term.numeric, len(variables), term))
             self.columns[term.label] = np.array([position[c] for c in term.columns if c in position], int)
         self.labels = [t.label for t in self.terms]
         if self.has_intercept:
