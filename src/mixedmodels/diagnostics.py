@@ -38,9 +38,9 @@ import scipy.linalg as la
 import scipy.sparse as sp
 from scipy import stats
 
+from .data.terms import grouping_factor
 from .engine.cholesky import BlockedCholesky
 from .errors import ConvergenceWarning, FitError, check_instance
-from .frame import grouping_factor
 
 if TYPE_CHECKING:
     from .lmm import LinearMixedModel

@@ -40,7 +40,7 @@ __all__ = [
 def _factor(values) -> pd.Series:
     """R's ``factor(x)`` and ``as.factor(x)``: a categorical with R's level order and labels
     (categories kept, other values sorted; ``6``, not ``6.0``)."""
-    from .frame import grouping_factor  # frame imports this module through design
+    from .data.terms import grouping_factor  # data.terms imports this module through design
 
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     group = grouping_factor({"x": series}, ("x",), "x")

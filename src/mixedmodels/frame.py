@@ -18,10 +18,9 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import lapack
 
 from .data.rows import RowChunk, total_offset
-from .data.spec import GroupLevels, MixedModelSpec, ReTerm
+from .data.spec import MixedModelSpec, ReTerm
 from .data.tables import (
     REPRESENTABLE,
     CompleteRows,
@@ -33,67 +32,25 @@ from .data.tables import (
     r_label,
     to_pandas,
 )
+from .data.terms import RandomEffectsTerm, grouping_factor, independent_columns
 from .design import Design
-from .engine.crossprod import CrossProducts, ReBlock, ResponseUnits
+from .engine.crossprod import CrossProducts, ResponseUnits
 from .errors import ModelMessage
 from .formula import FormulaError, ParsedFormula, RandomTerm
 
 __all__ = [
     "ModelFrame",
-    "GroupingFactor",
-    "RandomEffectsTerm",
     "build_frame",
     "check_finite",
     "CompleteRows",
     "complete_rows",
     "formula_offset",
-    "grouping_factor",
-    "independent_columns",
     "new_data",
     "numeric_vector",
     "to_pandas",
     "ModelMessage",
     "r_label",
 ]
-
-
-@dataclass
-class GroupingFactor(GroupLevels):
-    """A grouping factor's levels and the codes of the rows (0-based indices into ``levels``)."""
-
-    codes: np.ndarray
-
-    @property
-    def group_levels(self) -> GroupLevels:
-        """The factor without its rows' codes (what a model spec keeps)."""
-        return GroupLevels(self.name, self.variables, self.levels)
-
-
-@dataclass
-class RandomEffectsTerm:
-    """One ``(lhs | group)`` term, materialized on the rows."""
-
-    term: RandomTerm
-    design: Design
-    factor: GroupingFactor
-    z: np.ndarray
-
-    @property
-    def column_names(self) -> list[str]:
-        return self.design.column_names
-
-    @property
-    def ncols(self) -> int:
-        return self.z.shape[1]
-
-    def re_block(self, rows: np.ndarray | None = None) -> ReBlock:
-        """The term's view of all rows, or of the rows indexed by ``rows``."""
-        if rows is None:
-            return ReBlock(self.factor.codes, self.z, self.factor.nlevels)
-        return ReBlock(self.factor.codes[rows], self.z[rows], self.factor.nlevels)
-
-    def describe(self) -> str:
-        return f"({self.term.lhs} | {self.factor.name})"
 
 
 @dataclass
@@ -186,47 +143,6 @@ def new_data(
     return frame.spec.new_data(newdata, random)
 
 
-def _r_labels(values: pd.Index | np.ndarray) -> pd.Index:
-    """:func:`r_label` of each of distinct ``values``; strings and integers convert all at once."""
-    dtype = values.dtype
-    if isinstance(dtype, pd.StringDtype) or (isinstance(dtype, np.dtype) and dtype.kind in "iuU"):
-        labels = values.astype(str)
-        if isinstance(labels, np.ndarray):
-            return pd.Index(labels)
-        return labels if labels.name is None else labels.rename(None)
-    return pd.Index([r_label(v) for v in values])
-
-
-def _factor_codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Codes and R labels of ``as.factor(column)[, drop = TRUE]``: categories in their order, other
-    values sorted; unused levels dropped."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.array.codes.astype(np.int64)
-        categories = column.dtype.categories
-        used = np.bincount(codes, minlength=len(categories)) > 0
-        if not used.all():
-            codes = (np.cumsum(used) - 1)[codes]
-            categories = categories[used]
-        return codes, _r_labels(categories)
-    values, codes = np.unique(column.to_numpy(), return_inverse=True)
-    return codes.astype(np.int64).ravel(), _r_labels(values)
-
-
-def grouping_factor(
-    data: pd.DataFrame | Mapping[str, pd.Series], variables: tuple[str, ...], name: str
-) -> GroupingFactor:
-    """Interaction of ``variables`` with R's level order (first variable slowest), unused levels dropped."""
-    codes, labels = _factor_codes(data[variables[0]])
-    for var in variables[1:]:
-        more_codes, more_labels = _factor_codes(data[var])
-        used, codes = np.unique(codes * len(more_labels) + more_codes, return_inverse=True)
-        labels = pd.Index(
-            [f"{labels[c // len(more_labels)]}:{more_labels[c % len(more_labels)]}" for c in used]
-        )
-        codes = codes.ravel()
-    return GroupingFactor(name, variables, labels, codes)
-
-
 def _check_scale(x: np.ndarray, tol: float = 1e3) -> str | None:
     """lme4's checkScaleX: non-0/1 columns whose SDs differ from 1, or from each other, by over ``tol``."""
     if x.shape[0] < 2:
@@ -241,26 +157,6 @@ def _check_scale(x: np.ndarray, tol: float = 1e3) -> str | None:
     if log_sd and max(max(map(abs, log_sd)), max(log_sd) - min(log_sd)) > math.log(tol):
         return "Some predictor variables are on very different scales: consider rescaling"
     return None
-
-
-def independent_columns(x: np.ndarray, tol: float = 1e-7) -> np.ndarray:
-    """Indices of the columns R's QR (LINPACK ``dqrdc2``) keeps: a column goes when its residual after
-    projection on the columns before it is below ``tol`` times its norm; later collinear ones go first.
-
-    The diagonal of R in a QR decomposition is exactly that residual norm, and R's columns have the norms
-    of x's (Householder QR is column-wise backward stable), so one QR per dropped column (usually none)
-    decides it.  LAPACK's dgeqrf is called directly: ``np.linalg.qr`` costs several times more.
-    """
-    kept = np.arange(x.shape[1])
-    while kept.size:
-        factored = lapack.dgeqrf(x if kept.size == x.shape[1] else x[:, kept])[0]
-        r = np.triu(factored[: kept.size])
-        residual = np.abs(np.diagonal(r))
-        small = np.flatnonzero(~(residual > tol * np.sqrt(np.einsum("ij,ij->j", r, r))))
-        if small.size == 0:
-            break
-        kept = np.delete(kept, small[0])
-    return kept
 
 
 def _lme4_term_order(nlevels: list[int]) -> list[int]:

@@ -23,10 +23,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..data.tables import check_finite, complete_rows
+from ..data.terms import grouping_factor
 from ..design import Design
 from ..errors import check_names
 from ..formula import FormulaError, parse_formula, rhs_terms
-from ..frame import grouping_factor
 
 __all__ = ["AnovaDesign", "AnovaTerm", "build_design"]
 

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..data.terms import independent_columns
 from ..design import Design, DesignTerm
 from ..errors import check_choice
-from ..frame import independent_columns
 
 if TYPE_CHECKING:
     from ..frame import ModelFrame

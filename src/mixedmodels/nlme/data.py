@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data.tables import joined_labels
+from ..data.tables import joined_labels, to_pandas
+from ..data.terms import grouping_factor
 from ..formula import FormulaError, parse_formula
-from ..frame import ModelFrame, build_frame, grouping_factor, to_pandas
+from ..frame import ModelFrame, build_frame
 from .corstruct import CorStruct
 from .forms import with_random_argument
 from .groups import GroupLayout, sort_order

@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..data.tables import check_finite, to_pandas
+from ..data.terms import grouping_factor
 from ..engine.deviance import deviance_at_sigma
 from ..errors import check_instance, check_numbers
 from ..formula import parse_formula
-from ..frame import build_frame, check_finite, grouping_factor, to_pandas
+from ..frame import build_frame
 from .groups import GroupLayout, sort_order
 
 __all__ = ["gls_known_covariance", "KnownCovarianceGLS"]
