@@ -360,6 +360,8 @@ def test_bad_input_messages():
         mm.aov("score ~ Machine", machines, ss_type=2)
     with pytest.raises(ValueError, match="not variables"):
         mm.aov("score ~ Machine", machines, factors=["nitro"])
+    with pytest.raises(ValueError, match="'score' is the response"):
+        mm.aov("score ~ Machine", machines, factors=["score"])
     empty_cell = machines[~((machines["Worker"] == "1") & (machines["Machine"] == "A"))]
     with pytest.raises(ValueError, match="aliased"):
         mm.aov("score ~ Machine * Worker", empty_cell, random=["Worker", "Machine:Worker"])

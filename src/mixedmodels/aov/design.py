@@ -177,6 +177,10 @@ def build_design(
     for term_variables, label in zip(variables, labels):
         if label in random_labels:
             classification.update(term_variables)
+    if parsed.response in factors:
+        raise ValueError(
+            f"factors: {parsed.response!r} is the response of {formula!r}, not a classification variable"
+        )
     unknown = sorted(set(factors) - set(frame.columns))
     if unknown:
         raise ValueError(f"factors {unknown} are not variables of {formula!r}")
