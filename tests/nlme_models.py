@@ -370,7 +370,7 @@ def check_fit(model, ref: dict) -> None:
 
 def check_structures(model, ref: dict) -> None:
     """The correlation and variance-function parameters on nlme's reported scale, with nlme's names."""
-    for ours, key in ((model.correlation_parameters, "corStruct"), (model.variance_parameters, "varStruct")):
+    for ours, key in ((model.correlation_parameters, "corStruct"), (model.varfunc_params, "varStruct")):
         block = ref[key]
         if block is None or not block["values"]:
             assert len(ours) == 0

@@ -167,5 +167,5 @@ def test_sleepstudy_bootstrap_agrees_with_wald_and_profile():
         limits = percentile_interval(replicates[name].to_numpy(), 0.95)
         assert np.all(np.abs(limits - wald.loc[name]) < 4 * quantile_se * se[k])
         assert np.all(np.abs(limits - profile.loc[name]) < (4 * quantile_se + 0.06) * se[k])
-    sigma_sd = np.sqrt(m.variance_parameters.covariance[-1, -1])
+    sigma_sd = np.sqrt(m.varpar.covariance[-1, -1])
     assert abs(replicates[".sigma"].std() / sigma_sd - 1) < mc_relative + 0.02

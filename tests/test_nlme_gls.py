@@ -75,7 +75,7 @@ def test_varident_reference_stratum_is_first_in_sorted_data():
     # nlme sorts by the correlation groups before it orders the strata: Orthodont's first Subject level
     # is M16, a boy, so the reference stratum is Male and the ratio is reported for Female
     model = fit("gls_orthodont_ident_sex")
-    assert list(model.variance_parameters.index) == ["Female"]
+    assert list(model.varfunc_params.index) == ["Female"]
 
 
 def test_no_structure_matches_least_squares():
@@ -84,7 +84,7 @@ def test_no_structure_matches_least_squares():
     x = model.frame.x
     beta = np.linalg.lstsq(x, d["distance"].to_numpy(), rcond=None)[0]
     assert_close(model.fixef, beta, 1e-10)
-    assert model.correlation_parameters.empty and model.variance_parameters.empty
+    assert model.correlation_parameters.empty and model.varfunc_params.empty
 
 
 def test_rows_with_missing_values_are_dropped():
@@ -148,19 +148,19 @@ def test_variance_function_options():
     d = mm.datasets.load("Orthodont")
     free = mm.gls("distance ~ age * Sex", d, weights=mm.VarIdent("~ 1 | Sex"))
     fixed = mm.gls("distance ~ age * Sex", d, weights=mm.VarIdent("~ 1 | Sex", fixed={"Female": 0.5}))
-    assert fixed.variance_parameters.empty and fixed.df_loglik == free.df_loglik - 1
+    assert fixed.varfunc_params.empty and fixed.df_loglik == free.df_loglik - 1
     assert fixed.loglik < free.loglik
     # naming all strata but one makes that one the reference
     flipped = mm.gls("distance ~ age * Sex", d, weights=mm.VarIdent("~ 1 | Sex", value={"Male": 1.0}))
-    assert list(flipped.variance_parameters.index) == ["Male"]
-    assert_close(flipped.variance_parameters["Male"], 1 / free.variance_parameters["Female"], 1e-4)
+    assert list(flipped.varfunc_params.index) == ["Male"]
+    assert_close(flipped.varfunc_params["Male"], 1 / free.varfunc_params["Female"], 1e-4)
     assert_close(flipped.loglik, free.loglik, 1e-9)
     power = mm.gls("distance ~ age", d, weights=mm.VarPower("~ age", fixed=0.5))
     by_hand = mm.gls("distance ~ age", d, weights="~ age")  # VarFixed: variance proportional to age
     assert_close(power.loglik, by_hand.loglik, 1e-12)
     comb = mm.VarComb(mm.VarIdent("~ 1 | Sex"), mm.VarPower("~ age"))
     combined = mm.gls("distance ~ age * Sex", d, weights=comb)
-    assert list(combined.variance_parameters.index) == ["A.Female", "B.power"]
+    assert list(combined.varfunc_params.index) == ["A.Female", "B.power"]
 
 
 def test_one_huge_group_without_closed_form_is_refused():

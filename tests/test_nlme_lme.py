@@ -133,6 +133,6 @@ def test_crossed_random_effects_with_a_variance_function():
     weighted = mm.lme(
         "diameter ~ 1", penicillin, random="(1 | plate) + (1 | sample)", weights=mm.VarIdent("~ 1 | sample")
     )
-    assert len(weighted.variance_parameters) == 5 and weighted.loglik > plain.loglik
+    assert len(weighted.varfunc_params) == 5 and weighted.loglik > plain.loglik
     with pytest.raises(ValueError, match="crossed"):
         mm.lme("diameter ~ 1", penicillin, random="(1 | plate) + (1 | sample)", correlation=mm.CorCompSymm())

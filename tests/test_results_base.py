@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 
+import pandas as pd
 import pytest
 from nlme_models import fit
 
@@ -43,3 +44,16 @@ def test_to_dict_has_the_shared_part_in_every_family():
         assert shared | {"deviance"} <= set(result)
         assert result["loglik"] == model.loglik and result["df_loglik"] == model.df_loglik
     assert {"model", "method", "correlation_parameters"} <= set(models[2].to_dict())
+
+
+def test_old_names_of_the_variance_parameters_warn():
+    """architecture.md's names: nlme's variance-function parameters are ``varfunc_params`` and the
+    inference view's variance parameters ``varpar``; the old ``variance_parameters`` warns for one release."""
+    orthodont = mm.datasets.load("Orthodont")
+    gls = mm.gls("distance ~ age", orthodont, weights=mm.VarIdent("~ 1 | Sex"))
+    with pytest.warns(DeprecationWarning, match="use varfunc_params"):
+        old = gls.variance_parameters
+    pd.testing.assert_series_equal(old, gls.varfunc_params)
+    lmer = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    with pytest.warns(DeprecationWarning, match="use varpar"):
+        assert lmer.variance_parameters is lmer.varpar

@@ -399,7 +399,8 @@ class LinearMixedModel(FittedModel):
 
     @property
     def variance_parameters(self):
-        """The older name of :attr:`varpar`."""
+        """Deprecated name of :attr:`varpar` (removed in the next release)."""
+        warnings.warn("variance_parameters is deprecated; use varpar", DeprecationWarning, stacklevel=2)
         return self.varpar
 
     @cached_property

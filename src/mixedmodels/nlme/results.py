@@ -16,6 +16,7 @@ nlme's scales with nlme's conventions (Pinheiro & Bates 2000, ch. 5):
 from __future__ import annotations
 
 import math
+import warnings
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -116,11 +117,19 @@ class NlmeModel(NlmeInferenceView, FittedModel):
         return self.residual.corstruct.coefficients(self.residual.split(self._structure_params())[0])
 
     @property
-    def variance_parameters(self) -> pd.Series:
+    def varfunc_params(self) -> pd.Series:
         """The variance function's parameters on nlme's reported scale (ratios, power, expon, const)."""
         if self.residual.varfunc is None:
             return pd.Series(dtype=float)
         return self.residual.varfunc.coefficients(self.residual.split(self._structure_params())[1])
+
+    @property
+    def variance_parameters(self) -> pd.Series:
+        """Deprecated name of :attr:`varfunc_params` (removed in the next release)."""
+        warnings.warn(
+            "variance_parameters is deprecated; use varfunc_params", DeprecationWarning, stacklevel=2
+        )
+        return self.varfunc_params
 
     @cached_property
     def variance_weights(self) -> pd.Series:
@@ -189,7 +198,7 @@ class NlmeModel(NlmeInferenceView, FittedModel):
         if self.residual.corstruct is not None:
             names += [f"corStruct.{n}" for n in self.correlation_parameters.index]
         if self.residual.varfunc is not None:
-            names += [f"varStruct.{n}" for n in self.variance_parameters.index]
+            names += [f"varStruct.{n}" for n in self.varfunc_params.index]
         return self._random_natural_names() + names + ["log(sigma)"]
 
     def _random_natural_names(self) -> list[str]:
@@ -317,5 +326,5 @@ class NlmeModel(NlmeInferenceView, FittedModel):
             "model": self.kind,
             "method": self.method,
             "correlation_parameters": self.correlation_parameters.to_dict(),
-            "variance_parameters": self.variance_parameters.to_dict(),
+            "varfunc_params": self.varfunc_params.to_dict(),
         }

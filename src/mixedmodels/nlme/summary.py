@@ -67,7 +67,7 @@ class NlmeSummary:
         lines = []
         for label, structure, values in (
             ("Correlation Structure", m.residual.corstruct, m.correlation_parameters),
-            ("Variance function", m.residual.varfunc, m.variance_parameters),
+            ("Variance function", m.residual.varfunc, m.varfunc_params),
         ):
             if structure is None:
                 continue
