@@ -58,14 +58,12 @@ def fit_theta(
     with limited_threads():
         result, caught = _minimize(objective, start, step, control)
         if control.moment_start and at_boundary(objective, result.x, FLAT_BOUNDARY_TOL):
-            for other_start in (objective.initial * scale, objective.initial):
-                other, other_caught = _minimize(objective, other_start, None, control)
-                if other.fun < result.fun - 1e-10:
-                    result, caught = other, other_caught
-            for other_start in _rotated_factors(objective, result.x):
-                other, other_caught = _minimize(objective, other_start, None, control)
-                if other.fun < result.fun - 1e-10:
-                    result, caught = other, other_caught
+            result, caught = _lowest(
+                objective, control, (result, caught), (objective.initial * scale, objective.initial)
+            )
+            result, caught = _lowest(
+                objective, control, (result, caught), _rotated_factors(objective, result.x)
+            )
     largest = float(np.max(result.x / scale, initial=0.0))
     if largest > NEGLIGIBLE_RESIDUAL:
         text = (
@@ -74,6 +72,15 @@ def fit_theta(
         )
         caught = [*caught, warnings.WarningMessage(ConvergenceWarning(text), ConvergenceWarning, __file__, 0)]
     return result, caught
+
+
+def _lowest(objective, control, best, starts):
+    """The lowest of ``best`` (a run and its warnings) and the runs from ``starts``."""
+    for start in starts:
+        other = _minimize(objective, start, None, control)
+        if other[0].fun < best[0].fun - 1e-10:
+            best = other
+    return best
 
 
 def _rotated_factors(objective: ProfiledObjective, theta: np.ndarray) -> list[np.ndarray]:
