@@ -131,7 +131,7 @@ def test_fit_from_chunked_cross_products_is_the_same_fit():
     df = mm.datasets.load("sleepstudy")
     whole = mm.lmer("Reaction ~ Days + (Days | Subject)", df)
     frame = whole.frame
-    terms = [t.re_block() for t in frame.terms]
+    terms = frame.blocks
     xy = np.column_stack([frame.x, frame.y])
     chunks = []
     for rows in np.array_split(np.arange(frame.nobs), 5):

@@ -248,7 +248,7 @@ def test_fitted_lines_one_panel_per_group(source, x):
     levels = m.ranef["Subject"].index
     assert panel_titles(figure) == [str(v) for v in levels]
     assert figure.get_suptitle().startswith("Data and fitted lines by Subject")
-    codes = m.frame.terms[0].factor.codes
+    codes = m.frame.blocks[0].codes
     population = m.predict(re_form="~0").to_numpy()
     for j, ax in enumerate(figure.axes):
         rows = codes == j

@@ -19,7 +19,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ..engine.crossprod import CrossProducts, ResponseUnits
+from ..engine.crossprod import CrossProducts, ReBlock, ResponseUnits
 from ..errors import FormulaError, ModelMessage
 from ..formula.parse import ParsedFormula, RandomTerm
 from .design import Design
@@ -36,7 +36,7 @@ from .tables import (
     r_label,
     to_pandas,
 )
-from .terms import RandomEffectsTerm, grouping_factor, independent_columns
+from .terms import GroupingFactor, grouping_factor, independent_columns
 
 __all__ = [
     "ModelFrame",
@@ -61,7 +61,7 @@ class ModelFrame:
     used_rows: CompleteRows  # the rows used; ``data`` is their table
     y: np.ndarray
     x: np.ndarray
-    terms: list[RandomEffectsTerm]
+    blocks: list[ReBlock]  # the engine's arrays of each random-effects term on these rows, lme4's order
     weights: np.ndarray | None
     offset: np.ndarray | None
     n_missing: int
@@ -70,6 +70,11 @@ class ModelFrame:
     @property
     def formula(self) -> ParsedFormula:
         return self.spec.formula
+
+    @property
+    def terms(self) -> list[ReTerm]:
+        """The random-effects terms (lme4's order), without rows: ``blocks`` holds the rows' arrays."""
+        return self.spec.terms
 
     @property
     def fixed_design(self) -> Design:
@@ -104,12 +109,17 @@ class ModelFrame:
         """Variables the fixed- and random-effects model matrices use (not the grouping factors)."""
         return self.spec.design_variables
 
+    def grouping_factor(self, k: int) -> GroupingFactor:
+        """The grouping factor of random-effects term ``k`` with the codes of these rows."""
+        group = self.terms[k].group
+        return GroupingFactor(group.name, group.variables, group.levels, self.blocks[k].codes)
+
     def chunk(self, rows: np.ndarray | None = None) -> RowChunk:
         """The engine's arrays of all rows (in memory, one chunk), or of the rows ``rows`` index."""
         if rows is None:
-            return RowChunk(self.x, self.response, self.weights, [t.re_block() for t in self.terms])
+            return RowChunk(self.x, self.response, self.weights, self.blocks)
         weights = None if self.weights is None else self.weights[rows]
-        blocks = [t.re_block(rows) for t in self.terms]
+        blocks = [block.rows(rows) for block in self.blocks]
         return RowChunk(self.x[rows], self.response[rows], weights, blocks)
 
     def cross_products(self, rows: np.ndarray | None = None) -> CrossProducts:
@@ -224,7 +234,7 @@ def build_frame(
         messages.append(message)
         warnings.warn(message, UserWarning, stacklevel=3)
 
-    terms = []
+    materialized: list[tuple[ReTerm, GroupingFactor, np.ndarray]] = []
     nobs = rows.nrows
     designs = {formula.fixed: (fixed_design, x_full)}  # (x | g) terms often repeat the fixed effects
     for term in formula.random:
@@ -236,24 +246,24 @@ def build_frame(
         check_finite(z, f"model matrix of ({term.lhs} | {term.group})", design.column_names)
         if term.structure in ("ar1", "toep"):
             _check_levels_structure(term, design)
-        factor = grouping_factor(rows.columns, term.variables, term.group)
-        terms.append(RandomEffectsTerm(term, design, factor, z))
-    for t in terms:
-        if t.factor.nlevels < 2:
-            raise ValueError(f"grouping factor {t.factor.name!r} must have more than 1 sampled level")
-        if t.factor.nlevels >= nobs:
+        group = grouping_factor(rows.columns, term.variables, term.group)
+        materialized.append((ReTerm(term, design, group.group_levels), group, z))
+    for t, group, _ in materialized:
+        if group.nlevels < 2:
+            raise ValueError(f"grouping factor {group.name!r} must have more than 1 sampled level")
+        if group.nlevels >= nobs:
             raise ValueError(
-                f"number of levels of grouping factor {t.factor.name!r} ({t.factor.nlevels}) must be less "
+                f"number of levels of grouping factor {group.name!r} ({group.nlevels}) must be less "
                 f"than the number of observations ({nobs})"
             )
-        q = t.factor.nlevels * t.ncols
+        q = group.nlevels * t.ncols
         if nobs <= q:
             raise ValueError(
                 f"number of observations (={nobs}) <= number of random effects (={q}) for term "
                 f"{t.describe()}; the random-effects parameters are probably unidentifiable"
             )
-    order = _lme4_term_order([t.factor.nlevels for t in terms])
-    terms = [terms[i] for i in order]
+    order = _lme4_term_order([group.nlevels for _, group, _ in materialized])
+    materialized = [materialized[i] for i in order]
 
     prior_weights = rows.extra.get("weights")
     weights_column = None
@@ -296,7 +306,7 @@ def build_frame(
         response=response,
         fixed_design=fixed_design,
         kept_columns=kept,
-        terms=[ReTerm(t.term, t.design, t.factor.group_levels) for t in terms],
+        terms=[t for t, _, _ in materialized],
         weights=weights_column,
         offset=offset_column,
         formula_offsets=[column for column, _ in formula_offsets],
@@ -308,7 +318,7 @@ def build_frame(
         used_rows=rows,
         y=y,
         x=x,
-        terms=terms,
+        blocks=[ReBlock(group.codes, z, group.nlevels) for _, group, z in materialized],
         weights=prior_weights,
         offset=offset_values,
         n_missing=rows.n_missing,

@@ -54,6 +54,17 @@ class ReTerm:
     design: Design
     group: GroupLevels
 
+    @property
+    def column_names(self) -> list[str]:
+        return self.design.column_names
+
+    @property
+    def ncols(self) -> int:
+        return len(self.design.column_names)
+
+    def describe(self) -> str:
+        return f"({self.term.lhs} | {self.group.name})"
+
     def block(self, data: pd.DataFrame, leveled: pd.DataFrame) -> ReBlock:
         """The engine's view of the term on rows ``data`` (``leveled``: the same rows with the fit's factor
         levels, :meth:`MixedModelSpec.with_fit_levels`)."""

@@ -83,11 +83,11 @@ def leverage(model: LinearMixedModel) -> np.ndarray:
     frame = model.frame
     n, p = model.nobs, model.n_fixed
     sqrt_w = np.ones(n) if frame.weights is None else np.sqrt(frame.weights)
-    scaled = [(t.z @ lam) * sqrt_w[:, None] for t, lam in zip(frame.terms, factor.factors)]
+    scaled = [(block.z @ lam) * sqrt_w[:, None] for block, lam in zip(frame.blocks, factor.factors)]
 
-    first = frame.terms[0]
-    p0, nlevels0 = first.ncols, first.factor.nlevels
-    codes0 = first.factor.codes
+    first = frame.blocks[0]
+    p0, nlevels0 = first.ncols, first.nlevels
+    codes0 = first.codes
     u = np.einsum("nab,nb->na", factor.diag0_inv[codes0], scaled[0])
     hat = np.einsum("na,na->n", u, u)
 
@@ -104,8 +104,8 @@ def leverage(model: LinearMixedModel) -> np.ndarray:
 
     # the nonzeros of v_iD: positions (n, k) and values (n, k)
     positions = [
-        offset + term.factor.codes[:, None] * term.ncols + np.arange(term.ncols)
-        for offset, term in zip(offsets, frame.terms[1:])
+        offset + block.codes[:, None] * block.ncols + np.arange(block.ncols)
+        for offset, block in zip(offsets, frame.blocks[1:])
     ]
     positions = np.column_stack(positions + [np.broadcast_to(offsets[-2] + np.arange(p), (n, p))])
     values = np.column_stack(scaled[1:] + [frame.x * sqrt_w[:, None]])
@@ -188,13 +188,13 @@ def residual_diagnostics(model: LinearMixedModel) -> pd.DataFrame:
 def group_codes(model: LinearMixedModel, group: str) -> tuple[np.ndarray, pd.Index]:
     """Per-row codes and level labels of a grouping factor of the model or of a column of its data."""
     check_instance("group", group, str, "the name of a grouping factor or of a column")
-    for term in model.frame.terms:
-        if term.factor.name == group:
-            return term.factor.codes, term.factor.levels
+    for k, term in enumerate(model.frame.terms):
+        if term.group.name == group:
+            return model.frame.blocks[k].codes, term.group.levels
     if group in model.frame.data.columns:
         factor = grouping_factor(model.frame.data, (group,), group)
         return factor.codes, factor.levels
-    choices = sorted({t.factor.name for t in model.frame.terms} | set(model.frame.data.columns))
+    choices = sorted({t.group.name for t in model.frame.terms} | set(model.frame.data.columns))
     raise ValueError(f"unknown group {group!r}: use a grouping factor or a column of the model ({choices})")
 
 
@@ -267,9 +267,9 @@ def group_influence(model: LinearMixedModel, group: str) -> GroupInfluence:
     )
 
 
-def _factor_terms(model: LinearMixedModel, group: str) -> list[int]:
+def _group_terms(model: LinearMixedModel, group: str) -> list[int]:
     check_instance("group", group, str, "the name of a grouping factor")
-    terms = model._terms_by_factor()
+    terms = model._terms_by_group()
     if group not in terms:
         raise ValueError(f"{group!r} is not a grouping factor of the model (one of {sorted(terms)})")
     return terms[group]
@@ -286,7 +286,7 @@ def random_effects_covariance(model: LinearMixedModel, group: str) -> pd.DataFra
 
     ``sigma^2 T_k T_k'`` per term; terms on the same factor (``(x || g)``) are independent.
     """
-    ks = _factor_terms(model, group)
+    ks = _group_terms(model, group)
     products = (t @ t.T for t in (model.lambdas[k] for k in ks))
     blocks = [model.sigma**2 * 0.5 * (p + p.T) for p in products]  # symmetric to the last bit
     columns = model.ranef[group].columns
@@ -303,15 +303,15 @@ def separate_fits(model: LinearMixedModel, group: str) -> pd.DataFrame:
     ``b = (Z_j'WZ_j + sigma^2 Sigma^{-1})^{-1} Z_j'W r_j``).  Returned on the scale of ``coef`` (plus
     the fixed effect of the same name); NaN where a level's rows cannot identify its coefficients.
     """
-    ks = _factor_terms(model, group)
+    ks = _group_terms(model, group)
     frame = model.frame
-    terms = [frame.terms[k] for k in ks]
-    codes = terms[0].factor.codes
-    nlevels = terms[0].factor.nlevels
-    z = np.column_stack([t.z for t in terms])
+    blocks = [frame.blocks[k] for k in ks]
+    codes = blocks[0].codes
+    nlevels = blocks[0].nlevels
+    z = np.column_stack([block.z for block in blocks])
     partial = model.residuals.to_numpy().copy()
-    for k, term in zip(ks, terms):
-        partial += np.einsum("np,np->n", term.z, model.term_effects[k][codes])
+    for k, block in zip(ks, blocks):
+        partial += np.einsum("np,np->n", block.z, model.term_effects[k][codes])
     weights = np.ones(len(partial)) if frame.weights is None else frame.weights
     ncols = z.shape[1]
     normal = np.empty((nlevels, ncols, ncols))

@@ -145,12 +145,12 @@ class ModelPlots:
         """The grouping factor ``group`` (checked), or all of them."""
         if group is None:
             return list(self.model.ranef)
-        diagnostics._factor_terms(self.model, group)  # raises for a name that is not a grouping factor
+        diagnostics._group_terms(self.model, group)  # raises for a name that is not a grouping factor
         return [group]
 
     def _default_group(self, group: str | None) -> str:
         """The given group, or the grouping factor with the most levels (lme4's first term)."""
-        return self.model.frame.terms[0].factor.name if group is None else group
+        return self.model.frame.terms[0].group.name if group is None else group
 
     @property
     def _residual_label(self) -> str:
@@ -389,7 +389,7 @@ class ModelPlots:
     def _default_x(self, group: str) -> str:
         """The numeric variable of the group's random-effects terms, else of the fixed effects."""
         data = self.model.frame.data
-        lhs = [t.term.lhs for t in self.model.frame.terms if t.factor.name == group]
+        lhs = [t.term.lhs for t in self.model.frame.terms if t.group.name == group]
         for text in lhs + [self.model.frame.formula.fixed]:
             for name in formula_names(text)[0]:
                 if name in data and pd.api.types.is_numeric_dtype(data[name].dtype):

@@ -171,8 +171,9 @@ class LinearMixedModel(FittedModel):
         if response.shape != (self.nobs,):
             raise ValueError(f"the response has shape {response.shape}, the model has {self.nobs} rows")
         frame = replace(self.frame, y=response)
-        terms = [t.re_block() for t in frame.terms]
-        cross = with_response(self.cross, terms, frame.x, frame.response, frame.weights, frame.response_units)
+        cross = with_response(
+            self.cross, frame.blocks, frame.x, frame.response, frame.weights, frame.response_units
+        )
         return fit(assemble(frame, self.reml, cross), self.control)
 
     def refit_cross(self, cross: CrossProducts) -> LinearMixedModel:
@@ -236,7 +237,7 @@ class LinearMixedModel(FittedModel):
 
     @property
     def ngroups(self) -> dict[str, int]:
-        return {name: self.frame.terms[ks[0]].factor.nlevels for name, ks in self._terms_by_factor().items()}
+        return {name: self.frame.terms[ks[0]].group.nlevels for name, ks in self._terms_by_group().items()}
 
     # -- variance components ---------------------------------------------------------------------------------
     @property
@@ -249,7 +250,7 @@ class LinearMixedModel(FittedModel):
         seen: dict[str, int] = {}
         names = []
         for term in self.frame.terms:
-            name = term.factor.name
+            name = term.group.name
             count = seen.get(name, 0)
             names.append(name if count == 0 else f"{name}.{count}")
             seen[name] = count + 1
@@ -283,26 +284,26 @@ class LinearMixedModel(FittedModel):
         """Conditional modes b of each term as (nlevels, p) arrays."""
         effects = []
         for term, t, u in zip(self.frame.terms, self.lambdas, self._spherical):
-            effects.append(u.reshape(term.factor.nlevels, term.ncols) @ t.T)
+            effects.append(u.reshape(term.group.nlevels, term.ncols) @ t.T)
         return effects
 
-    def _terms_by_factor(self) -> dict[str, list[int]]:
+    def _terms_by_group(self) -> dict[str, list[int]]:
         groups: dict[str, list[int]] = {}
         for k, term in enumerate(self.frame.terms):
-            groups.setdefault(term.factor.name, []).append(k)
+            groups.setdefault(term.group.name, []).append(k)
         return groups
 
     @cached_property
     def ranef(self) -> dict[str, pd.DataFrame]:
         """Conditional modes of the random effects: grouping factor -> DataFrame (levels x terms)."""
         result = {}
-        for name, ks in self._terms_by_factor().items():
-            factor = self.frame.terms[ks[0]].factor
+        for name, ks in self._terms_by_group().items():
+            group = self.frame.terms[ks[0]].group
             blocks = [
                 pd.DataFrame(self.term_effects[k], columns=self.frame.terms[k].column_names) for k in ks
             ]
             frame = pd.concat(blocks, axis=1)
-            frame.index = factor.levels.copy()
+            frame.index = group.levels.copy()
             frame.index.name = name
             result[name] = frame
         return result
@@ -314,21 +315,21 @@ class LinearMixedModel(FittedModel):
         As lme4's ``condVar``: the covariance of b given y at the estimated theta, beta and sigma,
         sigma^2 Lambda (Lambda'Z'WZ Lambda + I)^{-1} Lambda', per level.  Columns follow ``ranef``.
         """
-        factor_l = self.chol
+        chol = self.chol
         s2 = self.sigma**2
-        factors = self.lambdas
+        lambdas = self.lambdas
         result = {}
-        for name, ks in self._terms_by_factor().items():
+        for name, ks in self._terms_by_group().items():
             sizes = [self.frame.terms[k].ncols for k in ks]
             offsets = np.concatenate([[0], np.cumsum(sizes)])
-            nlevels = self.frame.terms[ks[0]].factor.nlevels
+            nlevels = self.frame.terms[ks[0]].group.nlevels
             out = np.zeros((nlevels, offsets[-1], offsets[-1]))
             for a, ka in enumerate(ks):
                 for b, kb in enumerate(ks):
                     if b < a:
                         continue
-                    spherical = factor_l.conditional_covariance_blocks(ka, kb)
-                    block = s2 * np.einsum("ij,kjl,ml->kim", factors[ka], spherical, factors[kb])
+                    spherical = chol.conditional_covariance_blocks(ka, kb)
+                    block = s2 * np.einsum("ij,kjl,ml->kim", lambdas[ka], spherical, lambdas[kb])
                     out[:, offsets[a] : offsets[a + 1], offsets[b] : offsets[b + 1]] = block
                     out[:, offsets[b] : offsets[b + 1], offsets[a] : offsets[a + 1]] = block.transpose(
                         0, 2, 1
@@ -357,7 +358,7 @@ class LinearMixedModel(FittedModel):
     @cached_property
     def fitted(self) -> pd.Series:
         """Fitted values X beta + Z b (+ offset), indexed like the rows used from the input."""
-        terms = [(k, t.z, t.factor.codes) for k, t in enumerate(self.frame.terms)]
+        terms = [(k, block.z, block.codes) for k, block in enumerate(self.frame.blocks)]
         values = predictions.linear_predictor(self, self.frame.x, terms, self.frame.offset)
         return pd.Series(values, index=self.frame.data.index, name="fitted")
 

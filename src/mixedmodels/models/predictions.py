@@ -63,7 +63,7 @@ def included_columns(model: LinearMixedModel, re_form) -> dict[int, np.ndarray]:
         names = set(design.column_names)
         found = set()
         for k, model_term in enumerate(model.frame.terms):
-            if model_term.factor.name != term.group:
+            if model_term.group.name != term.group:
                 continue
             mask = np.isin(model_term.column_names, list(names))
             if mask.any():
@@ -82,10 +82,8 @@ def predict(model: LinearMixedModel, newdata=None, re_form=None, allow_new_level
     included = included_columns(model, re_form)
     if newdata is None:
         data, x, offset = model.frame.data, model.frame.x, model.frame.offset
-        terms = [
-            (k, model.frame.terms[k].z * mask, model.frame.terms[k].factor.codes)
-            for k, mask in included.items()
-        ]
+        blocks = model.frame.blocks
+        terms = [(k, blocks[k].z * mask, blocks[k].codes) for k, mask in included.items()]
     else:
         data, leveled = new_data(model.frame, newdata, tuple(model.frame.terms[k].term for k in included))
         x = model.frame.fixed_matrix(leveled)
@@ -93,13 +91,13 @@ def predict(model: LinearMixedModel, newdata=None, re_form=None, allow_new_level
         terms = []
         for k, mask in included.items():
             term = model.frame.terms[k]
-            labels = term.factor.labels_for(data)
-            codes = term.factor.levels.get_indexer(labels)
+            labels = term.group.labels_for(data)
+            codes = term.group.levels.get_indexer(labels)
             unseen = sorted(set(labels[codes < 0]))
             if unseen and not allow_new_levels:
                 shown = ", ".join(unseen[:10]) + (" ..." if len(unseen) > 10 else "")
                 raise ValueError(
-                    f"new levels of {term.factor.name!r} in newdata: {shown}; "
+                    f"new levels of {term.group.name!r} in newdata: {shown}; "
                     "use allow_new_levels=True to predict them at the population level"
                 )
             terms.append((k, term.design.matrix(leveled) * mask, codes))
@@ -119,8 +117,8 @@ def simulate(model: LinearMixedModel, nsim: int = 1, seed: int | None = None) ->
     out = {}
     for i in range(nsim):
         y = mean + noise_scale * rng.standard_normal(model.nobs)
-        for term, t in zip(model.frame.terms, model.lambdas):
-            u = rng.standard_normal((term.factor.nlevels, term.ncols))
-            y = y + random_contribution(term.factor.codes, term.z, sigma * u @ t.T)
+        for block, t in zip(model.frame.blocks, model.lambdas):
+            u = rng.standard_normal((block.nlevels, block.ncols))
+            y = y + random_contribution(block.codes, block.z, sigma * u @ t.T)
         out[f"sim_{i + 1}"] = y
     return pd.DataFrame(out, index=model.frame.data.index)

@@ -136,7 +136,7 @@ def prepare(
     levels: list[RandomLevel] = []
     factors = {}
     for k, term in enumerate(frame.terms):
-        factors.setdefault(term.factor.name, (term.factor, []))[1].append(k)
+        factors.setdefault(term.group.name, (frame.grouping_factor(k), []))[1].append(k)
     by_size = sorted(factors.values(), key=lambda item: item[0].nlevels)  # outermost first (stable)
     keys.extend(factor.codes for factor, _ in by_size)
     corr_codes = None

@@ -20,7 +20,7 @@ from ...engine.threads import limited_threads
 from ...errors import ConvergenceWarning, FitError
 from .data import PreparedData
 from .gls_model import GLSModel
-from .likelihood import GLSLikelihood, LMELikelihood, RandomTermData, ResidualModel, least_squares
+from .likelihood import GLSLikelihood, LMELikelihood, ResidualModel, least_squares
 from .lme_model import LMEModel
 from .results import NlmeModel
 
@@ -62,10 +62,8 @@ def assemble(prepared: PreparedData, reml: bool = True) -> NlmeProblem:
     if not prepared.frame.terms:
         return NlmeProblem(prepared, reml, residual, GLSLikelihood(prepared.x, prepared.y, residual, reml))
     order = prepared.order
-    terms = [
-        RandomTermData(t.factor.codes[order], t.z[order], t.factor.nlevels) for t in prepared.frame.terms
-    ]
-    likelihood = LMELikelihood(prepared.x, prepared.y, terms, residual, reml)
+    blocks = [block.rows(order) for block in prepared.frame.blocks]
+    likelihood = LMELikelihood(prepared.x, prepared.y, blocks, residual, reml)
     return NlmeProblem(prepared, reml, residual, likelihood)
 
 

@@ -236,15 +236,6 @@ def covariance_from_natural(natural: np.ndarray, size: int) -> np.ndarray:
     return corr * np.outer(sd, sd)
 
 
-@dataclass(frozen=True)
-class RandomTermData:
-    """One random-effects term in the model's sorted row order."""
-
-    codes: np.ndarray
-    z: np.ndarray
-    nlevels: int
-
-
 class LMELikelihood:
     """lme: the profiled deviance of the whitened model over theta (lme4's relative covariance factors,
     one lower-triangular T per term) and the residual structure's parameters."""
@@ -253,7 +244,7 @@ class LMELikelihood:
         self,
         x: np.ndarray,
         y: np.ndarray,
-        terms: Sequence[RandomTermData],
+        terms: Sequence[ReBlock],  # in the model's sorted row order
         residual: ResidualModel,
         reml: bool,
     ):

@@ -49,7 +49,7 @@ class LMEModel(NlmeModel):
 
     @property
     def ngroups(self) -> dict[str, int]:
-        return {level.name: self.frame.terms[level.term_indices[0]].factor.nlevels for level in self.levels}
+        return {level.name: self.frame.terms[level.term_indices[0]].group.nlevels for level in self.levels}
 
     def _term_covariance(self, k: int) -> np.ndarray:
         t = self._term_factors[k]
@@ -95,7 +95,7 @@ class LMEModel(NlmeModel):
         out = {}
         order = self.data.order
         for level in self.levels:
-            codes = self.frame.terms[level.term_indices[0]].factor.codes[order]
+            codes = self.frame.blocks[level.term_indices[0]].codes[order]
             first = np.unique(codes, return_index=True)[1]
             appearance = codes[np.sort(first)]
             labels = level.labels[appearance]
@@ -131,20 +131,20 @@ class LMEModel(NlmeModel):
             raise ValueError(f"level must be between 0 and {len(self.levels)} (grouping levels), not {level}")
         return level
 
-    def _add_random_effects(self, values: np.ndarray, level: int, rows) -> np.ndarray:
-        """``values`` plus z'b of every term of the outermost ``level`` levels; ``rows(term)`` gives the
-        term's (group codes, z) of the rows, codes -1 (groups not in the fit) giving NaN."""
+    def _add_random_effects(self, values: np.ndarray, level: int, block) -> np.ndarray:
+        """``values`` plus z'b of every term of the outermost ``level`` levels; ``block(k)`` gives term k's
+        :class:`ReBlock` of the rows, codes -1 (groups not in the fit) giving NaN."""
         for lev in self.levels[:level]:
             for k in lev.term_indices:
-                codes, z = rows(self.frame.terms[k])
-                effects = self._effects[k][np.maximum(codes, 0)]
-                values = values + np.where(codes >= 0, np.einsum("nq,nq->n", z, effects), np.nan)
+                rows = block(k)
+                effects = self._effects[k][np.maximum(rows.codes, 0)]
+                values = values + np.where(rows.codes >= 0, np.einsum("nq,nq->n", rows.z, effects), np.nan)
         return values
 
     def _fitted_values(self, level: int | None = None) -> np.ndarray:
         """Fitted values in frame order at ``level`` (0 = fixed effects only, default innermost)."""
         return self._add_random_effects(
-            self.frame.x @ self._beta, self._checked_level(level), lambda term: (term.factor.codes, term.z)
+            self.frame.x @ self._beta, self._checked_level(level), self.frame.blocks.__getitem__
         )
 
     def _fitted_sorted_innermost(self) -> np.ndarray:
@@ -175,7 +175,7 @@ class LMEModel(NlmeModel):
         values = self._add_random_effects(
             self.frame.fixed_matrix(leveled) @ self._beta,
             level,
-            lambda term: (term.factor.codes_for(data), term.design.matrix(leveled)),
+            lambda k: self.frame.terms[k].block(data, leveled),
         )
         return pd.Series(values, index=data.index, name="predicted")
 
@@ -193,7 +193,7 @@ class LMEModel(NlmeModel):
         from .fixdf import fixed_effects_df, term_columns
 
         order = self.data.order
-        codes = [self.frame.terms[level.term_indices[0]].factor.codes[order] for level in self.levels]
+        codes = [self.frame.blocks[level.term_indices[0]].codes[order] for level in self.levels]
         return fixed_effects_df(self.data.x, codes, term_columns(self.frame))
 
     @property
