@@ -1,4 +1,4 @@
-"""Kenward-Roger for gls and lme fits (nlme/marginal.py and inference/kenward_roger.py).
+"""Kenward-Roger for gls and lme fits (models/nlme/marginal.py and inference/kenward_roger.py).
 
 * with variance functions and correlation structures: against tools/reference_kr_nlme.R, an
   independent dense implementation in R (fixtures in tests/fixtures/kr_nlme/), at nlme's estimates (the
@@ -19,7 +19,7 @@ from nlme_models import DATA, MODELS
 from test_inference import _table, reference
 
 import mixedmodels as mm
-from mixedmodels.nlme.marginal import NlmeMarginalCovariance
+from mixedmodels.models.nlme.marginal import NlmeMarginalCovariance
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kr_nlme"
 NAMES = sorted(path.stem for path in FIXTURES.glob("*.json"))
@@ -162,7 +162,7 @@ def test_ml_fits_are_refused_as_lmer_s():
 
 
 def test_one_group_of_all_rows_is_refused_when_too_large(monkeypatch):
-    from mixedmodels.nlme import marginal
+    from mixedmodels.models.nlme import marginal
 
     monkeypatch.setattr(marginal, "LARGEST_GROUP", 10)
     fitted = fit("gls_ovary_ar1")
