@@ -55,6 +55,10 @@ class LMEModel(NlmeModel):
         t = self._term_factors[k]
         return self._sigma**2 * t @ t.T
 
+    def random_terms(self) -> list:
+        """The random-effects terms (in the sorted row order) and their covariances G_k."""
+        return [(term, self._term_covariance(k)) for k, term in enumerate(self.likelihood.terms)]
+
     @property
     def random_covariance(self) -> dict[str, pd.DataFrame]:
         """Covariance matrix of the random effects of each grouping level (``getVarCov``)."""

@@ -265,8 +265,9 @@ class NlmeModel(NlmeInferenceView, FittedModel):
         """Estimate, Std. Error, df, t value and Pr(>|t|) as nlme's ``summary`` (gls: N - p df; lme:
         nlme's inner-outer df, and for ML fits standard errors scaled by sqrt(N / (N - p))).
 
-        With ``ddf`` (``"satterthwaite"``, ``"residual"`` or ``"asymptotic"``), lmer's table with those
-        df and ``vcov``'s standard errors instead (:meth:`mixedmodels.LinearMixedModel.coef_table`).
+        With ``ddf`` (``"satterthwaite"``, ``"kenward-roger"``, ``"residual"`` or ``"asymptotic"``),
+        lmer's table with those df and ``vcov``'s standard errors instead (Kenward-Roger: those of the
+        adjusted covariance; :meth:`mixedmodels.LinearMixedModel.coef_table`).
         """
         if ddf is not None:
             from ...inference.contrasts import coefficient_table
@@ -297,9 +298,9 @@ class NlmeModel(NlmeInferenceView, FittedModel):
         default, or "marginal") or of ``L beta = 0``; with other fits, the likelihood-ratio comparison
         (``anova(m1, m2, ...)``).  See :func:`mixedmodels.models.nlme.anova`.
 
-        With ``ddf`` (``"satterthwaite"``, ``"residual"`` or ``"asymptotic"``), lmer's F tests of the
-        terms of this fit instead: ``type`` 1, 2 or 3 (default 3) with lmerTest's hypotheses and
-        columns (:meth:`mixedmodels.LinearMixedModel.anova`).
+        With ``ddf`` (``"satterthwaite"``, ``"kenward-roger"``, ``"residual"`` or ``"asymptotic"``),
+        lmer's F tests of the terms of this fit instead: ``type`` 1, 2 or 3 (default 3) with lmerTest's
+        hypotheses and columns (:meth:`mixedmodels.LinearMixedModel.anova`).
         """
         if ddf is not None:
             if others or L is not None:

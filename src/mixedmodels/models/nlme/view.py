@@ -1,11 +1,12 @@
 """gls and lme fits as the narrow view inference reads (:class:`mixedmodels.inference.view.InferenceView`).
 
 With it they take lmer's tests of the fixed effects (lmerTest's t and F tests with Satterthwaite's,
-residual or asymptotic df), which nlme does not give.  Their variance parameters are the optimizer's
-(lme: lme4's theta of each random-effects term; then the correlation structure's and the variance
-function's unconstrained parameters) and sigma; the deviance's terms in them come from the
-likelihood (``sigma_free_terms``), so Satterthwaite's derivatives are those of the lmer fit
-(:mod:`mixedmodels.inference.varpar`).
+Kenward-Roger's, residual or asymptotic df), which nlme does not give.  Their variance parameters
+are the optimizer's (lme: lme4's theta of each random-effects term; then the correlation structure's
+and the variance function's unconstrained parameters) and sigma; the deviance's terms in them come
+from the likelihood (``sigma_free_terms``), so Satterthwaite's derivatives are those of the lmer fit
+(:mod:`mixedmodels.inference.varpar`).  Kenward-Roger reads the marginal covariance group by group
+(:mod:`.marginal`), in SAS's and pbkrtest's covariance parameters.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ...inference.ddf import VIEW_DDF_METHODS
+from ...inference.kenward_roger import KenwardRoger
 from ...inference.varpar import VarianceParameters
 
 __all__ = ["NlmeInferenceView"]
@@ -25,6 +27,24 @@ class NlmeInferenceView:
     """The members of gls and lme fits that only inference reads, and ``contrast``."""
 
     ddf_methods = VIEW_DDF_METHODS
+
+    @cached_property
+    def kenward_roger(self) -> KenwardRoger:
+        """The Kenward-Roger adjustment (REML fits): adjusted vcov, df and F tests, as pbkrtest's with the
+        second-derivative term of the residual structure's parameters (SAS's DDFM=KR)."""
+        from .marginal import NlmeMarginalCovariance
+
+        return KenwardRoger(self, NlmeMarginalCovariance(self))
+
+    @property
+    def vcov_kenward_roger(self) -> pd.DataFrame:
+        """Kenward-Roger adjusted covariance of the fixed effects (REML fits)."""
+        names = self.frame.fixed_names
+        return pd.DataFrame(self.kenward_roger.adjusted_vcov, index=names, columns=names)
+
+    def random_terms(self) -> list:
+        """The random-effects terms (in the sorted row order) and their covariances G_k: none for gls."""
+        return []
 
     @cached_property
     def varpar(self) -> VarianceParameters:
@@ -38,7 +58,7 @@ class NlmeInferenceView:
     ) -> pd.DataFrame:
         """Tests of linear combinations ``L beta`` of the fixed effects, as lmer's
         :meth:`mixedmodels.LinearMixedModel.contrast` (lmerTest's ``contest``); ``ddf``
-        ``"satterthwaite"``, ``"residual"`` or ``"asymptotic"``."""
+        ``"satterthwaite"``, ``"kenward-roger"``, ``"residual"`` or ``"asymptotic"``."""
         from ...inference.contrasts import contrast_table
 
         return contrast_table(self, contrasts, ddf=ddf, joint=joint, level=level)
