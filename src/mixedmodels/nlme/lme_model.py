@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FitError, check_integer, check_probability
-from ..frame import new_data
 from .likelihood import natural_covariance, split_natural
 from .results import NlmeModel
 
@@ -37,7 +36,8 @@ class LMEModel(NlmeModel):
         self._theta = self._params[: likelihood.n_theta]
         factors = likelihood.factors(self._theta)
         self._effects = [
-            u.reshape(t.nlevels, t.z.shape[1]) @ f.T for t, f, u in zip(likelihood.terms, factors, spherical)
+            u.reshape(nlevels, ncols) @ f.T
+            for nlevels, ncols, f, u in zip(likelihood.nlevels, likelihood.ncols, factors, spherical)
         ]
         self._term_factors = factors
 
@@ -132,11 +132,11 @@ class LMEModel(NlmeModel):
         return level
 
     def _add_random_effects(self, values: np.ndarray, level: int, rows) -> np.ndarray:
-        """``values`` plus z'b of every term of the outermost ``level`` levels; ``rows(term)`` gives the
-        term's (group codes, z) of the rows, codes -1 (groups not in the fit) giving NaN."""
+        """``values`` plus z'b of every term of the outermost ``level`` levels; ``rows(k)`` gives term k's
+        (group codes, z) of the rows, codes -1 (groups not in the fit) giving NaN."""
         for lev in self.levels[:level]:
             for k in lev.term_indices:
-                codes, z = rows(self.frame.terms[k])
+                codes, z = rows(k)
                 effects = self._effects[k][np.maximum(codes, 0)]
                 values = values + np.where(codes >= 0, np.einsum("nq,nq->n", z, effects), np.nan)
         return values
@@ -144,7 +144,9 @@ class LMEModel(NlmeModel):
     def _fitted_values(self, level: int | None = None) -> np.ndarray:
         """Fitted values in frame order at ``level`` (0 = fixed effects only, default innermost)."""
         return self._add_random_effects(
-            self.frame.x @ self._beta, self._checked_level(level), lambda term: (term.factor.codes, term.z)
+            self.frame.x @ self._beta,
+            self._checked_level(level),
+            lambda k: (self.frame.terms[k].factor.codes, self.frame.terms[k].z),
         )
 
     def _fitted_sorted_innermost(self) -> np.ndarray:
@@ -165,17 +167,19 @@ class LMEModel(NlmeModel):
     def predict(self, newdata=None, level: int | None = None) -> pd.Series:
         """Predictions at ``level`` (0 = population, default innermost) for the fit's rows or ``newdata``.
 
-        As nlme, rows of groups not seen in the fit are NaN at levels that include those groups.
+        As nlme, rows of groups not seen in the fit are NaN at levels that include those groups.  New data
+        are materialized with the model spec alone (``frame.spec``), not the fit's rows.
         """
         if newdata is None:
             return pd.Series(self._fitted_values(level), index=self._index, name="predicted")
         level = self._checked_level(level)
-        random = tuple(self.frame.terms[k].term for lev in self.levels[:level] for k in lev.term_indices)
-        data, leveled = new_data(self.frame, newdata, random)
+        spec = self.frame.spec
+        random = tuple(spec.terms[k].term for lev in self.levels[:level] for k in lev.term_indices)
+        data, leveled = spec.new_data(newdata, random)
         values = self._add_random_effects(
-            self.frame.fixed_matrix(leveled) @ self._beta,
+            spec.fixed_matrix(leveled) @ self._beta,
             level,
-            lambda term: (term.factor.codes_for(data), term.design.matrix(leveled)),
+            lambda k: (spec.terms[k].group.codes_for(data), spec.terms[k].design.matrix(leveled)),
         )
         return pd.Series(values, index=data.index, name="predicted")
 
