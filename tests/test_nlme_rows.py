@@ -24,8 +24,8 @@ import pytest
 from nlme_models import DATA, MODELS, ovary
 
 import mixedmodels as mm
-from mixedmodels.nlme.data import prepare
-from mixedmodels.nlme.fitting import assemble
+from mixedmodels.models.nlme.data import prepare
+from mixedmodels.models.nlme.fitting import assemble
 
 
 def _with_missing(data: pd.DataFrame) -> pd.DataFrame:

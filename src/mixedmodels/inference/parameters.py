@@ -22,7 +22,7 @@ import numpy as np
 from ..engine.covariance import Toeplitz, Unstructured
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from ..models.lmm import LinearMixedModel
 
 __all__ = [
     "variance_names",
