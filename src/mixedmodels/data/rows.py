@@ -2,9 +2,9 @@
 
 A row source yields :class:`RowChunk`\\ s; the cross-products of all rows are the sum of the chunks'
 (:mod:`mixedmodels.engine.crossprod`), so rows need not be in memory all at once.  In-memory data is
-one chunk (the model frame); :class:`TableRows` cuts a table into chunks of k rows and makes each
-chunk's arrays from the model spec alone, as a Parquet dataset read batch by batch or Dask partitions
-would be.
+one chunk (the model frame); :class:`TableRows` cuts a table into chunks of k rows (or of whole groups
+of rows, when rows that belong together must stay together) and makes each chunk's arrays from the model
+spec alone, as a Parquet dataset read batch by batch or Dask partitions would be.
 
 The response enters the cross-products in units that every chunk must share, a least-squares shift and
 the residuals' root mean square (:class:`~mixedmodels.engine.crossprod.ResponseUnits`), which depend on
@@ -31,7 +31,7 @@ from ..engine.crossprod import (
 from .spec import MixedModelSpec
 from .tables import complete_mask, given_values, to_pandas
 
-__all__ = ["RowChunk", "RowSource", "TableRows", "source_cross_products", "total_offset"]
+__all__ = ["RowChunk", "RowSource", "TableRows", "chunk_slices", "source_cross_products", "total_offset"]
 
 
 @dataclass(frozen=True)
@@ -76,15 +76,33 @@ def total_offset(given: np.ndarray | None, formula_offsets: list[np.ndarray]) ->
     return in_formula if given is None else given + in_formula
 
 
+def chunk_slices(nrows: int, chunk_rows: int, group_starts: np.ndarray | None = None) -> Iterator[slice]:
+    """Consecutive slices of ``nrows`` rows, ``chunk_rows`` at a time; with ``group_starts`` (the first
+    row of each group, groups contiguous), cut only where a group starts: as many whole groups as fit in
+    ``chunk_rows`` rows, a group larger than that a chunk of its own."""
+    if group_starts is None:
+        yield from (slice(start, min(start + chunk_rows, nrows)) for start in range(0, nrows, chunk_rows))
+        return
+    cuts = np.append(group_starts[group_starts > 0], nrows)
+    start = 0
+    while start < nrows:
+        fitting = np.searchsorted(cuts, start + chunk_rows, side="right") - 1
+        stop = int(cuts[fitting]) if fitting >= 0 and cuts[fitting] > start else int(cuts[cuts > start][0])
+        yield slice(start, stop)
+        start = stop
+
+
 @dataclass
 class TableRows:
-    """A table's rows in chunks of ``chunk_rows`` input rows, each made from the spec alone: the rows
-    incomplete in a variable the model uses dropped, the fit's factor levels and transforms applied."""
+    """A table's rows in chunks of ``chunk_rows`` input rows (of whole groups with ``group_starts``, see
+    :func:`chunk_slices`), each made from the spec alone: the rows incomplete in a variable the model
+    uses dropped, the fit's factor levels and transforms applied."""
 
     spec: MixedModelSpec
     table: pd.DataFrame
     chunk_rows: int
     given: dict[str, np.ndarray]  # weights and offset given as numbers, one per input row
+    group_starts: np.ndarray | None = None  # the table's first row of each group (rows sorted by group)
 
     @classmethod
     def from_data(
@@ -101,14 +119,18 @@ class TableRows:
         return cls(spec, table, chunk_rows, given_values(weights, offset, table.index))
 
     def chunks(self) -> Iterator[RowChunk]:
+        return (chunk for _, chunk in self.parts())
+
+    def parts(self) -> Iterator[tuple[slice, RowChunk]]:
+        """Each chunk with the slice of the table's rows it was made from (chunks without complete rows
+        left out)."""
         variables = list(self.spec.variables)
-        for start in range(0, len(self.table), self.chunk_rows):
-            part = slice(start, start + self.chunk_rows)
+        for part in chunk_slices(len(self.table), self.chunk_rows, self.group_starts):
             chunk = _spec_rows(
                 self.spec, self.table.iloc[part], variables, {k: v[part] for k, v in self.given.items()}
             )
             if chunk is not None:
-                yield chunk
+                yield part, chunk
 
 
 def _spec_rows(

@@ -15,6 +15,11 @@ Parameterizations (unconstrained -> reported), as nlme 3.1-162:
 * ``CorARMA(p, q)``: the partial-autocorrelation transform of nlme's ``ARMA_unconstCoef``;
 * ``CorSymm``: the spherical parameterization of the correlation matrix (angles pi e^u/(1 + e^u));
 * the spatial structures are in :mod:`.spatial`.
+
+Binding a structure to the rows learns from all of them what every part of them shares (the largest
+group, whether times are consecutive, the largest lag, the number of positions, the smallest distance,
+the starting values); :meth:`CorStruct.for_rows` then binds the learned structure to a chunk of whole
+groups of those rows, making only the rows' own values (times, positions, distances).
 """
 
 from __future__ import annotations
@@ -92,7 +97,21 @@ class CorStruct:
         bound._setup(data)
         return bound
 
+    def for_rows(self, data: pd.DataFrame, layout: GroupLayout) -> CorStruct:
+        """This bound structure on some whole groups of the rows it was bound to (a chunk, ``data``, its
+        groups ``layout``): what it learned from all rows kept, the rows' own values made from ``data``."""
+        part = copy.copy(self)
+        part.layout = layout
+        part._pattern_cache = None
+        part._bind_rows(data)
+        return part
+
     def _setup(self, data: pd.DataFrame) -> None:
+        """Learn from all rows ``data`` what the parameters mean, and bind the rows (:meth:`_bind_rows`)."""
+        raise NotImplementedError
+
+    def _bind_rows(self, data: pd.DataFrame) -> None:
+        """The rows' own values, from ``data`` (all rows, or a chunk of whole groups of them)."""
         raise NotImplementedError
 
     def _times(self, data: pd.DataFrame) -> np.ndarray:
@@ -268,15 +287,16 @@ class CorAR1(_TimeSeries):
         super().__init__(form, value, fixed)
 
     def _setup(self, data):
-        times = self._times(data)
         self._consecutive = True
         if self.form.covariate is not None:
             has = self.layout.position > 0
-            self._consecutive = bool(np.all(np.diff(times)[has[1:]] == 1))
-            if not self._consecutive:
-                times = np.trunc(times)  # nlme's corARMA uses as.integer() times
-        self._setup_times(times)
+            self._consecutive = bool(np.all(np.diff(self._times(data))[has[1:]] == 1))
+        self._bind_rows(data)
         self._start = np.array([np.log((1 + self.value) / (1 - self.value))])
+
+    def _bind_rows(self, data):
+        times = self._times(data)
+        self._setup_times(times if self._consecutive else np.trunc(times))  # corARMA's as.integer() times
 
     def _reported_names(self):
         return ("Phi",) if self._consecutive else ("Phi1",)
@@ -300,8 +320,11 @@ class CorCAR1(_TimeSeries):
         super().__init__(form, value, fixed)
 
     def _setup(self, data):
-        self._setup_times(self._times(data))
+        self._bind_rows(data)
         self._start = np.array([np.log(self.value / (1 - self.value))])
+
+    def _bind_rows(self, data):
+        self._setup_times(self._times(data))
 
     def _phi(self, u):
         return float(1.0 / (1.0 + np.exp(-u[0])))
@@ -329,6 +352,9 @@ class CorCompSymm(CorStruct):
         if self.value <= self._inf:
             raise ValueError(f'initial value in "corCompSymm" must be greater than {self._inf}')
         self._start = np.array([np.log((self.value - self._inf) / (1 - self.value))])
+        self._bind_rows(data)
+
+    def _bind_rows(self, data):
         layout = self.layout
         self._position = layout.position
         self._size = np.repeat(layout.lengths, layout.lengths)
@@ -466,7 +492,7 @@ class CorARMA(_Timed):
         self.p, self.q = int(p), int(q)
 
     def _setup(self, data):
-        self._time = np.trunc(self._times(data)).astype(np.int64)
+        self._bind_rows(data)
         self._maxlag = 0
         for bucket in self.layout.buckets:
             t = self._time[bucket.rows]
@@ -474,6 +500,9 @@ class CorARMA(_Timed):
         self._start = np.concatenate(
             [_arma_transform(self.value[: self.p], 1.0), _arma_transform(self.value[self.p :], -1.0)]
         )
+
+    def _bind_rows(self, data):
+        self._time = np.trunc(self._times(data)).astype(np.int64)
 
     def _coefficients(self, u):
         return np.concatenate([_arma_untransform(u[: self.p], -1.0), _arma_untransform(u[self.p :], 1.0)])
@@ -539,16 +568,12 @@ class CorSymm(CorStruct):
         super().__init__(form, None if value is None else check_numbers("value", value, finite=True), fixed)
 
     def _setup(self, data):
-        times = self._times(data)
-        if np.any(times != np.round(times)):
-            raise ValueError('covariate of "corSymm" must be integers 1, 2, ..., K')
-        index = times.astype(np.int64) - 1
-        unique = np.unique(index)
+        self._bind_rows(data)
+        unique = np.unique(self._index)
         if unique[0] != 0 or len(unique) != unique[-1] + 1:
             raise ValueError(
                 'unique values of the covariate for "corSymm" objects must be consecutive integers from 1'
             )
-        self._index = index
         self._size = int(unique[-1] + 1)
         npar = self._size * (self._size - 1) // 2
         if self.value is None:
@@ -559,6 +584,12 @@ class CorSymm(CorStruct):
                     f"value must be {npar} correlations ({self._size} positions), not {self.value.tolist()}"
                 )
             self._start = _spherical_parameters(self.value, self._size)
+
+    def _bind_rows(self, data):
+        times = self._times(data)
+        if np.any(times != np.round(times)):
+            raise ValueError('covariate of "corSymm" must be integers 1, 2, ..., K')
+        self._index = times.astype(np.int64) - 1
 
     def _reported_names(self):
         rows, cols = np.triu_indices(self._size, 1)

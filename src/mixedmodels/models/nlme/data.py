@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ...data.frame import ModelFrame, build_frame
+from ...data.rows import TableRows
 from ...data.tables import joined_labels, to_pandas
 from ...data.terms import grouping_factor
 from ...errors import FormulaError
@@ -23,6 +24,7 @@ from ...formula.nlme import with_random_argument
 from ...formula.parse import parse_formula
 from .corstruct import CorStruct
 from .groups import GroupLayout, sort_order
+from .likelihood import ResidualChunk, ResidualModel
 from .varfunc import VarComb, VarFixed, VarFunc
 
 __all__ = ["PreparedData", "prepare"]
@@ -58,6 +60,24 @@ class PreparedData:
     @property
     def y(self) -> np.ndarray:
         return self.frame.y[self.order]
+
+    def table_chunks(self, data, chunk_rows: int) -> list[ResidualChunk]:
+        """The rows of ``data`` (the table the fit was prepared from) that the fit uses, in nlme's order,
+        in chunks of whole residual groups of about ``chunk_rows`` rows (:class:`TableRows`): each chunk's
+        arrays made from the model spec alone, and the residual structures, learned from all rows, bound to
+        its rows (:meth:`ResidualModel.for_rows`).  The chunks are made once and the likelihood keeps them
+        for its evaluations, each a pass over them."""
+        rows = to_pandas(data).iloc[self.frame.data.index.to_numpy()[self.order]]
+        layout = None if self.corstruct is None else self.corstruct.layout
+        source = TableRows(self.frame.spec, rows, chunk_rows, {}, None if layout is None else layout.starts)
+        residual = ResidualModel(self.varfunc, self.corstruct)
+        chunks = []
+        for part, arrays in source.parts():
+            groups = None if layout is None else layout.part(part.start, part.stop)
+            chunks.append(
+                ResidualChunk(part, arrays, residual.for_rows(rows.iloc[part].reset_index(drop=True), groups))
+            )
+        return chunks
 
     def unsort(self, values: np.ndarray) -> np.ndarray:
         """Sorted-order values back in the order of ``frame.data``."""

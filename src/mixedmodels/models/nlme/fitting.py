@@ -11,6 +11,7 @@ values and checks variance parameters that went to a limit; the fitted-model cla
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ from ...engine.threads import limited_threads
 from ...errors import ConvergenceWarning, FitError
 from .data import PreparedData
 from .gls_model import GLSModel
-from .likelihood import GLSLikelihood, LMELikelihood, ResidualModel, least_squares
+from .likelihood import GLSLikelihood, LMELikelihood, ResidualChunk, ResidualModel, least_squares
 from .lme_model import LMEModel
 from .results import NlmeModel
 
@@ -56,15 +57,17 @@ class NlmeProblem:
         return self.likelihood.deviance(params, response_units=False)
 
 
-def assemble(prepared: PreparedData, reml: bool = True) -> NlmeProblem:
-    """The problem of fitting ``prepared`` by REML or ML: lme's if it has random-effects terms, else gls's."""
+def assemble(
+    prepared: PreparedData, reml: bool = True, chunks: Sequence[ResidualChunk] | None = None
+) -> NlmeProblem:
+    """The problem of fitting ``prepared`` by REML or ML: lme's if it has random-effects terms, else gls's;
+    ``chunks``: its rows in chunks of whole residual groups (:meth:`PreparedData.table_chunks`), else
+    all rows in memory as one chunk."""
     residual = ResidualModel(prepared.varfunc, prepared.corstruct)
-    if not prepared.frame.terms:
-        return NlmeProblem(prepared, reml, residual, GLSLikelihood(prepared.x, prepared.y, residual, reml))
-    order = prepared.order
-    blocks = [block.rows(order) for block in prepared.frame.blocks]
-    likelihood = LMELikelihood(prepared.x, prepared.y, blocks, residual, reml)
-    return NlmeProblem(prepared, reml, residual, likelihood)
+    if chunks is None:
+        chunks = [ResidualChunk(slice(0, prepared.nobs), prepared.frame.chunk(prepared.order), residual)]
+    likelihood_class = LMELikelihood if prepared.frame.terms else GLSLikelihood
+    return NlmeProblem(prepared, reml, residual, likelihood_class(chunks, residual, reml))
 
 
 def fit(

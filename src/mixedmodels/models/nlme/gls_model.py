@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ...data.frame import new_data
 from ...engine.deviance import residual_dof
 from ...errors import check_integer, check_probability
 from .results import NlmeModel
@@ -76,9 +75,10 @@ class GLSModel(NlmeModel):
         return out
 
     def predict(self, newdata=None) -> pd.Series:
-        """X beta for the fit's rows or for ``newdata`` (``predict.gls``)."""
+        """X beta for the fit's rows or for ``newdata`` (``predict.gls``; new data made with the model spec
+        alone, ``frame.spec``)."""
         if newdata is None:
             return self.fitted.rename("predicted")
-        data, leveled = new_data(self.frame, newdata)
-        x = self.frame.fixed_matrix(leveled)
-        return pd.Series(x @ self._beta, index=data.index, name="predicted")
+        spec = self.frame.spec
+        data, leveled = spec.new_data(newdata)
+        return pd.Series(spec.fixed_matrix(leveled) @ self._beta, index=data.index, name="predicted")

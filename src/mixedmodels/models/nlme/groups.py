@@ -56,6 +56,17 @@ class GroupLayout:
         lengths = np.diff(np.concatenate([starts, [n]])).astype(np.int64)
         return cls(starts, lengths)
 
+    def part(self, start: int, stop: int) -> GroupLayout:
+        """The layout of the rows ``start`` to ``stop - 1``, which must be whole groups (a chunk)."""
+        first, last = np.searchsorted(self.starts, [start, stop])
+        if (
+            first == len(self.starts)
+            or self.starts[first] != start
+            or (last < len(self.starts) and self.starts[last] != stop)
+        ):
+            raise ValueError(f"rows {start} to {stop - 1} split a group")
+        return GroupLayout(self.starts[first:last] - start, self.lengths[first:last])
+
     @property
     def nobs(self) -> int:
         return int(self.lengths.sum())

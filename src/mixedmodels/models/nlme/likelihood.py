@@ -12,6 +12,14 @@ or a linear mixed model (lme: the profiled deviance of Bates et al. 2015 from th
 Cholesky factor of the cross-products, so any nesting of random effects works); both likelihoods are
 those of :mod:`mixedmodels.engine.deviance`, with ``sum log w = 2 log|Jacobian|``.  Nothing here builds
 a matrix over all rows: the whitening is group by group (see :mod:`.corstruct`).
+
+The rows come as chunks of whole residual groups (:class:`ResidualChunk`), each with the residual
+structure bound to its rows; in memory, all rows are one chunk.  The structures' parameters change the
+whitening at every evaluation, so an evaluation is a pass over the chunks: lme sums the chunks' whitened
+cross-products (:func:`mixedmodels.engine.crossprod.sum_cross_products`), gls stacks their R factors
+(R'R is the sum of the chunks' R_c'R_c; TSQR, as
+:meth:`~mixedmodels.engine.crossprod.ResponseUnits.least_squares_chunks`).  The response is in units
+that all chunks share, found from all rows before.
 """
 
 from __future__ import annotations
@@ -21,10 +29,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
+from ...data.rows import RowChunk
 from ...engine.cholesky import BlockedCholesky
 from ...engine.covariance import Unstructured
-from ...engine.crossprod import CrossProducts, ReBlock, ResponseUnits, cross_products
+from ...engine.crossprod import CrossProducts, ReBlock, ResponseUnits, cross_products, sum_cross_products
 from ...engine.deviance import (
     deviance_at_sigma,
     factor_logdet,
@@ -37,9 +47,11 @@ from ...engine.start import parameter_scale, start_and_step
 from ...errors import FitError
 from ...inference.varpar import factor_terms
 from .corstruct import CorStruct
+from .groups import GroupLayout
 from .varfunc import VarFunc
 
 __all__ = [
+    "ResidualChunk",
     "ResidualModel",
     "GLSLikelihood",
     "LMELikelihood",
@@ -116,8 +128,38 @@ class ResidualModel:
             parts.append(self.varfunc.natural(var_params))
         return np.concatenate(parts) if parts else np.zeros(0)
 
+    def for_rows(self, data: pd.DataFrame, layout: GroupLayout | None) -> ResidualModel:
+        """The bound structures on a chunk of whole groups of their rows (``data``, its groups ``layout``;
+        None without a correlation structure), see :meth:`VarFunc.for_rows`, :meth:`CorStruct.for_rows`."""
+        varfunc = None if self.varfunc is None else self.varfunc.for_rows(data)
+        corstruct = None if self.corstruct is None else self.corstruct.for_rows(data, layout)
+        return ResidualModel(varfunc, corstruct)
+
 
 _LARGEST_LOG_WEIGHT = 600.0  # exp() of more overflows in the products of the whitened rows
+
+
+@dataclass(frozen=True)
+class ResidualChunk:
+    """Whole residual groups of the model's sorted rows (``rows``: their positions): the engine's arrays
+    and the residual structure bound to them."""
+
+    rows: slice
+    arrays: RowChunk
+    residual: ResidualModel
+
+
+def response_units(chunks: Sequence[ResidualChunk]) -> ResponseUnits:
+    """The least-squares units of the response (:class:`ResponseUnits`) of all chunks' rows."""
+    if len(chunks) == 1:
+        arrays = chunks[0].arrays
+        return ResponseUnits.least_squares(arrays.x, arrays.response, None)
+    return ResponseUnits.least_squares_chunks((c.arrays.x, c.arrays.response, None) for c in chunks)
+
+
+def _with_response(arrays: RowChunk, units: ResponseUnits, before: list[np.ndarray]) -> np.ndarray:
+    """The columns ``before``, then X and the response in ``units``, of a chunk's rows."""
+    return np.column_stack(before + [arrays.x, units.apply(arrays.x, arrays.response)])
 
 
 @dataclass
@@ -133,23 +175,26 @@ class GLSFit:
 class GLSLikelihood:
     """gls: the log-likelihood profiled over beta and sigma (nlme's gls_loglik and gls_estimate)."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, residual: ResidualModel, reml: bool):
-        self.x, self.y = x, y
+    def __init__(self, chunks: Sequence[ResidualChunk], residual: ResidualModel, reml: bool):
         # the response in units free of its location and scale (see engine.crossprod.ResponseUnits)
-        self.units = ResponseUnits.least_squares(x, y, None)
-        self.xy = np.column_stack([x, self.units.apply(x, y)])
+        self.units = response_units(chunks)
+        self.chunks = [(c.rows, _with_response(c.arrays, self.units, []), c.residual) for c in chunks]
         self.residual = residual
         self.reml = reml
-        self.nobs, self.nfixed = x.shape
+        self.nobs = sum(len(c.arrays.response) for c in chunks)
+        self.nfixed = chunks[0].arrays.x.shape[1]
         self.nr = residual_dof(self.nobs, self.nfixed, reml)
         self.fitted_covariate: np.ndarray | None = None
 
     def _decompose(self, params, natural=False):
-        whitened = self.residual.whiten(params, self.xy, self.fitted_covariate, natural)
-        if whitened is None:
-            return None
-        rows, log_jacobian = whitened
-        r = np.linalg.qr(rows, mode="r")
+        r, log_jacobian = None, 0.0
+        fitted = self.fitted_covariate
+        for rows, xy, residual in self.chunks:
+            whitened = residual.whiten(params, xy, None if fitted is None else fitted[rows], natural)
+            if whitened is None:
+                return None
+            r = np.linalg.qr(whitened[0] if r is None else np.vstack([r, whitened[0]]), mode="r")
+            log_jacobian += whitened[1]
         p = self.nfixed
         diagonal = np.abs(np.diagonal(r))
         if r.shape[0] < p + 1 or np.any(diagonal[:p] <= 1e-10 * max(diagonal.max(), 1.0)):
@@ -240,30 +285,31 @@ class LMELikelihood:
     """lme: the profiled deviance of the whitened model over theta (lme4's relative covariance factors,
     one lower-triangular T per term) and the residual structure's parameters."""
 
-    def __init__(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        terms: Sequence[ReBlock],  # in the model's sorted row order
-        residual: ResidualModel,
-        reml: bool,
-    ):
-        self.x, self.y = x, y
-        self.terms = list(terms)
+    def __init__(self, chunks: Sequence[ResidualChunk], residual: ResidualModel, reml: bool):
         self.residual = residual
         self.reml = reml
-        self.nobs, self.nfixed = x.shape
+        self.nobs = sum(len(c.arrays.response) for c in chunks)
+        self.nfixed = chunks[0].arrays.x.shape[1]
         self.nr = residual_dof(self.nobs, self.nfixed, reml)
-        self.covariances = [Unstructured(t.z.shape[1]) for t in self.terms]
+        self.nlevels = [block.nlevels for block in chunks[0].arrays.blocks]
+        self.ncols = [block.ncols for block in chunks[0].arrays.blocks]
+        self.covariances = [Unstructured(q) for q in self.ncols]
         sizes = [c.n_params for c in self.covariances]
         self.n_theta = sum(sizes)
         bounds = np.cumsum([0] + sizes)
         self.theta_slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-        self._columns = [t.z.shape[1] for t in self.terms]
         # the response in units free of its location and scale (see engine.crossprod.ResponseUnits):
         # whitening is linear, so the whitened response column stays in these units
-        self.units = ResponseUnits.least_squares(x, y, None)
-        self.full = np.column_stack([t.z for t in self.terms] + [x, self.units.apply(x, y)])
+        self.units = response_units(chunks)
+        self.chunks = [
+            (
+                c.rows,
+                _with_response(c.arrays, self.units, [block.z for block in c.arrays.blocks]),
+                [block.codes for block in c.arrays.blocks],
+                c.residual,
+            )
+            for c in chunks
+        ]
         self.fitted_covariate: np.ndarray | None = None
         self._cache: tuple[bytes, CrossProducts, float] | None = None
 
@@ -277,16 +323,20 @@ class LMELikelihood:
         key = np.asarray(psi, dtype=float).tobytes() + bytes([natural])
         if self._cache is not None and self._cache[0] == key and self.fitted_covariate is None:
             return self._cache[1], self._cache[2]
-        whitened = self.residual.whiten(psi, self.full, self.fitted_covariate, natural)
-        if whitened is None:
-            return None
-        rows, log_jacobian = whitened
-        start = 0
-        grouping = []
-        for term, ncol in zip(self.terms, self._columns):
-            grouping.append(ReBlock(term.codes, rows[:, start : start + ncol], term.nlevels))
-            start += ncol
-        cross = cross_products(grouping, rows[:, start:], units=self.units)
+        parts, log_jacobian = [], 0.0
+        fitted = self.fitted_covariate
+        for rows, full, codes, residual in self.chunks:
+            whitened = residual.whiten(psi, full, None if fitted is None else fitted[rows], natural)
+            if whitened is None:
+                return None
+            start = 0
+            grouping = []
+            for term_codes, nlevels, ncol in zip(codes, self.nlevels, self.ncols):
+                grouping.append(ReBlock(term_codes, whitened[0][:, start : start + ncol], nlevels))
+                start += ncol
+            parts.append(cross_products(grouping, whitened[0][:, start:], units=self.units))
+            log_jacobian += whitened[1]
+        cross = sum_cross_products(parts)
         self._cache = (key, cross, log_jacobian)
         return cross, log_jacobian
 

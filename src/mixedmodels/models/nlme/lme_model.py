@@ -9,7 +9,6 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ...data.frame import new_data
 from ...errors import FitError, check_integer, check_probability
 from .likelihood import natural_covariance, split_natural
 from .results import NlmeModel
@@ -37,7 +36,8 @@ class LMEModel(NlmeModel):
         self._theta = self._params[: likelihood.n_theta]
         factors = likelihood.factors(self._theta)
         self._effects = [
-            u.reshape(t.nlevels, t.z.shape[1]) @ f.T for t, f, u in zip(likelihood.terms, factors, spherical)
+            u.reshape(nlevels, ncols) @ f.T
+            for nlevels, ncols, f, u in zip(likelihood.nlevels, likelihood.ncols, factors, spherical)
         ]
         self._term_factors = factors
 
@@ -57,7 +57,8 @@ class LMEModel(NlmeModel):
 
     def random_terms(self) -> list:
         """The random-effects terms (in the sorted row order) and their covariances G_k."""
-        return [(term, self._term_covariance(k)) for k, term in enumerate(self.likelihood.terms)]
+        order = self.data.order
+        return [(block.rows(order), self._term_covariance(k)) for k, block in enumerate(self.frame.blocks)]
 
     @property
     def random_covariance(self) -> dict[str, pd.DataFrame]:
@@ -169,17 +170,19 @@ class LMEModel(NlmeModel):
     def predict(self, newdata=None, level: int | None = None) -> pd.Series:
         """Predictions at ``level`` (0 = population, default innermost) for the fit's rows or ``newdata``.
 
-        As nlme, rows of groups not seen in the fit are NaN at levels that include those groups.
+        As nlme, rows of groups not seen in the fit are NaN at levels that include those groups.  New data
+        are materialized with the model spec alone (``frame.spec``), not the fit's rows.
         """
         if newdata is None:
             return pd.Series(self._fitted_values(level), index=self._index, name="predicted")
         level = self._checked_level(level)
-        random = tuple(self.frame.terms[k].term for lev in self.levels[:level] for k in lev.term_indices)
-        data, leveled = new_data(self.frame, newdata, random)
+        spec = self.frame.spec
+        random = tuple(spec.terms[k].term for lev in self.levels[:level] for k in lev.term_indices)
+        data, leveled = spec.new_data(newdata, random)
         values = self._add_random_effects(
-            self.frame.fixed_matrix(leveled) @ self._beta,
+            spec.fixed_matrix(leveled) @ self._beta,
             level,
-            lambda k: self.frame.terms[k].block(data, leveled),
+            lambda k: spec.terms[k].block(data, leveled),
         )
         return pd.Series(values, index=data.index, name="predicted")
 

@@ -49,31 +49,10 @@ class _Spatial(CorStruct):
         raise NotImplementedError
 
     def _setup(self, data):
-        if self.form.covariate is None:
-            coords = (self.layout.position + 1.0)[:, None]
-        else:
-            coords = self.form.covariate_matrix(data)
-        self._distances = {}
-        smallest = np.inf
-        for bucket in self.layout.buckets:
-            if bucket.size == 1:
-                continue
-            check_dense(self, len(bucket.groups), bucket.size)
-            x = coords[bucket.rows]
-            diff = np.abs(x[:, :, None, :] - x[:, None, :, :])
-            if self.metric == "euclidean":
-                dist = np.sqrt(np.sum(diff**2, axis=-1))
-            elif self.metric == "maximum":
-                dist = np.max(diff, axis=-1)
-            else:
-                dist = np.sum(diff, axis=-1)
-            off = ~np.eye(bucket.size, dtype=bool)
-            if np.any(dist[:, off] == 0):
-                raise ValueError(f'cannot have zero distances in "corSpatial" ({type(self).__name__})')
-            smallest = min(smallest, float(dist[:, off].min()))
-            self._distances[bucket.size] = dist
-        if not np.isfinite(smallest):
+        self._bind_rows(data)
+        if not self._distances:
             raise ValueError(f"{type(self).__name__} needs a group with at least two rows")
+        smallest = min(float(d[:, ~np.eye(size, dtype=bool)].min()) for size, d in self._distances.items())
         self._min_distance = smallest
         value = self.value
         if value is None:
@@ -100,6 +79,28 @@ class _Spatial(CorStruct):
         if self.nugget:
             start.append(np.log(value[1] / (1 - value[1])))
         self._start = np.array(start)
+
+    def _bind_rows(self, data):
+        if self.form.covariate is None:
+            coords = (self.layout.position + 1.0)[:, None]
+        else:
+            coords = self.form.covariate_matrix(data)
+        self._distances = {}
+        for bucket in self.layout.buckets:
+            if bucket.size == 1:
+                continue
+            check_dense(self, len(bucket.groups), bucket.size)
+            x = coords[bucket.rows]
+            diff = np.abs(x[:, :, None, :] - x[:, None, :, :])
+            if self.metric == "euclidean":
+                dist = np.sqrt(np.sum(diff**2, axis=-1))
+            elif self.metric == "maximum":
+                dist = np.max(diff, axis=-1)
+            else:
+                dist = np.sum(diff, axis=-1)
+            if np.any(dist[:, ~np.eye(bucket.size, dtype=bool)] == 0):
+                raise ValueError(f'cannot have zero distances in "corSpatial" ({type(self).__name__})')
+            self._distances[bucket.size] = dist
 
     def _reported_names(self):
         return ("range", "nugget") if self.nugget else ("range",)

@@ -8,6 +8,10 @@ parameter per stratum ``s`` (``"~ 1 | s"`` for ``VarIdent``; ``a*b`` for crossed
 ordered as they first appear in the data sorted by groups, as in nlme; ``VarIdent``'s ratios are
 relative to the first one.
 
+Binding a function to the rows learns from all of them what every part of them shares (the strata and
+their order, the reference stratum, the starting values); :meth:`VarFunc.for_rows` then binds the
+learned function to a chunk of those rows, making only the rows' own values (stratum codes, covariate).
+
 Unconstrained parameters (what is optimized and what nlme's intervals are built on) and weights:
 
 * ``VarFixed(v)``:          no parameter,            w = |v|^(-1/2)
@@ -77,17 +81,31 @@ class VarFunc:
         bound._setup(data)
         return bound
 
+    def for_rows(self, data: pd.DataFrame) -> VarFunc:
+        """This bound function on some of the rows it was bound to (a chunk, ``data``): what it learned
+        from all rows kept, the rows' own values (stratum codes, covariate) made from ``data``."""
+        part = copy.copy(self)
+        part._bind_rows(data)
+        return part
+
     def _setup(self, data: pd.DataFrame) -> None:
+        """Learn from all rows ``data`` what the parameters mean, and bind the rows (:meth:`_bind_rows`)."""
         raise NotImplementedError
 
-    def _strata(self, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-        """Per-row stratum codes in order of first appearance, and the stratum labels."""
-        labels = self.form.group_labels(data)
-        unique, first, codes = np.unique(labels, return_index=True, return_inverse=True)
-        order = np.argsort(first)
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        return rank[codes.ravel()], [str(u) for u in unique[order]]
+    def _bind_rows(self, data: pd.DataFrame) -> None:
+        """The rows' own values, from ``data`` (all rows, or a chunk of them)."""
+        raise NotImplementedError
+
+    def _strata(self, data: pd.DataFrame) -> list[str]:
+        """The stratum labels, in order of first appearance."""
+        unique, first = np.unique(self.form.group_labels(data), return_index=True)
+        return [str(u) for u in unique[np.argsort(first)]]
+
+    def _stratum_codes(self, data: pd.DataFrame, labels: list[str]) -> np.ndarray:
+        """Each row's position in ``labels`` (all rows 0 without strata)."""
+        if not self.form.groups:
+            return np.zeros(len(data), dtype=np.int64)
+        return pd.Index(labels).get_indexer(self.form.group_labels(data))
 
     def _covariate(self, data: pd.DataFrame) -> np.ndarray | None:
         if self.form.covariate is None:
@@ -144,6 +162,9 @@ class VarFixed(VarFunc):
     def _setup(self, data):
         if self.form.groups:
             raise FormulaError("VarFixed takes no strata ('| group')")
+        self._bind_rows(data)
+
+    def _bind_rows(self, data):
         self._covariate_values = self._covariate(data)
         if self._covariate_values is None:
             raise FormulaError("VarFixed needs a data covariate, not the fitted values")
@@ -174,15 +195,22 @@ class VarIdent(VarFunc):
                 raise ValueError(f"{what} values for 'varIdent' must be > 0")
 
     def _setup(self, data):
+        self._learn_strata(data)
+        self._bind_rows(data)
+
+    def _bind_rows(self, data):
         self._covariate_values = None
+        self._codes = self._stratum_codes(data, self._labels)
+
+    def _learn_strata(self, data):
+        """The strata in nlme's order (the reference first, the fixed ones last) and the starting ratios."""
         if not self.form.groups:
-            self._codes = np.zeros(len(data), dtype=np.int64)
             self._ratios_fixed = np.ones(1)
             self._varying = np.zeros(0, dtype=np.int64)
             self._labels = ["1"]
             self._start = np.zeros(0)
             return
-        codes, labels = self._strata(data)
+        labels = self._strata(data)
         for what, values in (("fixed", self.fixed), ("value", self.value or {})):
             unknown = sorted(set(values) - set(labels))
             if unknown:
@@ -193,10 +221,7 @@ class VarIdent(VarFunc):
         if self.value and len(set(varying) - set(self.value)) == 1:
             reference = (set(varying) - set(self.value)).pop()
             varying = [reference] + [s for s in varying if s != reference]
-        order = varying + list(self.fixed)  # nlme's groupNames
-        position = {label: i for i, label in enumerate(order)}
-        self._labels = order
-        self._codes = np.array([position[labels[c]] for c in range(len(labels))])[codes]
+        self._labels = varying + list(self.fixed)  # nlme's groupNames
         self._ratios_fixed = np.array([1.0] * len(varying) + [self.fixed[s] for s in self.fixed])
         self._varying = np.arange(1, len(varying))
         start = [np.log((self.value or {}).get(s, 1.0)) for s in varying[1:]]
@@ -231,11 +256,8 @@ class _CovariateStrata(VarFunc):
         self.fixed = {k: _number_or_named(v, "fixed" if single else f"fixed {k}") for k, v in fixed.items()}
 
     def _setup(self, data):
-        self._covariate_values = self._covariate(data)
-        if self.form.groups:
-            self._codes, self._labels = self._strata(data)
-        else:
-            self._codes, self._labels = np.zeros(len(data), dtype=np.int64), []
+        self._labels = self._strata(data) if self.form.groups else []
+        self._bind_rows(data)
         nstrata = max(len(self._labels), 1)
         # table[kind, stratum] of unconstrained values; mask of the estimated ones
         self._table = np.zeros((len(self.kinds), nstrata))
@@ -250,6 +272,10 @@ class _CovariateStrata(VarFunc):
                 self._table[k, mask] = self._unconstrain(kind, fixed[mask])
                 self._free[k, mask] = False
         self._start = self._table[self._free]
+
+    def _bind_rows(self, data):
+        self._covariate_values = self._covariate(data)
+        self._codes = self._stratum_codes(data, self._labels)
 
     def _per_stratum(self, value, kind: str, default: float) -> np.ndarray:
         nstrata = max(len(self._labels), 1)
@@ -393,6 +419,11 @@ class VarComb(VarFunc):
         bound._sizes = [f.n_params for f in bound.functions]
         bound._start = np.concatenate([f.initial for f in bound.functions])
         return bound
+
+    def for_rows(self, data: pd.DataFrame) -> VarComb:
+        part = copy.copy(self)
+        part.functions = [f.for_rows(data) for f in self.functions]
+        return part
 
     def _split(self, params):
         bounds = np.cumsum([0] + self._sizes)
