@@ -14,7 +14,7 @@ from test_engine import _dense_z
 from test_predict import close  # relative, with a floor relative to the largest value
 
 import mixedmodels as mm
-from mixedmodels import diagnostics
+from mixedmodels.diagnostics import influence as diagnostics
 
 FIXTURES = Path(__file__).parent / "fixtures" / "diagnostics"
 

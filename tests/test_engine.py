@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import mixedmodels as mm
 from mixedmodels.engine.cholesky import BlockedCholesky, ProductPlan, batched_cholesky, weighted_inverse
 from mixedmodels.engine.crossprod import ReBlock, cross_products, sum_cross_products
-from mixedmodels.lmm import assemble, fit
+from mixedmodels.models.lmm import assemble, fit
 
 
 def _crossed_design(seed: int = 1, n: int = 400):

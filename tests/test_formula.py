@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.design import Design, r_column_name
-from mixedmodels.formula import FormulaError, RandomTerm, parse_formula, parse_one_sided
-from mixedmodels.frame import complete_rows
+from mixedmodels.data.design import Design, r_column_name
+from mixedmodels.data.frame import complete_rows
+from mixedmodels.errors import FormulaError
+from mixedmodels.formula.parse import RandomTerm, parse_formula, parse_one_sided
 
 
 def terms(formula: str) -> list[tuple[str, str]]:

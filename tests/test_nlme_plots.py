@@ -10,7 +10,7 @@ import pytest
 from nlme_models import RTOL_VARIANCE, fit, reference, table
 from test_plots import by_gid, check_qq_line, line, png
 
-from mixedmodels import diagnostics
+from mixedmodels.diagnostics import influence as diagnostics
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

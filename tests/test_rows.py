@@ -21,7 +21,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.data.rows import TableRows, source_cross_products
-from mixedmodels.lmm import assemble, fit
+from mixedmodels.models.lmm import assemble, fit
 
 SLEEP_SLOPE = "Reaction ~ Days + (Days | Subject)"
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..design import Design, formula_names, is_number_dtype
 from ..engine.crossprod import ReBlock
-from ..formula import ParsedFormula, RandomTerm
+from ..formula.parse import ParsedFormula, RandomTerm
+from .design import Design, formula_names, is_number_dtype
 from .tables import NumericColumn, joined_labels, model_columns, model_variables, r_label, to_pandas
 
 __all__ = ["GroupLevels", "ReTerm", "MixedModelSpec"]

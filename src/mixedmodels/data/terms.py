@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import lapack
 
-from ..design import Design
 from ..engine.crossprod import ReBlock
-from ..formula import RandomTerm
+from ..formula.parse import RandomTerm
+from .design import Design
 from .spec import GroupLevels
 from .tables import r_label
 

@@ -26,7 +26,7 @@ from ..errors import check_probability
 from .numdiff import derivatives
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from ..models.lmm import LinearMixedModel
 
 __all__ = ["covariance_parameters"]
 

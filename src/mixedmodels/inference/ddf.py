@@ -30,7 +30,7 @@ from ..errors import check_choice
 from .satterthwaite import independent_contrasts, satterthwaite_df, satterthwaite_f_test, wald_f
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from ..models.lmm import LinearMixedModel
     from .view import InferenceView
 
 __all__ = [

@@ -44,7 +44,7 @@ from ..engine.threads import limited_threads
 from ..errors import FitError
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from ..models.lmm import LinearMixedModel
 
 __all__ = ["KenwardRoger", "kenward_roger_df", "kenward_roger_f_test"]
 

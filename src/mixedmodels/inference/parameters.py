@@ -27,7 +27,7 @@ import numpy as np
 from ..engine.covariance import Toeplitz, Unstructured
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from ..models.lmm import LinearMixedModel
     from .view import SimulationView
 
 __all__ = [

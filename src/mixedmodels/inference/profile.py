@@ -66,7 +66,7 @@ from .parameters import (
 from .varpar import VarianceParameters, lmer_variance_parameters
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from ..models.lmm import LinearMixedModel
 
 __all__ = ["LikelihoodProfile", "profile_table"]
 

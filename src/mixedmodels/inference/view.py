@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from ..data.frame import ModelFrame
     from ..engine.covariance import CovarianceStructure
-    from ..frame import ModelFrame
 
 __all__ = ["InferenceView", "SimulationView", "VarianceParameterView"]
 
