@@ -182,7 +182,8 @@ class NlmeModel(NlmeInferenceView, FittedModel):
     @property
     def plot(self):
         """Diagnostic plots (``m.plot.residuals(type=...)``, ``m.plot.qq()``, ``m.plot.scale_location()``,
-        lme's ``m.plot.qq_ranef()``); needs matplotlib.  See :class:`mixedmodels.diagnostics.plots.NlmePlots`."""
+        lme's ``m.plot.qq_ranef()``); needs matplotlib.  See
+        :class:`mixedmodels.diagnostics.plots.NlmePlots`."""
         from ...diagnostics.plots import NlmePlots
 
         return NlmePlots(self)
