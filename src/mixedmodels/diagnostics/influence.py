@@ -56,6 +56,7 @@ __all__ = [
     "qq_line",
     "random_effects_covariance",
     "residual_diagnostics",
+    "scale_location",
     "separate_fits",
 ]
 
@@ -337,6 +338,11 @@ def normal_scores(n: int) -> np.ndarray:
     """R's ``qnorm(ppoints(n))``: the x positions of a normal QQ plot of ``n`` sorted values."""
     a = 3.0 / 8.0 if n <= 10 else 0.5
     return stats.norm.ppf((np.arange(1, n + 1) - a) / (n + 1 - 2 * a))
+
+
+def scale_location(residuals: np.ndarray) -> np.ndarray:
+    """sqrt(|residuals|), the y of a scale-location plot (R's ``plot.lm`` panel 3)."""
+    return np.sqrt(np.abs(np.asarray(residuals, dtype=float)))
 
 
 def qq_line(values: np.ndarray) -> tuple[float, float]:

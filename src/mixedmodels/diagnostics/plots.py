@@ -1,4 +1,7 @@
-"""Diagnostic plots of a fitted linear mixed model: ``m.plot.residuals()``, ``m.plot.qq()``, ...
+"""Diagnostic plots of a fitted model: ``m.plot.residuals()``, ``m.plot.qq()``, ...
+
+lmer fits get :class:`ModelPlots`; gls and lme fits :class:`NlmePlots` (the residual plots of
+:class:`ResidualPlots` with nlme's residual types, and QQ plots of lme's random effects).
 
 Each method draws one standard picture and returns its matplotlib Figure.  Pass ``ax`` (an Axes, or a
 sequence of Axes with one per panel for the multi-panel plots) to draw into an existing figure.  The
@@ -20,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from ..data.design import formula_names
-from ..errors import check_flag, check_instance, check_integer, check_probability, check_real
+from ..errors import check_choice, check_flag, check_instance, check_integer, check_probability, check_real
 from . import influence as diagnostics
 
 if TYPE_CHECKING:
@@ -28,8 +31,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from ..models.lmm import LinearMixedModel
+    from ..models.nlme.results import NlmeModel
 
-__all__ = ["ModelPlots"]
+__all__ = ["ModelPlots", "NlmePlots", "ResidualPlots"]
 
 POINTS = "#2b5d8a"  # observations and estimates
 SMOOTH = "#c44e52"  # smoothers and fitted lines
@@ -134,11 +138,158 @@ def _label_points(ax: Axes, x, y, labels, size, count: int) -> None:
         )
 
 
-class ModelPlots:
-    """The plots of one fitted model (``m.plot``)."""
+class ResidualPlots:
+    """The residual plots every fit has (``m.plot`` of a gls fit): residuals against fitted values, their
+    normal QQ plot and the scale-location plot.
 
-    def __init__(self, model: LinearMixedModel):
+    The numbers come from the fit's ``residual_diagnostics`` table, whose ``fitted`` column and residual
+    columns (``residual_types``; ``"response"`` is its column ``residual``) a family defines;
+    ``standard`` is the type with unit variance under the model that the QQ and scale-location plots
+    show by default.
+    """
+
+    residual_types: tuple[str, ...] = ("response", "pearson", "normalized")  # nlme's types
+    standard = "normalized"
+
+    def __init__(self, model: LinearMixedModel | NlmeModel):
         self.model = model
+
+    def _residual_values(self, type: str | None) -> tuple[str, np.ndarray]:
+        """The residuals of ``type`` (default :attr:`standard`), checked, with the type."""
+        type = self.standard if type is None else check_choice("type", type, self.residual_types)
+        column = "residual" if type == "response" else type
+        return type, self.model.residual_diagnostics[column].to_numpy()
+
+    def _residual_label(self, type: str) -> str:
+        return "Residuals" if type == "response" else f"{type.capitalize()} residuals"
+
+    # -- residuals --------------------------------------------------------------------------------------
+    def residuals(
+        self,
+        ax: Axes | None = None,
+        smooth: bool = True,
+        label_extremes: int = 3,
+        type: str = "pearson",  # nlme's name
+    ) -> Figure:
+        """Residuals of ``type`` against fitted values, with a zero line and R's lowess smoother.
+
+        The ``label_extremes`` rows with the largest :attr:`standard` residuals are labelled by their index.
+        """
+        smooth = check_flag("smooth", smooth)
+        type, values = self._residual_values(type)
+        table = self.model.residual_diagnostics
+        figure, (ax,) = _panels(ax, 1, 1, (6.4, 4.4))
+        fitted = table["fitted"].to_numpy()
+        ax.axhline(0.0, color=REFERENCE, linestyle="--", linewidth=1.0, gid="zero line")
+        ax.plot(fitted, values, "o", color=POINTS, markersize=4, alpha=0.75, gid="residuals")
+        if smooth:
+            x, y = diagnostics.lowess(fitted, values)
+            ax.plot(x, y, color=SMOOTH, linewidth=1.8, label="lowess", gid="lowess")
+            ax.legend(frameon=False, fontsize=8.5, loc="upper right")
+        _label_points(ax, fitted, values, table.index, self._residual_values(None)[1], label_extremes)
+        ax.set_xlabel("Fitted values")
+        ax.set_ylabel(self._residual_label(type))
+        ax.set_title("Residuals vs fitted")
+        _style(ax)
+        return figure
+
+    def qq(self, ax: Axes | None = None, label_extremes: int = 3, type: str | None = None) -> Figure:
+        """Normal QQ plot of the residuals of ``type`` (default :attr:`standard`) with R's qqline
+        (through the quartiles)."""
+        type, values = self._residual_values(type)
+        table = self.model.residual_diagnostics
+        figure, (ax,) = _panels(ax, 1, 1, (5.2, 4.6))
+        scores, order = _qq_panel(ax, values, gid=f"{type} residuals")
+        ordered = values[order]
+        _label_points(ax, scores, ordered, table.index[order], ordered, label_extremes)
+        ax.set_ylabel(self._residual_label(type))
+        ax.set_title("Normal Q-Q plot of residuals")
+        return figure
+
+    def scale_location(self, ax: Axes | None = None, smooth: bool = True, type: str | None = None) -> Figure:
+        """sqrt(|residuals|) of ``type`` (default :attr:`standard`) against fitted values, with R's lowess
+        smoother: a trend shows a variance that changes with the mean
+        (:func:`mixedmodels.diagnostics.influence.scale_location` gives the numbers)."""
+        smooth = check_flag("smooth", smooth)
+        type, values = self._residual_values(type)
+        fitted = self.model.residual_diagnostics["fitted"].to_numpy()
+        root = diagnostics.scale_location(values)
+        figure, (ax,) = _panels(ax, 1, 1, (6.4, 4.4))
+        ax.plot(fitted, root, "o", color=POINTS, markersize=4, alpha=0.75, gid="root residuals")
+        if smooth:
+            x, y = diagnostics.lowess(fitted, root)
+            ax.plot(x, y, color=SMOOTH, linewidth=1.8, label="lowess", gid="lowess")
+            ax.legend(frameon=False, fontsize=8.5, loc="upper right")
+        ax.set_xlabel("Fitted values")
+        ax.set_ylabel(f"sqrt(|{self._residual_label(type)}|)")
+        ax.set_title("Scale-location")
+        _style(ax)
+        return figure
+
+    # -- all of them ----------------------------------------------------------------------------------------
+    def _standard_set(self) -> dict:
+        """File name -> drawing function of the plots :meth:`save_all` writes."""
+        return {"residuals": self.residuals, "qq": self.qq, "scale_location": self.scale_location}
+
+    def save_all(self, directory: str | Path, dpi: int = 150) -> list[Path]:
+        """Write the standard set as PNG files into ``directory``; returns their paths."""
+        plt = _pyplot()
+        if check_real("dpi", dpi, finite=True) < 10:
+            raise ValueError(f"dpi must be at least 10 (too few pixels to draw the labels), not {dpi!r}")
+        directory = Path(check_instance("directory", directory, (str, os.PathLike), "a path"))
+        if directory.exists() and not directory.is_dir():
+            raise ValueError(f"cannot write the plots into {str(directory)!r}: it is a file, not a directory")
+        directory.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, draw in self._standard_set().items():
+            figure = draw()
+            path = directory / f"{name}.png"
+            figure.savefig(path, dpi=dpi)
+            plt.close(figure)
+            written.append(path)
+        return written
+
+
+def _qq_ranef_figure(ranef: dict[str, pd.DataFrame], groups: list[str], ax) -> Figure:
+    """Normal QQ plots of the conditional modes of ``groups``: one panel per random-effects column."""
+    panels = [(g, column) for g in groups for column in ranef[g].columns]
+    figure, axes = _panels(ax, len(panels), 3, (4.0, 3.6))
+    for axis, (g, column) in zip(axes, panels):
+        _qq_panel(axis, ranef[g][column].to_numpy(), gid="conditional modes")
+        axis.set_ylabel("Conditional mode")
+        axis.set_title(f"{g}: {column}", fontsize=10)
+    if ax is None:
+        figure.suptitle("Normal Q-Q plots of the random effects")
+    return figure
+
+
+class NlmePlots(ResidualPlots):
+    """The plots of a gls or lme fit (``m.plot``): nlme's residual types (response, pearson,
+    normalized: the default of the QQ and scale-location plots, independent under the model's
+    correlation structure) and, for lme, QQ plots of the random effects."""
+
+    def qq_ranef(self, group: str | None = None, ax=None) -> Figure:
+        """Normal QQ plots of the random effects (BLUPs) of grouping level ``group`` (default every
+        level): one panel per column."""
+        if self.model.kind != "lme":
+            raise ValueError("a gls fit has no random effects; qq_ranef is for lme fits")
+        ranef = self.model.ranef
+        if group is not None and group not in ranef:
+            raise ValueError(f"unknown group {group!r}: the grouping levels are {', '.join(ranef)}")
+        return _qq_ranef_figure(ranef, list(ranef) if group is None else [group], ax)
+
+    def _standard_set(self) -> dict:
+        figures = super()._standard_set()
+        if self.model.kind == "lme":
+            figures["qq_ranef"] = self.qq_ranef
+        return figures
+
+
+class ModelPlots(ResidualPlots):
+    """The plots of one fitted linear mixed model (``m.plot``)."""
+
+    residual_types = ("response", "pearson", "standardized")  # lme4's
+    standard = "standardized"
 
     # -- helpers ----------------------------------------------------------------------------------------
     def _groups(self, group: str | None) -> list[str]:
@@ -152,44 +303,10 @@ class ModelPlots:
         """The given group, or the grouping factor with the most levels (lme4's first term)."""
         return self.model.frame.terms[0].group.name if group is None else group
 
-    @property
-    def _residual_label(self) -> str:
-        return "Residuals" if self.model.frame.weights is None else "Pearson residuals"
-
-    # -- residuals --------------------------------------------------------------------------------------
-    def residuals(self, ax: Axes | None = None, smooth: bool = True, label_extremes: int = 3) -> Figure:
-        """Residuals against fitted values, with a zero line and R's lowess smoother.
-
-        The ``label_extremes`` rows with the largest standardized residuals are labelled by their index.
-        """
-        smooth = check_flag("smooth", smooth)
-        table = self.model.residual_diagnostics
-        figure, (ax,) = _panels(ax, 1, 1, (6.4, 4.4))
-        fitted, pearson = table["fitted"].to_numpy(), table["pearson"].to_numpy()
-        ax.axhline(0.0, color=REFERENCE, linestyle="--", linewidth=1.0, gid="zero line")
-        ax.plot(fitted, pearson, "o", color=POINTS, markersize=4, alpha=0.75, gid="residuals")
-        if smooth:
-            x, y = diagnostics.lowess(fitted, pearson)
-            ax.plot(x, y, color=SMOOTH, linewidth=1.8, label="lowess", gid="lowess")
-            ax.legend(frameon=False, fontsize=8.5, loc="upper right")
-        _label_points(ax, fitted, pearson, table.index, table["standardized"].to_numpy(), label_extremes)
-        ax.set_xlabel("Fitted values")
-        ax.set_ylabel(self._residual_label)
-        ax.set_title("Residuals vs fitted")
-        _style(ax)
-        return figure
-
-    def qq(self, ax: Axes | None = None, label_extremes: int = 3) -> Figure:
-        """Normal QQ plot of the standardized residuals with R's qqline (through the quartiles)."""
-        table = self.model.residual_diagnostics
-        figure, (ax,) = _panels(ax, 1, 1, (5.2, 4.6))
-        standardized = table["standardized"].to_numpy()
-        scores, order = _qq_panel(ax, standardized, gid="standardized residuals")
-        ordered = standardized[order]
-        _label_points(ax, scores, ordered, table.index[order], ordered, label_extremes)
-        ax.set_ylabel("Standardized residuals")
-        ax.set_title("Normal Q-Q plot of residuals")
-        return figure
+    def _residual_label(self, type: str) -> str:
+        if type == "pearson" and self.model.frame.weights is None:
+            return "Residuals"  # without prior weights lme4's Pearson residuals are the response's
+        return super()._residual_label(type)
 
     def residuals_by_group(self, group: str | None = None, ax: Axes | None = None) -> Figure:
         """Boxplots of the residuals for each level of ``group`` (a grouping factor or a data column).
@@ -220,7 +337,7 @@ class ModelPlots:
         else:
             ax.set_xticks([])
         ax.set_xlabel(group if len(levels) <= MAX_LABELS else f"{group} ({len(levels)} levels)")
-        ax.set_ylabel(self._residual_label)
+        ax.set_ylabel(self._residual_label("pearson"))
         ax.set_title(f"Residuals by {group}")
         _style(ax)
         ax.grid(False, axis="x")
@@ -235,15 +352,7 @@ class ModelPlots:
 
         ``group`` defaults to every grouping factor.
         """
-        panels = self._ranef_panels(group)
-        figure, axes = _panels(ax, len(panels), 3, (4.0, 3.6))
-        for axis, (g, column) in zip(axes, panels):
-            _qq_panel(axis, self.model.ranef[g][column].to_numpy(), gid="conditional modes")
-            axis.set_ylabel("Conditional mode")
-            axis.set_title(f"{g}: {column}", fontsize=10)
-        if ax is None:
-            figure.suptitle("Normal Q-Q plots of the random effects")
-        return figure
+        return _qq_ranef_figure(self.model.ranef, self._groups(group), ax)
 
     def caterpillar(self, group: str | None = None, ax=None, level: float = 0.95) -> Figure:
         """Conditional modes with ``level`` intervals from their conditional variances, sorted.
@@ -481,20 +590,10 @@ class ModelPlots:
         return figure
 
     # -- all of them ----------------------------------------------------------------------------------------
-    def save_all(self, directory: str | Path, dpi: int = 150) -> list[Path]:
-        """Write the standard set as PNG files into ``directory``; returns their paths.
-
-        residuals, qq, qq_ranef, caterpillar, and per grouping factor residuals_by_<group> and
+    def _standard_set(self) -> dict:
+        """residuals, qq, qq_ranef, caterpillar, and per grouping factor residuals_by_<group> and
         shrinkage_<group>; fitted_lines when the first grouping factor has a numeric variable to plot
-        against.
-        """
-        plt = _pyplot()
-        if check_real("dpi", dpi, finite=True) < 10:
-            raise ValueError(f"dpi must be at least 10 (too few pixels to draw the labels), not {dpi!r}")
-        directory = Path(check_instance("directory", directory, (str, os.PathLike), "a path"))
-        if directory.exists() and not directory.is_dir():
-            raise ValueError(f"cannot write the plots into {str(directory)!r}: it is a file, not a directory")
-        directory.mkdir(parents=True, exist_ok=True)
+        against."""
         figures = {
             "residuals": self.residuals,
             "qq": self.qq,
@@ -510,14 +609,7 @@ class ModelPlots:
             figures["fitted_lines"] = self.fitted_lines
         except ValueError:
             pass  # nothing numeric to draw lines against
-        written = []
-        for name, draw in figures.items():
-            figure = draw()
-            path = directory / f"{name}.png"
-            figure.savefig(path, dpi=dpi)
-            plt.close(figure)
-            written.append(path)
-        return written
+        return figures
 
 
 def _mean_by_x(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

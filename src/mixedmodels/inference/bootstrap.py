@@ -1,10 +1,12 @@
-"""Parametric bootstrap of a fitted linear mixed model, as lme4's ``bootMer`` (``use.u = FALSE``).
+"""Parametric bootstrap of a fitted model (lmer, lme or gls), as lme4's ``bootMer`` (``use.u = FALSE``).
 
 Each replicate simulates a response from the fitted model (new random effects and residuals, see
-``LinearMixedModel.simulate``), refits the model to it by the same criterion (REML or ML) and records a
-statistic of the refit, by default lme4's parameter vector (sd/cor, sigma, fixed effects).
+``LinearMixedModel.simulate``; for gls and lme with the variance function and correlation structure),
+refits the model to it by the same criterion (REML or ML) with the fit's own ``refit_response`` (its
+assemble and fit functions) and records a statistic of the refit, by default lme4's parameter vector
+(sd/cor, nlme's structure parameters, sigma, fixed effects; :mod:`.parameters`).
 
-A refit is cheap: only the response column of the [Z X y] cross-products depends on the response, so
+An lmer refit is cheap: only the response column of the [Z X y] cross-products depends on the response, so
 Z'Z, X'X and X'Z are shared with the fit and Z'y, X'y, y'y are made in one pass over the simulated
 response (:func:`~mixedmodels.engine.crossprod.with_response`); there is no new model frame and no
 formula parsing.
@@ -40,11 +42,11 @@ from ..errors import ConvergenceWarning, check_flag, check_integer, check_number
 from .parameters import model_parameters, parameter_names
 
 if TYPE_CHECKING:
-    from ..models.lmm import LinearMixedModel
+    from .view import SimulationView
 
 __all__ = ["bootstrap", "percentile_interval"]
 
-Statistic = Callable[["LinearMixedModel"], object]
+Statistic = Callable[["SimulationView"], object]
 
 
 def _statistic_values(value, width: int | None = None) -> np.ndarray:
@@ -66,10 +68,10 @@ def _statistic_names(value) -> list:
 
 
 # -- the replicates ---------------------------------------------------------------------------------------
-_worker_state: tuple[LinearMixedModel, Statistic, int] | None = None
+_worker_state: tuple[SimulationView, Statistic, int] | None = None
 
 
-def _set_worker_state(model: LinearMixedModel, statistic: Statistic, width: int) -> None:
+def _set_worker_state(model: SimulationView, statistic: Statistic, width: int) -> None:
     global _worker_state
     _worker_state = (model, statistic, width)
 
@@ -125,7 +127,7 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
 
 def bootstrap(
-    model: LinearMixedModel,
+    model: SimulationView,
     nsim: int,
     statistic: Statistic | None = None,
     seed: int | None = None,

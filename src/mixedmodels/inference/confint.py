@@ -18,11 +18,9 @@ from ..errors import check_choice, check_flag, check_probability
 from .parameters import parameter_names, variance_names
 
 if TYPE_CHECKING:
-    from ..models.lmm import LinearMixedModel
+    from .view import SimulationView
 
 __all__ = ["confint", "select_parameters", "percent_labels", "wald_intervals"]
-
-METHODS = ("wald", "profile", "boot")
 
 
 def percent_labels(level: float) -> list[str]:
@@ -38,7 +36,7 @@ def percent_labels(level: float) -> list[str]:
     return [f"{value:.{decimals}f} %" for value in probs]
 
 
-def select_parameters(model: LinearMixedModel, parm, old_names: bool = True) -> list[int]:
+def select_parameters(model: SimulationView, parm, old_names: bool = True) -> list[int]:
     """Positions of the parameters ``parm`` names among lme4's rows (all rows when None).
 
     ``parm`` is a name or a list of names (lme4's ``.sig01`` style or the ``sd_``/``cor_`` style,
@@ -76,7 +74,7 @@ def select_parameters(model: LinearMixedModel, parm, old_names: bool = True) -> 
     return list(dict.fromkeys(chosen))
 
 
-def wald_intervals(model: LinearMixedModel, level: float) -> np.ndarray:
+def wald_intervals(model: SimulationView, level: float) -> np.ndarray:
     """Wald limits beta +- z se for the fixed effects; NaN for the variance parameters (as lme4)."""
     z = stats.norm.ppf([(1 - level) / 2, (1 + level) / 2])
     se = np.sqrt(np.diag(model.vcov.to_numpy()))
@@ -85,7 +83,7 @@ def wald_intervals(model: LinearMixedModel, level: float) -> np.ndarray:
 
 
 def confint(
-    model: LinearMixedModel,
+    model: SimulationView,
     method: str = "profile",
     level: float = 0.95,
     parm: str | int | Sequence[str | int] | None = None,
@@ -95,8 +93,9 @@ def confint(
     n_jobs: int = 2,
     progress: bool | None = None,
 ) -> pd.DataFrame:
-    """Confidence intervals as lme4's ``confint.merMod``; see :meth:`LinearMixedModel.confint`."""
-    key = check_choice("method", method, METHODS, canonical=str.lower)
+    """Confidence intervals as lme4's ``confint.merMod``; see :meth:`LinearMixedModel.confint` (lme and gls
+    fits: the methods of their ``interval_methods``)."""
+    key = check_choice("method", method, model.interval_methods, canonical=str.lower)
     level = check_probability("level", level)
     indices = select_parameters(model, parm, old_names)
     names = parameter_names(model, old_names)

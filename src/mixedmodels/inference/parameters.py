@@ -11,6 +11,11 @@ Structured terms (``diag``, ``cs``, ``ar1``, ``toep``; no lme4 equivalent) contr
 parameters on the same scales: their standard deviations (``sd_<column>|g``, or ``sd|g`` for ar1's
 common one) and correlation parameters (``cor|g`` for cs and ar1, ``pcor_lag<k>|g`` for toep's partial
 autocorrelations), as many as theta has for the term.
+
+gls and lme fits (nlme's residual structures) add their correlation structure's and variance function's
+parameters on nlme's reported scale between the random effects' and sigma (``corStruct.Phi``,
+``varStruct.power``: nlme's order in ``intervals``); an lme fit without structures has exactly the
+rows of the equivalent lmer fit, and a gls fit no random-effects rows.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from ..engine.covariance import Toeplitz, Unstructured
 
 if TYPE_CHECKING:
     from ..models.lmm import LinearMixedModel
+    from .view import SimulationView
 
 __all__ = [
     "variance_names",
@@ -32,6 +38,7 @@ __all__ = [
     "semidefinite_cholesky",
     "sdcor_bounds",
     "model_parameters",
+    "theta_slices",
 ]
 
 
@@ -48,28 +55,35 @@ def _term_names(term, covariance) -> list[str]:
     return sds + [f"cor|{group}"] * covariance.n_corr
 
 
-def variance_names(model: LinearMixedModel, old_names: bool = True) -> list[str]:
-    """Names of the sd/cor parameters and sigma, in lme4's order."""
+def theta_slices(covariances) -> list[slice]:
+    """The part of theta of each random-effects term."""
+    bounds = np.cumsum([0] + [c.n_params for c in covariances])
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def variance_names(model: SimulationView, old_names: bool = True) -> list[str]:
+    """Names of the sd/cor parameters, the residual structure's and sigma, in lme4's order."""
+    structure = list(model.structure_parameters.index)
     if old_names:
         count = len(model.theta)
-        return [f".sig{i + 1:02d}" for i in range(count)] + [".sigma"]
+        return [f".sig{i + 1:02d}" for i in range(count)] + structure + [".sigma"]
     names = [name for t, c in zip(model.frame.terms, model.covariances) for name in _term_names(t, c)]
-    return names + ["sigma"]
+    return names + structure + ["sigma"]
 
 
-def parameter_names(model: LinearMixedModel, old_names: bool = True) -> list[str]:
+def parameter_names(model: SimulationView, old_names: bool = True) -> list[str]:
     """Names of all rows of lme4's ``confint``: variance parameters, then fixed effects."""
     return variance_names(model, old_names) + list(model.frame.fixed_names)
 
 
-def theta_to_sdcor(model: LinearMixedModel, theta: np.ndarray, sigma: float) -> np.ndarray:
+def theta_to_sdcor(model: SimulationView, theta: np.ndarray, sigma: float) -> np.ndarray:
     """(sd/cor of every term, sigma) from (theta, sigma), as lme4's ``Cv_to_Sv``.
 
     A correlation with a zero standard deviation is NaN (0/0), as in lme4.
     """
     theta = np.asarray(theta, dtype=float)
     values = []
-    for covariance, part in zip(model.covariances, model.objective.slices):
+    for covariance, part in zip(model.covariances, theta_slices(model.covariances)):
         if not isinstance(covariance, Unstructured):
             x = theta[part][covariance.n_sd :]
             values += [sigma * theta[part][: covariance.n_sd], x / np.sqrt(1.0 + x * x)]
@@ -116,7 +130,7 @@ def sdcor_to_theta(model: LinearMixedModel, sdcor: np.ndarray) -> np.ndarray | N
     sdcor = np.where(np.isnan(sdcor), 0.0, sdcor)
     sigma = sdcor[-1]
     theta = []
-    for covariance, part in zip(model.covariances, model.objective.slices):
+    for covariance, part in zip(model.covariances, theta_slices(model.covariances)):
         values = sdcor[part]
         if not isinstance(covariance, Unstructured):
             rho = values[covariance.n_sd :]
@@ -151,6 +165,9 @@ def sdcor_bounds(model: LinearMixedModel) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(lower + [[0.0]]), np.concatenate(upper + [[np.inf]])
 
 
-def model_parameters(model: LinearMixedModel) -> np.ndarray:
-    """The fit's (sd/cor, sigma, fixed effects): the rows of ``confint``, lme4's bootstrap statistic."""
-    return np.concatenate([theta_to_sdcor(model, model.theta, model.sigma), model.fixef.to_numpy()])
+def model_parameters(model: SimulationView) -> np.ndarray:
+    """The fit's (sd/cor, residual structure, sigma, fixed effects): the rows of ``confint``, lme4's
+    bootstrap statistic."""
+    sdcor = theta_to_sdcor(model, model.theta, model.sigma)
+    structure = model.structure_parameters.to_numpy()
+    return np.concatenate([sdcor[:-1], structure, sdcor[-1:], model.fixef.to_numpy()])

@@ -8,6 +8,11 @@ provide it, so these tests serve every family; a family gives the df methods it 
 ``ddf_methods`` (containment needs lmer's cross-product blocks).  Kenward-Roger reads lmer's
 cross-product blocks, or from gls and lme fits their marginal covariance group by group
 (:class:`MarginalCovarianceView`), never a matrix over all rows.
+
+Intervals and the parametric bootstrap (:mod:`.confint`, :mod:`.bootstrap`, :mod:`.parameters`) read
+:class:`SimulationView`: the parameters on the scale of lme4's ``confint`` rows, simulation from the
+fit and a refit to a new response, which lmer, lme and gls fits provide through their own assemble and
+fit functions (so no module here imports a model class).
 """
 
 from __future__ import annotations
@@ -21,8 +26,15 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from ..data.frame import ModelFrame
+    from ..engine.covariance import CovarianceStructure
 
-__all__ = ["InferenceView", "MarginalBlocks", "MarginalCovarianceView", "VarianceParameterView"]
+__all__ = [
+    "InferenceView",
+    "MarginalBlocks",
+    "MarginalCovarianceView",
+    "SimulationView",
+    "VarianceParameterView",
+]
 
 
 class VarianceParameterView(Protocol):
@@ -105,3 +117,37 @@ class InferenceView(Protocol):
     @property
     def varpar(self) -> VarianceParameterView:
         """The fit as a function of its variance parameters."""
+
+
+class SimulationView(InferenceView, Protocol):
+    """What intervals and the parametric bootstrap read from a fit (lmer, lme, gls)."""
+
+    interval_methods: tuple[str, ...]  # the ``confint`` methods the fit supports
+
+    @property
+    def theta(self) -> np.ndarray:
+        """The random-effects terms' relative covariance parameters (none for gls)."""
+
+    @property
+    def covariances(self) -> list[CovarianceStructure]:
+        """The covariance structure of each random-effects term (theta's parameterization)."""
+
+    @property
+    def lambdas(self) -> list[np.ndarray]:
+        """Each random-effects term's relative covariance factor at the fit."""
+
+    @property
+    def structure_parameters(self) -> pd.Series:
+        """The residual structure's parameters on their reported scale (none for lmer)."""
+
+    @property
+    def fitted(self) -> pd.Series: ...
+
+    def residual_errors(self, standard: np.ndarray) -> np.ndarray:
+        """The residual errors of the fitted model from independent standard normal draws (frame order)."""
+
+    def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
+        """Responses simulated from the fitted model."""
+
+    def refit_response(self, response: np.ndarray) -> SimulationView:
+        """The model refitted to a new response (frame order) by the fit's assemble and fit."""

@@ -54,6 +54,19 @@ class FittedModel:
         return pd.Series(self._beta, index=self.frame.fixed_names, name="Estimate")
 
     @property
+    def structure_parameters(self) -> pd.Series:
+        """The residual structure's parameters on their reported scale (nlme's correlation structure and
+        variance function; none for lmer), as they stand in intervals between the random effects' and
+        sigma."""
+        return pd.Series(dtype=float)
+
+    def residual_errors(self, standard: np.ndarray) -> np.ndarray:
+        """Residual errors of the fitted model from independent standard normal draws, one per row in the
+        frame's order (what :meth:`simulate` adds): ``sigma e / sqrt(prior weight)``."""
+        weights = self.frame.weights
+        return self.sigma * standard if weights is None else self.sigma / np.sqrt(weights) * standard
+
+    @property
     def loglik(self) -> float:
         """The maximized log-likelihood (restricted for REML fits), as ``logLik()``."""
         return -0.5 * self._criterion

@@ -108,6 +108,8 @@ class LinearMixedModel(FittedModel):
     :meth:`update_random`) go through :func:`assemble` and :func:`fit`.
     """
 
+    interval_methods = ("wald", "profile", "boot")  # confint's methods
+
     def __init__(
         self,
         problem: LinearMixedProblem,

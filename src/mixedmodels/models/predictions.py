@@ -17,6 +17,7 @@ from ..errors import FormulaError, check_flag, check_instance, check_integer, ch
 from ..formula.parse import parse_one_sided
 
 if TYPE_CHECKING:
+    from .inference.view import SimulationView
     from .lmm import LinearMixedModel
 
 __all__ = ["included_columns", "linear_predictor", "predict", "random_contribution", "simulate"]
@@ -105,20 +106,27 @@ def predict(model: LinearMixedModel, newdata=None, re_form=None, allow_new_level
     return pd.Series(values, index=data.index, name="predicted")
 
 
-def simulate(model: LinearMixedModel, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
-    """lme4's ``simulate.merMod`` with new random effects (see :meth:`.LinearMixedModel.simulate`)."""
+def simulate(model: SimulationView, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
+    """lme4's ``simulate.merMod`` with new random effects (see :meth:`.LinearMixedModel.simulate`), for
+    lmer, lme and gls fits.
+
+    Each response is ``X beta (+ offset) + errors + Z b``: the fit's residual errors from ``nobs``
+    standard normal draws (:meth:`~mixedmodels.models.base.FittedModel.residual_errors`: prior weights,
+    or nlme's variance function and correlation structure), then per random-effects term
+    ``sigma Lambda u`` from ``nlevels x ncols`` draws, in that order, so an lme fit without structures
+    simulates from the same seed what the equivalent lmer fit does.
+    """
     nsim = check_integer("nsim", nsim)
     rng = np.random.default_rng(check_seed(seed))
     sigma = model.sigma
     mean = model.frame.x @ model.fixef.to_numpy()
     if model.frame.offset is not None:
         mean = mean + model.frame.offset
-    noise_scale = sigma if model.frame.weights is None else sigma / np.sqrt(model.frame.weights)
     out = {}
     for i in range(nsim):
-        y = mean + noise_scale * rng.standard_normal(model.nobs)
+        y = mean + model.residual_errors(rng.standard_normal(model.nobs))
         for block, t in zip(model.frame.blocks, model.lambdas):
             u = rng.standard_normal((block.nlevels, block.ncols))
             y = y + random_contribution(block.codes, block.z, sigma * u @ t.T)
         out[f"sim_{i + 1}"] = y
-    return pd.DataFrame(out, index=model.frame.data.index)
+    return pd.DataFrame(out, index=model.fitted.index)

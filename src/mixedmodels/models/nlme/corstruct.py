@@ -162,7 +162,23 @@ class CorStruct:
         """Reported values of natural-scale parameters (for intervals: each bound separately)."""
         return self.coefficients(natural)
 
-    # -- whitening -----------------------------------------------------------------------------------
+    # -- whitening and its inverse -------------------------------------------------------------------
+    def _lower_factors(self, u: np.ndarray, natural: bool):
+        """Per bucket of groups of two or more rows: (bucket, lower Cholesky factors of the distinct
+        correlation patterns, the pattern of each group); None when some C_g is not positive definite."""
+        factors = []
+        for bucket, (representatives, pattern) in zip(self.layout.buckets, self._patterns()):
+            if bucket.size == 1:
+                continue
+            try:
+                lower = np.linalg.cholesky(self._correlation(u, bucket, representatives, natural))
+            except np.linalg.LinAlgError:
+                return None
+            if not np.all(np.diagonal(lower, axis1=1, axis2=2) > 0):
+                return None
+            factors.append((bucket, lower, pattern))
+        return factors
+
     def whiten(self, params: np.ndarray, matrix: np.ndarray, natural: bool = False):
         """``F_g @ rows_g`` for every group and ``sum_g log|F_g|``; None when some C_g is not PD.
 
@@ -170,27 +186,32 @@ class CorStruct:
         balanced longitudinal data) share one factor, which is computed once.  ``natural`` says the
         parameters are on the apVar scale (see :meth:`natural`).
         """
-        u = self._full(params)
+        factors = self._lower_factors(self._full(params), natural)
+        if factors is None:
+            return None
         vector = np.ndim(matrix) == 1
         matrix = np.asarray(matrix, dtype=float)[:, None] if vector else np.asarray(matrix, dtype=float)
         out = matrix.copy()
         logdet = 0.0
-        for bucket, (representatives, pattern) in zip(self.layout.buckets, self._patterns()):
-            if bucket.size == 1:
-                continue
-            corr = self._correlation(u, bucket, representatives, natural)
-            try:
-                lower = np.linalg.cholesky(corr)
-            except np.linalg.LinAlgError:
-                return None
-            diagonal = np.diagonal(lower, axis1=1, axis2=2)
-            if not np.all(diagonal > 0):
-                return None
+        for bucket, lower, pattern in factors:
             inverse = np.linalg.inv(lower)
             block = matrix[bucket.rows]
             out[bucket.rows] = inverse[0] @ block if len(inverse) == 1 else inverse[pattern] @ block
-            logdet -= float(np.log(diagonal).sum(axis=1)[pattern].sum())
+            logdet -= float(np.log(np.diagonal(lower, axis1=1, axis2=2)).sum(axis=1)[pattern].sum())
         return (out[:, 0] if vector else out), logdet
+
+    def color(self, params: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """``S_g @ values_g`` for every group, with ``S_g S_g' = C_g``: independent standard normal
+        ``values`` (sorted rows) become normal rows with correlation ``C_g`` within each group (what
+        :meth:`whiten` undoes).  Here ``S_g`` is the lower Cholesky factor."""
+        factors = self._lower_factors(self._full(params), natural=False)
+        if factors is None:
+            raise ValueError(f"the parameters of {type(self).__name__} give no valid correlation matrix")
+        values = np.asarray(values, dtype=float)
+        out = values.copy()
+        for bucket, lower, pattern in factors:
+            out[bucket.rows] = np.einsum("gij,gj->gi", lower[pattern], values[bucket.rows])
+        return out
 
     def _patterns(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per bucket: one representative group (index in the bucket) per distinct covariate pattern,
@@ -267,6 +288,23 @@ class _TimeSeries(_Timed):
             rho = phi if self._unit_gaps else np.where(self._linked, np.power(phi, self._gap), 0.0)
             return _markov_whiten(np.asarray(matrix, dtype=float), rho, self.layout.starts)
         return super().whiten(params, matrix, natural)
+
+    def color(self, params, values):
+        """The Markov recursion that :func:`_markov_whiten` undoes, run over the rows' positions within
+        their groups (each step vectorized over the groups): x_r = rho x_(r-1) + sqrt(1 - rho^2) e_r."""
+        if not self._increasing:
+            return super().color(params, values)
+        phi = self._phi(self._full(params))
+        rho = np.concatenate([[0.0], np.where(self._linked, np.power(phi, self._gap), 0.0)])
+        values = np.asarray(values, dtype=float)
+        out = values * np.sqrt(1.0 - rho * rho)
+        position = self.layout.position
+        by_position = np.argsort(position, kind="stable")
+        bounds = np.cumsum(np.bincount(position))
+        for start, stop in zip(bounds[:-1], bounds[1:]):  # the rows at positions 1, 2, ...
+            rows = by_position[start:stop]
+            out[rows] += rho[rows] * out[rows - 1]
+        return out
 
     def _correlation(self, u, bucket, which, natural):
         t = self._time[bucket.rows[which]]
@@ -390,6 +428,19 @@ class CorCompSymm(CorStruct):
         lengths = self.layout.lengths
         logdet = -0.5 * float(np.sum(np.log(1 + (lengths - 1) * rho) + (lengths - 1) * np.log(1 - rho)))
         return (out if values.ndim == 2 else out[:, 0]), logdet
+
+    def color(self, params, values):
+        """The symmetric square root of each group's C_g = (1 - rho) I + rho J applied to ``values``:
+        sqrt(1 - rho) e + (sqrt(1 + (n - 1) rho) - sqrt(1 - rho)) (the mean of e) 1."""
+        rho = self._rho(self._full(params))
+        size = self._size
+        if rho >= 1 or np.any(1 + (size - 1) * rho <= 0):
+            raise ValueError("the parameters of CorCompSymm give no valid correlation matrix")
+        values = np.asarray(values, dtype=float)
+        layout = self.layout
+        means = np.repeat(np.add.reduceat(values, layout.starts) / layout.lengths, layout.lengths)
+        root = np.sqrt(1.0 - rho)
+        return root * values + (np.sqrt(1.0 + (size - 1) * rho) - root) * means
 
 
 # -- ARMA -----------------------------------------------------------------------------------------------

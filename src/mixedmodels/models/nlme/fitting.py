@@ -85,23 +85,30 @@ def fit(
     while the fitted values do not).
     """
     control = control or DEFAULT_CONTROL
-    likelihood = problem.likelihood
     with limited_threads():
-        if problem.residual.uses_fitted:
-            x, y = problem.data.x, problem.data.y
-            likelihood.fitted_covariate = x @ least_squares(x, y)
-        model = _fit_once(problem, control)
-        _check_bounded(problem, model._params)
-        if not problem.residual.uses_fitted:
+        model = _fit_outer(problem, control, max_iter, tolerance)
+    model.max_iter, model.tolerance = max_iter, tolerance  # refits (the bootstrap's) iterate alike
+    return model
+
+
+def _fit_outer(problem: NlmeProblem, control: OptimizerControl, max_iter: int, tolerance: float) -> NlmeModel:
+    """:func:`fit`'s iterations: one maximization, and more while fitted-value weights change."""
+    likelihood = problem.likelihood
+    if problem.residual.uses_fitted:
+        x, y = problem.data.x, problem.data.y
+        likelihood.fitted_covariate = x @ least_squares(x, y)
+    model = _fit_once(problem, control)
+    _check_bounded(problem, model._params)
+    if not problem.residual.uses_fitted:
+        return model
+    for iteration in range(1, max_iter + 1):
+        covariate = model._fitted_sorted_innermost()
+        change = np.max(np.abs(covariate - likelihood.fitted_covariate)) / np.max(np.abs(covariate))
+        if change <= tolerance:
             return model
-        for iteration in range(1, max_iter + 1):
-            covariate = model._fitted_sorted_innermost()
-            change = np.max(np.abs(covariate - likelihood.fitted_covariate)) / np.max(np.abs(covariate))
-            if change <= tolerance:
-                return model
-            likelihood.fitted_covariate = covariate
-            model = _fit_once(problem, control, model._params, iteration)
-            _check_bounded(problem, model._params)
+        likelihood.fitted_covariate = covariate
+        model = _fit_once(problem, control, model._params, iteration)
+        _check_bounded(problem, model._params)
     raise FitError(
         f"the fitted values did not converge in {max_iter} iterations (relative change {change:.2g})"
     )
@@ -157,5 +164,5 @@ def _check_bounded(problem: NlmeProblem, params: np.ndarray) -> None:
     warnings.warn(
         f"the variance parameters {listed} are at a limit (a boundary estimate)",
         ConvergenceWarning,
-        stacklevel=4,
+        stacklevel=5,
     )

@@ -26,6 +26,11 @@ class GLSModel(NlmeModel):
         self._beta, self._sigma, self._criterion = fit.beta, fit.sigma, -2.0 * fit.loglik
         self._r_fixed = fit.r_fixed
 
+    # no random effects (what simulation and intervals read of lme and lmer fits)
+    theta = np.zeros(0)
+    covariances: tuple = ()
+    lambdas: tuple = ()
+
     def _fitted_sorted_innermost(self) -> np.ndarray:
         return self.data.x @ self._beta
 

@@ -119,6 +119,18 @@ class ResidualModel:
             log_jacobian += logdet
         return out, log_jacobian
 
+    def color(self, params: np.ndarray, standard: np.ndarray, fitted=None) -> np.ndarray:
+        """Residual errors in units of sigma from independent standard normal draws (sorted rows):
+        ``V_g^(1/2) S_g e_g`` in each group, with ``S_g S_g' = C_g``, whose covariance is the model's
+        ``V_g^(1/2) C_g V_g^(1/2)`` (the inverse of :meth:`whiten`'s transformation)."""
+        cor_params, var_params = self.split(params)
+        out = np.asarray(standard, dtype=float)
+        if self.corstruct is not None:
+            out = self.corstruct.color(cor_params, out)
+        if self.varfunc is not None:
+            out = out * np.exp(-self.varfunc.log_weights(var_params, fitted))
+        return out
+
     def natural(self, params: np.ndarray) -> np.ndarray:
         cor_params, var_params = self.split(params)
         parts = []

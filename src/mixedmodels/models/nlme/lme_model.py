@@ -43,6 +43,22 @@ class LMEModel(NlmeModel):
 
     # -- random effects --------------------------------------------------------------------------------
     @property
+    def theta(self) -> np.ndarray:
+        """lme4's relative covariance parameters of the random-effects terms (frame's term order)."""
+        return self._theta.copy()
+
+    @property
+    def covariances(self):
+        """The covariance parameterization of each random-effects term (unstructured, as nlme's)."""
+        return self.likelihood.covariances
+
+    @property
+    def lambdas(self) -> list[np.ndarray]:
+        """Each term's relative covariance factor at the fit (its random effects' covariance / sigma^2
+        is ``lambda_ @ lambda_.T``)."""
+        return self._term_factors
+
+    @property
     def levels(self):
         """nlme's grouping levels, outermost first."""
         return self.data.levels

@@ -171,6 +171,23 @@ class NlmeModel(NlmeInferenceView, FittedModel):
         """Response residuals y - fitted (innermost level for lme)."""
         return self.resid("response")
 
+    @cached_property
+    def residual_diagnostics(self) -> pd.DataFrame:
+        """Per row used: ``fitted`` and the residuals of :meth:`resid`'s types, ``residual`` (response),
+        ``pearson`` and ``normalized`` (innermost level for lme): the numbers of :attr:`plot`."""
+        columns = {"fitted": self.fitted, "residual": self.resid("response")}
+        columns |= {type: self.resid(type) for type in ("pearson", "normalized")}
+        return pd.DataFrame(columns)
+
+    @property
+    def plot(self):
+        """Diagnostic plots (``m.plot.residuals(type=...)``, ``m.plot.qq()``, ``m.plot.scale_location()``,
+        lme's ``m.plot.qq_ranef()``); needs matplotlib.  See
+        :class:`mixedmodels.diagnostics.plots.NlmePlots`."""
+        from ...diagnostics.plots import NlmePlots
+
+        return NlmePlots(self)
+
     # -- approximate covariance of the variance parameters (nlme's apVar) -------------------------------
     @cached_property
     def _natural_estimate(self) -> np.ndarray:

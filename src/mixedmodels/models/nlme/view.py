@@ -7,10 +7,16 @@ and the variance function's unconstrained parameters) and sigma; the deviance's 
 from the likelihood (``sigma_free_terms``), so Satterthwaite's derivatives are those of the lmer fit
 (:mod:`mixedmodels.inference.varpar`).  Kenward-Roger reads the marginal covariance group by group
 (:mod:`.marginal`), in SAS's and pbkrtest's covariance parameters.
+
+They are also the view that intervals and the parametric bootstrap read
+(:class:`mixedmodels.inference.view.SimulationView`): responses are simulated with the variance
+function and the correlation structure, group by group (:meth:`residual_errors`), and each refit
+goes through :func:`.fitting.assemble` and :func:`.fitting.fit`.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 
 import numpy as np
@@ -19,6 +25,7 @@ import pandas as pd
 from ...inference.ddf import VIEW_DDF_METHODS
 from ...inference.kenward_roger import KenwardRoger
 from ...inference.varpar import VarianceParameters
+from .. import predictions
 
 __all__ = ["NlmeInferenceView"]
 
@@ -27,6 +34,9 @@ class NlmeInferenceView:
     """The members of gls and lme fits that only inference reads, and ``contrast``."""
 
     ddf_methods = VIEW_DDF_METHODS
+    interval_methods = ("wald", "boot")
+    max_iter: int = 50  # the fit's outer iterations (fitted-value weights), set by .fitting.fit
+    tolerance: float = 1e-6
 
     @cached_property
     def kenward_roger(self) -> KenwardRoger:
@@ -62,3 +72,80 @@ class NlmeInferenceView:
         from ...inference.contrasts import contrast_table
 
         return contrast_table(self, contrasts, ddf=ddf, joint=joint, level=level)
+
+    # -- simulation, the parametric bootstrap and intervals ------------------------------------------------
+    @property
+    def structure_parameters(self) -> pd.Series:
+        """The correlation structure's and the variance function's parameters on nlme's reported scale,
+        named as in :attr:`apvar` (``corStruct.Phi``, ``varStruct.power``)."""
+        parts = {"corStruct": self.correlation_parameters, "varStruct": self.varfunc_params}
+        values = [series.add_prefix(f"{name}.") for name, series in parts.items() if len(series)]
+        return pd.concat(values) if values else pd.Series(dtype=float)
+
+    def residual_errors(self, standard: np.ndarray) -> np.ndarray:
+        """Residual errors from independent standard normal draws (one per row, in the frame's order):
+        ``sigma V_g^(1/2) S_g e_g`` per group of the correlation structure (``S_g S_g' = C_g``, the
+        variance function's ``V_g``), so Var = sigma^2 V_g^(1/2) C_g V_g^(1/2); without structures
+        ``sigma e``, as lmer's."""
+        data = self.data
+        sorted_errors = self.residual.color(
+            self._structure_params(), np.asarray(standard)[data.order], self.likelihood.fitted_covariate
+        )
+        return self._sigma * data.unsort(sorted_errors)
+
+    def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
+        """Responses simulated from the fitted model (one column per simulation, rows as ``fitted``):
+        X beta, new random effects (lme), and residual errors with the variance function and the
+        correlation structure.  As lmer's :meth:`mixedmodels.LinearMixedModel.simulate`, from whose
+        random draws an lme fit without structures gets the same responses for the same ``seed``."""
+        return predictions.simulate(self, nsim, seed)
+
+    def refit_response(self, response: np.ndarray):
+        """The model refitted to a new response (one value per row, in the order of ``fitted``) by the
+        fit's method, through :func:`.fitting.assemble` and :func:`.fitting.fit` with its settings."""
+        from .fitting import assemble, fit
+
+        response = np.asarray(response, dtype=float)
+        if response.shape != (self.nobs,):
+            raise ValueError(f"the response has shape {response.shape}, the model has {self.nobs} rows")
+        data = replace(self.data, frame=replace(self.frame, y=response))
+        return fit(assemble(data, self.reml), self.control, self.max_iter, self.tolerance)
+
+    def bootstrap(
+        self,
+        nsim: int,
+        statistic=None,
+        seed: int | None = None,
+        n_jobs: int = 2,
+        progress: bool | None = None,
+    ) -> pd.DataFrame:
+        """Parametric bootstrap as lmer's :meth:`mixedmodels.LinearMixedModel.bootstrap`: simulate
+        responses from the fit (:meth:`simulate`), refit each by the fit's method, collect
+        ``statistic(refit)`` (default: the rows of :meth:`confint`)."""
+        from ...inference.bootstrap import bootstrap
+
+        return bootstrap(self, nsim, statistic, seed, n_jobs, progress)
+
+    def confint(
+        self,
+        method: str = "boot",
+        level: float = 0.95,
+        parm=None,
+        old_names: bool = True,
+        nsim: int = 500,
+        seed: int | None = None,
+        n_jobs: int = 2,
+        progress: bool | None = None,
+    ) -> pd.DataFrame:
+        """Confidence intervals in the layout of lmer's :meth:`mixedmodels.LinearMixedModel.confint`.
+
+        Rows: lme's random-effects standard deviations and correlations (``.sig01``, ... or
+        ``sd_(Intercept)|Subject``), the correlation structure's and the variance function's parameters
+        (``corStruct.Phi``, ``varStruct.power``), sigma, the fixed effects.  ``method``: ``"boot"``
+        (percentile intervals of a parametric bootstrap with ``nsim``, ``seed``, ``n_jobs``,
+        ``progress``) or ``"wald"`` (fixed effects only, NaN for the variance parameters, as lme4).
+        nlme's own approximate intervals are :meth:`intervals`.
+        """
+        from ...inference.confint import confint
+
+        return confint(self, method, level, parm, old_names, nsim, seed, n_jobs, progress)
