@@ -204,7 +204,7 @@ class _VarianceHeld:
             else:
                 return None
             return full, sigma
-        factor = self.reordered.factor(full[self.part])
+        factor = self.reordered.lambda_(full[self.part])
         if self.is_sd:
             factor[0, 0] = value / sigma
         else:
@@ -222,7 +222,7 @@ class _VarianceHeld:
         """Free parameters for (theta, sigma) (the held value is taken from them, not kept)."""
         full = np.asarray(theta, dtype=float).copy()
         if self.reordered is not None:
-            t = self.covariance.factor(full[self.part])
+            t = self.covariance.lambda_(full[self.part])
             factor = semidefinite_cholesky((t @ t.T)[np.ix_(self.order, self.order)])
             if factor is None:
                 factor = np.eye(len(self.order))
@@ -371,7 +371,7 @@ class LikelihoodProfile:
         unpacked = held.unpack(result.x, value)
         if unpacked is None or not np.isfinite(held.deviance(result.x, value)):
             return np.full(1 + len(self.optimum), np.nan)
-        beta = self._varpar.terms.objective.factor.solve()[0]  # the factor is at the optimum just evaluated
+        beta = self._varpar.terms.objective.chol.solve()[0]  # the factor is at the optimum just evaluated
         sdcor = theta_to_sdcor(self.ml, *unpacked)
         sdcor[index] = value
         return self._row(index, value, result.fun, np.concatenate([sdcor, beta]))
@@ -386,7 +386,7 @@ class LikelihoodProfile:
         result = minimize_bobyqa(objective, theta0, objective.lower_bounds, _INNER_CONTROL)
         if not objective.update(result.x):
             return np.full(1 + len(self.optimum), np.nan)
-        factor = objective.factor
+        factor = objective.chol
         sigma = np.sqrt(factor.pwrss() / factor.cross.nobs)
         others = factor.solve()[0] if factor.nfixed else np.zeros(0)
         beta = np.insert(others, j, value)
