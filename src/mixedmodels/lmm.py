@@ -149,6 +149,11 @@ class LinearMixedModel(FittedModel):
         return self.problem.objective
 
     @property
+    def theta_slices(self) -> list[slice]:
+        """Each random-effects term's entries of theta."""
+        return self.objective.slices
+
+    @property
     def chol(self) -> BlockedCholesky:
         """The blocked Cholesky factor at the estimates (refactored there if a caller evaluated the
         shared objective elsewhere)."""
@@ -537,6 +542,12 @@ class LinearMixedModel(FittedModel):
         indices = select_parameters(self, parm, old_names)
         profile = LikelihoodProfile(self, alphamax=alphamax, maxpts=maxpts, delta=delta)
         return profile_table(profile, indices, old_names)
+
+    def profile_view(self):
+        """The fit as likelihood profiles see it (:class:`mixedmodels.inference.profile_view.ProfileView`)."""
+        from .inference.profile_view import LmerProfileView
+
+        return LmerProfileView(self)
 
     def bootstrap(
         self,

@@ -69,7 +69,7 @@ def theta_to_sdcor(model: LinearMixedModel, theta: np.ndarray, sigma: float) -> 
     """
     theta = np.asarray(theta, dtype=float)
     values = []
-    for covariance, part in zip(model.covariances, model.objective.slices):
+    for covariance, part in zip(model.covariances, model.theta_slices):
         if not isinstance(covariance, Unstructured):
             x = theta[part][covariance.n_sd :]
             values += [sigma * theta[part][: covariance.n_sd], x / np.sqrt(1.0 + x * x)]
@@ -116,7 +116,7 @@ def sdcor_to_theta(model: LinearMixedModel, sdcor: np.ndarray) -> np.ndarray | N
     sdcor = np.where(np.isnan(sdcor), 0.0, sdcor)
     sigma = sdcor[-1]
     theta = []
-    for covariance, part in zip(model.covariances, model.objective.slices):
+    for covariance, part in zip(model.covariances, model.theta_slices):
         values = sdcor[part]
         if not isinstance(covariance, Unstructured):
             rho = values[covariance.n_sd :]
