@@ -2,7 +2,8 @@
 
 The table has lme4's ``confint.merMod`` layout: the variance parameters first (standard deviations
 and correlations of each random-effects term, then sigma; see :mod:`.parameters`), then the fixed
-effects, in columns named as R's ``format.perc`` names them ("2.5 %", "97.5 %").
+effects, in columns named as R's ``format.perc`` names them ("2.5 %", "97.5 %").  gls and lme fits
+have the residual structure's parameters before sigma (:mod:`.profile_view`) and no bootstrap.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import check_choice, check_flag, check_probability
-from .parameters import parameter_names, variance_names
 
 if TYPE_CHECKING:
     from ..lmm import LinearMixedModel
@@ -45,10 +45,11 @@ def select_parameters(model: LinearMixedModel, parm, old_names: bool = True) -> 
     whichever ``old_names`` selects), ``"theta_"`` (all variance parameters), ``"beta_"`` (all fixed
     effects), or integer positions (0-based).
     """
-    names = parameter_names(model, check_flag("old_names", old_names))
+    view = model.profile_view()
+    names = view.names(check_flag("old_names", old_names))
     if parm is None:
         return list(range(len(names)))
-    n_variance = len(variance_names(model))
+    n_variance = view.n_variance
     if isinstance(parm, (str, int, np.integer)):
         wanted = [parm]
     elif isinstance(parm, (Sequence, np.ndarray, pd.Index)):
@@ -81,7 +82,7 @@ def wald_intervals(model: LinearMixedModel, level: float) -> np.ndarray:
     z = stats.norm.ppf([(1 - level) / 2, (1 + level) / 2])
     se = np.sqrt(np.diag(model.vcov.to_numpy()))
     fixed = model.fixef.to_numpy()[:, None] + se[:, None] * z[None, :]
-    return np.vstack([np.full((len(variance_names(model)), 2), np.nan), fixed])
+    return np.vstack([np.full((model.profile_view().n_variance, 2), np.nan), fixed])
 
 
 def confint(
@@ -99,7 +100,7 @@ def confint(
     key = check_choice("method", method, METHODS, canonical=str.lower)
     level = check_probability("level", level)
     indices = select_parameters(model, parm, old_names)
-    names = parameter_names(model, old_names)
+    names = model.profile_view().names(old_names)
     if key == "wald":
         limits = wald_intervals(model, level)[indices]
     elif key == "profile":

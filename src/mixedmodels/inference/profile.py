@@ -57,7 +57,7 @@ from .parameters import semidefinite_cholesky
 if TYPE_CHECKING:
     from .profile_view import HeldFixedEffect, ProfileView
 
-__all__ = ["LikelihoodProfile", "profile_table"]
+__all__ = ["LikelihoodProfile", "profile_frame", "profile_table"]
 
 # BOBYQA run to a tight tolerance: the fit's default (a moderate tolerance, then Newton steps) stops
 # short near a bound, e.g. a correlation at 1 on sleepstudy's .sig01 profile (0.1 in deviance).
@@ -497,3 +497,14 @@ def profile_table(profile: LikelihoodProfile, indices: list[int], old_names: boo
         frame.insert(0, "parameter", names[index])
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def profile_frame(
+    model, parm=None, old_names: bool = True, alphamax: float = 0.01, maxpts: int = 100, delta=None
+) -> pd.DataFrame:
+    """The profiles of ``model``'s parameters ``parm`` (see ``confint``) as :func:`profile_table`."""
+    from .confint import select_parameters
+
+    indices = select_parameters(model, parm, old_names)
+    profile = LikelihoodProfile(model, alphamax=alphamax, maxpts=maxpts, delta=delta)
+    return profile_table(profile, indices, old_names)

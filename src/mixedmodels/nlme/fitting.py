@@ -56,16 +56,24 @@ class NlmeProblem:
         return self.likelihood.deviance(params, response_units=False)
 
 
-def assemble(prepared: PreparedData, reml: bool = True) -> NlmeProblem:
-    """The problem of fitting ``prepared`` by REML or ML: lme's if it has random-effects terms, else gls's."""
+def assemble(prepared: PreparedData, reml: bool = True, held: tuple[int, float] | None = None) -> NlmeProblem:
+    """The problem of fitting ``prepared`` by REML or ML: lme's if it has random-effects terms, else gls's.
+
+    ``held = (j, b)`` holds fixed effect ``j`` at ``b`` (a profile's refit): the model loses column
+    ``j`` of X and has the offset ``b x_j``.
+    """
     residual = ResidualModel(prepared.varfunc, prepared.corstruct)
+    x, y = prepared.x, prepared.y
+    if held is not None:
+        j, value = held
+        x, y = np.delete(x, j, axis=1), y - value * x[:, j]
     if not prepared.frame.terms:
-        return NlmeProblem(prepared, reml, residual, GLSLikelihood(prepared.x, prepared.y, residual, reml))
+        return NlmeProblem(prepared, reml, residual, GLSLikelihood(x, y, residual, reml))
     order = prepared.order
     terms = [
         RandomTermData(t.factor.codes[order], t.z[order], t.factor.nlevels) for t in prepared.frame.terms
     ]
-    likelihood = LMELikelihood(prepared.x, prepared.y, terms, residual, reml)
+    likelihood = LMELikelihood(x, y, terms, residual, reml)
     return NlmeProblem(prepared, reml, residual, likelihood)
 
 
@@ -74,6 +82,7 @@ def fit(
     control: OptimizerControl | None = None,
     max_iter: int = 50,
     tolerance: float = 1e-6,
+    start: np.ndarray | None = None,
 ) -> NlmeModel:
     """Maximize the problem's likelihood and return the results (a GLSModel or an LMEModel).
 
@@ -81,7 +90,8 @@ def fit(
     with the new fitted values as the covariate until they stop changing: at most ``max_iter`` times,
     until their largest change relative to the largest fitted value is below ``tolerance`` (nlme's outer
     iterations; nlme tests the parameters, which in flat directions move within the optimizer's precision
-    while the fitted values do not).
+    while the fitted values do not).  ``start``: the parameters to start from (default: the structures'
+    initial values and, for lme, the moment start of theta).
     """
     control = control or DEFAULT_CONTROL
     likelihood = problem.likelihood
@@ -89,7 +99,7 @@ def fit(
         if problem.residual.uses_fitted:
             x, y = problem.data.x, problem.data.y
             likelihood.fitted_covariate = x @ least_squares(x, y)
-        model = _fit_once(problem, control)
+        model = _fit_once(problem, control, start)
         _check_bounded(problem, model._params)
         if not problem.residual.uses_fitted:
             return model
