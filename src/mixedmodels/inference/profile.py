@@ -1,5 +1,10 @@
 """Likelihood profiles and profile confidence intervals, with the conventions of lme4's ``profile.merMod``.
 
+One implementation for lmer, lme and gls fits: it reads a fit through its ``profile_view()``
+(:mod:`.profile_view`), which gives the parameter vector, ML refits and the objective with a fixed
+effect held; gls and lme fits add their residual structure's parameters (nlme's corStruct and
+varStruct, profiled on their unconstrained scale and reported on nlme's) before sigma.
+
 For each parameter ``psi`` of lme4's vector (sd/cor of the random effects, sigma, fixed effects; see
 :mod:`.parameters`) the profile is ``zeta(psi) = sign(psi - psi_hat) sqrt(d(psi) - d_hat)``, where
 ``d(psi)`` is the deviance minimized over all other parameters with ``psi`` held fixed and ``d_hat``
@@ -14,9 +19,10 @@ the minimum (Bates et al. 2015, section 5.1; Bates 2010, lme4 book ch. 1.5).  As
   its value (see ``_VarianceHeld``), which has only box bounds and no correlation matrices that are
   not positive definite.  The minimum is the same; the search is more reliable for terms with three
   or more columns;
-* a fixed effect ``beta_j`` is profiled by holding it at a value ``b`` and refitting theta: the model
-  loses column ``j`` and its response becomes ``y - b x_j``.  With cross-products that is a linear
-  update of the existing [X y] blocks (no pass over the rows);
+* a fixed effect ``beta_j`` is profiled by holding it at a value ``b`` and refitting the variance
+  parameters: the model loses column ``j`` and its response becomes ``y - b x_j`` (an offset).  For
+  lmer that is a linear update of the existing [X y] cross-product blocks (no pass over the rows);
+  gls and lme assemble the problem with that offset (``nlme.fitting.assemble``'s ``held``);
 * the trace steps outward from the estimate with lme4's rule (steps of about ``delta`` in zeta,
   ``delta = cutoff / 8``, ``cutoff = sqrt(qchisq(1 - alphamax, n_parameters))``).
 

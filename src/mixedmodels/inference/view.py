@@ -6,6 +6,10 @@ their covariance, the counts, the fixed-effects design, and the fit as a functio
 parameters (:class:`VarianceParameterView`, for Satterthwaite's df).  lmer, lme and gls fits all
 provide it, so these tests serve every family; a family gives the df methods it supports in
 ``ddf_methods`` (Kenward-Roger and containment need lmer's cross-product blocks).
+
+Likelihood profiles read a little more, the fit's ``profile_view()``
+(:class:`.profile_view.ProfileView`): the parameter vector of ``confint``, ML refits and the deviance
+with a fixed effect held.
 """
 
 from __future__ import annotations
