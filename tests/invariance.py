@@ -98,7 +98,7 @@ def theta_back(original, transformed) -> np.ndarray:
     scale of its column of Z (``Z' = Z diag(b)``)."""
     theta = transformed.theta.copy()
     start = 0
-    terms = zip(original.frame.terms, transformed.frame.terms, transformed.covariances)
+    terms = zip(original.frame.blocks, transformed.frame.blocks, transformed.covariances)
     for before, after, covariance in terms:
         after_z = _aligned(original, transformed, after.z)
         scales = [_change_of_basis(before.z[:, [k]], after_z[:, [k]], "Z")[0, 0] for k in range(after.ncols)]

@@ -228,9 +228,9 @@ def test_rank_contributions_match_dense_ranks(name):
     m = fitted(name)
     blocks = []
     for effect in random_effects(m):
-        term = m.frame.terms[effect.term]
-        z = _dense_z(term.re_block())
-        columns = [level * term.ncols + c for level in range(term.factor.nlevels) for c in effect.columns]
+        block = m.frame.blocks[effect.term]
+        z = _dense_z(block)
+        columns = [level * block.ncols + c for level in range(block.nlevels) for c in effect.columns]
         blocks.append(z[:, columns])
     ranks = [np.linalg.matrix_rank(np.hstack([m.frame.x, *blocks[:i]])) for i in range(len(blocks) + 1)]
     assert list(m.containment_df.contributions.values()) == list(np.diff(ranks))

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.aov.ftests import satterthwaite_ms_df
 from mixedmodels.cli import main
+from mixedmodels.models.aov.ftests import satterthwaite_ms_df
 
 FIXTURES = Path(__file__).parent / "fixtures" / "aov"
 RTOL = 1e-6

@@ -68,8 +68,8 @@ def _dense_observed_se(model) -> np.ndarray:
     """
     frame = model.frame
     derivatives = []
-    for term in frame.terms:
-        z = [_dense_z(term.factor.codes, term.z[:, i], term.factor.nlevels) for i in range(term.ncols)]
+    for term in frame.blocks:
+        z = [_dense_z(term.codes, term.z[:, i], term.nlevels) for i in range(term.ncols)]
         for i in range(term.ncols):
             for j in range(i + 1):
                 derivatives.append(z[i] @ z[i].T if i == j else z[i] @ z[j].T + z[j] @ z[i].T)

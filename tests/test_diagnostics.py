@@ -14,7 +14,7 @@ from test_engine import _dense_z
 from test_predict import close  # relative, with a floor relative to the largest value
 
 import mixedmodels as mm
-from mixedmodels import diagnostics
+from mixedmodels.diagnostics import influence as diagnostics
 
 FIXTURES = Path(__file__).parent / "fixtures" / "diagnostics"
 
@@ -89,8 +89,8 @@ def _dense_hat(m: mm.LinearMixedModel) -> np.ndarray:
     """H = W^1/2 [Z Lambda, X] (A)^-1 [Z Lambda, X]' W^1/2 built densely (small models only)."""
     frame = m.frame
     zl = np.column_stack(
-        [_dense_z(t.re_block()) @ np.kron(np.eye(t.factor.nlevels), lam)
-         for t, lam in zip(frame.terms, m.chol.factors)]
+        [_dense_z(block) @ np.kron(np.eye(block.nlevels), lam)
+         for block, lam in zip(frame.blocks, m.chol.factors)]
     )  # fmt: skip
     sqrt_w = np.ones(m.nobs) if frame.weights is None else np.sqrt(frame.weights)
     weighted = np.column_stack([zl, frame.x]) * sqrt_w[:, None]

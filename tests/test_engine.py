@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import mixedmodels as mm
 from mixedmodels.engine.cholesky import BlockedCholesky, ProductPlan, batched_cholesky, weighted_inverse
 from mixedmodels.engine.crossprod import ReBlock, cross_products, sum_cross_products
-from mixedmodels.lmm import assemble, fit
+from mixedmodels.models.lmm import assemble, fit
 
 
 def _crossed_design(seed: int = 1, n: int = 400):
@@ -131,7 +131,7 @@ def test_fit_from_chunked_cross_products_is_the_same_fit():
     df = mm.datasets.load("sleepstudy")
     whole = mm.lmer("Reaction ~ Days + (Days | Subject)", df)
     frame = whole.frame
-    terms = [t.re_block() for t in frame.terms]
+    terms = frame.blocks
     xy = np.column_stack([frame.x, frame.y])
     chunks = []
     for rows in np.array_split(np.arange(frame.nobs), 5):

@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.design import Design, r_column_name
-from mixedmodels.formula import FormulaError, RandomTerm, parse_formula, parse_one_sided
-from mixedmodels.frame import complete_rows
+from mixedmodels.data.design import Design, r_column_name
+from mixedmodels.data.frame import complete_rows
+from mixedmodels.errors import FormulaError
+from mixedmodels.formula.parse import RandomTerm, parse_formula, parse_one_sided
 
 
 def terms(formula: str) -> list[tuple[str, str]]:
@@ -89,7 +90,7 @@ def test_nested_terms_take_lme4s_place_among_tied_terms():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = mm.lmer("y ~ (1 | a/b) + (1 | c)", data)
-    assert [t.factor.name for t in model.frame.terms] == ["b:a", "a", "c"]
+    assert [t.group.name for t in model.frame.terms] == ["b:a", "a", "c"]
 
 
 def test_several_terms_on_one_factor():
@@ -329,7 +330,7 @@ def test_factor_functions_in_random_terms_and_grouping():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = mm.lmer("y ~ x + (0 + factor(cyl) | g) + (1 | factor(cyl)) + (1 | as.factor(f))", data)
-    names = {t.factor.name: t.column_names for t in model.frame.terms}
+    names = {t.group.name: t.column_names for t in model.frame.terms}
     assert names == {
         "g": ["factor(cyl)4", "factor(cyl)6", "factor(cyl)8"],
         "factor(cyl)": ["(Intercept)"],
@@ -339,9 +340,9 @@ def test_factor_functions_in_random_terms_and_grouping():
     new = data.head(4).assign(cyl=[6, 6, 8, 4])
     by_hand = model.fixef["(Intercept)"] + model.fixef["x"] * new["x"]
     for t in model.frame.terms:
-        if t.factor.name == "factor(cyl)":
+        if t.group.name == "factor(cyl)":
             by_hand += model.ranef["factor(cyl)"].loc[new["cyl"].astype(str), "(Intercept)"].to_numpy()
-        elif t.factor.name == "as.factor(f)":
+        elif t.group.name == "as.factor(f)":
             by_hand += model.ranef["as.factor(f)"].loc[new["f"], "(Intercept)"].to_numpy()
         else:
             effects = model.ranef["g"].loc[new["g"]]
@@ -354,7 +355,7 @@ def test_non_ascii_names_need_no_backticks():
     model = mm.lmer("Reaction ~ größe + (größe | время)", data)
     reference = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
     assert list(model.fixef.index) == ["(Intercept)", "größe"]
-    assert model.frame.terms[0].factor.name == "время"
+    assert model.frame.terms[0].group.name == "время"
     np.testing.assert_allclose(model.fixef.to_numpy(), reference.fixef.to_numpy(), rtol=1e-10)
 
 

@@ -15,8 +15,8 @@ from formulaic import model_matrix
 
 import mixedmodels as mm
 from mixedmodels.cli import main
-from mixedmodels.evaluation import evaluation_context, expression_names
-from mixedmodels.formula import FormulaError
+from mixedmodels.errors import FormulaError
+from mixedmodels.formula.evaluation import evaluation_context, expression_names
 
 
 @pytest.fixture

@@ -93,18 +93,18 @@ def dense_vcov_adjusted(model: mm.LinearMixedModel, weights: np.ndarray | None =
     n = len(x)
     s2 = model.sigma**2
     derivatives, sigma = [], s2 * np.diag(1 / weights if weights is not None else np.ones(n))
-    for term, t in zip(model.frame.terms, model.objective.factors(model.theta)):
+    for term, t in zip(model.frame.blocks, model.objective.factors(model.theta)):
         p = term.ncols
-        z = np.zeros((n, term.factor.nlevels * p))
+        z = np.zeros((n, term.nlevels * p))
         for a in range(p):
-            z[np.arange(n), term.factor.codes * p + a] = term.z[:, a]
+            z[np.arange(n), term.codes * p + a] = term.z[:, a]
         covariance = s2 * t @ t.T
-        sigma += z @ np.kron(np.eye(term.factor.nlevels), covariance) @ z.T
+        sigma += z @ np.kron(np.eye(term.nlevels), covariance) @ z.T
         for b in range(p):
             for a in range(b, p):
                 indicator = np.zeros((p, p))
                 indicator[a, b] = indicator[b, a] = 1.0
-                derivatives.append(z @ np.kron(np.eye(term.factor.nlevels), indicator) @ z.T)
+                derivatives.append(z @ np.kron(np.eye(term.nlevels), indicator) @ z.T)
     derivatives.append(np.diag(1 / weights) if weights is not None else np.eye(n))
     inverse = la.inv(sigma)
     phi = la.inv(x.T @ inverse @ x)

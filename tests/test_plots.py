@@ -1,5 +1,6 @@
 """The diagnostic plots: every plot rendered to PNG (Agg) for sleepstudy, Penicillin and Orthodont, and
-what each figure holds (panels, points, labels) checked against the fit and mixedmodels.diagnostics."""
+what each figure holds (panels, points, labels) checked against the fit and
+mixedmodels.diagnostics.influence."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import reference_models as models
 from scipy import stats
 
 import mixedmodels as mm
-from mixedmodels import cli, diagnostics
+from mixedmodels import cli
+from mixedmodels.diagnostics import influence as diagnostics
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -246,7 +248,7 @@ def test_fitted_lines_one_panel_per_group(source, x):
     levels = m.ranef["Subject"].index
     assert panel_titles(figure) == [str(v) for v in levels]
     assert figure.get_suptitle().startswith("Data and fitted lines by Subject")
-    codes = m.frame.terms[0].factor.codes
+    codes = m.frame.blocks[0].codes
     population = m.predict(re_form="~0").to_numpy()
     for j, ax in enumerate(figure.axes):
         rows = codes == j

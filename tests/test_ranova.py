@@ -18,7 +18,7 @@ import reference_models as models
 from test_comparison import assert_same_table, expected_table
 from test_inference import TABLES, compared, reference
 
-from mixedmodels.formula import parse_formula
+from mixedmodels.formula.parse import parse_formula
 from mixedmodels.inference.ranova import reduced_random_terms
 
 CASES = json.loads((Path(__file__).parent / "fixtures" / "inference" / "ranova_cases.json").read_text())

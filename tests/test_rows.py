@@ -21,7 +21,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.data.rows import TableRows, source_cross_products
-from mixedmodels.lmm import assemble, fit
+from mixedmodels.models.lmm import assemble, fit
 
 SLEEP_SLOPE = "Reaction ~ Days + (Days | Subject)"
 
@@ -155,8 +155,8 @@ def test_chunks_drop_incomplete_rows_and_end_unevenly():
     assert len(data) % 13 != 0 and sum(expected) == frame.nobs
     np.testing.assert_array_equal(np.concatenate([c.response for c in chunks]), frame.response)
     np.testing.assert_array_equal(np.concatenate([c.x for c in chunks]), frame.x)
-    for k, term in enumerate(frame.terms):
-        np.testing.assert_array_equal(np.concatenate([c.blocks[k].codes for c in chunks]), term.factor.codes)
+    for k, block in enumerate(frame.blocks):
+        np.testing.assert_array_equal(np.concatenate([c.blocks[k].codes for c in chunks]), block.codes)
 
 
 def test_a_chunk_without_complete_rows_is_left_out():

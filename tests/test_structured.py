@@ -16,7 +16,8 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.engine.covariance import AutoRegressive, CompoundSymmetry, Toeplitz
-from mixedmodels.formula import FormulaError, parse_formula
+from mixedmodels.errors import FormulaError
+from mixedmodels.formula.parse import parse_formula
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "structured").glob("*.json"))
 
@@ -73,7 +74,7 @@ def test_us_is_lme4s_default_and_diag_is_the_double_bar():
 
 def test_the_parser_and_the_engine_know_the_same_structures():
     from mixedmodels.engine.covariance import STRUCTURES as ENGINE
-    from mixedmodels.formula import STRUCTURES as PARSER
+    from mixedmodels.formula.parse import STRUCTURES as PARSER
 
     assert set(PARSER) == set(ENGINE)
 

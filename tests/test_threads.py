@@ -16,7 +16,7 @@ import mixedmodels as mm
 from mixedmodels.engine.cholesky import BlockedCholesky
 from mixedmodels.engine.threads import fit_threads
 from mixedmodels.inference.kenward_roger import _RandomEffectsAlgebra
-from mixedmodels.nlme.likelihood import GLSLikelihood, LMELikelihood
+from mixedmodels.models.nlme.likelihood import GLSLikelihood, LMELikelihood
 
 OUTSIDE = 2  # the libraries' thread count set around each call
 

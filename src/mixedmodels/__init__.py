@@ -6,12 +6,13 @@
 """
 
 from . import datasets
-from .aov import AovResult, aov
 from .engine.optimize import OptimizerControl
 from .errors import ConvergenceWarning, FitError, FormulaError, ModelMessage
 from .inference.comparison import anova
-from .lmm import LinearMixedModel, lmer
-from .nlme import (
+from .models import nlme  # mm.nlme.anova: nlme's layout of the likelihood-ratio table
+from .models.aov import AovResult, aov
+from .models.lmm import LinearMixedModel, lmer
+from .models.nlme import (
     CorAR1,
     CorARMA,
     CorCAR1,
@@ -64,5 +65,6 @@ __all__ = [
     "gls_known_covariance",
     "lme",
     "lmer",
+    "nlme",
 ]
 __version__ = "0.1.0"

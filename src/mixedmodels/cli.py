@@ -21,8 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import datasets
-from .aov import aov
-from .lmm import lmer
+from .models.aov import aov
+from .models.lmm import lmer
 
 __all__ = ["main", "read_data"]
 

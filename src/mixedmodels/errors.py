@@ -28,8 +28,6 @@ from collections.abc import Callable, Hashable, Sequence
 import numpy as np
 import pandas as pd
 
-from .formula import FormulaError  # defined with the parser, which imports nothing of the package
-
 __all__ = [
     "ConvergenceWarning",
     "FitError",
@@ -50,6 +48,10 @@ __all__ = [
 
 class ConvergenceWarning(UserWarning):
     """The optimizer's result may not be a proper optimum."""
+
+
+class FormulaError(ValueError):
+    """A model formula that cannot be right."""
 
 
 class FitError(ValueError):

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..design import Design, formula_names, is_number_dtype
 from ..engine.crossprod import ReBlock
-from ..formula import ParsedFormula, RandomTerm
+from ..formula.parse import ParsedFormula, RandomTerm
+from .design import Design, formula_names, is_number_dtype
 from .tables import NumericColumn, joined_labels, model_columns, model_variables, r_label, to_pandas
 
 __all__ = ["GroupLevels", "ReTerm", "MixedModelSpec"]
@@ -53,6 +53,17 @@ class ReTerm:
     term: RandomTerm
     design: Design
     group: GroupLevels
+
+    @property
+    def column_names(self) -> list[str]:
+        return self.design.column_names
+
+    @property
+    def ncols(self) -> int:
+        return len(self.design.column_names)
+
+    def describe(self) -> str:
+        return f"({self.term.lhs} | {self.group.name})"
 
     def block(self, data: pd.DataFrame, leveled: pd.DataFrame) -> ReBlock:
         """The engine's view of the term on rows ``data`` (``leveled``: the same rows with the fit's factor

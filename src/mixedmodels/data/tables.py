@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..design import Design, formula_names, is_number_dtype
 from ..errors import check_numbers
-from ..evaluation import check_calls, check_functions
-from ..formula import ParsedFormula
+from ..formula.evaluation import check_calls, check_functions
+from ..formula.parse import ParsedFormula
+from .design import Design, formula_names, is_number_dtype
 
 __all__ = [
     "REPRESENTABLE",

@@ -1,5 +1,5 @@
-"""A model's terms materialized on its rows: grouping factors with R's levels, random-effects terms with
-their model matrices, and the fixed-effects columns R's QR keeps.
+"""A model's terms on its rows: grouping factors with R's levels and the rows' codes, and the
+fixed-effects columns R's QR keeps.
 
 ``grouping_factor`` codes the rows of a grouping variable (or an interaction of several, ``a:b``) with the
 levels in R's order (``as.factor``: a categorical's categories in their order, other values sorted,
@@ -15,13 +15,10 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import lapack
 
-from ..design import Design
-from ..engine.crossprod import ReBlock
-from ..formula import RandomTerm
 from .spec import GroupLevels
 from .tables import r_label
 
-__all__ = ["GroupingFactor", "RandomEffectsTerm", "grouping_factor", "independent_columns"]
+__all__ = ["GroupingFactor", "grouping_factor", "independent_columns"]
 
 
 @dataclass
@@ -34,33 +31,6 @@ class GroupingFactor(GroupLevels):
     def group_levels(self) -> GroupLevels:
         """The factor without its rows' codes (what a model spec keeps)."""
         return GroupLevels(self.name, self.variables, self.levels)
-
-
-@dataclass
-class RandomEffectsTerm:
-    """One ``(lhs | group)`` term, materialized on the rows."""
-
-    term: RandomTerm
-    design: Design
-    factor: GroupingFactor
-    z: np.ndarray
-
-    @property
-    def column_names(self) -> list[str]:
-        return self.design.column_names
-
-    @property
-    def ncols(self) -> int:
-        return self.z.shape[1]
-
-    def re_block(self, rows: np.ndarray | None = None) -> ReBlock:
-        """The term's view of all rows, or of the rows indexed by ``rows``."""
-        if rows is None:
-            return ReBlock(self.factor.codes, self.z, self.factor.nlevels)
-        return ReBlock(self.factor.codes[rows], self.z[rows], self.factor.nlevels)
-
-    def describe(self) -> str:
-        return f"({self.term.lhs} | {self.factor.name})"
 
 
 def _r_labels(values: pd.Index | np.ndarray) -> pd.Index:

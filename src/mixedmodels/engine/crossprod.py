@@ -58,6 +58,10 @@ class ReBlock:
     def ncols(self) -> int:
         return self.z.shape[1]
 
+    def rows(self, index: np.ndarray) -> ReBlock:
+        """The block of the rows ``index`` selects (all levels kept, so blocks of subsets add up)."""
+        return ReBlock(self.codes[index], self.z[index], self.nlevels)
+
 
 @dataclass(frozen=True)
 class ResponseUnits:

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..data.design import Design, DesignTerm
 from ..data.terms import independent_columns
-from ..design import Design, DesignTerm
 from ..errors import check_choice
 
 if TYPE_CHECKING:
-    from ..frame import ModelFrame
+    from ..data.frame import ModelFrame
     from .view import InferenceView
 
 __all__ = ["FixedTerms", "anova_contrasts", "anova_table", "doolittle_rows"]

@@ -40,7 +40,7 @@ from ..errors import ConvergenceWarning, check_flag, check_integer, check_number
 from .parameters import model_parameters, parameter_names
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from ..models.lmm import LinearMixedModel
 
 __all__ = ["bootstrap", "percentile_interval"]
 

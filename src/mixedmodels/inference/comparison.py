@@ -11,8 +11,8 @@ same rows and response.  lme4 and nlme differ in two conventions, chosen by ``co
   are the absolute differences; there is no test between models with as many parameters.
 
 Two formatters print the numbers in the packages' layouts: :func:`likelihood_ratio_table` (lme4's npar,
-AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq)) and ``mixedmodels.nlme.anova`` (nlme's Model, df, AIC,
-BIC, logLik, Test, L.Ratio, p-value).  :func:`anova` is lme4's: by default REML fits are refitted by
+AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq)) and ``mixedmodels.models.nlme.anova`` (nlme's Model, df,
+AIC, BIC, logLik, Test, L.Ratio, p-value).  :func:`anova` is lme4's: by default REML fits are refitted by
 maximum likelihood first, since REML criteria of models with different fixed effects are not comparable.
 """
 
@@ -30,8 +30,8 @@ from scipy import stats
 from ..errors import ModelMessage, check_choice, check_flag
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
     from ..models.base import FittedModel
+    from ..models.lmm import LinearMixedModel
 
 __all__ = ["LikelihoodRatioTests", "anova", "likelihood_ratio_table", "likelihood_ratio_tests"]
 

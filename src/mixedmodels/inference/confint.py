@@ -18,7 +18,7 @@ from scipy import stats
 from ..errors import check_choice, check_flag, check_probability
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from ..models.lmm import LinearMixedModel
 
 __all__ = ["confint", "select_parameters", "percent_labels", "wald_intervals"]
 

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from ..models.lmm import LinearMixedModel
 
 __all__ = ["RandomEffect", "ContainmentDF", "containment_df"]
 
@@ -69,14 +69,14 @@ def random_effects(model: LinearMixedModel) -> list[RandomEffect]:
     for written in written_terms:
         k = next(i for i, term in enumerate(frame.terms) if term.term is written)
         term = frame.terms[k]
-        grouping = frozenset(term.factor.variables)
+        grouping = frozenset(term.group.variables)
         design = term.design
         if design.has_intercept:
             column = design.column_names.index(INTERCEPT)
-            effects.append(RandomEffect(term.factor.name, k, (column,), grouping))
+            effects.append(RandomEffect(term.group.name, k, (column,), grouping))
         for lhs in design.terms:
             effects.append(
-                RandomEffect(f"{lhs.label}:{term.factor.name}", k, lhs.columns, grouping | set(lhs.variables))
+                RandomEffect(f"{lhs.label}:{term.group.name}", k, lhs.columns, grouping | set(lhs.variables))
             )
     return effects
 

@@ -26,7 +26,7 @@ from ..errors import check_probability
 from .numdiff import derivatives
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from ..models.lmm import LinearMixedModel
 
 __all__ = ["covariance_parameters"]
 
@@ -40,7 +40,7 @@ def _layout(model: LinearMixedModel) -> list[tuple[str, str, int | None, int, in
     """
     layout = []
     for k, term in enumerate(model.frame.terms):
-        group = term.factor.name
+        group = term.group.name
         if term.column_names == ["(Intercept)"]:
             layout.append((group, "", k, 0, 0))
         elif term.ncols == 1:

@@ -12,8 +12,9 @@ Methods (``ddf=``):
 
 Every method but Kenward-Roger uses the model's covariance of beta and the Wald F statistic
 ``(L beta)' (L C L')^{-1} (L beta) / q`` with q the rank of ``L C L'``.  The model is read through
-:class:`.view.InferenceView`, so lmer, lme and gls fits are tested alike; Kenward-Roger and containment
-need lmer's cross-product blocks and are refused for the fits that do not list them in ``ddf_methods``.
+:class:`.view.InferenceView`, so lmer, lme and gls fits are tested alike (Kenward-Roger from lmer's
+cross-product blocks or from the marginal covariance of gls and lme fits group by group); containment
+needs lmer's cross-product blocks and is refused for the fits that do not list it in ``ddf_methods``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from ..errors import check_choice
 from .satterthwaite import independent_contrasts, satterthwaite_df, satterthwaite_f_test, wald_f
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
     from .view import InferenceView
 
 __all__ = [
@@ -47,7 +47,7 @@ __all__ = [
 F_TABLE_COLUMNS = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
 
 DDF_METHODS = ("satterthwaite", "kenward-roger", "containment", "residual", "asymptotic")
-VIEW_DDF_METHODS = ("satterthwaite", "residual", "asymptotic")  # what the view alone gives (lme, gls)
+VIEW_DDF_METHODS = ("satterthwaite", "kenward-roger", "residual", "asymptotic")  # what lme and gls give
 
 
 def check_ddf(ddf: str, model: InferenceView | None = None) -> str:
@@ -111,14 +111,14 @@ def f_table(tests: Mapping[Hashable, FTest], sigma: float) -> pd.DataFrame:
 #   F test: f_value = the scaled F of pbkrtest's KRmodcomp, unscaled_f = its unscaled F (Wald F with the
 #           adjusted covariance), dendf = its ddf;
 #   t test: standard error from the adjusted covariance (pbkrtest's vcovAdj), df = pbkrtest's Lb_ddf.
-def _kenward_roger_f_test(model: LinearMixedModel, contrasts: np.ndarray) -> FTest:
+def _kenward_roger_f_test(model: InferenceView, contrasts: np.ndarray) -> FTest:
     if not np.any(contrasts):
         return EMPTY_TEST
     scaled, numdf, dendf, unscaled = model.kenward_roger.f_tests(contrasts)
     return FTest(scaled, numdf, dendf, unscaled)
 
 
-def _kenward_roger_t_test(model: LinearMixedModel, contrast: np.ndarray) -> tuple[float, float]:
+def _kenward_roger_t_test(model: InferenceView, contrast: np.ndarray) -> tuple[float, float]:
     kenward_roger = model.kenward_roger
     se = float(np.sqrt(contrast @ kenward_roger.adjusted_vcov @ contrast))
     return se, kenward_roger.df(contrast)

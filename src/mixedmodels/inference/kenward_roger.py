@@ -44,9 +44,10 @@ from ..engine.threads import limited_threads
 from ..errors import FitError
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from ..models.lmm import LinearMixedModel
+    from .view import InferenceView, MarginalCovarianceView
 
-__all__ = ["KenwardRoger", "kenward_roger_df", "kenward_roger_f_test"]
+__all__ = ["KenwardRoger", "kenward_roger_df", "kenward_roger_f_test", "variance_components"]
 
 # dense chunks of the random-effects columns hold at most this many entries (16 MB each)
 CHUNK_ENTRIES = 2_000_000
@@ -60,7 +61,7 @@ class _Component:
     indicator: np.ndarray  # E, p_k x p_k symmetric
 
 
-def _components(ncols: list[int]) -> list[_Component]:
+def variance_components(ncols: list[int]) -> list[_Component]:
     """Per term, the lower triangle of its covariance column by column (pbkrtest's order)."""
     components = []
     for k, p in enumerate(ncols):
@@ -134,12 +135,13 @@ class _Derivatives:
     trace: np.ndarray  # tr(Sigma^-1 G_r Sigma^-1 G_s), (m, m)
     p_matrices: np.ndarray  # P_r, (m, p, p)
     q_matrices: np.ndarray  # Q_rs, (m, m, p, p)
+    r_matrices: np.ndarray | None = None  # R_rs, (m, m, p, p); None where Sigma is linear (lmer)
 
 
 def _derivatives(model: LinearMixedModel) -> _Derivatives:
     algebra = _RandomEffectsAlgebra(model)
     cross, nfixed = model.cross, model.n_fixed
-    components = _components(algebra.ncols)
+    components = variance_components(algebra.ncols)
     nrandom = len(components)
     m = nrandom + 1
     s2 = model.sigma**2
@@ -208,15 +210,45 @@ def _derivatives(model: LinearMixedModel) -> _Derivatives:
     return _Derivatives(trace, p_matrices, q_matrices)
 
 
+def _block_derivatives(marginal: MarginalCovarianceView, nfixed: int) -> _Derivatives:
+    """The same products from a marginal covariance that is block diagonal over groups of rows: every
+    product is a sum over the groups of small dense ones (Sigma_r = d Sigma / d gamma_r,
+    Sigma_rs = d^2 Sigma / d gamma_r d gamma_s):
+
+        tr(Sigma^-1 Sigma_r Sigma^-1 Sigma_s),  P_r = -X'Sigma^-1 Sigma_r Sigma^-1 X,
+        Q_rs = X'Sigma^-1 Sigma_r Sigma^-1 Sigma_s Sigma^-1 X,  R_rs = X'Sigma^-1 Sigma_rs Sigma^-1 X.
+    """
+    m = marginal.n_params
+    trace = np.zeros((m, m))
+    p_matrices = np.zeros((m, nfixed, nfixed))
+    q_matrices = np.zeros((m, m, nfixed, nfixed))
+    r_matrices = np.zeros((m, m, nfixed, nfixed))
+    for block in marginal.blocks():
+        inverse = np.linalg.inv(block.sigma)
+        solved_x = inverse @ block.x  # Sigma^-1 X
+        scaled = inverse[None] @ block.first  # Sigma^-1 Sigma_r
+        trace += np.einsum("rgab,sgba->rs", scaled, scaled, optimize=True)
+        moved = block.first @ solved_x[None]  # Sigma_r Sigma^-1 X
+        p_matrices -= np.einsum("gap,rgaq->rpq", solved_x, moved, optimize=True)
+        q_matrices += np.einsum("rgap,sgaq->rspq", moved, inverse[None] @ moved, optimize=True)
+        r_matrices += np.einsum("gap,rsgab,gbq->rspq", solved_x, block.second, solved_x, optimize=True)
+    return _Derivatives(trace, p_matrices, q_matrices, r_matrices)
+
+
 def _generalized_inverse(matrix: np.ndarray) -> np.ndarray:
     """MASS::ginv: the pseudo-inverse dropping singular values below sqrt(eps) x the largest."""
     return np.linalg.pinv(matrix, rcond=np.sqrt(np.finfo(float).eps))
 
 
 class KenwardRoger:
-    """pbkrtest's ``vcovAdj`` for a REML fit, and the Kenward-Roger df and F tests built on it."""
+    """pbkrtest's ``vcovAdj`` for a REML fit, and the Kenward-Roger df and F tests built on it.
 
-    def __init__(self, model: LinearMixedModel):
+    ``marginal`` is the fit's marginal covariance group by group (gls and lme fits, with the second
+    derivatives of covariance parameters that enter it nonlinearly); without it, lmer's cross-product
+    blocks give the derivatives.
+    """
+
+    def __init__(self, model: InferenceView, marginal: MarginalCovarianceView | None = None):
         if not model.reml:
             raise ValueError(
                 "Kenward-Roger's method is only available for REML fits; use model.refit(reml=True)"
@@ -224,7 +256,7 @@ class KenwardRoger:
         self.model = model
         self.vcov = model.vcov.to_numpy()
         with limited_threads():
-            d = _derivatives(model)
+            d = _derivatives(model) if marginal is None else _block_derivatives(marginal, model.n_fixed)
         phi = self.vcov
         nparams = len(d.p_matrices)
         information = np.empty((nparams, nparams))
@@ -245,7 +277,10 @@ class KenwardRoger:
         correction = np.zeros_like(phi)
         for r in range(nparams):
             for s in range(nparams):
-                correction += self.w[r, s] * (d.q_matrices[r, s] - d.p_matrices[r] @ phi @ d.p_matrices[s])
+                bias = d.q_matrices[r, s] - d.p_matrices[r] @ phi @ d.p_matrices[s]
+                if d.r_matrices is not None:
+                    bias = bias - d.r_matrices[r, s] / 4
+                correction += self.w[r, s] * bias
         self.adjusted_vcov = phi + 2 * phi @ correction @ phi
 
     def _check(self, contrasts: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 from ..engine.covariance import Toeplitz, Unstructured
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from ..models.lmm import LinearMixedModel
 
 __all__ = [
     "variance_names",
@@ -36,7 +36,7 @@ __all__ = [
 
 
 def _term_names(term, covariance) -> list[str]:
-    group, columns = term.factor.name, term.column_names
+    group, columns = term.group.name, term.column_names
     if isinstance(covariance, Unstructured):
         return [
             f"sd_{columns[row]}|{group}" if row == col else f"cor_{columns[row]}.{columns[col]}|{group}"

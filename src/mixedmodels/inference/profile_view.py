@@ -29,7 +29,7 @@ from ..engine.deviance import ProfiledObjective
 from .parameters import sdcor_bounds, sdcor_to_theta, theta_to_sdcor, variance_names
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from ..models.lmm import LinearMixedModel
     from .varpar import VarianceParameters
 
 __all__ = ["HeldFixedEffect", "ProfileView", "LmerProfileView"]

@@ -26,10 +26,10 @@ from scipy import stats
 
 from ..engine.deviance import linear_model_deviance
 from ..errors import check_flag
-from ..formula import RandomTerm, r_expression, rhs_terms
+from ..formula.parse import RandomTerm, r_expression, rhs_terms
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from ..models.lmm import LinearMixedModel
 
 __all__ = ["ranova", "reduced_random_terms", "fixed_effects_loglik"]
 

@@ -34,7 +34,7 @@ from ..engine.optimize import ConvergenceWarning
 from .numdiff import derivatives
 
 if TYPE_CHECKING:
-    from ..lmm import LinearMixedModel
+    from ..models.lmm import LinearMixedModel
 
 __all__ = ["SigmaFreeTerms", "VarianceParameters", "factor_terms", "lmer_variance_parameters"]
 

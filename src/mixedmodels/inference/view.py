@@ -5,7 +5,9 @@ tables of lmerTest (:mod:`.anova`) need only what :class:`InferenceView` lists: 
 their covariance, the counts, the fixed-effects design, and the fit as a function of its variance
 parameters (:class:`VarianceParameterView`, for Satterthwaite's df).  lmer, lme and gls fits all
 provide it, so these tests serve every family; a family gives the df methods it supports in
-``ddf_methods`` (Kenward-Roger and containment need lmer's cross-product blocks).
+``ddf_methods`` (containment needs lmer's cross-product blocks).  Kenward-Roger reads lmer's
+cross-product blocks, or from gls and lme fits their marginal covariance group by group
+(:class:`MarginalCovarianceView`), never a matrix over all rows.
 
 Likelihood profiles read a little more, the fit's ``profile_view()``
 (:class:`.profile_view.ProfileView`): the parameter vector of ``confint``, ML refits and the deviance
@@ -14,15 +16,17 @@ with a fixed effect held.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from ..frame import ModelFrame
+    from ..data.frame import ModelFrame
 
-__all__ = ["InferenceView", "VarianceParameterView"]
+__all__ = ["InferenceView", "MarginalBlocks", "MarginalCovarianceView", "VarianceParameterView"]
 
 
 class VarianceParameterView(Protocol):
@@ -47,6 +51,27 @@ class VarianceParameterView(Protocol):
     @property
     def vcov_jacobian(self) -> np.ndarray:
         """Derivatives of ``vcov_beta`` in each entry of varpar at the estimate, (n_varpar, p, p)."""
+
+
+@dataclass(frozen=True)
+class MarginalBlocks:
+    """Independent groups of rows of one size n, stacked: their fixed-effects rows, their marginal
+    covariance Sigma_g and its derivatives in the covariance parameters gamma (m of them)."""
+
+    x: np.ndarray  # X_g, (groups, n, p)
+    sigma: np.ndarray  # Sigma_g, (groups, n, n)
+    first: np.ndarray  # d Sigma_g / d gamma_r, (m, groups, n, n)
+    second: np.ndarray  # d^2 Sigma_g / d gamma_r d gamma_s, (m, m, groups, n, n)
+
+
+class MarginalCovarianceView(Protocol):
+    """Var(y) of a fit, block diagonal over groups of rows, as a function of its covariance parameters
+    (for Kenward-Roger: :mod:`.kenward_roger`)."""
+
+    n_params: int  # m, the number of covariance parameters gamma
+
+    def blocks(self) -> Iterator[MarginalBlocks]:
+        """All groups, a stack of groups of one size at a time."""
 
 
 @runtime_checkable
@@ -76,6 +101,10 @@ class InferenceView(Protocol):
     @property
     def frame(self) -> ModelFrame:
         """The model frame: the fixed-effects design, its terms and kept columns, X and the data."""
+
+    @property
+    def reml(self) -> bool:
+        """Whether the fit maximized the restricted likelihood (Kenward-Roger needs it)."""
 
     @property
     def varpar(self) -> VarianceParameterView:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from ..frame import ModelFrame
+    from ..data.frame import ModelFrame
 
 __all__ = ["FittedModel"]
 

@@ -1,0 +1,626 @@
+"""The linear mixed model: lme4's ``lmer`` pipeline and its results as a Python object.
+
+``lmer`` runs lme4's stages: parse the formula and build the model frame (``lFormula``); :func:`assemble`
+makes the cross-products in one pass over the rows and the profiled objective over theta
+(``mkLmerDevfun``); :func:`fit` minimizes it (``optimizeLmer``, see :mod:`.engine.fit`) and returns a
+:class:`LinearMixedModel`, which holds the results and no fitting logic (``mkMerMod``).  Quantities
+derived from the fit (random effects, their conditional variances, ...) are computed on first use.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from ..data.frame import ModelFrame, build_frame
+from ..data.rows import TableRows, source_cross_products
+from ..engine.cholesky import BlockedCholesky
+from ..engine.covariance import CovarianceStructure, covariance_for
+from ..engine.crossprod import CrossProducts, with_response
+from ..engine.deviance import ProfiledObjective, objective_from_factor, residual_dof
+from ..engine.fit import at_boundary, fit_theta
+from ..engine.optimize import OptimizationResult, OptimizerControl
+from ..engine.threads import limited_threads
+from ..errors import FitError, check_flag, check_instance, check_integer
+from ..formula.parse import RandomTerm, parse_formula
+from . import predictions
+from .base import FittedModel
+
+__all__ = ["LinearMixedModel", "LinearMixedProblem", "assemble", "fit", "lmer"]
+
+
+def lmer(
+    formula: str,
+    data,
+    reml: bool = True,
+    weights: str | np.ndarray | None = None,
+    offset: str | np.ndarray | None = None,
+    control: OptimizerControl | None = None,
+    functions: Mapping[str, Callable] | None = None,
+    chunk_rows: int | None = None,
+) -> LinearMixedModel:
+    """Fit a linear mixed model with an lme4 formula, by REML (default) or maximum likelihood.
+
+    ``weights`` and ``offset`` are column names or arrays (prior weights and an offset, as lmer's
+    ``weights=`` and ``offset=``; a pandas Series is matched to the data's rows by its index, other
+    arrays by position); ``offset(x)`` terms in the formula are added to the offset.
+    ``control`` (an :class:`OptimizerControl`) sets the optimizer's tolerances and lme4's checks
+    (``gradient_tol``, ``boundary_tol``, ``singular_tol``, ...).  ``functions`` are your own functions
+    the formula may call (``{"logit": logit}``), beyond R's and NumPy's; a formula runs nothing else.
+    ``chunk_rows=k`` makes the cross-products from chunks of k rows of ``data`` at a time, each made
+    from the model spec alone (:class:`mixedmodels.data.rows.TableRows`): the same objective, whose
+    optimum agrees with the in-memory fit's to the precision of an optimum.
+    """
+    reml = check_flag("reml", reml)
+    if control is not None:
+        check_instance("control", control, OptimizerControl, "an OptimizerControl")
+    if chunk_rows is not None:
+        chunk_rows = check_integer("chunk_rows", chunk_rows)
+    frame = build_frame(parse_formula(formula), data, weights=weights, offset=offset, functions=functions)
+    cross = None
+    if chunk_rows is not None:
+        cross = source_cross_products(TableRows.from_data(frame.spec, data, chunk_rows, weights, offset))
+        frame.response_units = cross.units
+    return fit(assemble(frame, reml, cross), control)
+
+
+@dataclass(frozen=True)
+class LinearMixedProblem:
+    """What lme4's ``mkLmerDevfun`` makes: the model frame, its cross-products, the covariance
+    parameterization of each random-effects term and the profiled objective over theta."""
+
+    frame: ModelFrame
+    reml: bool
+    cross: CrossProducts
+    covariances: list[CovarianceStructure]
+    objective: ProfiledObjective
+
+
+def assemble(frame: ModelFrame, reml: bool = True, cross: CrossProducts | None = None) -> LinearMixedProblem:
+    """The problem of fitting ``frame`` by REML or ML (``cross``: its cross-products, if already made)."""
+    cross = frame.cross_products() if cross is None else cross
+    covariances = [covariance_for(t.term.structure, t.ncols) for t in frame.terms]
+    objective = ProfiledObjective(BlockedCholesky(cross, frame.x.shape[1]), covariances, reml)
+    return LinearMixedProblem(frame, bool(reml), cross, covariances, objective)
+
+
+def fit(
+    problem: LinearMixedProblem, control: OptimizerControl | None = None, start: np.ndarray | None = None
+) -> LinearMixedModel:
+    """Minimize the problem's REML criterion or deviance over theta (lme4's ``optimizeLmer``), show the
+    convergence warnings, and return the results (``mkMerMod``)."""
+    control = control or OptimizerControl()
+    result, caught = fit_theta(problem.objective, control, start)
+    for message in caught:
+        warnings.warn(message.message, message.category, stacklevel=3)
+    return LinearMixedModel(problem, result.x, control, result)
+
+
+class LinearMixedModel(FittedModel):
+    """The results of a linear mixed model fitted at covariance parameters ``theta`` (see :func:`fit`).
+
+    Refits of the same model (:meth:`refit`, :meth:`refit_response`, :meth:`refit_cross`,
+    :meth:`update_random`) go through :func:`assemble` and :func:`fit`.
+    """
+
+    def __init__(
+        self,
+        problem: LinearMixedProblem,
+        theta: np.ndarray,
+        control: OptimizerControl | None = None,
+        optimization: OptimizationResult | None = None,
+    ):
+        self.problem = problem
+        self.control = control or OptimizerControl()
+        self.optimization = optimization
+        self._theta = np.asarray(theta, dtype=float)
+        with limited_threads():
+            if not self.objective.update(self._theta):
+                raise FitError("the covariance parameters give a singular system")
+            self._criterion = objective_from_factor(self.chol, self.reml)
+            self._beta, self._spherical = self.chol.solve()
+        self.messages = list(self.frame.messages)
+        if self.is_singular:
+            self.messages.append("boundary (singular) fit: see help(is_singular)")
+
+    @property
+    def frame(self) -> ModelFrame:
+        return self.problem.frame
+
+    @property
+    def reml(self) -> bool:
+        return self.problem.reml
+
+    @property
+    def cross(self) -> CrossProducts:
+        return self.problem.cross
+
+    @property
+    def covariances(self) -> list[CovarianceStructure]:
+        return self.problem.covariances
+
+    @property
+    def objective(self) -> ProfiledObjective:
+        return self.problem.objective
+
+    @property
+    def theta_slices(self) -> list[slice]:
+        """Each random-effects term's entries of theta."""
+        return self.objective.slices
+
+    @property
+    def chol(self) -> BlockedCholesky:
+        """The blocked Cholesky factor at the estimates (refactored there if a caller evaluated the
+        shared objective elsewhere)."""
+        if not np.array_equal(self.objective.theta, self._theta):
+            with limited_threads():
+                self.objective.update(self._theta)
+        return self.objective.factor
+
+    # -- refits ----------------------------------------------------------------------------------------------
+    def refit(self, reml: bool | None = None, start: np.ndarray | None = None) -> LinearMixedModel:
+        """The same model refitted (by REML or ML), reusing the cross-products; ``start``: theta to
+        start from."""
+        reml = check_flag("reml", reml, allow_none=True)
+        return fit(assemble(self.frame, self.reml if reml is None else reml, self.cross), self.control, start)
+
+    def refit_response(self, response: np.ndarray) -> LinearMixedModel:
+        """The model refitted to a new response (one value per row of the fit), as lme4's ``refit``;
+        only the response's columns of the cross-products are made again."""
+        response = np.asarray(response, dtype=float)
+        if response.shape != (self.nobs,):
+            raise ValueError(f"the response has shape {response.shape}, the model has {self.nobs} rows")
+        frame = replace(self.frame, y=response)
+        cross = with_response(
+            self.cross, frame.blocks, frame.x, frame.response, frame.weights, frame.response_units
+        )
+        return fit(assemble(frame, self.reml, cross), self.control)
+
+    def refit_cross(self, cross: CrossProducts) -> LinearMixedModel:
+        """The model refitted on other cross-products of the same design (e.g. without some rows)."""
+        return fit(assemble(self.frame, self.reml, cross), self.control)
+
+    def update_random(self, random: tuple[RandomTerm, ...]) -> LinearMixedModel:
+        """The model with other random-effects terms, fitted to the same rows, weights and total offset
+        (formula offsets included); messages about the rows were given by this fit."""
+        frame = self.frame
+        formula = replace(frame.formula, offsets=()).with_random(random)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reduced = build_frame(
+                formula, frame.data, weights=frame.weights, offset=frame.offset, functions=frame.functions
+            )
+        return fit(assemble(reduced, self.reml), self.control)
+
+    # -- the estimates ---------------------------------------------------------------------------------------
+    @property
+    def theta(self) -> np.ndarray:
+        """Covariance parameters in lme4's order (per term, lower triangle of T column by column)."""
+        return self._theta.copy()
+
+    @property
+    def nobs(self) -> int:
+        """Rows in the fit's cross-products (the frame's rows, unless refitted on part of them)."""
+        return self.cross.nobs
+
+    @property
+    def sigma(self) -> float:
+        """Residual standard deviation."""
+        dof = residual_dof(self.nobs, self.n_fixed, self.reml)
+        return float(np.sqrt(self.chol.pwrss() / dof))
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the fixed-effects estimates."""
+        names = self.frame.fixed_names
+        cov = self.sigma**2 * self.chol.inverse_fixed_crossprod()
+        return pd.DataFrame(cov, index=names, columns=names)
+
+    @property
+    def reml_criterion(self) -> float | None:
+        """lme4's REMLcrit: -2 x the restricted log-likelihood (None for ML fits)."""
+        return self._criterion if self.reml else None
+
+    @property
+    def n_variance_params(self) -> int:
+        """Covariance parameters other than sigma: theta."""
+        return len(self._theta)
+
+    @property
+    def is_singular(self) -> bool:
+        """True at a boundary (singular) fit: a variance or a correlation's factor is (nearly) zero.
+
+        As lme4's ``isSingular`` with ``tol = singular_tol``, but on theta in its natural units (see
+        ``ProfiledObjective.parameter_scale``), so that the answer does not depend on a covariate's units.
+        """
+        return at_boundary(self.objective, self._theta, self.control.singular_tol)
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        return {name: self.frame.terms[ks[0]].group.nlevels for name, ks in self._terms_by_group().items()}
+
+    # -- variance components ---------------------------------------------------------------------------------
+    @property
+    def lambdas(self) -> list[np.ndarray]:
+        """Each term's relative covariance factor T_k (Lambda's blocks): Cov(b_k) = sigma^2 T_k T_k'."""
+        return self.objective.factors(self._theta)
+
+    def _term_group_names(self) -> list[str]:
+        """lme4's group labels in VarCorr: repeated factors get ``.1``, ``.2`` (R's make.unique)."""
+        seen: dict[str, int] = {}
+        names = []
+        for term in self.frame.terms:
+            name = term.group.name
+            count = seen.get(name, 0)
+            names.append(name if count == 0 else f"{name}.{count}")
+            seen[name] = count + 1
+        return names
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        """Variances, covariances, standard deviations and correlations of the random effects.
+
+        Rows in the order of R's ``as.data.frame(VarCorr(m))``: per term its variances, then its
+        covariances, and the residual last.
+        """
+        rows = []
+        s2 = self.sigma**2
+        for term, group, t in zip(self.frame.terms, self._term_group_names(), self.lambdas):
+            cov = s2 * t @ t.T
+            sd = np.sqrt(np.diag(cov))
+            names = term.column_names
+            for a, name in enumerate(names):
+                rows.append((group, name, None, cov[a, a], sd[a]))
+            for a in range(len(names)):
+                for b in range(a + 1, len(names)):
+                    corr = cov[a, b] / (sd[a] * sd[b]) if sd[a] > 0 and sd[b] > 0 else np.nan
+                    rows.append((group, names[a], names[b], cov[a, b], corr))
+        rows.append(("Residual", None, None, s2, np.sqrt(s2)))
+        return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+
+    # -- random effects --------------------------------------------------------------------------------------
+    @cached_property
+    def term_effects(self) -> list[np.ndarray]:
+        """Conditional modes b of each term as (nlevels, p) arrays."""
+        effects = []
+        for term, t, u in zip(self.frame.terms, self.lambdas, self._spherical):
+            effects.append(u.reshape(term.group.nlevels, term.ncols) @ t.T)
+        return effects
+
+    def _terms_by_group(self) -> dict[str, list[int]]:
+        groups: dict[str, list[int]] = {}
+        for k, term in enumerate(self.frame.terms):
+            groups.setdefault(term.group.name, []).append(k)
+        return groups
+
+    @cached_property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes of the random effects: grouping factor -> DataFrame (levels x terms)."""
+        result = {}
+        for name, ks in self._terms_by_group().items():
+            group = self.frame.terms[ks[0]].group
+            blocks = [
+                pd.DataFrame(self.term_effects[k], columns=self.frame.terms[k].column_names) for k in ks
+            ]
+            frame = pd.concat(blocks, axis=1)
+            frame.index = group.levels.copy()
+            frame.index.name = name
+            result[name] = frame
+        return result
+
+    @cached_property
+    def ranef_condvar(self) -> dict[str, np.ndarray]:
+        """Conditional covariances of the random effects: factor -> array (levels, q, q).
+
+        As lme4's ``condVar``: the covariance of b given y at the estimated theta, beta and sigma,
+        sigma^2 Lambda (Lambda'Z'WZ Lambda + I)^{-1} Lambda', per level.  Columns follow ``ranef``.
+        """
+        chol = self.chol
+        s2 = self.sigma**2
+        lambdas = self.lambdas
+        result = {}
+        for name, ks in self._terms_by_group().items():
+            sizes = [self.frame.terms[k].ncols for k in ks]
+            offsets = np.concatenate([[0], np.cumsum(sizes)])
+            nlevels = self.frame.terms[ks[0]].group.nlevels
+            out = np.zeros((nlevels, offsets[-1], offsets[-1]))
+            for a, ka in enumerate(ks):
+                for b, kb in enumerate(ks):
+                    if b < a:
+                        continue
+                    spherical = chol.conditional_covariance_blocks(ka, kb)
+                    block = s2 * np.einsum("ij,kjl,ml->kim", lambdas[ka], spherical, lambdas[kb])
+                    out[:, offsets[a] : offsets[a + 1], offsets[b] : offsets[b + 1]] = block
+                    out[:, offsets[b] : offsets[b + 1], offsets[a] : offsets[a + 1]] = block.transpose(
+                        0, 2, 1
+                    )
+            result[name] = out
+        return result
+
+    @cached_property
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Per-level coefficients: fixed effects plus the level's random effects (lme4's ``coef``)."""
+        fixef = self.fixef
+        result = {}
+        for name, effects in self.ranef.items():
+            table = pd.DataFrame(
+                np.tile(fixef.to_numpy(), (len(effects), 1)), index=effects.index, columns=fixef.index
+            )
+            for column in effects.columns:
+                if column in table.columns:
+                    table[column] = table[column] + effects[column]
+                else:
+                    table[column] = effects[column]
+            result[name] = table
+        return result
+
+    # -- fitted values and prediction ------------------------------------------------------------------------
+    @cached_property
+    def fitted(self) -> pd.Series:
+        """Fitted values X beta + Z b (+ offset), indexed like the rows used from the input."""
+        terms = [(k, block.z, block.codes) for k, block in enumerate(self.frame.blocks)]
+        values = predictions.linear_predictor(self, self.frame.x, terms, self.frame.offset)
+        return pd.Series(values, index=self.frame.data.index, name="fitted")
+
+    @cached_property
+    def residuals(self) -> pd.Series:
+        """Response residuals y - fitted."""
+        return pd.Series(self.frame.y - self.fitted.to_numpy(), index=self.frame.data.index, name="residuals")
+
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False) -> pd.Series:
+        """Predictions for the data used (``newdata=None``) or for new data.
+
+        ``re_form=None`` includes all random effects, ``"~0"`` none (population level), and a formula
+        such as ``"~(1 | Subject)"`` a subset.  Levels not seen in the fit get zero random effects when
+        ``allow_new_levels`` is true and raise an error otherwise.  For new data the formula's
+        ``offset(...)`` terms are evaluated on it; an ``offset=`` given to ``lmer`` is not (write it in
+        the formula to have it in predictions).
+        """
+        return predictions.predict(self, newdata, re_form, allow_new_levels)
+
+    def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
+        """Responses simulated from the fitted model, with new random effects (lme4's default)."""
+        return predictions.simulate(self, nsim, seed)
+
+    # -- inference --------------------------------------------------------------------------------
+    @property
+    def ddf_methods(self) -> tuple[str, ...]:
+        """The denominator-df methods of :meth:`coef_table`, :meth:`anova` and :meth:`contrast`: all."""
+        from ..inference.ddf import DDF_METHODS
+
+        return DDF_METHODS
+
+    @cached_property
+    def varpar(self):
+        """The fit as a function of (theta, sigma): derivatives for Satterthwaite's df (see
+        :class:`mixedmodels.inference.view.InferenceView`, what inference reads from a fit)."""
+        from ..inference.varpar import lmer_variance_parameters
+
+        return lmer_variance_parameters(self)
+
+    @property
+    def variance_parameters(self):
+        """Deprecated name of :attr:`varpar` (removed in the next release)."""
+        warnings.warn("variance_parameters is deprecated; use varpar", DeprecationWarning, stacklevel=2)
+        return self.varpar
+
+    @cached_property
+    def containment_df(self):
+        """SAS PROC MIXED's containment df (DDFM=CONTAIN) of each fixed-effect term, and the residual df."""
+        from ..inference.containment import containment_df
+
+        return containment_df(self)
+
+    @cached_property
+    def kenward_roger(self):
+        """pbkrtest's Kenward-Roger adjustment (REML fits): adjusted vcov, df and F tests."""
+        from ..inference.kenward_roger import KenwardRoger
+
+        return KenwardRoger(self)
+
+    @property
+    def vcov_kenward_roger(self) -> pd.DataFrame:
+        """Kenward-Roger adjusted covariance of the fixed effects (pbkrtest's ``vcovAdj``; REML fits)."""
+        names = self.frame.fixed_names
+        return pd.DataFrame(self.kenward_roger.adjusted_vcov, index=names, columns=names)
+
+    def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Estimate, Std. Error, df, t value and Pr(>|t|) of the fixed effects (lmerTest's summary).
+
+        ``ddf``: ``"satterthwaite"`` (lmerTest's default), ``"kenward-roger"`` (REML fits; as
+        lmerTest, the standard errors are then those of the adjusted covariance), ``"containment"``
+        (SAS's default), ``"residual"`` (n - p) or ``"asymptotic"`` (normal reference distribution).
+        """
+        from ..inference.contrasts import coefficient_table
+
+        return coefficient_table(self, ddf)
+
+    def anova(self, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """F tests of the fixed-effect terms, as lmerTest's ``anova(m, type=, ddf=)``.
+
+        Rows are the formula's terms (R's labels, e.g. ``"age:Sex"``); columns Sum Sq, Mean Sq, NumDF,
+        DenDF, F value, Pr(>F).  ``type`` 1 (sequential), 2 or 3 builds the hypotheses as lmerTest;
+        ``ddf`` as in :meth:`coef_table`.
+        """
+        from ..inference.anova import anova_table
+
+        return anova_table(self, type=type, ddf=ddf)
+
+    def contrast(
+        self, contrasts, ddf: str = "satterthwaite", joint: bool = True, level: float = 0.95
+    ) -> pd.DataFrame:
+        """Test linear combinations ``L beta`` of the fixed effects, as lmerTest's ``contest``.
+
+        ``contrasts``: a vector or matrix with one column per fixed effect, a dict or Series from
+        fixed-effect names to coefficients, a list of those, or a DataFrame with fixed-effect columns.
+        ``joint=True`` gives one F test of ``L beta = 0`` (Sum Sq, Mean Sq, NumDF, DenDF, F value,
+        Pr(>F)); ``joint=False`` a t test per row (Estimate, Std. Error, df, t value, lower and upper
+        confidence limits at ``level``, Pr(>|t|)).
+        """
+        from ..inference.contrasts import contrast_table
+
+        return contrast_table(self, contrasts, ddf=ddf, joint=joint, level=level)
+
+    def estimate(self, contrasts, label=None, level: float = 0.95, ddf: str = "containment") -> pd.DataFrame:
+        """Estimates of ``L beta`` with t tests and confidence limits, as SAS PROC MIXED's ESTIMATE / CL.
+
+        ``contrasts`` as in :meth:`contrast` (one row per estimate), ``label`` a name or one per row.
+        The default df is SAS's default, the containment method (the df of the last fixed-effect term
+        with a nonzero coefficient); any ``ddf`` of :meth:`coef_table` can be chosen.
+        """
+        from ..inference.contrasts import estimate_table
+
+        return estimate_table(self, contrasts, label=label, level=level, ddf=ddf)
+
+    def ranova(self, reduce_terms: bool = True) -> pd.DataFrame:
+        """Likelihood-ratio tests of the random-effects terms (lmerTest's ``ranova``).
+
+        One row per reduced model: ``(1 | g)`` terms removed, ``(x | g)`` terms reduced by one effect
+        at a time (to ``(1 | g)`` for a single effect; with ``reduce_terms=False`` removed whole),
+        refitted by the model's method on the same rows.  See :mod:`mixedmodels.inference.ranova`.
+        """
+        from ..inference.ranova import ranova
+
+        return ranova(self, reduce_terms)
+
+    def covparms(self, level: float = 0.95) -> pd.DataFrame:
+        """Variance parameters with standard errors, Z tests and confidence limits (SAS PROC MIXED's
+        COVTEST and CL): Satterthwaite chi-square limits for variances, Wald limits for covariances.
+        See :mod:`mixedmodels.inference.covparms`.
+        """
+        from ..inference.covparms import covariance_parameters
+
+        return covariance_parameters(self, level)
+
+    def confint(
+        self,
+        method: str = "profile",
+        level: float = 0.95,
+        parm=None,
+        old_names: bool = True,
+        nsim: int = 500,
+        seed: int | None = None,
+        n_jobs: int = 2,
+        progress: bool | None = None,
+    ) -> pd.DataFrame:
+        """Confidence intervals for the variance parameters and fixed effects (lme4's ``confint``).
+
+        Rows: per random-effects term its standard deviations and correlations (lower triangle, column
+        by column), then sigma, then the fixed effects; named ``.sig01``, ..., ``.sigma`` or, with
+        ``old_names=False``, ``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``, ``sigma``.
+        ``method``: ``"profile"`` (likelihood profile of the ML deviance, as lme4), ``"wald"`` (fixed
+        effects only; NaN for the variance parameters, as lme4) or ``"boot"`` (percentile intervals of
+        a parametric bootstrap with ``nsim``, ``seed``, ``n_jobs``, ``progress``; see
+        :meth:`bootstrap`).  ``parm`` selects rows by name, ``"theta_"``, ``"beta_"`` or position.
+        """
+        from ..inference.confint import confint
+
+        return confint(self, method, level, parm, old_names, nsim, seed, n_jobs, progress)
+
+    def profile(
+        self,
+        parm=None,
+        old_names: bool = True,
+        alphamax: float = 0.01,
+        maxpts: int = 100,
+        delta: float | None = None,
+    ) -> pd.DataFrame:
+        """Likelihood profiles as lme4's ``profile``: one row per point of each parameter's trace.
+
+        Columns ``parameter``, ``value`` (of that parameter), ``zeta`` (signed square root of the
+        increase in ML deviance when the parameter is held at ``value`` and all others re-optimized)
+        and every parameter's value at that point.  REML fits are profiled on the ML deviance, as in
+        lme4.  ``parm`` as in :meth:`confint`; ``alphamax``, ``maxpts`` and ``delta`` are lme4's.
+        """
+        from ..inference.profile import profile_frame
+
+        return profile_frame(self, parm, old_names, alphamax, maxpts, delta)
+
+    def profile_view(self):
+        """The fit as likelihood profiles see it (:class:`mixedmodels.inference.profile_view.ProfileView`)."""
+        from ..inference.profile_view import LmerProfileView
+
+        return LmerProfileView(self)
+
+    def bootstrap(
+        self,
+        nsim: int,
+        statistic=None,
+        seed: int | None = None,
+        n_jobs: int = 2,
+        progress: bool | None = None,
+    ) -> pd.DataFrame:
+        """Parametric bootstrap (lme4's ``bootMer``): simulate responses from the fit, refit, collect.
+
+        Returns one row per replicate of ``statistic(refitted_model)`` (a number, array, dict or
+        Series; default: the parameters in :meth:`confint`'s rows).  The same ``seed`` gives the same
+        result whatever ``n_jobs`` (worker processes).  ``progress``: None shows a line on stderr once
+        the run has taken 2 seconds, True always, False never.  Failed refits give NaN rows.
+        Outside Linux the workers are spawned: ``statistic`` must then be picklable (a module-level
+        function, not a lambda) and a script must call this under ``if __name__ == "__main__":``.
+        """
+        from ..inference.bootstrap import bootstrap
+
+        return bootstrap(self, nsim, statistic, seed, n_jobs, progress)
+
+    @cached_property
+    def residual_diagnostics(self) -> pd.DataFrame:
+        """Per row used: fitted, residual, pearson, standardized, leverage and cooks_distance.
+
+        lme4's ``residuals(type = "pearson")``, ``rstudent``, ``hatvalues`` and ``cooks.distance``; see
+        :mod:`mixedmodels.diagnostics.influence`.
+        """
+        from ..diagnostics.influence import residual_diagnostics
+
+        return residual_diagnostics(self)
+
+    def influence(self, group: str):
+        """The model refitted without each level of ``group``: fixef, dfbeta, Cook's distance, sigma.
+
+        As lme4's ``influence(m, groups = group)``; ``group`` is a grouping factor or a column of the
+        model's data.  Returns a :class:`mixedmodels.diagnostics.GroupInfluence`.
+        """
+        from ..diagnostics.influence import group_influence
+
+        return group_influence(self, group)
+
+    @property
+    def plot(self):
+        """Diagnostic plots (``m.plot.residuals()``, ``m.plot.qq()``, ...); needs matplotlib."""
+        from ..diagnostics.plots import ModelPlots
+
+        return ModelPlots(self)
+
+    # -- printing --------------------------------------------------------------------------------------------
+    def summary(self, ddf: str = "satterthwaite"):
+        """lmerTest-style summary (t tests with ``ddf`` as in :meth:`coef_table`); ``print()`` it."""
+        from ..report.lmer import LmerSummary
+
+        return LmerSummary(self, ddf)
+
+    def to_dict(self) -> dict:
+        """The result contract as plain Python types (for JSON)."""
+        return super().to_dict() | {
+            "n_missing": self.frame.n_missing,
+            "ngroups": self.ngroups,
+            "theta": self.theta.tolist(),
+            "varcorr": self.varcorr.replace({np.nan: None}).to_dict(orient="records"),
+            "reml_criterion": self.reml_criterion,
+            "is_singular": self.is_singular,
+            "ranef": _per_level_records(self.ranef),
+            "coef": _per_level_records(self.coef),
+            "ranef_condvar": {g: a.tolist() for g, a in self.ranef_condvar.items()},
+            "fitted": self.fitted.tolist(),
+            "residuals": self.residuals.tolist(),
+            "messages": self.messages,
+        }
+
+
+def _per_level_records(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, dict]]:
+    """grouping factor -> level -> column -> value, for JSON."""
+    return {g: {str(k): v for k, v in df.to_dict(orient="index").items()} for g, df in tables.items()}
