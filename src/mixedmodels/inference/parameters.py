@@ -148,7 +148,7 @@ def sdcor_to_theta(model: LinearMixedModel, sdcor: np.ndarray) -> np.ndarray | N
         if lower is None:
             return None
         theta.append(lower[rows, cols] / sigma)
-    return np.concatenate(theta)
+    return np.concatenate(theta) if theta else np.zeros(0)  # gls: no random-effects terms
 
 
 def sdcor_bounds(model: LinearMixedModel) -> tuple[np.ndarray, np.ndarray]:

@@ -151,6 +151,11 @@ class LinearMixedModel(FittedModel):
         return self.problem.objective
 
     @property
+    def theta_slices(self) -> list[slice]:
+        """Each random-effects term's entries of theta."""
+        return self.objective.slices
+
+    @property
     def chol(self) -> BlockedCholesky:
         """The blocked Cholesky factor at the estimates (refactored there if a caller evaluated the
         shared objective elsewhere)."""
@@ -534,12 +539,15 @@ class LinearMixedModel(FittedModel):
         and every parameter's value at that point.  REML fits are profiled on the ML deviance, as in
         lme4.  ``parm`` as in :meth:`confint`; ``alphamax``, ``maxpts`` and ``delta`` are lme4's.
         """
-        from ..inference.confint import select_parameters
-        from ..inference.profile import LikelihoodProfile, profile_table
+        from ..inference.profile import profile_frame
 
-        indices = select_parameters(self, parm, old_names)
-        profile = LikelihoodProfile(self, alphamax=alphamax, maxpts=maxpts, delta=delta)
-        return profile_table(profile, indices, old_names)
+        return profile_frame(self, parm, old_names, alphamax, maxpts, delta)
+
+    def profile_view(self):
+        """The fit as likelihood profiles see it (:class:`mixedmodels.inference.profile_view.ProfileView`)."""
+        from ..inference.profile_view import LmerProfileView
+
+        return LmerProfileView(self)
 
     def bootstrap(
         self,

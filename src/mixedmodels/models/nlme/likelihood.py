@@ -355,7 +355,7 @@ class LMELikelihood:
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
         return [c.lambda_(theta[s]) for c, s in zip(self.covariances, self.theta_slices)]
 
-    def factor_at(self, params: np.ndarray, natural: bool = False):
+    def chol_at(self, params: np.ndarray, natural: bool = False):
         """(BlockedCholesky updated at params, log-Jacobian) or None."""
         params = np.asarray(params, dtype=float)
         crossed = self.cross(params[self.n_theta :], natural)
@@ -370,7 +370,7 @@ class LMELikelihood:
     def deviance(self, params: np.ndarray, response_units: bool = True) -> float:
         """-2 log-likelihood (restricted for REML), profiled over beta and sigma (the optimizer minimizes
         it without ``response_units``: see :func:`mixedmodels.engine.deviance.objective_from_chol`)."""
-        result = self.factor_at(params)
+        result = self.chol_at(params)
         if result is None:
             return np.inf
         chol, log_jacobian = result
@@ -381,7 +381,7 @@ class LMELikelihood:
         """The deviance's terms that sigma does not enter, at (theta, residual parameters) (see
         :mod:`mixedmodels.inference.varpar`): the log-determinant term less twice the log-Jacobian,
         pwrss and (R_X'R_X)^{-1}; None where the parameters give no valid model."""
-        result = self.factor_at(params)
+        result = self.chol_at(params)
         if result is None:
             return None
         chol, log_jacobian = result
@@ -418,7 +418,7 @@ class LMELikelihood:
                 return -np.inf
             theta.append(lower.T[np.triu_indices(q)])  # lower triangle column by column (Unstructured)
         psi = rest[:-1]
-        result = self.factor_at(np.concatenate(theta + [psi]), natural=True)
+        result = self.chol_at(np.concatenate(theta + [psi]), natural=True)
         if result is None:
             return -np.inf
         chol, log_jacobian = result

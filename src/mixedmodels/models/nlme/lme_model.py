@@ -24,7 +24,7 @@ class LMEModel(NlmeModel):
     def _estimate(self) -> None:
         """The blocked Cholesky solve at the parameters: beta, sigma, the criterion, the random effects."""
         likelihood = self.likelihood
-        result = likelihood.factor_at(self._params)
+        result = likelihood.chol_at(self._params)
         if result is None:
             raise FitError("the estimates give a singular system")
         chol, _ = result
