@@ -15,6 +15,7 @@ from test_predict import close  # relative, with a floor relative to the largest
 
 import mixedmodels as mm
 from mixedmodels.diagnostics import influence as diagnostics
+from mixedmodels.diagnostics import smoothers
 
 FIXTURES = Path(__file__).parent / "fixtures" / "diagnostics"
 
@@ -226,15 +227,15 @@ def test_normal_scores_and_qq_line(name):
     """qqnorm's x and qqline's intercept and slope, on R's own values (exact up to rounding)."""
     qq = reference(name)["qq_standardized"]
     values = np.array(qq["values"])
-    np.testing.assert_allclose(diagnostics.normal_scores(len(values)), np.sort(qq["x"]), rtol=1e-13)
-    np.testing.assert_allclose(diagnostics.qq_line(values), qq["line"], rtol=1e-12)
+    np.testing.assert_allclose(smoothers.normal_scores(len(values)), np.sort(qq["x"]), rtol=1e-13)
+    np.testing.assert_allclose(smoothers.qq_line(values), qq["line"], rtol=1e-12)
     for columns in reference(name)["qq_ranef"].values():
         for block in columns.values():
             np.testing.assert_allclose(
-                diagnostics.qq_line(np.array(block["values"])), block["line"], rtol=1e-12
+                smoothers.qq_line(np.array(block["values"])), block["line"], rtol=1e-12
             )
             np.testing.assert_allclose(
-                diagnostics.normal_scores(len(block["x"])), np.sort(block["x"]), rtol=1e-13
+                smoothers.normal_scores(len(block["x"])), np.sort(block["x"]), rtol=1e-13
             )
 
 
@@ -242,8 +243,8 @@ def test_normal_scores_use_r_ppoints():
     """ppoints: (i - 3/8) / (n + 1/4) up to n = 10, (i - 1/2) / n beyond."""
     from scipy import stats
 
-    np.testing.assert_allclose(diagnostics.normal_scores(5), stats.norm.ppf((np.arange(1, 6) - 0.375) / 5.25))
-    np.testing.assert_allclose(diagnostics.normal_scores(11), stats.norm.ppf((np.arange(1, 12) - 0.5) / 11))
+    np.testing.assert_allclose(smoothers.normal_scores(5), stats.norm.ppf((np.arange(1, 6) - 0.375) / 5.25))
+    np.testing.assert_allclose(smoothers.normal_scores(11), stats.norm.ppf((np.arange(1, 12) - 0.5) / 11))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -251,7 +252,7 @@ def test_lowess_of_the_residual_plot(name):
     """lowess(fitted, pearson residuals) of the fit against R's on lme4's numbers."""
     ref = reference(name)
     table = fitted(name).residual_diagnostics
-    x, y = diagnostics.lowess(table["fitted"].to_numpy(), table["pearson"].to_numpy())
+    x, y = smoothers.lowess(table["fitted"].to_numpy(), table["pearson"].to_numpy())
     close(x, ref["lowess"]["x"])
     close(y, ref["lowess"]["y"], rtol=1e-5)
 
@@ -265,7 +266,7 @@ def test_lowess_reproduces_r(case):
     block = LOWESS[case]
     args = block["args"] if isinstance(block["args"], dict) else {}
     names = {"f": "f", "iter": "iterations", "delta": "delta"}
-    x, y = diagnostics.lowess(
+    x, y = smoothers.lowess(
         np.array(block["x_in"]), np.array(block["y_in"]), **{names[k]: v for k, v in args.items()}
     )
     np.testing.assert_array_equal(x, block["x"])
@@ -273,10 +274,10 @@ def test_lowess_reproduces_r(case):
 
 
 def test_lowess_of_two_points_and_of_one():
-    x, y = diagnostics.lowess(np.array([2.0, 1.0]), np.array([5.0, 3.0]))
+    x, y = smoothers.lowess(np.array([2.0, 1.0]), np.array([5.0, 3.0]))
     np.testing.assert_array_equal(x, [1.0, 2.0])
     np.testing.assert_allclose(y, [3.0, 5.0])
-    assert diagnostics.lowess(np.array([1.0]), np.array([4.0]))[1].tolist() == [4.0]
+    assert smoothers.lowess(np.array([1.0]), np.array([4.0]))[1].tolist() == [4.0]
 
 
 def test_residual_diagnostics_are_cached_and_of_their_own_estimates():

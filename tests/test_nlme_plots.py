@@ -10,7 +10,7 @@ import pytest
 from nlme_models import RTOL_VARIANCE, fit, reference, table
 from test_plots import by_gid, check_qq_line, line, png
 
-from mixedmodels.diagnostics import influence as diagnostics
+from mixedmodels.diagnostics import smoothers
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -63,7 +63,7 @@ def test_residuals_vs_fitted_draws_nlmes_residuals(name, kind):
     x, y = line(ax, "residuals")
     assert_nlme(x, nlme_fitted(name))
     assert_nlme(y, nlme_residuals(name, kind))
-    smooth = diagnostics.lowess(x, y)
+    smooth = smoothers.lowess(x, y)
     np.testing.assert_array_equal(line(ax, "lowess")[1], smooth[1])
     labels = [text.get_text() for text in by_gid(ax, "point label")]
     normalized = model.residual_diagnostics["normalized"]
@@ -81,7 +81,7 @@ def test_qq_and_scale_location_use_normalized_residuals(name):
     (ax,) = figure.axes
     x, y = line(ax, "normalized residuals")
     assert_nlme(y, np.sort(normalized))
-    np.testing.assert_array_equal(x, diagnostics.normal_scores(model.nobs))
+    np.testing.assert_array_equal(x, smoothers.normal_scores(model.nobs))
     check_qq_line(ax, model.residual_diagnostics["normalized"].to_numpy())
 
     figure = model.plot.scale_location()
@@ -90,7 +90,7 @@ def test_qq_and_scale_location_use_normalized_residuals(name):
     x, y = line(ax, "root residuals")
     assert_nlme(x, nlme_fitted(name))
     assert_nlme(y**2, np.abs(normalized))
-    np.testing.assert_array_equal(y, diagnostics.scale_location(model.residual_diagnostics["normalized"]))
+    np.testing.assert_array_equal(y, smoothers.scale_location(model.residual_diagnostics["normalized"]))
 
     pearson = model.plot.qq(type="pearson")
     assert_nlme(line(pearson.axes[0], "pearson residuals")[1], np.sort(nlme_residuals(name, "pearson")))

@@ -20,6 +20,7 @@ from scipy import stats
 import mixedmodels as mm
 from mixedmodels import cli
 from mixedmodels.diagnostics import influence as diagnostics
+from mixedmodels.diagnostics import smoothers
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -68,7 +69,7 @@ def panel_titles(figure) -> list[str]:
 def check_qq_line(ax, values: np.ndarray) -> None:
     """The panel's QQ line is R's qqline of ``values``."""
     (qq_line,) = by_gid(ax, "qq line")
-    intercept, slope = diagnostics.qq_line(values)
+    intercept, slope = smoothers.qq_line(values)
     assert qq_line.get_slope() == pytest.approx(slope) and qq_line.get_xy1() == (0.0, intercept)
 
 
@@ -91,7 +92,7 @@ def test_residuals_vs_fitted(name):
     np.testing.assert_array_equal(x, table["fitted"])
     np.testing.assert_array_equal(y, table["pearson"])
     smooth_x, smooth_y = line(ax, "lowess")
-    expected_x, expected_y = diagnostics.lowess(table["fitted"].to_numpy(), table["pearson"].to_numpy())
+    expected_x, expected_y = smoothers.lowess(table["fitted"].to_numpy(), table["pearson"].to_numpy())
     np.testing.assert_array_equal(smooth_x, expected_x)
     np.testing.assert_array_equal(smooth_y, expected_y)
     assert line(ax, "zero line")[1].tolist() == [0.0, 0.0]
@@ -114,7 +115,7 @@ def test_qq_points_are_the_sorted_standardized_residuals():
         x, y = line(ax, "standardized residuals")
         standardized = m.residual_diagnostics["standardized"].to_numpy()
         np.testing.assert_array_equal(y, np.sort(standardized))
-        np.testing.assert_array_equal(x, diagnostics.normal_scores(m.nobs))
+        np.testing.assert_array_equal(x, smoothers.normal_scores(m.nobs))
         check_qq_line(ax, standardized)
         assert ax.get_ylabel() == "Standardized residuals" and len(by_gid(ax, "point label")) == 3
 
@@ -160,7 +161,7 @@ def test_qq_ranef_has_a_panel_per_random_effect(name, titles):
         values = m.ranef[group][column].to_numpy()
         x, y = line(ax, "conditional modes")
         np.testing.assert_array_equal(y, np.sort(values))
-        np.testing.assert_array_equal(x, diagnostics.normal_scores(len(values)))
+        np.testing.assert_array_equal(x, smoothers.normal_scores(len(values)))
         check_qq_line(ax, values)
 
 

@@ -1,2 +1,2 @@
-"""After the fit: residual and influence measures as numbers (:mod:`.influence`) and the plots drawn
-from them (:mod:`.plots`)."""
+"""After the fit: residual and influence measures as numbers (:mod:`.influence`), the reference curves
+of the plots (:mod:`.smoothers`), the drawing helpers (:mod:`.drawing`) and the plots (:mod:`.plots`)."""

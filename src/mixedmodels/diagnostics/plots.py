@@ -5,8 +5,9 @@ lmer fits get :class:`ModelPlots`; gls and lme fits :class:`NlmePlots` (the resi
 
 Each method draws one standard picture and returns its matplotlib Figure.  Pass ``ax`` (an Axes, or a
 sequence of Axes with one per panel for the multi-panel plots) to draw into an existing figure.  The
-numbers drawn come from :mod:`mixedmodels.diagnostics.influence` and the fit, so they can be checked or used
-without pictures.  matplotlib is imported only when a plot is made (``pip install mixedmodels[plots]``).
+numbers drawn come from :mod:`.influence`, :mod:`.smoothers` and the fit, so they can be checked or
+used without pictures; the drawing helpers shared by every plot are in :mod:`.drawing`.  matplotlib
+is imported only when a plot is made (``pip install mixedmodels[plots]``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from scipy import stats
 
 from ..data.design import formula_names
 from ..errors import check_choice, check_flag, check_instance, check_integer, check_probability, check_real
+from . import drawing, smoothers
 from . import influence as diagnostics
 
 if TYPE_CHECKING:
@@ -34,108 +36,6 @@ if TYPE_CHECKING:
     from ..models.nlme.results import NlmeModel
 
 __all__ = ["ModelPlots", "NlmePlots", "ResidualPlots"]
-
-POINTS = "#2b5d8a"  # observations and estimates
-SMOOTH = "#c44e52"  # smoothers and fitted lines
-REFERENCE = "0.45"  # reference lines: zero, QQ line, population estimate
-LIGHT = "#9fbfdc"  # box fill, no-pooling estimates
-MAX_INCHES = 12.0  # figures grow with the number of levels up to this size
-MAX_LABELS = 60  # levels are named on an axis only up to this many
-
-
-def _pyplot():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError(
-            "plots need matplotlib: pip install 'mixedmodels[plots]' (or pip install matplotlib)"
-        ) from exc
-    return plt
-
-
-def _style(ax: Axes) -> None:
-    """Light grid behind the data, no top and right frame lines."""
-    ax.grid(True, color="0.88", linewidth=0.6)
-    ax.set_axisbelow(True)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.tick_params(labelsize=8.5)
-
-
-def _given_axes(ax, count: int) -> tuple[Figure, list[Axes]]:
-    """The Axes passed in ``ax`` (one, or a sequence), checked to be ``count``, and their figure."""
-    _pyplot()
-    from matplotlib.axes import Axes
-
-    several = isinstance(ax, (Sequence, np.ndarray)) and not isinstance(ax, str)
-    axes = list(np.ravel(ax)) if several else [ax]
-    wrong = next((a for a in axes if not isinstance(a, Axes)), None)
-    if wrong is not None:
-        raise TypeError(f"ax must be a matplotlib Axes or a list of them, not {type(wrong).__name__}")
-    if len(axes) != count:
-        raise ValueError(f"this plot has {count} panel(s), but {len(axes)} Axes were passed")
-    return axes[0].figure, axes
-
-
-def _panels(
-    ax, count: int, ncols: int, panel_size: tuple[float, float], **subplots
-) -> tuple[Figure, list[Axes]]:
-    """``count`` Axes: those passed in ``ax`` (checked), or a new figure with a grid of them."""
-    if ax is not None:
-        return _given_axes(ax, count)
-    plt = _pyplot()
-    ncols = max(1, min(ncols, count))
-    nrows = math.ceil(count / ncols)
-    figure, grid = plt.subplots(
-        nrows,
-        ncols,
-        figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
-        squeeze=False,
-        layout="constrained",
-        **subplots,
-    )
-    axes = list(grid.ravel())
-    for extra in axes[count:]:
-        figure.delaxes(extra)
-    return figure, axes[:count]
-
-
-def _reference_line(ax: Axes, intercept: float, slope: float, gid: str) -> None:
-    ax.axline((0.0, intercept), slope=slope, color=REFERENCE, linestyle="--", linewidth=1.0, gid=gid)
-
-
-def _qq_panel(ax: Axes, values: np.ndarray, gid: str) -> tuple[np.ndarray, np.ndarray]:
-    """Normal QQ plot of ``values`` with R's qqline; returns the normal scores and the sorting order."""
-    order = np.argsort(values, kind="stable")
-    scores = diagnostics.normal_scores(len(values))
-    ax.plot(
-        scores,
-        values[order],
-        "o",
-        color=POINTS,
-        markersize=4,
-        alpha=0.8,
-        gid=gid,
-    )
-    _reference_line(ax, *diagnostics.qq_line(values), gid="qq line")
-    ax.set_xlabel("Standard normal quantiles")
-    _style(ax)
-    return scores, order
-
-
-def _label_points(ax: Axes, x, y, labels, size, count: int) -> None:
-    """Write the labels of the ``count`` points with the largest ``|size|`` next to them."""
-    count = check_integer("label_extremes", count, minimum=0)
-    for i in np.argsort(-np.abs(np.asarray(size)), kind="stable")[:count]:
-        ax.annotate(
-            str(labels[i]),
-            (x[i], y[i]),
-            xytext=(4, 2),
-            textcoords="offset points",
-            fontsize=7.5,
-            color="0.25",
-            gid="point label",
-        )
 
 
 class ResidualPlots:
@@ -178,19 +78,19 @@ class ResidualPlots:
         smooth = check_flag("smooth", smooth)
         type, values = self._residual_values(type)
         table = self.model.residual_diagnostics
-        figure, (ax,) = _panels(ax, 1, 1, (6.4, 4.4))
+        figure, (ax,) = drawing.panels(ax, 1, 1, (6.4, 4.4))
         fitted = table["fitted"].to_numpy()
-        ax.axhline(0.0, color=REFERENCE, linestyle="--", linewidth=1.0, gid="zero line")
-        ax.plot(fitted, values, "o", color=POINTS, markersize=4, alpha=0.75, gid="residuals")
+        ax.axhline(0.0, color=drawing.REFERENCE, linestyle="--", linewidth=1.0, gid="zero line")
+        ax.plot(fitted, values, "o", color=drawing.POINTS, markersize=4, alpha=0.75, gid="residuals")
         if smooth:
-            x, y = diagnostics.lowess(fitted, values)
-            ax.plot(x, y, color=SMOOTH, linewidth=1.8, label="lowess", gid="lowess")
+            x, y = smoothers.lowess(fitted, values)
+            ax.plot(x, y, color=drawing.SMOOTH, linewidth=1.8, label="lowess", gid="lowess")
             ax.legend(frameon=False, fontsize=8.5, loc="upper right")
-        _label_points(ax, fitted, values, table.index, self._residual_values(None)[1], label_extremes)
+        drawing.label_points(ax, fitted, values, table.index, self._residual_values(None)[1], label_extremes)
         ax.set_xlabel("Fitted values")
         ax.set_ylabel(self._residual_label(type))
         ax.set_title("Residuals vs fitted")
-        _style(ax)
+        drawing.style(ax)
         return figure
 
     def qq(self, ax: Axes | None = None, label_extremes: int = 3, type: str | None = None) -> Figure:
@@ -198,10 +98,10 @@ class ResidualPlots:
         (through the quartiles)."""
         type, values = self._residual_values(type)
         table = self.model.residual_diagnostics
-        figure, (ax,) = _panels(ax, 1, 1, (5.2, 4.6))
-        scores, order = _qq_panel(ax, values, gid=f"{type} residuals")
+        figure, (ax,) = drawing.panels(ax, 1, 1, (5.2, 4.6))
+        scores, order = drawing.qq_panel(ax, values, gid=f"{type} residuals")
         ordered = values[order]
-        _label_points(ax, scores, ordered, table.index[order], ordered, label_extremes)
+        drawing.label_points(ax, scores, ordered, table.index[order], ordered, label_extremes)
         ax.set_ylabel(self._residual_label(type))
         ax.set_title("Normal Q-Q plot of residuals")
         return figure
@@ -209,21 +109,21 @@ class ResidualPlots:
     def scale_location(self, ax: Axes | None = None, smooth: bool = True, type: str | None = None) -> Figure:
         """sqrt(|residuals|) of ``type`` (default :attr:`standard`) against fitted values, with R's lowess
         smoother: a trend shows a variance that changes with the mean
-        (:func:`mixedmodels.diagnostics.influence.scale_location` gives the numbers)."""
+        (:func:`mixedmodels.diagnostics.smoothers.scale_location` gives the numbers)."""
         smooth = check_flag("smooth", smooth)
         type, values = self._residual_values(type)
         fitted = self.model.residual_diagnostics["fitted"].to_numpy()
-        root = diagnostics.scale_location(values)
-        figure, (ax,) = _panels(ax, 1, 1, (6.4, 4.4))
-        ax.plot(fitted, root, "o", color=POINTS, markersize=4, alpha=0.75, gid="root residuals")
+        root = smoothers.scale_location(values)
+        figure, (ax,) = drawing.panels(ax, 1, 1, (6.4, 4.4))
+        ax.plot(fitted, root, "o", color=drawing.POINTS, markersize=4, alpha=0.75, gid="root residuals")
         if smooth:
-            x, y = diagnostics.lowess(fitted, root)
-            ax.plot(x, y, color=SMOOTH, linewidth=1.8, label="lowess", gid="lowess")
+            x, y = smoothers.lowess(fitted, root)
+            ax.plot(x, y, color=drawing.SMOOTH, linewidth=1.8, label="lowess", gid="lowess")
             ax.legend(frameon=False, fontsize=8.5, loc="upper right")
         ax.set_xlabel("Fitted values")
         ax.set_ylabel(f"sqrt(|{self._residual_label(type)}|)")
         ax.set_title("Scale-location")
-        _style(ax)
+        drawing.style(ax)
         return figure
 
     # -- all of them ----------------------------------------------------------------------------------------
@@ -233,7 +133,7 @@ class ResidualPlots:
 
     def save_all(self, directory: str | Path, dpi: int = 150) -> list[Path]:
         """Write the standard set as PNG files into ``directory``; returns their paths."""
-        plt = _pyplot()
+        plt = drawing.pyplot()
         if check_real("dpi", dpi, finite=True) < 10:
             raise ValueError(f"dpi must be at least 10 (too few pixels to draw the labels), not {dpi!r}")
         directory = Path(check_instance("directory", directory, (str, os.PathLike), "a path"))
@@ -253,9 +153,9 @@ class ResidualPlots:
 def _qq_ranef_figure(ranef: dict[str, pd.DataFrame], groups: list[str], ax) -> Figure:
     """Normal QQ plots of the conditional modes of ``groups``: one panel per random-effects column."""
     panels = [(g, column) for g in groups for column in ranef[g].columns]
-    figure, axes = _panels(ax, len(panels), 3, (4.0, 3.6))
+    figure, axes = drawing.panels(ax, len(panels), 3, (4.0, 3.6))
     for axis, (g, column) in zip(axes, panels):
-        _qq_panel(axis, ranef[g][column].to_numpy(), gid="conditional modes")
+        drawing.qq_panel(axis, ranef[g][column].to_numpy(), gid="conditional modes")
         axis.set_ylabel("Conditional mode")
         axis.set_title(f"{g}: {column}", fontsize=10)
     if ax is None:
@@ -316,30 +216,37 @@ class ModelPlots(ResidualPlots):
         group = self._default_group(group)
         codes, levels = diagnostics.group_codes(self.model, group)
         pearson = self.model.residual_diagnostics["pearson"].to_numpy()
-        figure, (ax,) = _panels(ax, 1, 1, (min(MAX_INCHES, max(5.0, 0.28 * len(levels) + 1.6)), 4.4))
-        ax.axhline(0.0, color=REFERENCE, linestyle="--", linewidth=1.0, gid="zero line")
+        figure, (ax,) = drawing.panels(
+            ax, 1, 1, (min(drawing.MAX_INCHES, max(5.0, 0.28 * len(levels) + 1.6)), 4.4)
+        )
+        ax.axhline(0.0, color=drawing.REFERENCE, linestyle="--", linewidth=1.0, gid="zero line")
         boxes = ax.boxplot(
             [pearson[codes == j] for j in range(len(levels))],
             patch_artist=True,
             widths=0.6,
-            boxprops={"facecolor": LIGHT, "edgecolor": POINTS, "linewidth": 0.9},
-            medianprops={"color": POINTS, "linewidth": 1.6},
-            whiskerprops={"color": POINTS, "linewidth": 0.9},
-            capprops={"color": POINTS, "linewidth": 0.9},
-            flierprops={"marker": "o", "markersize": 3, "markerfacecolor": POINTS, "markeredgecolor": "none"},
+            boxprops={"facecolor": drawing.LIGHT, "edgecolor": drawing.POINTS, "linewidth": 0.9},
+            medianprops={"color": drawing.POINTS, "linewidth": 1.6},
+            whiskerprops={"color": drawing.POINTS, "linewidth": 0.9},
+            capprops={"color": drawing.POINTS, "linewidth": 0.9},
+            flierprops={
+                "marker": "o",
+                "markersize": 3,
+                "markerfacecolor": drawing.POINTS,
+                "markeredgecolor": "none",
+            },
         )
         for median in boxes["medians"]:
             median.set_gid("median")
-        if len(levels) <= MAX_LABELS:
+        if len(levels) <= drawing.MAX_LABELS:
             ax.set_xticks(np.arange(1, len(levels) + 1), [str(v) for v in levels])
             if len(levels) > 12:
                 ax.tick_params(axis="x", labelrotation=90, labelsize=7.5)
         else:
             ax.set_xticks([])
-        ax.set_xlabel(group if len(levels) <= MAX_LABELS else f"{group} ({len(levels)} levels)")
+        ax.set_xlabel(group if len(levels) <= drawing.MAX_LABELS else f"{group} ({len(levels)} levels)")
         ax.set_ylabel(self._residual_label("pearson"))
         ax.set_title(f"Residuals by {group}")
-        _style(ax)
+        drawing.style(ax)
         ax.grid(False, axis="x")
         return figure
 
@@ -365,9 +272,11 @@ class ModelPlots(ResidualPlots):
         groups = self._groups(group)
         panels = self._ranef_panels(group)
         if ax is None:
-            plt = _pyplot()
+            plt = drawing.pyplot()
             widest = max(len(self.model.ranef[g].columns) for g in groups)
-            heights = [min(MAX_INCHES, max(1.6, 0.16 * len(self.model.ranef[g]) + 0.9)) for g in groups]
+            heights = [
+                min(drawing.MAX_INCHES, max(1.6, 0.16 * len(self.model.ranef[g]) + 0.9)) for g in groups
+            ]
             figure = plt.figure(figsize=(3.8 * widest + 0.6, sum(heights)), layout="constrained")
             grid = figure.add_gridspec(len(groups), widest, height_ratios=heights)
             axes = [
@@ -376,7 +285,7 @@ class ModelPlots(ResidualPlots):
                 for c in range(len(self.model.ranef[g].columns))
             ]
         else:
-            figure, axes = _given_axes(ax, len(panels))
+            figure, axes = drawing.given_axes(ax, len(panels))
         z = stats.norm.ppf(0.5 + level / 2)
         for axis, (g, column) in zip(axes, panels):
             effects = self.model.ranef[g]
@@ -385,28 +294,28 @@ class ModelPlots(ResidualPlots):
             values = effects[column].to_numpy()[order]
             half = z * np.sqrt(self.model.ranef_condvar[g][order, c, c])
             positions = np.arange(len(values))
-            axis.axvline(0.0, color=REFERENCE, linestyle="--", linewidth=1.0, gid="zero line")
+            axis.axvline(0.0, color=drawing.REFERENCE, linestyle="--", linewidth=1.0, gid="zero line")
             points, _, (bars,) = axis.errorbar(
                 values,
                 positions,
                 xerr=half,
                 fmt="o",
-                color=POINTS,
-                ecolor=LIGHT,
+                color=drawing.POINTS,
+                ecolor=drawing.LIGHT,
                 elinewidth=2.0,
                 markersize=3.5,
             )
             points.set_gid("conditional modes")
             bars.set_gid("intervals")
             labels = [str(v) for v in effects.index[order]]
-            if len(labels) <= MAX_LABELS:
+            if len(labels) <= drawing.MAX_LABELS:
                 axis.set_yticks(positions, labels, fontsize=7 if len(labels) > 30 else 8)
             else:
                 axis.set_yticks([])
             axis.set_ylim(-0.7, len(values) - 0.3)
             axis.set_xlabel(f"Conditional mode ± {level:.0%} interval", fontsize=9)
             axis.set_title(f"{g}: {column}", fontsize=10)
-            _style(axis)
+            drawing.style(axis)
             axis.grid(False, axis="y")
         return figure
 
@@ -427,8 +336,10 @@ class ModelPlots(ResidualPlots):
         separate = diagnostics.separate_fits(self.model, group)
         effects = self.model.ranef[group]
         pooled = self.model.coef[group][effects.columns]
-        size = (6.0, 5.2) if effects.shape[1] > 1 else (5.6, min(MAX_INCHES, 0.2 * len(effects) + 1.6))
-        figure, (ax,) = _panels(ax, 1, 1, size)
+        size = (
+            (6.0, 5.2) if effects.shape[1] > 1 else (5.6, min(drawing.MAX_INCHES, 0.2 * len(effects) + 1.6))
+        )
+        figure, (ax,) = drawing.panels(ax, 1, 1, size)
         if effects.shape[1] == 1:
             self._shrinkage_dots(ax, group, separate.iloc[:, 0], pooled.iloc[:, 0])
         else:
@@ -437,26 +348,28 @@ class ModelPlots(ResidualPlots):
                 raise ValueError(f"columns must be two of {list(effects.columns)}, not {columns!r}")
             self._shrinkage_plane(ax, group, separate[chosen], pooled[chosen])
         ax.legend(frameon=False, fontsize=8, loc="best")
-        _style(ax)
+        drawing.style(ax)
         return figure
 
     def _shrinkage_dots(self, ax: Axes, group: str, separate: pd.Series, pooled: pd.Series) -> None:
         order = np.argsort(np.nan_to_num(separate.to_numpy(), nan=np.inf), kind="stable")
         positions = np.arange(len(order))
         population = diagnostics.coefficient_shift(self.model, [separate.name])[0]
-        ax.axvline(population, color=REFERENCE, linestyle="--", linewidth=1.0, label="population estimate")
+        ax.axvline(
+            population, color=drawing.REFERENCE, linestyle="--", linewidth=1.0, label="population estimate"
+        )
         for y, (a, b) in zip(positions, zip(separate.to_numpy()[order], pooled.to_numpy()[order])):
             if np.isfinite(a):
                 ax.annotate("", (b, y), (a, y), arrowprops={"arrowstyle": "->", "color": "0.6", "lw": 0.8})
         ax.plot(
-            separate.to_numpy()[order], positions, "o", mfc="white", mec=POINTS, markersize=5,
+            separate.to_numpy()[order], positions, "o", mfc="white", mec=drawing.POINTS, markersize=5,
             label="separate fits (no pooling)", gid="separate fits",
         )  # fmt: skip
         ax.plot(
-            pooled.to_numpy()[order], positions, "o", color=POINTS, markersize=5,
+            pooled.to_numpy()[order], positions, "o", color=drawing.POINTS, markersize=5,
             label="mixed model (partial pooling)", gid="mixed model",
         )  # fmt: skip
-        if len(order) <= MAX_LABELS:
+        if len(order) <= drawing.MAX_LABELS:
             ax.set_yticks(positions, [str(v) for v in separate.index[order]], fontsize=8)
         else:
             ax.set_yticks([])
@@ -472,14 +385,16 @@ class ModelPlots(ResidualPlots):
                 ax.annotate("", (c, d), (a, b), arrowprops={"arrowstyle": "->", "color": "0.6", "lw": 0.8})
         self._covariance_contour(ax, group, columns, center)
         ax.plot(
-            separate.iloc[:, 0], separate.iloc[:, 1], "o", mfc="white", mec=POINTS, markersize=5,
+            separate.iloc[:, 0], separate.iloc[:, 1], "o", mfc="white", mec=drawing.POINTS, markersize=5,
             label="separate fits (no pooling)", gid="separate fits",
         )  # fmt: skip
         ax.plot(
-            pooled.iloc[:, 0], pooled.iloc[:, 1], "o", color=POINTS, markersize=5,
+            pooled.iloc[:, 0], pooled.iloc[:, 1], "o", color=drawing.POINTS, markersize=5,
             label="mixed model (partial pooling)", gid="mixed model",
         )  # fmt: skip
-        ax.plot(*center, "P", color=SMOOTH, markersize=10, label="population estimate", gid="population")
+        ax.plot(
+            *center, "P", color=drawing.SMOOTH, markersize=10, label="population estimate", gid="population"
+        )
         ax.set_xlabel(columns[0])
         ax.set_ylabel(columns[1])
         ax.set_title(f"Shrinkage of per-{group} estimates")
@@ -492,7 +407,9 @@ class ModelPlots(ResidualPlots):
         values, vectors = np.linalg.eigh(sigma)
         circle = np.stack([np.cos(angles), np.sin(angles)])
         ellipse = center[:, None] + radius * vectors @ (np.sqrt(np.maximum(values, 0.0))[:, None] * circle)
-        ax.plot(*ellipse, color=SMOOTH, lw=1.0, alpha=0.7, label="95% of random effects", gid="contour")
+        ax.plot(
+            *ellipse, color=drawing.SMOOTH, lw=1.0, alpha=0.7, label="95% of random effects", gid="contour"
+        )
 
     # -- data and fitted lines ----------------------------------------------------------------------------
     def _default_x(self, group: str) -> str:
@@ -534,21 +451,25 @@ class ModelPlots(ResidualPlots):
         population = self.model.predict(re_form="~0").to_numpy()
         shown = min(len(levels), check_integer("max_panels", max_panels))
         ncols = math.ceil(math.sqrt(shown))
-        figure, axes = _panels(ax, shown, ncols, (2.1, 1.9), sharex=True, sharey=True)
+        figure, axes = drawing.panels(ax, shown, ncols, (2.1, 1.9), sharex=True, sharey=True)
         for j, axis in enumerate(axes):
             rows = codes == j
             xs = positions[rows]
-            axis.plot(xs, observed[rows], "o", color=POINTS, markersize=3, alpha=0.8, gid="observed")
+            axis.plot(xs, observed[rows], "o", color=drawing.POINTS, markersize=3, alpha=0.8, gid="observed")
             for values, style, gid in (
-                (population[rows], {"color": REFERENCE, "linestyle": "--", "linewidth": 1.0}, "population"),
-                (fitted[rows], {"color": SMOOTH, "linewidth": 1.5}, "fitted"),
+                (
+                    population[rows],
+                    {"color": drawing.REFERENCE, "linestyle": "--", "linewidth": 1.0},
+                    "population",
+                ),
+                (fitted[rows], {"color": drawing.SMOOTH, "linewidth": 1.5}, "fitted"),
             ):
                 line_x, line_y = _mean_by_x(xs, values)
                 axis.plot(line_x, line_y, gid=gid, **style)
             axis.set_title(str(levels[j]), fontsize=8, pad=2)
             if tick_labels is not None:
                 axis.set_xticks(np.arange(len(tick_labels)), [str(t) for t in tick_labels])
-            _style(axis)
+            drawing.style(axis)
             axis.tick_params(labelsize=7)
         if ax is None:
             for axis in axes[-ncols:]:  # bottom panel of each column of the grid
@@ -573,18 +494,20 @@ class ModelPlots(ResidualPlots):
         ncols = check_integer("ncols", ncols)
         table = self.model.profile() if profile is None else profile
         names = list(dict.fromkeys(table["parameter"]))
-        figure, axes = _panels(ax, len(names), ncols, (3.4, 3.0))
+        figure, axes = drawing.panels(ax, len(names), ncols, (3.4, 3.0))
         z = float(stats.norm.ppf(0.5 + level / 2))
         for axis, name in zip(axes, names):
             rows = table[table["parameter"] == name].sort_values("value")
-            axis.plot(rows["value"], rows["zeta"], "-", color=POINTS, linewidth=1.4, gid="profile trace")
-            axis.axhline(0.0, color=REFERENCE, linewidth=0.8, gid="zero")
+            axis.plot(
+                rows["value"], rows["zeta"], "-", color=drawing.POINTS, linewidth=1.4, gid="profile trace"
+            )
+            axis.axhline(0.0, color=drawing.REFERENCE, linewidth=0.8, gid="zero")
             for limit in (-z, z):
-                axis.axhline(limit, color=REFERENCE, linestyle="--", linewidth=0.8, gid="level")
+                axis.axhline(limit, color=drawing.REFERENCE, linestyle="--", linewidth=0.8, gid="level")
             axis.set_title(name, fontsize=10)
             axis.set_xlabel("value")
             axis.set_ylabel("zeta")
-            _style(axis)
+            drawing.style(axis)
         if ax is None:
             figure.suptitle(f"Profile zeta; dashed lines at zeta = \u00b1{z:.2f} ({level:.0%} limits)")
         return figure

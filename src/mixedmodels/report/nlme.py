@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..models.nlme.corstruct import CorARMA
+from ..models.nlme.arma import CorARMA
 from .text import abbreviate, format_column, text_table
 
 __all__ = ["NlmeSummary"]

@@ -6,7 +6,8 @@
 """
 
 from .anova import anova
-from .corstruct import CorAR1, CorARMA, CorCAR1, CorCompSymm, CorStruct, CorSymm
+from .arma import CorARMA
+from .corstruct import CorAR1, CorCAR1, CorCompSymm, CorStruct, CorSymm
 from .known import KnownCovarianceGLS, gls_known_covariance
 from .models import GLSModel, LMEModel, gls, lme
 from .spatial import CorExp, CorGaus, CorLin, CorRatio, CorSpher

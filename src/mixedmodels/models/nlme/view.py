@@ -36,7 +36,8 @@ from ...inference.kenward_roger import KenwardRoger
 from ...inference.profile_view import ProfileView
 from ...inference.varpar import VarianceParameters
 from .. import predictions
-from .corstruct import CorARMA, CorSymm
+from .arma import CorARMA
+from .corstruct import CorSymm
 from .likelihood import LMELikelihood
 
 if TYPE_CHECKING:
