@@ -11,6 +11,7 @@ and ``logLik.gls``), which a family sets by :attr:`FittedModel.bic_nobs`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,6 +40,7 @@ class FittedModel:
     vcov: pd.DataFrame
     _beta: np.ndarray
     _criterion: float
+    interval_methods: tuple[str, ...]  # confint's methods
 
     @property
     def method(self) -> str:
@@ -93,6 +95,76 @@ class FittedModel:
     @property
     def bic(self) -> float:
         return -2.0 * self.loglik + math.log(self.bic_nobs) * self.df_loglik
+
+    # -- intervals and the parametric bootstrap (every family, through the inference views) ----------
+    def confint(
+        self,
+        method: str = "profile",
+        level: float = 0.95,
+        parm: str | int | Sequence[str | int] | None = None,
+        old_names: bool = True,
+        nsim: int = 500,
+        seed: int | None = None,
+        n_jobs: int = 2,
+        progress: bool | None = None,
+    ) -> pd.DataFrame:
+        """Confidence intervals for the variance parameters and fixed effects (lme4's ``confint``).
+
+        Rows: per random-effects term its standard deviations and correlations (lower triangle, column
+        by column), then the residual structure's parameters of gls and lme fits on nlme's scale
+        (``corStruct.Phi``, ``varStruct.power``, ...), then sigma, then the fixed effects; named
+        ``.sig01``, ..., ``.sigma`` or, with ``old_names=False``, ``sd_(Intercept)|Subject``,
+        ``cor_Days.(Intercept)|Subject``, ``sigma``.  A fit offers the methods of its
+        ``interval_methods``.
+        ``method``: ``"profile"`` (likelihood profile of the ML deviance, as lme4: a REML fit is refitted
+        by ML; each parameter is held at a value and the others maximized), ``"wald"`` (fixed
+        effects only; NaN for the variance parameters, as lme4) or ``"boot"`` (percentile intervals of
+        a parametric bootstrap with ``nsim``, ``seed``, ``n_jobs``, ``progress``; see
+        :meth:`bootstrap`).  ``parm`` selects rows by name, ``"theta_"``, ``"beta_"`` or position.
+        """
+        from ..inference.confint import confint
+
+        return confint(self, method, level, parm, old_names, nsim, seed, n_jobs, progress)
+
+    def profile(
+        self,
+        parm=None,
+        old_names: bool = True,
+        alphamax: float = 0.01,
+        maxpts: int = 100,
+        delta: float | None = None,
+    ) -> pd.DataFrame:
+        """Likelihood profiles as lme4's ``profile``: one row per point of each parameter's trace.
+
+        Columns ``parameter``, ``value`` (of that parameter), ``zeta`` (signed square root of the
+        increase in ML deviance when the parameter is held at ``value`` and all others re-optimized)
+        and every parameter's value at that point.  REML fits are profiled on the ML deviance, as in
+        lme4.  ``parm`` as in :meth:`confint`; ``alphamax``, ``maxpts`` and ``delta`` are lme4's.
+        """
+        from ..inference.profile import profile_frame
+
+        return profile_frame(self, parm, old_names, alphamax, maxpts, delta)
+
+    def bootstrap(
+        self,
+        nsim: int,
+        statistic=None,
+        seed: int | None = None,
+        n_jobs: int = 2,
+        progress: bool | None = None,
+    ) -> pd.DataFrame:
+        """Parametric bootstrap (lme4's ``bootMer``): simulate responses from the fit, refit, collect.
+
+        Returns one row per replicate of ``statistic(refitted_model)`` (a number, array, dict or
+        Series; default: the parameters in :meth:`confint`'s rows).  The same ``seed`` gives the same
+        result whatever ``n_jobs`` (worker processes).  ``progress``: None shows a line on stderr once
+        the run has taken 2 seconds, True always, False never.  Failed refits give NaN rows.
+        Outside Linux the workers are spawned: ``statistic`` must then be picklable (a module-level
+        function, not a lambda) and a script must call this under ``if __name__ == "__main__":``.
+        """
+        from ..inference.bootstrap import bootstrap
+
+        return bootstrap(self, nsim, statistic, seed, n_jobs, progress)
 
     def to_dict(self) -> dict:
         """The results every family reports, as plain Python types (for JSON); families add their own."""

@@ -22,7 +22,6 @@ effects, which nlme does not give (its ``intervals`` are Wald intervals on a tra
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -127,60 +126,9 @@ class NlmeInferenceView:
         data = replace(self.data, frame=replace(self.frame, y=response))
         return fit(assemble(data, self.reml), self.control, self.max_iter, self.tolerance)
 
-    def bootstrap(
-        self,
-        nsim: int,
-        statistic=None,
-        seed: int | None = None,
-        n_jobs: int = 2,
-        progress: bool | None = None,
-    ) -> pd.DataFrame:
-        """Parametric bootstrap as lmer's :meth:`mixedmodels.LinearMixedModel.bootstrap`: simulate
-        responses from the fit (:meth:`simulate`), refit each by the fit's method, collect
-        ``statistic(refit)`` (default: the rows of :meth:`confint`)."""
-        from ...inference.bootstrap import bootstrap
-
-        return bootstrap(self, nsim, statistic, seed, n_jobs, progress)
-
     def profile_view(self) -> NlmeProfileView:
         """The fit as likelihood profiles see it (:class:`NlmeProfileView`)."""
         return NlmeProfileView(self)
-
-    def confint(
-        self,
-        method: str = "profile",
-        level: float = 0.95,
-        parm: str | int | Sequence[str | int] | None = None,
-        old_names: bool = True,
-        nsim: int = 500,
-        seed: int | None = None,
-        n_jobs: int = 2,
-        progress: bool | None = None,
-    ) -> pd.DataFrame:
-        """Confidence intervals in the layout of lmer's :meth:`mixedmodels.LinearMixedModel.confint`.
-
-        Rows: the random effects' standard deviations and correlations (lme: lme4's ``.sig01``, ...
-        or, with ``old_names=False``, ``sd_(Intercept)|Subject``, ...), the correlation structure's and
-        the variance function's parameters on nlme's scale (``corStruct.Phi``, ``varStruct.power``,
-        ...), sigma, then the fixed effects.  ``method``: ``"profile"`` (likelihood profile of the ML
-        deviance, as lme4's: a REML fit is refitted by ML; each parameter is held at a value and the
-        others maximized, a fixed effect through a refit with an offset), ``"boot"`` (percentile
-        intervals of a parametric bootstrap with ``nsim``, ``seed``, ``n_jobs``, ``progress``) or
-        ``"wald"`` (fixed effects only, NaN for the variance parameters, as lme4).  nlme's own
-        approximate intervals are :meth:`intervals`.
-        """
-        from ...inference.confint import confint
-
-        return confint(self, method, level, parm, old_names, nsim, seed, n_jobs, progress)
-
-    def profile(
-        self, parm=None, old_names: bool = True, alphamax: float = 0.01, maxpts: int = 100, delta=None
-    ) -> pd.DataFrame:
-        """Likelihood profiles as lmer's :meth:`mixedmodels.LinearMixedModel.profile` (lme4's
-        ``profile``), of the parameters :meth:`confint` lists."""
-        from ...inference.profile import profile_frame
-
-        return profile_frame(self, parm, old_names, alphamax, maxpts, delta)
 
 
 class NlmeProfileView(ProfileView):
