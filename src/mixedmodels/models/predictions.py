@@ -72,7 +72,7 @@ def included_columns(model: LinearMixedModel, re_form) -> dict[int, np.ndarray]:
                 found.update(np.asarray(model_term.column_names)[mask])
         if found != names:
             raise FormulaError(
-                f"re_form term ({term.lhs} | {term.group}) is not part of the model's random effects"
+                f"re_form term ({term.lhs.text} | {term.group}) is not part of the model's random effects"
             )
     return kept
 
