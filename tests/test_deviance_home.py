@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.engine.deviance import deviance_at_sigma, factor_logdet, residual_dof
+from mixedmodels.engine.deviance import chol_logdet, deviance_at_sigma, residual_dof
 
 
 def _weighted_sleepstudy():
@@ -24,7 +24,7 @@ def test_profiled_deviance_is_the_minimum_over_sigma(reml):
     model = mm.lmer("Reaction ~ Days + (Days | Subject)", _weighted_sleepstudy(), weights="w", reml=reml)
     factor = model.chol
     dof = residual_dof(model.nobs, model.n_fixed, reml)
-    logdet, pwrss = factor_logdet(factor, reml), factor.pwrss()
+    logdet, pwrss = chol_logdet(factor, reml), factor.pwrss()
 
     def at(sigma):
         return deviance_at_sigma(sigma, pwrss, dof, logdet, model.cross.sum_log_weights)

@@ -90,7 +90,7 @@ def _dense_hat(m: mm.LinearMixedModel) -> np.ndarray:
     frame = m.frame
     zl = np.column_stack(
         [_dense_z(block) @ np.kron(np.eye(block.nlevels), lam)
-         for block, lam in zip(frame.blocks, m.chol.factors)]
+         for block, lam in zip(frame.blocks, m.chol.lambdas)]
     )  # fmt: skip
     sqrt_w = np.ones(m.nobs) if frame.weights is None else np.sqrt(frame.weights)
     weighted = np.column_stack([zl, frame.x]) * sqrt_w[:, None]

@@ -93,7 +93,7 @@ def dense_vcov_adjusted(model: mm.LinearMixedModel, weights: np.ndarray | None =
     n = len(x)
     s2 = model.sigma**2
     derivatives, sigma = [], s2 * np.diag(1 / weights if weights is not None else np.ones(n))
-    for term, t in zip(model.frame.blocks, model.objective.factors(model.theta)):
+    for term, t in zip(model.frame.blocks, model.objective.lambdas(model.theta)):
         p = term.ncols
         z = np.zeros((n, term.nlevels * p))
         for a in range(p):

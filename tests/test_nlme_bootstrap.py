@@ -165,7 +165,7 @@ def test_same_seed_same_draws_whatever_the_processes():
         (lambda m: m.bootstrap(0), ValueError, "nsim"),
         (lambda m: m.bootstrap(3, n_jobs=0), ValueError, "n_jobs"),
         (lambda m: m.confint(method="boot", nsim=-2), ValueError, "nsim"),
-        (lambda m: m.confint(method="profile"), ValueError, "method must be one of 'wald', 'boot'"),
+        (lambda m: m.confint(method="nope"), ValueError, "method must be one of 'profile', 'wald', 'boot'"),
         (lambda m: m.confint(method="boot", level=1.5), ValueError, "level"),
         (lambda m: m.confint(method="wald", parm="nope"), ValueError, "unknown parameter"),
     ],

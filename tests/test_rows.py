@@ -139,10 +139,10 @@ def test_fit_from_chunks_is_the_in_memory_fit(name, reml, chunk_rows):
     # the same objective: at the in-memory optimum, the same criterion, fixed effects and sigma
     objective = assemble(chunked.frame, reml, chunked.cross).objective
     assert objective(whole.theta) == pytest.approx(whole.deviance, rel=1e-10)
-    beta = objective.factor.solve()[0]
+    beta = objective.chol.solve()[0]
     _assert_close(beta, whole.fixef, 1e-10, "fixef at the in-memory theta", np.abs(whole.fixef) + se)
     dof = whole.nobs - whole.n_fixed if reml else whole.nobs
-    assert np.sqrt(objective.factor.pwrss() / dof) == pytest.approx(whole.sigma, rel=1e-10)
+    assert np.sqrt(objective.chol.pwrss() / dof) == pytest.approx(whole.sigma, rel=1e-10)
 
 
 def test_chunks_drop_incomplete_rows_and_end_unevenly():

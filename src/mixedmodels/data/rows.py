@@ -44,6 +44,13 @@ class RowChunk:
     weights: np.ndarray | None
     blocks: list[ReBlock]
 
+    def holding(self, j: int, value: float) -> RowChunk:
+        """The rows of the model with fixed effect ``j`` held at ``value``: X without column ``j``, the
+        offset ``value x_j`` (a profile's refit)."""
+        return RowChunk(
+            np.delete(self.x, j, axis=1), self.response - value * self.x[:, j], self.weights, self.blocks
+        )
+
     def cross_products(self, units: ResponseUnits) -> CrossProducts:
         """Blocks of [Z X y]'W[Z X y] of these rows, the response in ``units``."""
         xy = np.empty((len(self.response), self.x.shape[1] + 1))

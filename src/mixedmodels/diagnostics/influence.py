@@ -80,27 +80,27 @@ def leverage(model: LinearMixedModel) -> np.ndarray:
     ``Z`` (the cost of one factorization of ``L_D``) and ``Z G`` (sparse ``G``), each row costs a few
     gathers: the total is linear in the number of rows, and no ``N x N`` matrix is formed.
     """
-    factor = model.chol
+    chol = model.chol
     frame = model.frame
     n, p = model.nobs, model.n_fixed
     sqrt_w = np.ones(n) if frame.weights is None else np.sqrt(frame.weights)
-    scaled = [(block.z @ lam) * sqrt_w[:, None] for block, lam in zip(frame.blocks, factor.factors)]
+    scaled = [(block.z @ lam) * sqrt_w[:, None] for block, lam in zip(frame.blocks, chol.lambdas)]
 
     first = frame.blocks[0]
     p0, nlevels0 = first.ncols, first.nlevels
     codes0 = first.codes
-    u = np.einsum("nab,nb->na", factor.diag0_inv[codes0], scaled[0])
+    u = np.einsum("nab,nb->na", chol.diag0_inv[codes0], scaled[0])
     hat = np.einsum("na,na->n", u, u)
 
-    nterms = factor.nterms
-    sizes = [factor.blocks[i, i].shape[0] for i in range(1, nterms)] + [p]
+    nterms = chol.nterms
+    sizes = [chol.blocks[i, i].shape[0] for i in range(1, nterms)] + [p]
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     if offsets[-1] == 0:
         return hat
-    inverse = _trailing_inverse(factor, offsets)
+    inverse = _trailing_inverse(chol, offsets)
     coupling_t = sp.vstack(  # G' (q0 x D)
-        [sp.csr_matrix(factor.first_column_block(i)) for i in range(1, nterms)]
-        + [sp.csr_matrix(factor.first_column_block(nterms)[:p])]
+        [sp.csr_matrix(chol.first_column_block(i)) for i in range(1, nterms)]
+        + [sp.csr_matrix(chol.first_column_block(nterms)[:p])]
     ).T.tocsr()
 
     # the nonzeros of v_iD: positions (n, k) and values (n, k)
@@ -141,14 +141,14 @@ def leverage(model: LinearMixedModel) -> np.ndarray:
     return hat
 
 
-def _trailing_inverse(factor: BlockedCholesky, offsets: np.ndarray) -> np.ndarray:
-    """(L_D L_D')^{-1} for the dense trailing part L_D of the factor (later terms and the X rows)."""
-    nterms = factor.nterms
+def _trailing_inverse(chol: BlockedCholesky, offsets: np.ndarray) -> np.ndarray:
+    """(L_D L_D')^{-1} for the dense trailing part L_D of chol (later terms and the X rows)."""
+    nterms = chol.nterms
     size = offsets[-1]
     lower = np.zeros((size, size))
     for i in range(1, nterms + 1):
         for j in range(1, i + 1):
-            block = factor.blocks[i, j][: offsets[i] - offsets[i - 1], : offsets[j] - offsets[j - 1]]
+            block = chol.blocks[i, j][: offsets[i] - offsets[i - 1], : offsets[j] - offsets[j - 1]]
             lower[offsets[i - 1] : offsets[i], offsets[j - 1] : offsets[j]] = block
     inverse, info = la.lapack.dpotri(lower, lower=1)
     if info != 0:

@@ -193,7 +193,7 @@ class BlockedCholesky:
         self.nlevels = [d.shape[0] for d in cross.diag]
         self.ncols = [d.shape[1] for d in cross.diag]
         self.nfixed = nfixed
-        self.factors: list[np.ndarray] = []
+        self.lambdas: list[np.ndarray] = []  # the terms' T_k it was last updated with
         self._crossprod0 = cross.diag[0].reshape(self.nlevels[0], -1)  # A_k flattened, a view
         self._block0: np.ndarray | None = None  # the first term's diagonal blocks, (nlevels, p, p)
         self._logdet0 = 0.0
@@ -245,7 +245,7 @@ class BlockedCholesky:
     # -- scaling by Lambda ------------------------------------------------------------------------
     def _scale_left(self, k: int, block: Block) -> Block:
         """``Lambda_k' @ block`` (block has q_k rows)."""
-        t = self.factors[k]
+        t = self.lambdas[k]
         if t.shape[0] == 1:
             return block * t[0, 0]
         if sp.issparse(block):
@@ -256,7 +256,7 @@ class BlockedCholesky:
 
     def _scale_right(self, k: int, block: Block) -> Block:
         """``block @ Lambda_k`` (block has q_k columns)."""
-        t = self.factors[k]
+        t = self.lambdas[k]
         if t.shape[0] == 1:
             return block * t[0, 0]
         if sp.issparse(block):
@@ -283,7 +283,7 @@ class BlockedCholesky:
         """Lambda_k' Z_k'WZ_k Lambda_k + I as a dense matrix."""
         nlevels, p = self.nlevels[k], self.ncols[k]
         blocks = self.cross.diag[k].reshape(nlevels, p * p)
-        scaled = penalized_blocks(blocks, kron_square(self.factors[k])).reshape(nlevels, p, p)
+        scaled = penalized_blocks(blocks, kron_square(self.lambdas[k])).reshape(nlevels, p, p)
         dense = np.zeros((nlevels * p, nlevels * p))
         for a in range(p):
             for b in range(p):
@@ -308,7 +308,7 @@ class BlockedCholesky:
         plan = self._plans.get((i, j))
         scalar = self.ncols[i] == 1 and self.ncols[j] == 1
         if plan is not None and scalar:
-            plan.subtract_from(dense, self._middle * (self.factors[i][0, 0] * self.factors[j][0, 0]))
+            plan.subtract_from(dense, self._middle * (self.lambdas[i][0, 0] * self.lambdas[j][0, 0]))
             return
         if plan is not None:
             product = plan.apply(self._middle)
@@ -317,14 +317,15 @@ class BlockedCholesky:
             product = (self.cross.off[i, 0] @ middle @ self.cross.off[j, 0].T).toarray()
         dense -= self._scale_right(j, self._scale_left(i, product))
 
-    def update(self, factors: Sequence[np.ndarray]) -> bool:
-        """Refactor for the per-term factors ``T_k``; False when a block is not positive definite."""
-        self.factors = list(factors)
+    def update(self, lambdas: Sequence[np.ndarray]) -> bool:
+        """Refactor for the terms' relative covariance factors ``T_k``; False when a block is not positive
+        definite."""
+        self.lambdas = list(lambdas)
         self._first_columns = {}
         cross, nterms, p0 = self.cross, self.nterms, self.ncols[0]
         blocks: dict[tuple[int, int], Block] = {}
 
-        weighted = weighted_inverse(self._crossprod0, self.factors[0])
+        weighted = weighted_inverse(self._crossprod0, self.lambdas[0])
         if weighted is None:
             return False
         scaled0, self._logdet0, middle = weighted

@@ -46,7 +46,7 @@ class CovarianceStructure:
         """Parameters of (or nearest to) ``T = diag(diagonal)``, for starting values."""
         raise NotImplementedError
 
-    def factor(self, theta: np.ndarray) -> np.ndarray:
+    def lambda_(self, theta: np.ndarray) -> np.ndarray:
         """``T`` for parameters ``theta``."""
         raise NotImplementedError
 
@@ -92,7 +92,7 @@ class Unstructured(CovarianceStructure):
     def parameter_scale(self, row_scale: np.ndarray) -> np.ndarray:
         return np.asarray(row_scale, dtype=float)[self._rows]
 
-    def factor(self, theta: np.ndarray) -> np.ndarray:
+    def lambda_(self, theta: np.ndarray) -> np.ndarray:
         lower = np.zeros(self.size * self.size)
         lower[self._flat] = theta
         return lower.reshape(self.size, self.size)
@@ -143,7 +143,7 @@ class _Structured(CovarianceStructure):
         """Lower Cholesky factor of the correlation matrix (overridden where a closed form exists)."""
         return np.linalg.cholesky(self.correlation(x))
 
-    def factor(self, theta: np.ndarray) -> np.ndarray:
+    def lambda_(self, theta: np.ndarray) -> np.ndarray:
         theta = np.asarray(theta, dtype=float)
         sds = np.broadcast_to(theta[: self.n_sd], (self.size,))
         return sds[:, None] * self.correlation_factor(theta[self.n_sd :])

@@ -41,10 +41,10 @@ from .start import parameter_scale, start_and_step
 __all__ = [
     "ProfiledObjective",
     "deviance_at_sigma",
-    "factor_logdet",
+    "chol_logdet",
     "linear_model_deviance",
     "linear_model_terms",
-    "objective_from_factor",
+    "objective_from_chol",
     "profiled_deviance",
     "residual_dof",
 ]
@@ -116,20 +116,20 @@ def linear_model_deviance(
     return deviance_at_sigma(sigma, rss, dof, logdet, sum_log_weights)
 
 
-def factor_logdet(factor: BlockedCholesky, reml: bool) -> float:
-    """The log-determinant term ``d`` of an up-to-date factor: ``log|L_theta|^2``, plus ``log|R_X|^2``
-    for REML."""
-    return factor.logdet_random() + (factor.logdet_fixed() if reml else 0.0)
+def chol_logdet(chol: BlockedCholesky, reml: bool) -> float:
+    """The log-determinant term ``d`` of an up-to-date blocked Cholesky factor: ``log|L_theta|^2``, plus
+    ``log|R_X|^2`` for REML."""
+    return chol.logdet_random() + (chol.logdet_fixed() if reml else 0.0)
 
 
-def objective_from_factor(factor: BlockedCholesky, reml: bool, response_units: bool = True) -> float:
-    """The ML deviance or REML criterion (:func:`profiled_deviance`) from an up-to-date factor
-    (``response_units=False``: less ``2 dof log(scale)``, the value for the response in the
+def objective_from_chol(chol: BlockedCholesky, reml: bool, response_units: bool = True) -> float:
+    """The ML deviance or REML criterion (:func:`profiled_deviance`) from an up-to-date blocked Cholesky
+    factor (``response_units=False``: less ``2 dof log(scale)``, the value for the response in the
     cross-products' units)."""
-    cross = factor.cross
-    dof = residual_dof(cross.nobs, factor.nfixed, reml)
-    logdet = factor_logdet(factor, reml)
-    value = profiled_deviance(factor.pwrss(response_units=False), dof, logdet, cross.sum_log_weights)
+    cross = chol.cross
+    dof = residual_dof(cross.nobs, chol.nfixed, reml)
+    logdet = chol_logdet(chol, reml)
+    value = profiled_deviance(chol.pwrss(response_units=False), dof, logdet, cross.sum_log_weights)
     if response_units:
         value += 2.0 * dof * math.log(cross.units.scale)
     return float(value)
@@ -138,14 +138,14 @@ def objective_from_factor(factor: BlockedCholesky, reml: bool, response_units: b
 class ProfiledObjective:
     """theta -> profiled deviance (ML) or REML criterion, for an optimizer to minimize."""
 
-    def __init__(self, factor: BlockedCholesky, covariances: Sequence[CovarianceStructure], reml: bool):
-        self.factor = factor
+    def __init__(self, chol: BlockedCholesky, covariances: Sequence[CovarianceStructure], reml: bool):
+        self.chol = chol
         self.covariances = list(covariances)
         self.reml = reml
         sizes = [c.n_params for c in self.covariances]
         self.slices = [slice(a, b) for a, b in zip(np.cumsum([0] + sizes[:-1]), np.cumsum(sizes))]
         self._parts = list(zip(self.covariances, self.slices))
-        self.theta: np.ndarray | None = None  # where the factor is
+        self.theta: np.ndarray | None = None  # where chol is
 
     @property
     def n_params(self) -> int:
@@ -161,30 +161,30 @@ class ProfiledObjective:
 
     def start(self) -> tuple[np.ndarray, np.ndarray]:
         """Moment-based starting parameters and BOBYQA's initial step (see :func:`.start.start_and_step`)."""
-        return start_and_step(self.covariances, self.factor.cross, self.factor.nfixed)
+        return start_and_step(self.covariances, self.chol.cross, self.chol.nfixed)
 
     @cached_property
     def parameter_scale(self) -> np.ndarray:
         """The natural unit of each parameter (see :func:`.start.parameter_scale`)."""
-        return parameter_scale(self.covariances, self.factor.cross)
+        return parameter_scale(self.covariances, self.chol.cross)
 
-    def factors(self, theta: np.ndarray) -> list[np.ndarray]:
-        """Per-term relative covariance factors T_k for the whole parameter vector."""
-        return [c.factor(theta[s]) for c, s in self._parts]
+    def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Per-term relative covariance factors T_k (Lambda's blocks) for the whole parameter vector."""
+        return [c.lambda_(theta[s]) for c, s in self._parts]
 
     def update(self, theta: np.ndarray) -> bool:
         """Refactor L at theta (kept as ``self.theta``); False when it is not positive definite there."""
         self.theta = np.array(theta, dtype=float)
-        return self.factor.update(self.factors(self.theta))
+        return self.chol.update(self.lambdas(self.theta))
 
     def __call__(self, theta: np.ndarray) -> float:
         if not self.update(theta):
             return np.inf
-        return objective_from_factor(self.factor, self.reml)
+        return objective_from_chol(self.chol, self.reml)
 
     def unitless(self, theta: np.ndarray) -> float:
         """The objective less ``2 dof log(scale)`` (see the module docstring): what the optimizer
         minimizes."""
         if not self.update(theta):
             return np.inf
-        return objective_from_factor(self.factor, self.reml, response_units=False)
+        return objective_from_chol(self.chol, self.reml, response_units=False)

@@ -6,7 +6,7 @@ in natural units from the moment start (or a given start), with Newton steps and
 one (a random slope of an uncentred covariate on few groups, say), so then the fit is repeated from
 T = I in natural units and in the data's units (lme4's start), and, for an unstructured term with a zero
 on the diagonal of its factor, from the other factors of the same covariance (see
-:func:`_rotated_factors`); the lowest optimum is kept.  The convergence warnings of the kept run are
+:func:`_rotated_starts`); the lowest optimum is kept.  The convergence warnings of the kept run are
 returned, not shown, so that a caller decides what to show.
 """
 
@@ -53,7 +53,7 @@ def fit_theta(
     else:
         start, step = objective.initial, None
     if control.ftol_abs is None:
-        control = replace(control, ftol_abs=FTOL_PER_OBSERVATION * objective.factor.cross.nobs)
+        control = replace(control, ftol_abs=FTOL_PER_OBSERVATION * objective.chol.cross.nobs)
     scale = objective.parameter_scale
     with limited_threads():
         result, caught = _minimize(objective, start, step, control)
@@ -62,7 +62,7 @@ def fit_theta(
                 objective, control, (result, caught), (objective.initial * scale, objective.initial)
             )
             result, caught = _lowest(
-                objective, control, (result, caught), _rotated_factors(objective, result.x)
+                objective, control, (result, caught), _rotated_starts(objective, result.x)
             )
     largest = float(np.max(result.x / scale, initial=0.0))
     if largest > NEGLIGIBLE_RESIDUAL:
@@ -83,7 +83,7 @@ def _lowest(objective, control, best, starts):
     return best
 
 
-def _rotated_factors(objective: ProfiledObjective, theta: np.ndarray) -> list[np.ndarray]:
+def _rotated_starts(objective: ProfiledObjective, theta: np.ndarray) -> list[np.ndarray]:
     """theta with another lower-triangular factor ``T`` of the same covariance ``T T'``, for each
     unstructured term whose ``T[j, j]`` is (nearly) 0.
 
@@ -101,19 +101,19 @@ def _rotated_factors(objective: ProfiledObjective, theta: np.ndarray) -> list[np
         local = theta[part]
         rows, cols = covariance.positions
         natural = local / objective.parameter_scale[part]
-        factor = covariance.factor(local)
+        t = covariance.lambda_(local)
         for j in range(covariance.size - 1):
             if natural[(rows == j) & (cols == j)][0] >= FLAT_BOUNDARY_TOL:
                 continue
-            a, b = factor[j + 1, j], factor[j + 1, j + 1]
+            a, b = t[j + 1, j], t[j + 1, j + 1]
             radius = np.hypot(a, b)
             if radius == 0:
                 continue
             for sign in (1.0, -1.0):
                 cos, sin = sign * a / radius, sign * b / radius  # row j + 1 -> (sign * radius, 0)
-                rotated = factor.copy()
-                rotated[j + 1 :, j] = cos * factor[j + 1 :, j] + sin * factor[j + 1 :, j + 1]
-                rotated[j + 1 :, j + 1] = -sin * factor[j + 1 :, j] + cos * factor[j + 1 :, j + 1]
+                rotated = t.copy()
+                rotated[j + 1 :, j] = cos * t[j + 1 :, j] + sin * t[j + 1 :, j + 1]
+                rotated[j + 1 :, j + 1] = -sin * t[j + 1 :, j] + cos * t[j + 1 :, j + 1]
                 rotated[j + 1, j + 1] = 0.0
                 start = theta.copy()
                 start[part] = rotated[rows, cols]

@@ -2,7 +2,8 @@
 
 The table has lme4's ``confint.merMod`` layout: the variance parameters first (standard deviations
 and correlations of each random-effects term, then sigma; see :mod:`.parameters`), then the fixed
-effects, in columns named as R's ``format.perc`` names them ("2.5 %", "97.5 %").
+effects, in columns named as R's ``format.perc`` names them ("2.5 %", "97.5 %").  gls and lme fits
+have the residual structure's parameters before sigma (:mod:`.profile_view`) and no bootstrap.
 """
 
 from __future__ import annotations

@@ -66,8 +66,8 @@ def covariance_parameters(model: LinearMixedModel, level: float = 0.95) -> pd.Da
 
     def variance_scale(x: np.ndarray) -> np.ndarray:
         s2 = x[-1] ** 2
-        factors = model.objective.factors(x[:-1])
-        return np.array([s2 if k is None else s2 * factors[k][i] @ factors[k][j] for _, _, k, i, j in layout])
+        lambdas = model.objective.lambdas(x[:-1])
+        return np.array([s2 if k is None else s2 * lambdas[k][i] @ lambdas[k][j] for _, _, k, i, j in layout])
 
     estimate = variance_scale(varpar.estimate)
     gradient = derivatives(variance_scale, varpar.estimate)[1]

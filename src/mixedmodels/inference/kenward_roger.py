@@ -78,14 +78,14 @@ class _RandomEffectsAlgebra:
 
     def __init__(self, model: LinearMixedModel):
         cross = model.cross
-        self.factor = model.chol.copy()
-        factors = model.objective.factors(model.theta)
-        if not self.factor.update(factors):
+        self.chol = model.chol.copy()
+        lambdas = model.objective.lambdas(model.theta)
+        if not self.chol.update(lambdas):
             raise FitError("the fitted covariance parameters give a singular system")
         self.nlevels = [d.shape[0] for d in cross.diag]
         self.ncols = [d.shape[1] for d in cross.diag]
         self.edges = np.cumsum([0] + [n * p for n, p in zip(self.nlevels, self.ncols)])
-        self.factors = factors
+        self.lambdas = lambdas
         nterms = len(cross.diag)
         blocks: list[list] = [[None] * nterms for _ in range(nterms)]
         for k in range(nterms):
@@ -94,7 +94,7 @@ class _RandomEffectsAlgebra:
             blocks[i][j], blocks[j][i] = off, off.T
         self.crossprod = sp.bmat(blocks, format="csc")  # Z'Z
         self.relative = sp.block_diag(
-            [block_diagonal(np.broadcast_to(t, (n,) + t.shape)) for t, n in zip(factors, self.nlevels)],
+            [block_diagonal(np.broadcast_to(t, (n,) + t.shape)) for t, n in zip(lambdas, self.nlevels)],
             format="csc",
         )  # Lambda
         self.scaled = (self.relative.T @ self.crossprod).tocsc()  # R = Lambda'Z'Z
@@ -102,7 +102,7 @@ class _RandomEffectsAlgebra:
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """M^-1 rhs."""
-        return self.factor.solve_random(rhs)
+        return self.chol.solve_random(rhs)
 
     def s_times(self, columns: np.ndarray) -> np.ndarray:
         """S columns = Z'V^-1 Z columns = Z'Z columns - R' M^-1 R columns."""
@@ -165,7 +165,7 @@ def _derivatives(model: LinearMixedModel) -> _Derivatives:
     v2_diagonal = [np.zeros((n, p, p)) for n, p in zip(algebra.nlevels, algebra.ncols)]  # Z'V^-2 Z
     minv_frobenius = 0.0
     for k in range(nterms):
-        p, t = algebra.ncols[k], algebra.factors[k]
+        p, t = algebra.ncols[k], algebra.lambdas[k]
         for first, last in algebra.chunks(k):
             columns = slice(algebra.edges[k] + first * p, algebra.edges[k] + last * p)
             nl = last - first

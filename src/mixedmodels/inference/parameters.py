@@ -88,7 +88,7 @@ def theta_to_sdcor(model: SimulationView, theta: np.ndarray, sigma: float) -> np
             x = theta[part][covariance.n_sd :]
             values += [sigma * theta[part][: covariance.n_sd], x / np.sqrt(1.0 + x * x)]
             continue
-        t = covariance.factor(theta[part])
+        t = covariance.lambda_(theta[part])
         cov = sigma * sigma * (t @ t.T)
         sd = np.sqrt(np.diag(cov))
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -148,7 +148,7 @@ def sdcor_to_theta(model: LinearMixedModel, sdcor: np.ndarray) -> np.ndarray | N
         if lower is None:
             return None
         theta.append(lower[rows, cols] / sigma)
-    return np.concatenate(theta)
+    return np.concatenate(theta) if theta else np.zeros(0)  # gls: no random-effects terms
 
 
 def sdcor_bounds(model: LinearMixedModel) -> tuple[np.ndarray, np.ndarray]:

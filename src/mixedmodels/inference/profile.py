@@ -1,5 +1,10 @@
 """Likelihood profiles and profile confidence intervals, with the conventions of lme4's ``profile.merMod``.
 
+One implementation for lmer, lme and gls fits: it reads a fit through its ``profile_view()``
+(:mod:`.profile_view`), which gives the parameter vector, ML refits and the objective with a fixed
+effect held; gls and lme fits add their residual structure's parameters (nlme's corStruct and
+varStruct, profiled on their unconstrained scale and reported on nlme's) before sigma.
+
 For each parameter ``psi`` of lme4's vector (sd/cor of the random effects, sigma, fixed effects; see
 :mod:`.parameters`) the profile is ``zeta(psi) = sign(psi - psi_hat) sqrt(d(psi) - d_hat)``, where
 ``d(psi)`` is the deviance minimized over all other parameters with ``psi`` held fixed and ``d_hat``
@@ -14,9 +19,10 @@ the minimum (Bates et al. 2015, section 5.1; Bates 2010, lme4 book ch. 1.5).  As
   its value (see ``_VarianceHeld``), which has only box bounds and no correlation matrices that are
   not positive definite.  The minimum is the same; the search is more reliable for terms with three
   or more columns;
-* a fixed effect ``beta_j`` is profiled by holding it at a value ``b`` and refitting theta: the model
-  loses column ``j`` and its response becomes ``y - b x_j``.  With cross-products that is a linear
-  update of the existing [X y] blocks (no pass over the rows);
+* a fixed effect ``beta_j`` is profiled by holding it at a value ``b`` and refitting the variance
+  parameters: the model loses column ``j`` and its response becomes ``y - b x_j`` (an offset).  For
+  lmer that is a linear update of the existing [X y] cross-product blocks (no pass over the rows);
+  gls and lme assemble the problem with that offset (``nlme.fitting.assemble``'s ``held``);
 * the trace steps outward from the estimate with lme4's rule (steps of about ``delta`` in zeta,
   ``delta = cutoff / 8``, ``cutoff = sqrt(qchisq(1 - alphamax, n_parameters))``).
 
@@ -48,27 +54,16 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from ..engine.cholesky import BlockedCholesky
 from ..engine.covariance import Unstructured
-from ..engine.crossprod import CrossProducts
-from ..engine.deviance import ProfiledObjective
 from ..engine.optimize import OptimizerControl, minimize_bobyqa
 from ..engine.threads import limited_threads
 from ..errors import ConvergenceWarning, FitError, check_integer, check_positive, check_probability
-from .parameters import (
-    model_parameters,
-    parameter_names,
-    sdcor_bounds,
-    sdcor_to_theta,
-    semidefinite_cholesky,
-    theta_to_sdcor,
-)
-from .varpar import VarianceParameters, lmer_variance_parameters
+from .parameters import semidefinite_cholesky
 
 if TYPE_CHECKING:
-    from ..models.lmm import LinearMixedModel
+    from .profile_view import HeldFixedEffect, ProfileView
 
-__all__ = ["LikelihoodProfile", "profile_table"]
+__all__ = ["LikelihoodProfile", "profile_frame", "profile_table"]
 
 # BOBYQA run to a tight tolerance: the fit's default (a moderate tolerance, then Newton steps) stops
 # short near a bound, e.g. a correlation at 1 on sleepstudy's .sig01 profile (0.1 in deviance).
@@ -91,54 +86,16 @@ class _LowerDeviance(Exception):
         self.params, self.deviance = params, deviance
 
 
-class _FixedEffectHeld:
-    """The ML objective over theta with fixed effect ``j`` held at a value, on updated cross-products.
-
-    The [X y] part of the cross-products loses column ``j`` and its response column becomes
-    ``y - b x_j``: the blocks X'y, y'y and Z'y change linearly in ``b`` and are rewritten in place
-    (in the blocks' response units, where ``b`` is ``(b - shift_j) / scale``).
-    """
-
-    def __init__(self, model: LinearMixedModel, j: int):
-        cross, p = model.cross, model.n_fixed
-        keep = [i for i in range(p) if i != j] + [p]
-        self.j, self.p = j, p
-        self._y_z = [block[p].copy() for block in cross.xyz]
-        self._x_z = [block[j].copy() for block in cross.xyz]
-        self._xy = cross.xy.copy()
-        self._keep_x = keep[:-1]
-        self.cross = CrossProducts(
-            cross.diag,
-            cross.off,
-            [block[keep].copy() for block in cross.xyz],
-            cross.xy[np.ix_(keep, keep)].copy(),
-            cross.nobs,
-            cross.sum_log_weights,
-            cross.units.without(j),
-        )
-        self._units = cross.units
-        self.objective = ProfiledObjective(BlockedCholesky(self.cross, p - 1), model.covariances, reml=False)
-
-    def hold(self, value: float) -> None:
-        """Set the response column to ``y - value x_j``."""
-        xy, j, p = self._xy, self.j, self.p
-        value = self._units.internal_coefficient(j, value)
-        last = self.cross.xy.shape[0] - 1
-        for reduced, y_z, x_z in zip(self.cross.xyz, self._y_z, self._x_z):
-            reduced[last] = y_z - value * x_z
-        x_y = xy[self._keep_x, p] - value * xy[self._keep_x, j]
-        self.cross.xy[last, :last] = self.cross.xy[:last, last] = x_y
-        self.cross.xy[last, last] = xy[p, p] - 2 * value * xy[j, p] + value * value * xy[j, j]
-
-
 class _VarianceHeld:
-    """The ML deviance over (theta, sigma) with one sd/cor parameter, or sigma, held at a value.
+    """The ML deviance over (phi, sigma) with one sd/cor parameter, a residual structure's parameter,
+    or sigma, held at a value.
 
     The free parameters keep the constraint by construction, so the optimizer sees only theta's
     bounds (a search over sd/cor directly would meet correlation matrices that are not positive
     definite, and stall there):
 
-    * sigma held: theta is free;
+    * sigma held: phi is free;
+    * a residual structure's (unconstrained) parameter held: that entry of phi is the value;
     * a structured term's sd or correlation parameter held: that entry of theta follows from the
       value (``sd / sigma``, or ``rho / sqrt(1 - rho^2)``);
     * an unstructured term's sd_i or cor_ij held: the term is written through the Cholesky factor
@@ -147,21 +104,24 @@ class _VarianceHeld:
       with ``n >= 0`` free; the term's theta is the Cholesky factor of that covariance in the
       original order.
 
-    The free vector is theta (the held term's slice replaced by the entries of ``L``, less the one
-    the value fixes), then sigma unless it is held.
+    The free vector is phi (the held term's slice of theta replaced by the entries of ``L``, less the
+    one the value fixes), then sigma unless it is held.
     """
 
-    def __init__(self, model: LinearMixedModel, varpar: VarianceParameters, index: int):
-        self.model, self.varpar = model, varpar
-        n_theta = len(model.theta)
-        self.sigma_held = index == n_theta
+    def __init__(self, view: ProfileView, index: int):
+        self.varpar = view.varpar
+        n_phi = len(view.phi)
+        self.sigma_held = index == n_phi
         self.part: slice | None = None
         self.reordered: Unstructured | None = None
-        lower = model.objective.lower_bounds.copy()
+        self.is_sd = False
+        lower = view.phi_lower.copy()
         fixed = None
-        if not self.sigma_held:
-            k = next(k for k, part in enumerate(model.objective.slices) if part.start <= index < part.stop)
-            self.part, covariance = model.objective.slices[k], model.covariances[k]
+        if view.n_theta <= index < n_phi:
+            fixed = index
+        elif not self.sigma_held:
+            k = next(k for k, part in enumerate(view.theta_slices) if part.start <= index < part.stop)
+            self.part, covariance = view.theta_slices[k], view.covariances[k]
             local = index - self.part.start
             if isinstance(covariance, Unstructured):
                 rows, cols = covariance.positions
@@ -181,20 +141,23 @@ class _VarianceHeld:
             else:
                 self.is_sd = local < covariance.n_sd
                 fixed = index
-        self.free = np.ones(n_theta, dtype=bool)
+        self.free = np.ones(n_phi, dtype=bool)
         if fixed is not None:
             self.free[fixed] = False
         self.fixed = fixed
         self.lower = np.concatenate([lower[self.free], [] if self.sigma_held else [0.0]])
 
     def unpack(self, z: np.ndarray, value: float) -> tuple[np.ndarray, float] | None:
-        """(theta, sigma) for free parameters ``z``; None where they give no valid covariance."""
+        """(phi, sigma) for free parameters ``z``; None where they give no valid covariance."""
         full = np.zeros(len(self.free))
         full[self.free] = z[: int(self.free.sum())]
         sigma = value if self.sigma_held else z[-1]
         if not sigma > 0:
             return None
         if self.sigma_held:
+            return full, sigma
+        if self.part is None:  # a residual structure's parameter: the held entry is phi's own
+            full[self.fixed] = value
             return full, sigma
         if self.reordered is None:  # a structured term: the held entry is theta's own
             if self.is_sd:
@@ -204,31 +167,31 @@ class _VarianceHeld:
             else:
                 return None
             return full, sigma
-        factor = self.reordered.factor(full[self.part])
+        t = self.reordered.lambda_(full[self.part])
         if self.is_sd:
-            factor[0, 0] = value / sigma
+            t[0, 0] = value / sigma
         else:
-            n = factor[1, 0]
-            factor[1, 0], factor[1, 1] = value * n, np.sqrt(max(1.0 - value * value, 0.0)) * n
+            n = t[1, 0]
+            t[1, 0], t[1, 1] = value * n, np.sqrt(max(1.0 - value * value, 0.0)) * n
         back = np.argsort(self.order)
-        cov = (factor @ factor.T)[np.ix_(back, back)]
+        cov = (t @ t.T)[np.ix_(back, back)]
         term = semidefinite_cholesky(cov)
         if term is None:
             return None
         full[self.part] = term[self.covariance.positions]
         return full, sigma
 
-    def pack(self, theta: np.ndarray, sigma: float) -> np.ndarray:
-        """Free parameters for (theta, sigma) (the held value is taken from them, not kept)."""
-        full = np.asarray(theta, dtype=float).copy()
+    def pack(self, phi: np.ndarray, sigma: float) -> np.ndarray:
+        """Free parameters for (phi, sigma) (the held value is taken from them, not kept)."""
+        full = np.asarray(phi, dtype=float).copy()
         if self.reordered is not None:
-            t = self.covariance.factor(full[self.part])
-            factor = semidefinite_cholesky((t @ t.T)[np.ix_(self.order, self.order)])
-            if factor is None:
-                factor = np.eye(len(self.order))
-            entries = factor[self.reordered.positions]
+            t = self.covariance.lambda_(full[self.part])
+            reordered = semidefinite_cholesky((t @ t.T)[np.ix_(self.order, self.order)])
+            if reordered is None:
+                reordered = np.eye(len(self.order))
+            entries = reordered[self.reordered.positions]
             if not self.is_sd:
-                entries[self._scale_entry - self.part.start] = np.hypot(factor[1, 0], factor[1, 1])
+                entries[self._scale_entry - self.part.start] = np.hypot(reordered[1, 0], reordered[1, 1])
             full[self.part] = entries
         return np.concatenate([full[self.free], [] if self.sigma_held else [sigma]])
 
@@ -249,7 +212,7 @@ class LikelihoodProfile:
 
     def __init__(
         self,
-        model: LinearMixedModel,
+        model,
         alphamax: float = 0.01,
         maxpts: int = 100,
         delta: float | None = None,
@@ -260,28 +223,26 @@ class LikelihoodProfile:
         if delta is not None:
             delta = check_positive("delta", delta)
         self.model = model
-        self._set_fit(model.refit(reml=False) if model.reml else model)
+        view = model.profile_view()
+        self._set_fit(view.refit(reml=False) if view.reml else view)
         self.cutoff = float(np.sqrt(stats.chi2.ppf(1 - alphamax, len(self.optimum))))
         self.delta = self.cutoff / 8 if delta is None else delta
         self.maxmult = float(maxmult)
 
-    def _set_fit(self, ml: LinearMixedModel) -> None:
+    def _set_fit(self, ml: ProfileView) -> None:
         """Profile around the ML fit ``ml``: its deviance, estimates, bounds and held-parameter objectives."""
         self.ml = ml
         self.base = ml.deviance
-        self.optimum = model_parameters(ml)
-        self.n_variance = len(ml.theta) + 1
-        lower, upper = sdcor_bounds(ml)
-        n_fixed = ml.n_fixed
-        self.lower = np.concatenate([lower, np.full(n_fixed, -np.inf)])
-        self.upper = np.concatenate([upper, np.full(n_fixed, np.inf)])
-        self._fixed_se = np.sqrt(np.diag(ml.vcov.to_numpy()))
-        self._varpar = lmer_variance_parameters(ml)
-        self._held_fixed: dict[int, _FixedEffectHeld] = {}
+        self.optimum = ml.parameters()
+        self.n_variance = ml.n_variance
+        self.lower, self.upper = ml.bounds()
+        self._fixed_se = ml.fixed_se
+        self._varpar = ml.varpar
+        self._held_fixed: dict[int, HeldFixedEffect] = {}
         self._held_variance: dict[int, _VarianceHeld] = {}
 
     def names(self, old_names: bool = True) -> list[str]:
-        return parameter_names(self.ml, old_names)
+        return self.ml.names(old_names)
 
     def restarting(self, work: Callable[[], T]) -> T:
         """``work()``, run again around the new optimum each time a profile point finds a lower deviance."""
@@ -289,11 +250,11 @@ class LikelihoodProfile:
             try:
                 return work()
             except _LowerDeviance as lower:
-                theta = sdcor_to_theta(self.ml, lower.params[: self.n_variance])
+                phi = self.ml.to_varpar(lower.params[: self.n_variance])[0]
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
-                    ml = self.ml.refit(reml=False, start=theta)
-                fit = "the fit" if self.ml is self.model else "the ML refit of the REML fit"
+                    ml = self.ml.refit(reml=False, start=phi)
+                fit = "the fit" if self.ml.fit is self.model else "the ML refit of the REML fit"
                 warnings.warn(
                     f"profiling found a deviance {self.base - lower.deviance:.3g} below the fit's, so "
                     f"{fit} had not converged: the profile is of a new ML fit from that point (deviance "
@@ -311,35 +272,47 @@ class LikelihoodProfile:
             ) from None
 
     def limits_table(self, indices: list[int], level: float = 0.95) -> np.ndarray:
-        """Lower and upper limits (one row per parameter index), all from the same optimum."""
-        return self.restarting(lambda: np.array([self.limits(i, level) for i in indices]).reshape(-1, 2))
+        """Lower and upper limits (one row per parameter index), all from the same optimum, with a
+        residual structure's parameters on nlme's scale (:meth:`reported_limits`)."""
+        return self.restarting(
+            lambda: np.array([self.reported_limits(i, self.limits(i, level)) for i in indices]).reshape(-1, 2)
+        )
+
+    def reported_limits(self, index: int, limits: np.ndarray) -> np.ndarray:
+        """Limits of parameter ``index`` on its reported scale (a residual structure's parameter is
+        profiled on its unconstrained scale, a monotone function of the reported one)."""
+        rows = np.tile(self.optimum, (2, 1))
+        rows[:, index] = limits
+        reported = self.ml.reported(rows)[:, index]
+        return reported if np.isnan(reported).any() else np.sort(reported)
 
     # -- one point of a profile ----------------------------------------------------------------------
-    def _variance_deviance(self, sdcor: np.ndarray) -> float:
-        """ML deviance at (sd/cor, sigma) with the fixed effects profiled out (lme4's devfun2)."""
-        theta = sdcor_to_theta(self.ml, sdcor)
-        if theta is None or not sdcor[-1] > 0:
-            return np.inf
-        return self._varpar.deviance(np.append(theta, sdcor[-1]))
+    def _start_varpar(self, params: np.ndarray) -> tuple[np.ndarray, float]:
+        """(phi, sigma) of a parameter vector to start from (the fit's phi if it gives no covariance)."""
+        unpacked = self.ml.to_varpar(params[: self.n_variance])
+        return (self.ml.phi, params[self.n_variance - 1]) if unpacked is None else unpacked
 
     def deviance(self, index: int, params: np.ndarray) -> float:
         """ML deviance at a point of parameter ``index``'s profile given all parameters ``params``.
 
         The fixed effects other than a profiled one are profiled out (they are not read), so this is
-        the function the profile minimizes, evaluated at given values of the parameters it optimizes.
+        the function the profile minimizes, evaluated at given values of the parameters it optimizes
+        (lme4's devfun2 for a variance parameter).
         """
         params = np.asarray(params, dtype=float)
+        unpacked = self.ml.to_varpar(params[: self.n_variance])
+        if unpacked is None or not unpacked[1] > 0:
+            return np.inf
         with limited_threads():
             if index < self.n_variance:
-                return self._variance_deviance(params[: self.n_variance])
+                return self._varpar.deviance(np.append(*unpacked))
             held = self._held_fixed_effect(index - self.n_variance)
             held.hold(params[index])
-            theta = sdcor_to_theta(self.ml, params[: self.n_variance])
-            return np.inf if theta is None else held.objective(theta)
+            return held(unpacked[0])
 
-    def _held_fixed_effect(self, j: int) -> _FixedEffectHeld:
+    def _held_fixed_effect(self, j: int) -> HeldFixedEffect:
         if j not in self._held_fixed:
-            self._held_fixed[j] = _FixedEffectHeld(self.ml, j)
+            self._held_fixed[j] = self.ml.fixed_effect_held(j)
         return self._held_fixed[j]
 
     def _row(self, index: int, value: float, deviance: float, params: np.ndarray) -> np.ndarray:
@@ -364,34 +337,28 @@ class LikelihoodProfile:
     def _variance_point(self, index: int, value: float, start: np.ndarray) -> np.ndarray:
         held = self._held_variance.get(index)
         if held is None:
-            held = self._held_variance[index] = _VarianceHeld(self.ml, self._varpar, index)
-        theta0 = sdcor_to_theta(self.ml, start[: self.n_variance])
-        z0 = held.pack(self.ml.theta if theta0 is None else theta0, start[self.n_variance - 1])
+            held = self._held_variance[index] = _VarianceHeld(self.ml, index)
+        z0 = held.pack(*self._start_varpar(start))
         result = minimize_bobyqa(lambda z: held.deviance(z, value), z0, held.lower, _INNER_CONTROL)
         unpacked = held.unpack(result.x, value)
         if unpacked is None or not np.isfinite(held.deviance(result.x, value)):
             return np.full(1 + len(self.optimum), np.nan)
-        beta = self._varpar.terms.objective.factor.solve()[0]  # the factor is at the optimum just evaluated
-        sdcor = theta_to_sdcor(self.ml, *unpacked)
-        sdcor[index] = value
-        return self._row(index, value, result.fun, np.concatenate([sdcor, beta]))
+        beta = self.ml.fixed_effects_at(unpacked[0])
+        variance = self.ml.from_varpar(*unpacked)
+        variance[index] = value
+        return self._row(index, value, result.fun, np.concatenate([variance, beta]))
 
     def _fixed_point(self, j: int, value: float, start: np.ndarray) -> np.ndarray:
         held = self._held_fixed_effect(j)
         held.hold(value)
-        objective = held.objective
-        theta0 = sdcor_to_theta(self.ml, start[: self.n_variance])
-        if theta0 is None:
-            theta0 = self.ml.theta
-        result = minimize_bobyqa(objective, theta0, objective.lower_bounds, _INNER_CONTROL)
-        if not objective.update(result.x):
+        result = minimize_bobyqa(held, self._start_varpar(start)[0], held.lower_bounds, _INNER_CONTROL)
+        estimates = held.estimates(result.x)
+        if estimates is None:
             return np.full(1 + len(self.optimum), np.nan)
-        factor = objective.factor
-        sigma = np.sqrt(factor.pwrss() / factor.cross.nobs)
-        others = factor.solve()[0] if factor.nfixed else np.zeros(0)
+        sigma, others = estimates
         beta = np.insert(others, j, value)
-        sdcor = theta_to_sdcor(self.ml, result.x, sigma)
-        return self._row(self.n_variance + j, value, result.fun, np.concatenate([sdcor, beta]))
+        variance = self.ml.from_varpar(result.x, sigma)
+        return self._row(self.n_variance + j, value, result.fun, np.concatenate([variance, beta]))
 
     # -- traces -----------------------------------------------------------------------------------------
     def _next_value(self, previous: np.ndarray, current: np.ndarray, column: int, index: int) -> float:
@@ -529,9 +496,21 @@ def profile_table(profile: LikelihoodProfile, indices: list[int], old_names: boo
     names = profile.names(old_names)
     frames = []
     for index, trace in zip(indices, traces):
+        trace[:, 1:] = profile.ml.reported(trace[:, 1:])
         frame = pd.DataFrame(trace[:, 1:], columns=names)
         frame.insert(0, "zeta", trace[:, 0])
         frame.insert(0, "value", trace[:, 1 + index])
         frame.insert(0, "parameter", names[index])
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def profile_frame(
+    model, parm=None, old_names: bool = True, alphamax: float = 0.01, maxpts: int = 100, delta=None
+) -> pd.DataFrame:
+    """The profiles of ``model``'s parameters ``parm`` (see ``confint``) as :func:`profile_table`."""
+    from .confint import select_parameters
+
+    indices = select_parameters(model, parm, old_names)
+    profile = LikelihoodProfile(model, alphamax=alphamax, maxpts=maxpts, delta=delta)
+    return profile_table(profile, indices, old_names)

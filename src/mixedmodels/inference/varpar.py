@@ -29,27 +29,27 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..engine.cholesky import BlockedCholesky
-from ..engine.deviance import ProfiledObjective, deviance_at_sigma, factor_logdet, residual_dof
+from ..engine.deviance import ProfiledObjective, chol_logdet, deviance_at_sigma, residual_dof
 from ..engine.optimize import ConvergenceWarning
 from .numdiff import derivatives
 
 if TYPE_CHECKING:
     from ..models.lmm import LinearMixedModel
 
-__all__ = ["SigmaFreeTerms", "VarianceParameters", "factor_terms", "lmer_variance_parameters"]
+__all__ = ["SigmaFreeTerms", "VarianceParameters", "chol_terms", "lmer_variance_parameters"]
 
 SigmaFreeTerms = Callable[[np.ndarray], tuple[float, float, np.ndarray] | None]
 """phi -> (d, pwrss, (R_X'R_X)^{-1}) (see the module docstring); None where phi gives no valid model."""
 
 
-def factor_terms(factor: BlockedCholesky, reml: bool) -> tuple[float, float, np.ndarray]:
+def chol_terms(chol: BlockedCholesky, reml: bool) -> tuple[float, float, np.ndarray]:
     """(log-determinant term, pwrss, (R_X'R_X)^{-1}) of an up-to-date blocked Cholesky factor."""
-    return factor_logdet(factor, reml), factor.pwrss(), factor.inverse_fixed_crossprod()
+    return chol_logdet(chol, reml), chol.pwrss(), chol.inverse_fixed_crossprod()
 
 
 class _LmerTerms:
-    """theta -> the sigma-free terms of an lmer fit, on a factor of its own (so that the fitted model's
-    factor keeps the optimum)."""
+    """theta -> the sigma-free terms of an lmer fit, on a blocked Cholesky factor of its own (so that the
+    fitted model's chol keeps the optimum)."""
 
     def __init__(self, model: LinearMixedModel):
         self.objective = ProfiledObjective(model.chol.copy(), model.covariances, model.reml)
@@ -57,7 +57,7 @@ class _LmerTerms:
     def __call__(self, theta: np.ndarray) -> tuple[float, float, np.ndarray] | None:
         if not self.objective.update(theta):
             return None
-        return factor_terms(self.objective.factor, self.objective.reml)
+        return chol_terms(self.objective.chol, self.objective.reml)
 
 
 def lmer_variance_parameters(model: LinearMixedModel) -> VarianceParameters:

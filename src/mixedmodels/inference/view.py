@@ -12,7 +12,9 @@ cross-product blocks, or from gls and lme fits their marginal covariance group b
 Intervals and the parametric bootstrap (:mod:`.confint`, :mod:`.bootstrap`, :mod:`.parameters`) read
 :class:`SimulationView`: the parameters on the scale of lme4's ``confint`` rows, simulation from the
 fit and a refit to a new response, which lmer, lme and gls fits provide through their own assemble and
-fit functions (so no module here imports a model class).
+fit functions (so no module here imports a model class).  Likelihood profiles read a little more, the
+fit's ``profile_view()`` (:class:`.profile_view.ProfileView`): the parameter vector of ``confint``, ML
+refits and the deviance with a fixed effect held.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from ..data.rows import TableRows, source_cross_products
 from ..engine.cholesky import BlockedCholesky
 from ..engine.covariance import CovarianceStructure, covariance_for
 from ..engine.crossprod import CrossProducts, with_response
-from ..engine.deviance import ProfiledObjective, objective_from_factor, residual_dof
+from ..engine.deviance import ProfiledObjective, objective_from_chol, residual_dof
 from ..engine.fit import at_boundary, fit_theta
 from ..engine.optimize import OptimizationResult, OptimizerControl
 from ..engine.threads import limited_threads
@@ -124,7 +124,7 @@ class LinearMixedModel(FittedModel):
         with limited_threads():
             if not self.objective.update(self._theta):
                 raise FitError("the covariance parameters give a singular system")
-            self._criterion = objective_from_factor(self.chol, self.reml)
+            self._criterion = objective_from_chol(self.chol, self.reml)
             self._beta, self._spherical = self.chol.solve()
         self.messages = list(self.frame.messages)
         if self.is_singular:
@@ -151,13 +151,18 @@ class LinearMixedModel(FittedModel):
         return self.problem.objective
 
     @property
+    def theta_slices(self) -> list[slice]:
+        """Each random-effects term's entries of theta."""
+        return self.objective.slices
+
+    @property
     def chol(self) -> BlockedCholesky:
         """The blocked Cholesky factor at the estimates (refactored there if a caller evaluated the
         shared objective elsewhere)."""
         if not np.array_equal(self.objective.theta, self._theta):
             with limited_threads():
                 self.objective.update(self._theta)
-        return self.objective.factor
+        return self.objective.chol
 
     # -- refits ----------------------------------------------------------------------------------------------
     def refit(self, reml: bool | None = None, start: np.ndarray | None = None) -> LinearMixedModel:
@@ -245,7 +250,7 @@ class LinearMixedModel(FittedModel):
     @property
     def lambdas(self) -> list[np.ndarray]:
         """Each term's relative covariance factor T_k (Lambda's blocks): Cov(b_k) = sigma^2 T_k T_k'."""
-        return self.objective.factors(self._theta)
+        return self.objective.lambdas(self._theta)
 
     def _term_group_names(self) -> list[str]:
         """lme4's group labels in VarCorr: repeated factors get ``.1``, ``.2`` (R's make.unique)."""
@@ -534,12 +539,15 @@ class LinearMixedModel(FittedModel):
         and every parameter's value at that point.  REML fits are profiled on the ML deviance, as in
         lme4.  ``parm`` as in :meth:`confint`; ``alphamax``, ``maxpts`` and ``delta`` are lme4's.
         """
-        from ..inference.confint import select_parameters
-        from ..inference.profile import LikelihoodProfile, profile_table
+        from ..inference.profile import profile_frame
 
-        indices = select_parameters(self, parm, old_names)
-        profile = LikelihoodProfile(self, alphamax=alphamax, maxpts=maxpts, delta=delta)
-        return profile_table(profile, indices, old_names)
+        return profile_frame(self, parm, old_names, alphamax, maxpts, delta)
+
+    def profile_view(self):
+        """The fit as likelihood profiles see it (:class:`mixedmodels.inference.profile_view.ProfileView`)."""
+        from ..inference.profile_view import LmerProfileView
+
+        return LmerProfileView(self)
 
     def bootstrap(
         self,

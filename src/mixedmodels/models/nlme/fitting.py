@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -58,14 +58,22 @@ class NlmeProblem:
 
 
 def assemble(
-    prepared: PreparedData, reml: bool = True, chunks: Sequence[ResidualChunk] | None = None
+    prepared: PreparedData,
+    reml: bool = True,
+    chunks: Sequence[ResidualChunk] | None = None,
+    held: tuple[int, float] | None = None,
 ) -> NlmeProblem:
-    """The problem of fitting ``prepared`` by REML or ML: lme's if it has random-effects terms, else gls's;
-    ``chunks``: its rows in chunks of whole residual groups (:meth:`PreparedData.table_chunks`), else
-    all rows in memory as one chunk."""
+    """The problem of fitting ``prepared`` by REML or ML: lme's if it has random-effects terms, else gls's.
+
+    ``chunks``: its rows in chunks of whole residual groups (:meth:`PreparedData.table_chunks`), else all
+    rows in memory as one chunk.  ``held = (j, b)`` holds fixed effect ``j`` at ``b`` (a profile's refit):
+    the model loses column ``j`` of X and has the offset ``b x_j``.
+    """
     residual = ResidualModel(prepared.varfunc, prepared.corstruct)
     if chunks is None:
         chunks = [ResidualChunk(slice(0, prepared.nobs), prepared.frame.chunk(prepared.order), residual)]
+    if held is not None:
+        chunks = [replace(c, arrays=c.arrays.holding(*held)) for c in chunks]
     likelihood_class = LMELikelihood if prepared.frame.terms else GLSLikelihood
     return NlmeProblem(prepared, reml, residual, likelihood_class(chunks, residual, reml))
 
@@ -75,6 +83,7 @@ def fit(
     control: OptimizerControl | None = None,
     max_iter: int = 50,
     tolerance: float = 1e-6,
+    start: np.ndarray | None = None,
 ) -> NlmeModel:
     """Maximize the problem's likelihood and return the results (a GLSModel or an LMEModel).
 
@@ -82,22 +91,25 @@ def fit(
     with the new fitted values as the covariate until they stop changing: at most ``max_iter`` times,
     until their largest change relative to the largest fitted value is below ``tolerance`` (nlme's outer
     iterations; nlme tests the parameters, which in flat directions move within the optimizer's precision
-    while the fitted values do not).
+    while the fitted values do not).  ``start``: the parameters to start from (default: the structures'
+    initial values and, for lme, the moment start of theta).
     """
     control = control or DEFAULT_CONTROL
     with limited_threads():
-        model = _fit_outer(problem, control, max_iter, tolerance)
+        model = _fit_outer(problem, control, max_iter, tolerance, start)
     model.max_iter, model.tolerance = max_iter, tolerance  # refits (the bootstrap's) iterate alike
     return model
 
 
-def _fit_outer(problem: NlmeProblem, control: OptimizerControl, max_iter: int, tolerance: float) -> NlmeModel:
+def _fit_outer(
+    problem: NlmeProblem, control: OptimizerControl, max_iter: int, tolerance: float, start: np.ndarray | None
+) -> NlmeModel:
     """:func:`fit`'s iterations: one maximization, and more while fitted-value weights change."""
     likelihood = problem.likelihood
     if problem.residual.uses_fitted:
         x, y = problem.data.x, problem.data.y
         likelihood.fitted_covariate = x @ least_squares(x, y)
-    model = _fit_once(problem, control)
+    model = _fit_once(problem, control, start)
     _check_bounded(problem, model._params)
     if not problem.residual.uses_fitted:
         return model

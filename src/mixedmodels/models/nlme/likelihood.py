@@ -36,16 +36,16 @@ from ...engine.cholesky import BlockedCholesky
 from ...engine.covariance import Unstructured
 from ...engine.crossprod import CrossProducts, ReBlock, ResponseUnits, cross_products, sum_cross_products
 from ...engine.deviance import (
+    chol_logdet,
     deviance_at_sigma,
-    factor_logdet,
     linear_model_deviance,
     linear_model_terms,
-    objective_from_factor,
+    objective_from_chol,
     residual_dof,
 )
 from ...engine.start import parameter_scale, start_and_step
 from ...errors import FitError
-from ...inference.varpar import factor_terms
+from ...inference.varpar import chol_terms
 from .corstruct import CorStruct
 from .groups import GroupLayout
 from .varfunc import VarFunc
@@ -352,40 +352,40 @@ class LMELikelihood:
         self._cache = (key, cross, log_jacobian)
         return cross, log_jacobian
 
-    def factors(self, theta: np.ndarray) -> list[np.ndarray]:
-        return [c.factor(theta[s]) for c, s in zip(self.covariances, self.theta_slices)]
+    def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
+        return [c.lambda_(theta[s]) for c, s in zip(self.covariances, self.theta_slices)]
 
-    def factor_at(self, params: np.ndarray, natural: bool = False):
+    def chol_at(self, params: np.ndarray, natural: bool = False):
         """(BlockedCholesky updated at params, log-Jacobian) or None."""
         params = np.asarray(params, dtype=float)
         crossed = self.cross(params[self.n_theta :], natural)
         if crossed is None:
             return None
         cross, log_jacobian = crossed
-        factor = BlockedCholesky(cross, self.nfixed)
-        if not factor.update(self.factors(params[: self.n_theta])):
+        chol = BlockedCholesky(cross, self.nfixed)
+        if not chol.update(self.lambdas(params[: self.n_theta])):
             return None
-        return factor, log_jacobian
+        return chol, log_jacobian
 
     def deviance(self, params: np.ndarray, response_units: bool = True) -> float:
         """-2 log-likelihood (restricted for REML), profiled over beta and sigma (the optimizer minimizes
-        it without ``response_units``: see :func:`mixedmodels.engine.deviance.objective_from_factor`)."""
-        result = self.factor_at(params)
+        it without ``response_units``: see :func:`mixedmodels.engine.deviance.objective_from_chol`)."""
+        result = self.chol_at(params)
         if result is None:
             return np.inf
-        factor, log_jacobian = result
-        value = objective_from_factor(factor, self.reml, response_units) - 2.0 * log_jacobian
+        chol, log_jacobian = result
+        value = objective_from_chol(chol, self.reml, response_units) - 2.0 * log_jacobian
         return float(value) if np.isfinite(value) else np.inf
 
     def sigma_free_terms(self, params: np.ndarray) -> tuple[float, float, np.ndarray] | None:
         """The deviance's terms that sigma does not enter, at (theta, residual parameters) (see
         :mod:`mixedmodels.inference.varpar`): the log-determinant term less twice the log-Jacobian,
         pwrss and (R_X'R_X)^{-1}; None where the parameters give no valid model."""
-        result = self.factor_at(params)
+        result = self.chol_at(params)
         if result is None:
             return None
-        factor, log_jacobian = result
-        logdet, pwrss, inverse = factor_terms(factor, self.reml)
+        chol, log_jacobian = result
+        logdet, pwrss, inverse = chol_terms(chol, self.reml)
         return logdet - 2.0 * log_jacobian, pwrss, inverse
 
     def start(self, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -418,9 +418,9 @@ class LMELikelihood:
                 return -np.inf
             theta.append(lower.T[np.triu_indices(q)])  # lower triangle column by column (Unstructured)
         psi = rest[:-1]
-        result = self.factor_at(np.concatenate(theta + [psi]), natural=True)
+        result = self.chol_at(np.concatenate(theta + [psi]), natural=True)
         if result is None:
             return -np.inf
-        factor, log_jacobian = result
-        logdet = factor_logdet(factor, self.reml)
-        return -0.5 * deviance_at_sigma(sigma, factor.pwrss(), self.nr, logdet, 2.0 * log_jacobian)
+        chol, log_jacobian = result
+        logdet = chol_logdet(chol, self.reml)
+        return -0.5 * deviance_at_sigma(sigma, chol.pwrss(), self.nr, logdet, 2.0 * log_jacobian)

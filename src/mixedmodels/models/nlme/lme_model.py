@@ -24,22 +24,22 @@ class LMEModel(NlmeModel):
     def _estimate(self) -> None:
         """The blocked Cholesky solve at the parameters: beta, sigma, the criterion, the random effects."""
         likelihood = self.likelihood
-        result = likelihood.factor_at(self._params)
+        result = likelihood.chol_at(self._params)
         if result is None:
             raise FitError("the estimates give a singular system")
-        factor, _ = result
-        self._factor = factor
+        chol, _ = result
+        self._chol = chol
         self._criterion = likelihood.deviance(self._params)
-        beta, spherical = factor.solve()
+        beta, spherical = chol.solve()
         self._beta = beta
-        self._sigma = math.sqrt(factor.pwrss() / likelihood.nr)
+        self._sigma = math.sqrt(chol.pwrss() / likelihood.nr)
         self._theta = self._params[: likelihood.n_theta]
-        factors = likelihood.factors(self._theta)
+        lambdas = likelihood.lambdas(self._theta)
         self._effects = [
             u.reshape(nlevels, ncols) @ f.T
-            for nlevels, ncols, f, u in zip(likelihood.nlevels, likelihood.ncols, factors, spherical)
+            for nlevels, ncols, f, u in zip(likelihood.nlevels, likelihood.ncols, lambdas, spherical)
         ]
-        self._term_factors = factors
+        self._lambdas = lambdas
 
     # -- random effects --------------------------------------------------------------------------------
     @property
@@ -56,7 +56,7 @@ class LMEModel(NlmeModel):
     def lambdas(self) -> list[np.ndarray]:
         """Each term's relative covariance factor at the fit (its random effects' covariance / sigma^2
         is ``lambda_ @ lambda_.T``)."""
-        return self._term_factors
+        return self._lambdas
 
     @property
     def levels(self):
@@ -68,7 +68,7 @@ class LMEModel(NlmeModel):
         return {level.name: self.frame.terms[level.term_indices[0]].group.nlevels for level in self.levels}
 
     def _term_covariance(self, k: int) -> np.ndarray:
-        t = self._term_factors[k]
+        t = self._lambdas[k]
         return self._sigma**2 * t @ t.T
 
     def random_terms(self) -> list:
@@ -206,7 +206,7 @@ class LMEModel(NlmeModel):
     @property
     def vcov(self) -> pd.DataFrame:
         """Covariance of the fixed effects, sigma^2 (R_X'R_X)^-1 (nlme's ``vcov.lme``)."""
-        cov = self._sigma**2 * self._factor.inverse_fixed_crossprod()
+        cov = self._sigma**2 * self._chol.inverse_fixed_crossprod()
         names = self.frame.fixed_names
         return pd.DataFrame(cov, index=names, columns=names)
 
