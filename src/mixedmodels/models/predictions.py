@@ -60,6 +60,7 @@ def included_columns(model: LinearMixedModel, re_form) -> dict[int, np.ndarray]:
         )
     kept: dict[int, np.ndarray] = {}
     for term in wanted:
+        # its columns as R names them on the fit's rows: the coding of a factor depends on the whole term
         design = Design.build(term.lhs, model.frame.data, functions=model.frame.functions)[0]
         names = set(design.column_names)
         found = set()
