@@ -1,10 +1,10 @@
 """Fitting gls and lme: the problem (:func:`assemble`) and its optimization (:func:`fit`).
 
-As lmer's stages (:func:`mixedmodels.lmm.assemble` and :func:`mixedmodels.lmm.fit`): :func:`assemble`
-builds nlme's (restricted) likelihood of the prepared data, profiled over the fixed effects and sigma;
-:func:`fit` maximizes it over the structures' unconstrained parameters (and, for lme, lme4's relative
-covariance factors) with BOBYQA, runs nlme's outer iterations for variance functions of the fitted
-values and checks variance parameters that went to a limit; the fitted-model classes
+As lmer's stages (:func:`mixedmodels.models.lmm.assemble`, :func:`mixedmodels.models.lmm.fit`):
+:func:`assemble` builds nlme's (restricted) likelihood of the prepared data, profiled over the fixed
+effects and sigma; :func:`fit` maximizes it over the structures' unconstrained parameters (and, for lme,
+lme4's relative covariance factors) with BOBYQA, runs nlme's outer iterations for variance functions of
+the fitted values and checks variance parameters that went to a limit; the fitted-model classes
 (:class:`.gls_model.GLSModel`, :class:`.lme_model.LMEModel`) hold the results only.
 """
 

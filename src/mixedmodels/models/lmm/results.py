@@ -1,104 +1,37 @@
-"""The linear mixed model: lme4's ``lmer`` pipeline and its results as a Python object.
+"""The results of a linear mixed model fit (lme4's ``merMod``): estimates and everything derived from them.
 
-``lmer`` runs lme4's stages: parse the formula and build the model frame (``lFormula``); :func:`assemble`
-makes the cross-products in one pass over the rows and the profiled objective over theta
-(``mkLmerDevfun``); :func:`fit` minimizes it (``optimizeLmer``, see :mod:`.engine.fit`) and returns a
-:class:`LinearMixedModel`, which holds the results and no fitting logic (``mkMerMod``).  Quantities
-derived from the fit (random effects, their conditional variances, ...) are computed on first use.
+:class:`LinearMixedModel` holds no fitting logic; its refits go through :func:`.fitting.assemble` and
+:func:`.fitting.fit`.  Quantities derived from the fit (random effects, their conditional variances, ...)
+are computed on first use.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from ..data.frame import ModelFrame, build_frame
-from ..data.rows import TableRows, source_cross_products
-from ..engine.cholesky import BlockedCholesky
-from ..engine.covariance import CovarianceStructure, covariance_for
-from ..engine.crossprod import CrossProducts, with_response
-from ..engine.deviance import ProfiledObjective, objective_from_chol, residual_dof
-from ..engine.fit import at_boundary, fit_theta
-from ..engine.optimize import OptimizationResult, OptimizerControl
-from ..engine.threads import limited_threads
-from ..errors import FitError, check_flag, check_instance, check_integer
-from ..formula.parse import RandomTerm, parse_formula
-from . import predictions
-from .base import FittedModel
+from ...data.frame import ModelFrame, build_frame
+from ...engine.cholesky import BlockedCholesky
+from ...engine.covariance import CovarianceStructure
+from ...engine.crossprod import CrossProducts, with_response
+from ...engine.deviance import ProfiledObjective, objective_from_chol, residual_dof
+from ...engine.fit import at_boundary
+from ...engine.optimize import OptimizationResult, OptimizerControl
+from ...engine.threads import limited_threads
+from ...errors import FitError, check_flag
+from ...formula.parse import RandomTerm
+from .. import predictions
+from ..base import FittedModel
 
-__all__ = ["LinearMixedModel", "LinearMixedProblem", "assemble", "fit", "lmer"]
+if TYPE_CHECKING:
+    from .fitting import LinearMixedProblem
 
-
-def lmer(
-    formula: str,
-    data,
-    reml: bool = True,
-    weights: str | np.ndarray | None = None,
-    offset: str | np.ndarray | None = None,
-    control: OptimizerControl | None = None,
-    functions: Mapping[str, Callable] | None = None,
-    chunk_rows: int | None = None,
-) -> LinearMixedModel:
-    """Fit a linear mixed model with an lme4 formula, by REML (default) or maximum likelihood.
-
-    ``weights`` and ``offset`` are column names or arrays (prior weights and an offset, as lmer's
-    ``weights=`` and ``offset=``; a pandas Series is matched to the data's rows by its index, other
-    arrays by position); ``offset(x)`` terms in the formula are added to the offset.
-    ``control`` (an :class:`OptimizerControl`) sets the optimizer's tolerances and lme4's checks
-    (``gradient_tol``, ``boundary_tol``, ``singular_tol``, ...).  ``functions`` are your own functions
-    the formula may call (``{"logit": logit}``), beyond R's and NumPy's; a formula runs nothing else.
-    ``chunk_rows=k`` makes the cross-products from chunks of k rows of ``data`` at a time, each made
-    from the model spec alone (:class:`mixedmodels.data.rows.TableRows`): the same objective, whose
-    optimum agrees with the in-memory fit's to the precision of an optimum.
-    """
-    reml = check_flag("reml", reml)
-    if control is not None:
-        check_instance("control", control, OptimizerControl, "an OptimizerControl")
-    if chunk_rows is not None:
-        chunk_rows = check_integer("chunk_rows", chunk_rows)
-    frame = build_frame(parse_formula(formula), data, weights=weights, offset=offset, functions=functions)
-    cross = None
-    if chunk_rows is not None:
-        cross = source_cross_products(TableRows.from_data(frame.spec, data, chunk_rows, weights, offset))
-        frame.response_units = cross.units
-    return fit(assemble(frame, reml, cross), control)
-
-
-@dataclass(frozen=True)
-class LinearMixedProblem:
-    """What lme4's ``mkLmerDevfun`` makes: the model frame, its cross-products, the covariance
-    parameterization of each random-effects term and the profiled objective over theta."""
-
-    frame: ModelFrame
-    reml: bool
-    cross: CrossProducts
-    covariances: list[CovarianceStructure]
-    objective: ProfiledObjective
-
-
-def assemble(frame: ModelFrame, reml: bool = True, cross: CrossProducts | None = None) -> LinearMixedProblem:
-    """The problem of fitting ``frame`` by REML or ML (``cross``: its cross-products, if already made)."""
-    cross = frame.cross_products() if cross is None else cross
-    covariances = [covariance_for(t.term.structure, t.ncols) for t in frame.terms]
-    objective = ProfiledObjective(BlockedCholesky(cross, frame.x.shape[1]), covariances, reml)
-    return LinearMixedProblem(frame, bool(reml), cross, covariances, objective)
-
-
-def fit(
-    problem: LinearMixedProblem, control: OptimizerControl | None = None, start: np.ndarray | None = None
-) -> LinearMixedModel:
-    """Minimize the problem's REML criterion or deviance over theta (lme4's ``optimizeLmer``), show the
-    convergence warnings, and return the results (``mkMerMod``)."""
-    control = control or OptimizerControl()
-    result, caught = fit_theta(problem.objective, control, start)
-    for message in caught:
-        warnings.warn(message.message, message.category, stacklevel=3)
-    return LinearMixedModel(problem, result.x, control, result)
+__all__ = ["LinearMixedModel"]
 
 
 class LinearMixedModel(FittedModel):
@@ -165,11 +98,24 @@ class LinearMixedModel(FittedModel):
         return self.objective.chol
 
     # -- refits ----------------------------------------------------------------------------------------------
+    def _fitted(
+        self,
+        frame: ModelFrame,
+        reml: bool,
+        cross: CrossProducts | None = None,
+        start: np.ndarray | None = None,
+    ) -> LinearMixedModel:
+        """``frame`` fitted through :func:`.fitting.assemble` and :func:`.fitting.fit` with this fit's
+        control."""
+        from .fitting import assemble, fit
+
+        return fit(assemble(frame, reml, cross), self.control, start)
+
     def refit(self, reml: bool | None = None, start: np.ndarray | None = None) -> LinearMixedModel:
         """The same model refitted (by REML or ML), reusing the cross-products; ``start``: theta to
         start from."""
         reml = check_flag("reml", reml, allow_none=True)
-        return fit(assemble(self.frame, self.reml if reml is None else reml, self.cross), self.control, start)
+        return self._fitted(self.frame, self.reml if reml is None else reml, self.cross, start)
 
     def refit_response(self, response: np.ndarray) -> LinearMixedModel:
         """The model refitted to a new response (one value per row of the fit), as lme4's ``refit``;
@@ -181,11 +127,11 @@ class LinearMixedModel(FittedModel):
         cross = with_response(
             self.cross, frame.blocks, frame.x, frame.response, frame.weights, frame.response_units
         )
-        return fit(assemble(frame, self.reml, cross), self.control)
+        return self._fitted(frame, self.reml, cross)
 
     def refit_cross(self, cross: CrossProducts) -> LinearMixedModel:
         """The model refitted on other cross-products of the same design (e.g. without some rows)."""
-        return fit(assemble(self.frame, self.reml, cross), self.control)
+        return self._fitted(self.frame, self.reml, cross)
 
     def update_random(self, random: tuple[RandomTerm, ...]) -> LinearMixedModel:
         """The model with other random-effects terms, fitted to the same rows, weights and total offset
@@ -197,7 +143,7 @@ class LinearMixedModel(FittedModel):
             reduced = build_frame(
                 formula, frame.data, weights=frame.weights, offset=frame.offset, functions=frame.functions
             )
-        return fit(assemble(reduced, self.reml), self.control)
+        return self._fitted(reduced, self.reml)
 
     # -- the estimates ---------------------------------------------------------------------------------------
     @property
@@ -393,7 +339,7 @@ class LinearMixedModel(FittedModel):
     @property
     def ddf_methods(self) -> tuple[str, ...]:
         """The denominator-df methods of :meth:`coef_table`, :meth:`anova` and :meth:`contrast`: all."""
-        from ..inference.ddf import DDF_METHODS
+        from ...inference.ddf import DDF_METHODS
 
         return DDF_METHODS
 
@@ -401,7 +347,7 @@ class LinearMixedModel(FittedModel):
     def varpar(self):
         """The fit as a function of (theta, sigma): derivatives for Satterthwaite's df (see
         :class:`mixedmodels.inference.view.InferenceView`, what inference reads from a fit)."""
-        from ..inference.varpar import lmer_variance_parameters
+        from ...inference.varpar import lmer_variance_parameters
 
         return lmer_variance_parameters(self)
 
@@ -414,14 +360,14 @@ class LinearMixedModel(FittedModel):
     @cached_property
     def containment_df(self):
         """SAS PROC MIXED's containment df (DDFM=CONTAIN) of each fixed-effect term, and the residual df."""
-        from ..inference.containment import containment_df
+        from ...inference.containment import containment_df
 
         return containment_df(self)
 
     @cached_property
     def kenward_roger(self):
         """pbkrtest's Kenward-Roger adjustment (REML fits): adjusted vcov, df and F tests."""
-        from ..inference.kenward_roger import KenwardRoger
+        from ...inference.kenward_roger import KenwardRoger
 
         return KenwardRoger(self)
 
@@ -438,7 +384,7 @@ class LinearMixedModel(FittedModel):
         lmerTest, the standard errors are then those of the adjusted covariance), ``"containment"``
         (SAS's default), ``"residual"`` (n - p) or ``"asymptotic"`` (normal reference distribution).
         """
-        from ..inference.contrasts import coefficient_table
+        from ...inference.contrasts import coefficient_table
 
         return coefficient_table(self, ddf)
 
@@ -449,7 +395,7 @@ class LinearMixedModel(FittedModel):
         DenDF, F value, Pr(>F).  ``type`` 1 (sequential), 2 or 3 builds the hypotheses as lmerTest;
         ``ddf`` as in :meth:`coef_table`.
         """
-        from ..inference.anova import anova_table
+        from ...inference.anova import anova_table
 
         return anova_table(self, type=type, ddf=ddf)
 
@@ -464,7 +410,7 @@ class LinearMixedModel(FittedModel):
         Pr(>F)); ``joint=False`` a t test per row (Estimate, Std. Error, df, t value, lower and upper
         confidence limits at ``level``, Pr(>|t|)).
         """
-        from ..inference.contrasts import contrast_table
+        from ...inference.contrasts import contrast_table
 
         return contrast_table(self, contrasts, ddf=ddf, joint=joint, level=level)
 
@@ -475,7 +421,7 @@ class LinearMixedModel(FittedModel):
         The default df is SAS's default, the containment method (the df of the last fixed-effect term
         with a nonzero coefficient); any ``ddf`` of :meth:`coef_table` can be chosen.
         """
-        from ..inference.contrasts import estimate_table
+        from ...inference.contrasts import estimate_table
 
         return estimate_table(self, contrasts, label=label, level=level, ddf=ddf)
 
@@ -486,7 +432,7 @@ class LinearMixedModel(FittedModel):
         at a time (to ``(1 | g)`` for a single effect; with ``reduce_terms=False`` removed whole),
         refitted by the model's method on the same rows.  See :mod:`mixedmodels.inference.ranova`.
         """
-        from ..inference.ranova import ranova
+        from ...inference.ranova import ranova
 
         return ranova(self, reduce_terms)
 
@@ -495,7 +441,7 @@ class LinearMixedModel(FittedModel):
         COVTEST and CL): Satterthwaite chi-square limits for variances, Wald limits for covariances.
         See :mod:`mixedmodels.inference.covparms`.
         """
-        from ..inference.covparms import covariance_parameters
+        from ...inference.covparms import covariance_parameters
 
         return covariance_parameters(self, level)
 
@@ -520,7 +466,7 @@ class LinearMixedModel(FittedModel):
         a parametric bootstrap with ``nsim``, ``seed``, ``n_jobs``, ``progress``; see
         :meth:`bootstrap`).  ``parm`` selects rows by name, ``"theta_"``, ``"beta_"`` or position.
         """
-        from ..inference.confint import confint
+        from ...inference.confint import confint
 
         return confint(self, method, level, parm, old_names, nsim, seed, n_jobs, progress)
 
@@ -539,13 +485,13 @@ class LinearMixedModel(FittedModel):
         and every parameter's value at that point.  REML fits are profiled on the ML deviance, as in
         lme4.  ``parm`` as in :meth:`confint`; ``alphamax``, ``maxpts`` and ``delta`` are lme4's.
         """
-        from ..inference.profile import profile_frame
+        from ...inference.profile import profile_frame
 
         return profile_frame(self, parm, old_names, alphamax, maxpts, delta)
 
     def profile_view(self):
         """The fit as likelihood profiles see it (:class:`mixedmodels.inference.profile_view.ProfileView`)."""
-        from ..inference.profile_view import LmerProfileView
+        from ...inference.profile_view import LmerProfileView
 
         return LmerProfileView(self)
 
@@ -566,7 +512,7 @@ class LinearMixedModel(FittedModel):
         Outside Linux the workers are spawned: ``statistic`` must then be picklable (a module-level
         function, not a lambda) and a script must call this under ``if __name__ == "__main__":``.
         """
-        from ..inference.bootstrap import bootstrap
+        from ...inference.bootstrap import bootstrap
 
         return bootstrap(self, nsim, statistic, seed, n_jobs, progress)
 
@@ -577,7 +523,7 @@ class LinearMixedModel(FittedModel):
         lme4's ``residuals(type = "pearson")``, ``rstudent``, ``hatvalues`` and ``cooks.distance``; see
         :mod:`mixedmodels.diagnostics.influence`.
         """
-        from ..diagnostics.influence import residual_diagnostics
+        from ...diagnostics.influence import residual_diagnostics
 
         return residual_diagnostics(self)
 
@@ -587,21 +533,21 @@ class LinearMixedModel(FittedModel):
         As lme4's ``influence(m, groups = group)``; ``group`` is a grouping factor or a column of the
         model's data.  Returns a :class:`mixedmodels.diagnostics.GroupInfluence`.
         """
-        from ..diagnostics.influence import group_influence
+        from ...diagnostics.influence import group_influence
 
         return group_influence(self, group)
 
     @property
     def plot(self):
         """Diagnostic plots (``m.plot.residuals()``, ``m.plot.qq()``, ...); needs matplotlib."""
-        from ..diagnostics.plots import ModelPlots
+        from ...diagnostics.plots import ModelPlots
 
         return ModelPlots(self)
 
     # -- printing --------------------------------------------------------------------------------------------
     def summary(self, ddf: str = "satterthwaite"):
         """lmerTest-style summary (t tests with ``ddf`` as in :meth:`coef_table`); ``print()`` it."""
-        from ..report.lmer import LmerSummary
+        from ...report.lmer import LmerSummary
 
         return LmerSummary(self, ddf)
 
