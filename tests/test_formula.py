@@ -18,12 +18,12 @@ import mixedmodels as mm
 from mixedmodels.data.design import Design, r_column_name
 from mixedmodels.data.frame import complete_rows
 from mixedmodels.errors import FormulaError
-from mixedmodels.formula.parse import RandomTerm, parse_formula, parse_one_sided
+from mixedmodels.formula.parse import RandomTerm, Rhs, parse_formula, parse_one_sided
 
 
 def terms(formula: str) -> list[tuple[str, str]]:
     """(lhs, group) of each random term."""
-    return [(t.lhs, t.group) for t in parse_formula(formula).random]
+    return [(t.lhs.text, t.group) for t in parse_formula(formula).random]
 
 
 # -- parse_formula
@@ -32,8 +32,8 @@ def terms(formula: str) -> list[tuple[str, str]]:
 def test_correlated_slope():
     parsed = parse_formula("Reaction ~ Days + (Days | Subject)")
     assert parsed.response == "Reaction"
-    assert parsed.fixed == "Days"
-    assert parsed.random == (RandomTerm("Days", ("Subject",)),)
+    assert parsed.fixed.text == "Days"
+    assert parsed.random == (RandomTerm(Rhs.parse("Days", "Days"), ("Subject",)),)
     assert parsed.offsets == ()
 
 
@@ -108,7 +108,7 @@ def test_several_terms_on_one_factor():
     ],
 )
 def test_one_sided_formula_gives_its_random_terms(text, expected):
-    assert [(t.lhs, t.group) for t in parse_one_sided(text).random] == expected
+    assert [(t.lhs.text, t.group) for t in parse_one_sided(text).random] == expected
 
 
 def test_lme_random_argument_in_either_syntax():
@@ -135,7 +135,7 @@ def test_lme_random_argument_in_either_syntax():
 )
 def test_intercept_in_the_fixed_part(formula, fixed, columns):
     parsed = parse_formula(formula)
-    assert parsed.fixed == fixed
+    assert parsed.fixed.text == fixed
     design, x = Design.build(parsed.fixed, mm.datasets.load("sleepstudy"))
     assert design.column_names == columns
     assert x.shape == (180, len(columns))
@@ -143,16 +143,16 @@ def test_intercept_in_the_fixed_part(formula, fixed, columns):
 
 def test_offset_terms_leave_the_fixed_part():
     parsed = parse_formula("y ~ x + offset(log(w)) + offset(z) + (1 | g)")
-    assert parsed.fixed == "x"
+    assert parsed.fixed.text == "x"
     assert parsed.offsets == ("log(w)", "z")
 
 
 def test_powers_are_translated_where_r_reads_them_as_arithmetic():
     parsed = parse_formula("y^2 ~ I(x^2) + log((x + 1)^2) + (a + b)^2 + offset(z^2) + (I(x^2) | g)")
     assert parsed.response == "y**2"
-    assert parsed.fixed == "I(x**2) + log((x + 1)**2) + (a + b)^2"  # (a + b)^2 stays formula crossing
+    assert parsed.fixed.text == "I(x**2) + log((x + 1)**2) + (a + b)^2"  # (a + b)^2 stays formula crossing
     assert parsed.offsets == ("z**2",)
-    assert parsed.random[0].lhs == "I(x**2)"
+    assert parsed.random[0].lhs.text == "I(x**2)"
 
 
 def test_offset_power_is_arithmetic():
@@ -186,7 +186,7 @@ def test_r_column_name(formulaic, r):
 
 def test_ordered_factor_gets_polynomial_contrasts():
     cake = mm.datasets.load("cake")
-    design, x = Design.build("recipe * temperature", cake)
+    design, x = Design.build(Rhs.parse("recipe * temperature", "test"), cake)
     # colnames(model.matrix(~ recipe * temperature, cake))
     powers = [".L", ".Q", ".C", "^4", "^5"]
     expected = ["(Intercept)", "recipeB", "recipeC"] + [f"temperature{p}" for p in powers]
@@ -200,13 +200,13 @@ def test_ordered_factor_gets_polynomial_contrasts():
 
 def test_treatment_contrasts_use_the_first_level_as_reference():
     orthodont = mm.datasets.load("Orthodont")
-    design, x = Design.build("age * Sex", orthodont)
+    design, x = Design.build(Rhs.parse("age * Sex", "test"), orthodont)
     assert design.column_names == ["(Intercept)", "age", "SexFemale", "age:SexFemale"]
     np.testing.assert_array_equal(x[:, 2], (orthodont["Sex"] == "Female").to_numpy(dtype=float))
 
 
 def test_poly_matches_r():
-    design, x = Design.build("poly(Days, 2)", mm.datasets.load("sleepstudy"))
+    design, x = Design.build(Rhs.parse("poly(Days, 2)", "test"), mm.datasets.load("sleepstudy"))
     assert design.column_names == ["(Intercept)", "poly(Days, 2)1", "poly(Days, 2)2"]
     # poly(sleepstudy$Days, 2)[1:2, ]
     expected = [[-0.1167748416242285, 0.1230914909793356], [-0.0908248768188443, 0.0410304969931108]]
@@ -215,7 +215,8 @@ def test_poly_matches_r():
 
 def test_transforms_evaluate_like_r():
     data = mm.datasets.load("sleepstudy")
-    design, x = Design.build("log(Days + 1) + sqrt(Days) + exp(Days / 10) + scale(Days)", data)
+    rhs = Rhs.parse("log(Days + 1) + sqrt(Days) + exp(Days / 10) + scale(Days)", "test")
+    design, x = Design.build(rhs, data)
     assert design.column_names == [
         "(Intercept)",
         "log(Days + 1)",
@@ -387,3 +388,60 @@ def test_predict_matches_factor_levels_by_label_and_refuses_unseen_ones():
     np.testing.assert_allclose(model.predict(new), model.fitted.iloc[[1, 4, 7]], rtol=1e-12)
     with pytest.raises(ValueError, match=r"levels of factor\(cyl\) not seen in the fit: 5"):
         model.predict(new.assign(cyl=5))
+
+
+# -- parse once
+
+
+@pytest.fixture
+def parsed_texts(monkeypatch):
+    """Every text formulaic's parser reads (all its routes start at tokenizing), as a list the test
+    clears; the caches of parsed formulas are emptied first."""
+    from formulaic.parser import DefaultFormulaParser
+
+    from mixedmodels.data.design import formula_names
+    from mixedmodels.formula.parse import _parse_formula
+
+    texts: list[str] = []
+    tokenize = DefaultFormulaParser.get_tokens_from_formula
+
+    def counting(self, formula, **kwargs):
+        texts.append(formula)
+        return tokenize(self, formula, **kwargs)
+
+    monkeypatch.setattr(DefaultFormulaParser, "get_tokens_from_formula", counting)
+    _parse_formula.cache_clear()
+    formula_names.cache_clear()
+    yield texts
+    _parse_formula.cache_clear()
+    formula_names.cache_clear()
+
+
+def test_each_right_hand_side_is_parsed_once(parsed_texts):
+    """Formula text becomes terms once: fitting parses each right-hand side (and the response) once, and
+    what comes after (ranova's reduced models, anova, predict, summaries, aov's REML fit) parses nothing
+    but a ``re_form`` given to it."""
+
+    def parsed() -> list[str]:
+        """The texts parsed since the last call."""
+        texts = sorted(parsed_texts)
+        parsed_texts.clear()
+        return texts
+
+    sleepstudy = mm.datasets.load("sleepstudy")
+    model = mm.lmer("Reaction ~ Days + (1 + Days | Subject)", sleepstudy)
+    assert parsed() == ["1 + Days", "Days", "Reaction"]
+    model.ranova()
+    model.anova()
+    str(model.summary())
+    assert parsed() == []
+    model.predict(re_form="~ (1 | Subject)")
+    assert parsed() == ["1"]
+    model.predict(sleepstudy.head(), re_form="~ (1 | Subject)")
+    assert parsed() == ["1"]
+    mm.lme("distance ~ age", mm.datasets.load("Orthodont"), random="~ 1 + age | Subject")
+    assert parsed() == ["1 + age", "age", "distance"]
+    anova = mm.aov("score ~ Machine * Worker", mm.datasets.load("Machines"), random=["Worker"])
+    assert parsed() == ["Machine * Worker", "score"]
+    assert anova.reml_fit.frame.formula.text == "score ~ Machine + Machine:Worker + (1 | Worker)"
+    assert parsed() == []

@@ -52,7 +52,7 @@ def test_only_terms_no_other_term_contains_are_reduced():
     (label, terms), *rest = reduced_random_terms(parse_formula("y ~ 1 + (a * b | g)").random)
     assert rest == []
     assert label == "a:b in (a * b | g)"
-    assert [(t.lhs, t.group) for t in terms] == [("1 + a + b", "g")]
+    assert [(t.lhs.text, t.group) for t in terms] == [("1 + a + b", "g")]
     (label, terms), *_ = reduced_random_terms(parse_formula("y ~ 1 + (0 + a + b | g)").random)
     assert label == "a in (0 + a + b | g)"
-    assert [(t.lhs, t.group) for t in terms] == [("0 + b", "g")]
+    assert [(t.lhs.text, t.group) for t in terms] == [("0 + b", "g")]

@@ -28,11 +28,9 @@ from interface_meta import override
 
 from ..errors import FormulaError
 from ..formula.evaluation import CODED, FUNCTIONS, check_calls, evaluation_context, expression_names
-from ..formula.parse import factor_text, formulaic_failure, formulaic_terms, r_names, rhs_factors
+from ..formula.parse import Rhs, factor_names, factor_text, formulaic_failure, r_names
 
 __all__ = ["Design", "DesignTerm", "formula_names", "r_column_name"]
-
-_SIMPLE_NAME = re.compile(r"^(?!\d)\w+$")
 _INTERCEPT = Factor("1", eval_method=Factor.EvalMethod.LITERAL)
 
 
@@ -83,26 +81,13 @@ def is_number_dtype(dtype) -> bool:
 
 
 @lru_cache(maxsize=512)
-def formula_names(rhs: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Variables and functions beyond :data:`~mixedmodels.evaluation.FUNCTIONS` used by a right-hand
-    side (or an expression such as ``log(y)``); a FormulaError when it holds anything a formula may not
-    (see :func:`~mixedmodels.evaluation.expression_names`).
+def formula_names(expr: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Variables and functions beyond :data:`~mixedmodels.evaluation.FUNCTIONS` used by one expression of
+    the data that is not a right-hand side (a response ``log(y)``, an offset, an nlme covariate); a
+    FormulaError when it holds anything a formula may not (see
+    :func:`~mixedmodels.evaluation.expression_names`).  Right-hand sides have theirs as :attr:`Rhs.names`.
     """
-    return factor_names(factor for term in formulaic_terms(rhs, repr(rhs)) for factor in term.factors)
-
-
-def factor_names(factors: Iterable[Factor]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """:func:`formula_names` of formulaic factors already parsed."""
-    variables: dict[str, None] = {}
-    functions: dict[str, None] = {}
-    for factor in factors:
-        if factor.eval_method is Factor.EvalMethod.LOOKUP:
-            variables[factor.expr] = None
-        elif factor.eval_method is Factor.EvalMethod.PYTHON:
-            names, calls = expression_names(factor.expr)
-            variables.update(dict.fromkeys(sorted(names)))
-            functions.update(dict.fromkeys(sorted(calls - set(FUNCTIONS))))
-    return tuple(variables), tuple(functions)
+    return Rhs.parse(expr, repr(expr)).names
 
 
 class _RCoding(PandasMaterializer):
@@ -193,7 +178,7 @@ def _number_sum_contrasts(names: list[str], data: pd.DataFrame) -> list[str]:
 class Design:
     """A right-hand side, remembered so the same columns can be built for new data."""
 
-    rhs: str
+    rhs: str  # the right-hand side's text, for messages
     column_names: list[str]
     spec: ModelSpec | None  # None for the fast path (intercept and numeric columns only)
     simple_columns: list[str] | None
@@ -202,7 +187,7 @@ class Design:
     @classmethod
     def build(
         cls,
-        rhs: str,
+        rhs: Rhs,
         data: pd.DataFrame,
         sum_contrasts: bool = False,
         sparse: bool = False,
@@ -219,11 +204,10 @@ class Design:
         if numeric is not None:
             design, matrix = numeric
             return design, sp.csc_matrix(matrix) if sparse else matrix
-        variables, called = formula_names(rhs)  # checked before anything is evaluated
-        intercept, terms = rhs_factors(rhs, repr(rhs))
+        variables, called = rhs.names  # checked before anything is evaluated
         functions = dict(functions or {})
         return cls._materialize(
-            rhs, variables, called, intercept, terms, data, functions, sparse, sum_contrasts
+            rhs.text, variables, called, rhs.intercept, rhs.terms, data, functions, sparse, sum_contrasts
         )
 
     @classmethod
@@ -290,21 +274,20 @@ class Design:
 
     @classmethod
     def from_numeric_columns(
-        cls, rhs: str, columns: Mapping[str, pd.Series], nrows: int
+        cls, rhs: Rhs, columns: Mapping[str, pd.Series], nrows: int
     ) -> tuple[Design, np.ndarray] | None:
         """The design and matrix of ``rhs`` when it is only an intercept and numeric columns, else None.
 
         This is :meth:`build`'s fast path, without formulaic and without a table: ``columns`` maps names
         to columns of ``nrows`` rows (a DataFrame does).
         """
-        simple = _simple_terms(rhs)
-        found = None if simple is None else _number_columns(columns, simple[1])
+        names = rhs.simple_columns
+        found = None if names is None else _number_columns(columns, names)
         if found is None:
             return None
-        intercept, names = simple
-        labels = (["(Intercept)"] if intercept else []) + list(names)
-        design = cls(rhs, labels, None, (["1"] if intercept else []) + list(names))
-        return design, _stack_columns(nrows, intercept, found)
+        labels = (["(Intercept)"] if rhs.intercept else []) + list(names)
+        design = cls(rhs.text, labels, None, (["1"] if rhs.intercept else []) + list(names))
+        return design, _stack_columns(nrows, rhs.intercept, found)
 
     @property
     def has_intercept(self) -> bool:
@@ -372,24 +355,6 @@ class Design:
             if unseen:
                 shown = ", ".join(unseen[:10])
                 raise ValueError(f"newdata has levels of {r_names(inner)} not seen in the fit: {shown}")
-
-
-@lru_cache(maxsize=512)
-def _simple_terms(rhs: str) -> tuple[bool, tuple[str, ...]] | None:
-    """``(has_intercept, column names)`` when ``rhs`` is only an intercept and names, else None."""
-    intercept = True
-    columns: list[str] = []
-    for raw in re.split(r"(?=[+-])", rhs.replace(" ", "")):
-        if not raw:
-            continue
-        sign, term = (raw[0], raw[1:]) if raw[0] in "+-" else ("+", raw)
-        if term in ("0", "1"):
-            intercept = (term == "1") == (sign == "+")
-            continue
-        if sign != "+" or not _SIMPLE_NAME.match(term) or term in columns:
-            return None
-        columns.append(term)
-    return intercept, tuple(columns)
 
 
 def _number_columns(data: Mapping[str, pd.Series], names: tuple[str, ...]) -> list[pd.Series] | None:

@@ -242,8 +242,8 @@ def build_frame(
             designs[term.lhs] = rows.design(term.lhs)
         design, z = designs[term.lhs]
         if z.shape[1] == 0:
-            raise FormulaError(f"random-effects term ({term.lhs} | {term.group}) has no columns")
-        check_finite(z, f"model matrix of ({term.lhs} | {term.group})", design.column_names)
+            raise FormulaError(f"random-effects term ({term.lhs.text} | {term.group}) has no columns")
+        check_finite(z, f"model matrix of ({term.lhs.text} | {term.group})", design.column_names)
         if term.structure in ("ar1", "toep"):
             _check_levels_structure(term, design)
         group = grouping_factor(rows.columns, term.variables, term.group)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..engine.crossprod import ReBlock
 from ..formula.parse import ParsedFormula, RandomTerm
-from .design import Design, formula_names, is_number_dtype
+from .design import Design, is_number_dtype
 from .tables import NumericColumn, joined_labels, model_columns, model_variables, r_label, to_pandas
 
 __all__ = ["GroupLevels", "ReTerm", "MixedModelSpec"]
@@ -63,7 +63,7 @@ class ReTerm:
         return len(self.design.column_names)
 
     def describe(self) -> str:
-        return f"({self.term.lhs} | {self.group.name})"
+        return f"({self.term.lhs.text} | {self.group.name})"
 
     def block(self, data: pd.DataFrame, leveled: pd.DataFrame) -> ReBlock:
         """The engine's view of the term on rows ``data`` (``leveled``: the same rows with the fit's factor
@@ -95,9 +95,9 @@ class MixedModelSpec:
     @property
     def design_variables(self) -> set[str]:
         """Variables the fixed- and random-effects model matrices use (not the grouping factors)."""
-        names = set(formula_names(self.formula.fixed)[0])
+        names = set(self.formula.fixed.names[0])
         for term in self.formula.random:
-            names.update(formula_names(term.lhs)[0])
+            names.update(term.lhs.names[0])
         return names
 
     @property

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from ..errors import check_numbers
 from ..formula.evaluation import check_calls, check_functions
-from ..formula.parse import ParsedFormula
+from ..formula.parse import ParsedFormula, Rhs
 from .design import Design, formula_names, is_number_dtype
 
 __all__ = [
@@ -87,21 +87,20 @@ def model_variables(
     """
     variables: dict[str, str] = {}
 
-    def add(text: str, where: str) -> None:
-        names, called = formula_names(text)
-        check_calls(called, functions, f"the {where} of {formula.text!r}")
-        for name in names:
+    def add(names: tuple[tuple[str, ...], tuple[str, ...]], where: str) -> None:
+        check_calls(names[1], functions, f"the {where} of {formula.text!r}")
+        for name in names[0]:
             variables.setdefault(name, where)
 
     if response:
-        add(formula.response, "response")
-    add(formula.fixed, "fixed effects")
+        add(formula_names(formula.response), "response")
+    add(formula.fixed.names, "fixed effects")
     for term in formula.random:
-        add(term.lhs, f"random term ({term.lhs} | {term.group})")
+        add(term.lhs.names, f"random term ({term.lhs.text} | {term.group})")
         for name in term.variables:
-            variables.setdefault(name, f"grouping factor of ({term.lhs} | {term.group})")
+            variables.setdefault(name, f"grouping factor of ({term.lhs.text} | {term.group})")
     for expr in formula.offsets:
-        add(expr, "offset")
+        add(formula_names(expr), "offset")
     for name, value in (("weights", weights), ("offset", offset)):
         if isinstance(value, str):
             variables.setdefault(value, name)
@@ -319,7 +318,7 @@ class CompleteRows:
         check_finite(y, f"response {formula.response!r}")
         return column, y
 
-    def design(self, rhs: str) -> tuple[Design, np.ndarray]:
+    def design(self, rhs: Rhs) -> tuple[Design, np.ndarray]:
         """The design and model matrix of a right-hand side on these rows."""
         numeric = Design.from_numeric_columns(rhs, self.columns, self.nrows)
         return Design.build(rhs, self.table, functions=self.functions) if numeric is None else numeric

@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..data.design import formula_names
 from ..errors import check_choice, check_flag, check_instance, check_integer, check_probability, check_real
 from . import drawing, smoothers
 from . import influence as diagnostics
@@ -416,8 +415,8 @@ class ModelPlots(ResidualPlots):
         """The numeric variable of the group's random-effects terms, else of the fixed effects."""
         data = self.model.frame.data
         lhs = [t.term.lhs for t in self.model.frame.terms if t.group.name == group]
-        for text in lhs + [self.model.frame.formula.fixed]:
-            for name in formula_names(text)[0]:
+        for rhs in lhs + [self.model.frame.formula.fixed]:
+            for name in rhs.names[0]:
                 if name in data and pd.api.types.is_numeric_dtype(data[name].dtype):
                     return name
         raise ValueError(f"no numeric variable to plot {group!r} against: pass x=, a column of the data")

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from ..data.design import Design, formula_names
+from ..data.design import Design
 from ..data.tables import check_finite, joined_labels, numeric_vector
 from ..errors import FormulaError
-from .parse import ParsedFormula, _scan_top_level, parse_one_sided, rhs_terms
+from .parse import ParsedFormula, Rhs, _scan_top_level, parse_one_sided
 
 __all__ = ["StructureForm", "parse_form", "with_random_argument"]
 
@@ -32,6 +32,7 @@ class StructureForm:
     covariate: str | None  # right-hand side for the covariate(s); None for ``~ 1``
     groups: tuple[str, ...]  # grouping variables, outermost first
     group_separator: str  # "/" (nested) or "*" (strata: interaction)
+    covariate_terms: Rhs | None = field(default=None, compare=False)  # the covariate parsed, but fitted(.)
     functions: Mapping[str, Callable] = field(default_factory=dict, compare=False)  # the caller's own
 
     def with_functions(self, functions: Mapping[str, Callable] | None) -> StructureForm:
@@ -46,8 +47,8 @@ class StructureForm:
     def variables(self) -> list[str]:
         """Data columns the formula needs (the fitted values are not a column)."""
         names = list(self.groups)
-        if self.covariate is not None and not self.uses_fitted:
-            names.extend(formula_names(self.covariate)[0])
+        if self.covariate_terms is not None:
+            names.extend(self.covariate_terms.names[0])
         return names
 
     def covariate_matrix(self, data: pd.DataFrame) -> np.ndarray:
@@ -61,7 +62,7 @@ class StructureForm:
             return matrix
         # each covariate as numbers, as nlme's getCovariate evaluates it (a logical one is 0 and 1); the
         # product of a term's variables for an interaction
-        _, terms = rhs_terms(expression, f"the covariate of {self.text!r}")
+        terms = self.covariate_terms.labels
         if not terms:
             raise FormulaError(f"the covariate of {self.text!r} has no columns")
         columns = [
@@ -105,7 +106,10 @@ def parse_form(text: str, what: str) -> StructureForm:
         groups = tuple(g.strip().strip("`") for g in re.split(r"[/*]", grouping))
         if not all(groups):
             raise FormulaError(f"form {text!r} of {what} has an empty grouping variable")
-    return StructureForm(text.strip(), covariate, groups, separator)
+    form = StructureForm(text.strip(), covariate, groups, separator)
+    if covariate is None or form.uses_fitted:
+        return form
+    return replace(form, covariate_terms=Rhs.parse(covariate, f"the covariate of {form.text!r}"))
 
 
 def with_random_argument(formula: ParsedFormula, random: str) -> ParsedFormula:
@@ -117,7 +121,7 @@ def with_random_argument(formula: ParsedFormula, random: str) -> ParsedFormula:
     if not terms.random:
         ways = "'~ terms | group'" + ("" if random.strip().startswith("~") else " or '(terms | group)'")
         raise FormulaError(f"random {random!r} needs a grouping factor: {ways}")
-    if terms.fixed != "1" or terms.offsets:
+    if terms.fixed.terms or not terms.fixed.intercept or terms.offsets:
         raise FormulaError(f"random {random!r} may hold only random-effects terms, '~ terms | group'")
     bars = random.strip()
     bars = f"({bars[1:].strip()})" if bars.startswith("~") else bars

@@ -12,32 +12,34 @@ A formula such as ``y ~ x + (1 + x | g) + (1 | a/b)`` is split into its response
 * ``diag(x | g)``, ``cs(x | g)``, ``ar1(x | g)``, ``toep(x | g)`` and ``us(x | g)`` (the default) give
   the term a structured covariance, with glmmTMB's names.
 
-This module only works on text: it never looks at data.
+Each right-hand side is parsed here, once, into an :class:`Rhs` (formulaic's terms in R's order); everything
+downstream works on those terms and never parses the text again.  This module never looks at data.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 
-from formulaic import Formula
 from formulaic.parser import DefaultFormulaParser
-from formulaic.parser.types import Factor, Token
+from formulaic.parser.types import Factor, Term, Token
 
 from ..errors import FormulaError
+from .evaluation import FUNCTIONS, expression_names
 
 __all__ = [
     "RandomTerm",
     "ParsedFormula",
+    "Rhs",
+    "factor_names",
     "factor_text",
     "formulaic_failure",
     "parse_formula",
     "parse_one_sided",
     "r_expression",
     "r_names",
-    "rhs_factors",
-    "rhs_terms",
 ]
 
 
@@ -45,13 +47,13 @@ __all__ = [
 class RandomTerm:
     """One random-effects term ``(lhs | group)``.
 
-    ``lhs`` is a formulaic right-hand side for the term's model matrix (``"1 + Days"``); ``factors`` are
+    ``lhs`` is the parsed right-hand side of the term's model matrix (``1 + Days``); ``factors`` are
     the variables whose interaction forms the grouping factor, as written (``"Subject"``, ``"factor(g)"``;
     :attr:`variables` are their columns); ``group`` is lme4's name for that factor;
     ``structure`` names the covariance structure of the term's random effects.
     """
 
-    lhs: str
+    lhs: Rhs
     factors: tuple[str, ...]
     structure: str = "us"  # covariance structure: us, diag, cs, ar1 or toep (glmmTMB's names)
 
@@ -67,7 +69,7 @@ class RandomTerm:
     @property
     def r_text(self) -> str:
         """The term as R deparses it, without parentheses: ``"1 + Days | Subject"``."""
-        return f"{r_expression(self.lhs)} | {self.group}"
+        return f"{self.lhs.r_text} | {self.group}"
 
     @property
     def formula_text(self) -> str:
@@ -81,13 +83,13 @@ class ParsedFormula:
 
     text: str
     response: str
-    fixed: str  # formulaic right-hand side, e.g. "1 + Days"
+    fixed: Rhs  # the fixed-effects right-hand side, e.g. 1 + Days
     random: tuple[RandomTerm, ...]
     offsets: tuple[str, ...]  # expressions inside offset(...)
 
     def with_random(self, random: tuple[RandomTerm, ...]) -> ParsedFormula:
         """The same formula with other random-effects terms (and its text rebuilt to match)."""
-        pieces = [r_expression(self.fixed)]
+        pieces = [self.fixed.r_text]
         pieces += [f"offset({r_expression(expr)})" for expr in self.offsets]
         pieces += [term.formula_text for term in random]
         text = f"{r_expression(self.response)} ~ {' + '.join(pieces)}"
@@ -274,51 +276,100 @@ def factor_text(factor: Factor) -> str:
     return factor.expr
 
 
-def formulaic_terms(rhs: str, what: str) -> list:
-    """formulaic's terms of a right-hand side; a FormulaError naming ``what`` when it cannot parse."""
-    try:
-        return list(Formula(rhs))
-    except Exception as exc:  # formulaic raises several exception types for bad syntax
-        raise formulaic_failure(f"cannot parse {what}", exc) from exc
+def factor_names(factors: Iterable[Factor]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Variables and functions beyond :data:`~mixedmodels.formula.evaluation.FUNCTIONS` that formulaic
+    factors use; a FormulaError when a Python expression among them holds anything a formula may not
+    (the safety check of :func:`~mixedmodels.formula.evaluation.expression_names`)."""
+    variables: dict[str, None] = {}
+    functions: dict[str, None] = {}
+    for factor in factors:
+        if factor.eval_method is Factor.EvalMethod.LOOKUP:
+            variables[factor.expr] = None
+        elif factor.eval_method is Factor.EvalMethod.PYTHON:
+            names, calls = expression_names(factor.expr)
+            variables.update(dict.fromkeys(sorted(names)))
+            functions.update(dict.fromkeys(sorted(calls - set(FUNCTIONS))))
+    return tuple(variables), tuple(functions)
 
 
-def _variable_order(rhs: str) -> dict[str, int]:
-    """Each variable (formulaic's factor expression) of a right-hand side -> its place in R's
-    ``terms()``: the order in which the variables first appear in the formula as written."""
-    order: dict[str, int] = {}
-    for token in DefaultFormulaParser().get_tokens(rhs):
-        if token.kind in (Token.Kind.NAME, Token.Kind.PYTHON):
-            order.setdefault(token.to_factor().expr, len(order))
-    return order
+_SIMPLE_NAME = re.compile(r"^(?!\d)\w+$")
 
 
-@lru_cache(maxsize=512)
-def rhs_factors(rhs: str, what: str) -> tuple[bool, tuple[tuple[Factor, ...], ...]]:
-    """Whether a right-hand side has an intercept, and formulaic's factors of each of its other terms as
-    R's ``terms()`` has them (see :func:`rhs_terms`); ``what`` names it in errors."""
-    order = _variable_order(rhs)
-    factors = [
-        tuple(sorted(term.factors, key=lambda f: order.get(f.expr, len(order))))
-        for term in formulaic_terms(rhs, what)
-    ]
-    intercept = [f for f in factors if [factor.expr for factor in f] == ["1"]]
-    return bool(intercept), tuple(f for f in factors if f not in intercept)
+@dataclass(frozen=True)
+class Rhs:
+    """A right-hand side parsed once (:meth:`parse`): its text in formulaic's syntax (for messages and, as
+    :attr:`r_text`, for R's display), whether it has an intercept, and formulaic's factors of each of its
+    other terms as R's ``terms()`` has them: by degree, then as the expanded formula lists them, a term's
+    variables in the order they first appear in the formula (``meanses * cses + sector * cses`` has
+    ``cses:sector``), which decides the names and order of the columns of R's ``model.matrix``.
 
+    Two right-hand sides are equal when their texts are (the text decides the terms).
+    """
 
-def rhs_terms(rhs: str, what: str) -> tuple[bool, tuple[tuple[str, ...], ...]]:
-    """Whether a right-hand side has an intercept, and the factors of each of its other terms as R's
-    ``terms()`` has them: ``"a * b"`` gives ``(True, (("a",), ("b",), ("a", "b")))``.  ``what`` names it in
-    errors.  Terms come by degree, then as the expanded formula lists them; a term's variables in the
-    order they first appear in the formula (``meanses * cses + sector * cses`` has ``cses:sector``), which
-    decides the names and order of the columns of R's ``model.matrix``."""
-    intercept, terms = rhs_factors(rhs, what)
-    return intercept, tuple(tuple(factor_text(f) for f in term) for term in terms)
+    text: str
+    intercept: bool = field(compare=False)
+    terms: tuple[tuple[Factor, ...], ...] = field(compare=False)
 
+    @classmethod
+    def parse(cls, text: str, what: str) -> Rhs:
+        """The terms of ``text`` in one pass of formulaic's parser; a FormulaError naming ``what`` when it
+        cannot parse."""
+        parser = DefaultFormulaParser()
+        context: dict = {}
+        try:
+            tokens = list(parser.get_tokens_from_formula(text, context=context))
+            order: dict[str, int] = {}  # each variable -> its place in R's terms(): first appearance
+            for token in tokens:
+                if token.kind in (Token.Kind.NAME, Token.Kind.PYTHON):
+                    order.setdefault(token.to_factor().expr, len(order))
+            ast = parser.get_ast_from_tokens(tokens, context=context)
+            parsed = list(parser.get_terms_from_ast(ast, context=context).root)
+            if not all(isinstance(term, Term) for term in parsed):
+                raise FormulaError(f"{text!r} is not a single right-hand side")
+        except Exception as exc:  # formulaic raises several exception types for bad syntax
+            raise formulaic_failure(f"cannot parse {what}", exc) from exc
+        factors = [
+            tuple(sorted(term.factors, key=lambda f: order.get(f.expr, len(order))))
+            for term in sorted(parsed, key=lambda term: term.degree)  # formulaic's order of terms
+        ]
+        intercept = [f for f in factors if [factor.expr for factor in f] == ["1"]]
+        return cls(text, bool(intercept), tuple(f for f in factors if f not in intercept))
 
-def _uncorrelated(lhs: str, inner: str) -> list[str]:
-    """lme4's expandDoubleVert: ``1`` (unless removed) and ``0 + label`` for each of R's term labels."""
-    intercept, terms = rhs_terms(lhs, f"({inner})")
-    return (["1"] if intercept else []) + [f"0 + {':'.join(factors)}" for factors in terms]
+    @classmethod
+    def of_terms(cls, intercept: bool, terms: tuple[tuple[Factor, ...], ...]) -> Rhs:
+        """The right-hand side of terms already parsed, written ``1 + a + b:c`` (``0 + a`` without the
+        intercept, ``1`` for the intercept alone)."""
+        labels = [":".join(factor_text(f) for f in term) for term in terms]
+        text = " + ".join(["1" if intercept else "0", *labels]) if labels else "1" if intercept else "0"
+        return cls(text, intercept, tuple(terms))
+
+    @property
+    def r_text(self) -> str:
+        """The text as R deparses it (``1 + x^2``)."""
+        return r_expression(self.text)
+
+    @property
+    def labels(self) -> tuple[tuple[str, ...], ...]:
+        """Each term's variables as formula text: ``a * b`` gives ``(("a",), ("b",), ("a", "b"))``."""
+        return tuple(tuple(factor_text(f) for f in term) for term in self.terms)
+
+    @cached_property
+    def names(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(variables, functions) of the terms (:func:`factor_names`), checked safe once."""
+        return factor_names(factor for term in self.terms for factor in term)
+
+    @cached_property
+    def simple_columns(self) -> tuple[str, ...] | None:
+        """The column names when every term is one plain column (a model matrix built without formulaic,
+        given numeric columns), else None."""
+        names = []
+        for term in self.terms:
+            if len(term) != 1 or term[0].eval_method is not Factor.EvalMethod.LOOKUP:
+                return None
+            if not _SIMPLE_NAME.match(term[0].expr):
+                return None
+            names.append(term[0].expr)
+        return tuple(names)
 
 
 STRUCTURES = ("us", "diag", "cs", "ar1", "toep")
@@ -338,10 +389,14 @@ def _random_terms(inner: str, structure: str = "us") -> list[RandomTerm]:
     lhs = _r_to_python(lhs)
     groups = _parse_grouping(grouping.strip(), inner)
     if bar == "|":
-        return [RandomTerm(lhs, factors, structure) for factors in groups]
+        parsed = Rhs.parse(lhs, repr(lhs))
+        return [RandomTerm(parsed, factors, structure) for factors in groups]
     if structure != "us":
         raise FormulaError(f"{structure}({inner}): a covariance structure takes a single bar, (expr | group)")
-    lhss = _uncorrelated(lhs, inner)
+    # lme4's expandDoubleVert: 1 (unless removed) and 0 + label for each of R's term labels
+    parsed = Rhs.parse(lhs, f"({inner})")
+    lhss = [Rhs.of_terms(True, ())] * parsed.intercept
+    lhss += [Rhs.of_terms(False, (term,)) for term in parsed.terms]
     if not lhss:
         raise FormulaError(f"random-effects term ({inner}) has no effects")
     # lme4 expands the double bar first, then the slash of each resulting term
@@ -392,7 +447,7 @@ def parse_one_sided(text: str) -> ParsedFormula:
     body = text.strip()
     body = body[1:].strip() if body.startswith("~") else body
     if len(_scan_top_level(body, ("||", "|"))) > 1:
-        return ParsedFormula(text, "", "1", tuple(_random_terms(body)), ())
+        return ParsedFormula(text, "", Rhs.of_terms(True, ()), tuple(_random_terms(body)), ())
     return _parse_rhs(text, "", body)
 
 
@@ -426,7 +481,10 @@ def _parse_rhs(text: str, response: str, rhs: str) -> ParsedFormula:
             offsets.append(_r_to_python(offset.group(1).strip(), arithmetic=True))
             continue
         fixed.append(f"{sep} {_r_to_python(piece)}" if fixed or sep == "-" else _r_to_python(piece))
-    fixed_text = " ".join(fixed) if fixed else "1"
+    if not fixed:  # the intercept alone
+        return ParsedFormula(text, response, Rhs.of_terms(True, ()), tuple(random), tuple(offsets))
+    fixed_text = " ".join(fixed)
     if fixed_text.startswith("-"):
         fixed_text = "1 " + fixed_text
-    return ParsedFormula(text, response, fixed_text, tuple(random), tuple(offsets))
+    fixed_rhs = Rhs.parse(fixed_text, repr(fixed_text))
+    return ParsedFormula(text, response, fixed_rhs, tuple(random), tuple(offsets))

@@ -26,7 +26,7 @@ from scipy import stats
 
 from ..engine.deviance import linear_model_deviance
 from ..errors import check_flag
-from ..formula.parse import RandomTerm, r_expression, rhs_terms
+from ..formula.parse import RandomTerm, Rhs, r_expression
 
 if TYPE_CHECKING:
     from ..models.lmm import LinearMixedModel
@@ -50,14 +50,14 @@ def reduced_random_terms(
     reductions = []
     for k, term in enumerate(terms):
         others = terms[:k] + terms[k + 1 :]
-        intercept, labels = rhs_terms(term.lhs, term.formula_text)
-        scope = _drop_scope(labels) if reduce_terms else []
+        labels = term.lhs.labels
+        scope = _drop_scope(list(labels)) if reduce_terms else []
         if not scope:
             reductions.append((term.formula_text, others))
             continue
         for dropped in scope:
-            kept = [":".join(label) for label in labels if label != dropped]
-            lhs = " + ".join((["1"] if intercept else ["0"]) + kept) if kept else "1"
+            kept = tuple(factors for factors, label in zip(term.lhs.terms, labels) if label != dropped)
+            lhs = Rhs.of_terms(term.lhs.intercept or not kept, kept)
             reduced = RandomTerm(lhs, term.factors, term.structure)
             # a formula holds a term once: (x || g) reduced gives (1 | g), which it already has
             duplicate = any(other.formula_text == reduced.formula_text for other in others)

@@ -60,6 +60,7 @@ def included_columns(model: LinearMixedModel, re_form) -> dict[int, np.ndarray]:
         )
     kept: dict[int, np.ndarray] = {}
     for term in wanted:
+        # its columns as R names them on the fit's rows: the coding of a factor depends on the whole term
         design = Design.build(term.lhs, model.frame.data, functions=model.frame.functions)[0]
         names = set(design.column_names)
         found = set()
@@ -72,7 +73,7 @@ def included_columns(model: LinearMixedModel, re_form) -> dict[int, np.ndarray]:
                 found.update(np.asarray(model_term.column_names)[mask])
         if found != names:
             raise FormulaError(
-                f"re_form term ({term.lhs} | {term.group}) is not part of the model's random effects"
+                f"re_form term ({term.lhs.text} | {term.group}) is not part of the model's random effects"
             )
     return kept
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ...data.frame import build_frame
 from ...errors import ModelMessage
-from ...formula.parse import ParsedFormula, RandomTerm
+from ...formula.parse import ParsedFormula, RandomTerm, Rhs
 from ..lmm import LinearMixedModel, assemble, fit
 from .design import AnovaDesign
 from .ems import ERROR, RESIDUALS, SourceTable
@@ -52,8 +52,9 @@ def moment_estimates(table: SourceTable) -> pd.Series:
 
 def reml_formula(design: AnovaDesign) -> ParsedFormula:
     """The same model as lme4's terms: the fixed terms, and ``(1 | term)`` for each random term."""
-    fixed = " + ".join(t.label for t in design.fixed_terms) or "1"
-    random = tuple(RandomTerm("1", t.variables) for t in design.random_terms)
+    text = " + ".join(t.label for t in design.fixed_terms) or "1"
+    fixed = Rhs(text, True, tuple(t.factors for t in design.fixed_terms))
+    random = tuple(RandomTerm(Rhs.of_terms(True, ()), t.variables) for t in design.random_terms)
     return ParsedFormula(design.formula, design.response, fixed, (), ()).with_random(random)
 
 

@@ -21,22 +21,25 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from formulaic.parser.types import Factor
 
 from ...data.design import Design
 from ...data.tables import check_finite, complete_rows
 from ...data.terms import grouping_factor
 from ...errors import FormulaError, check_names
-from ...formula.parse import parse_formula, rhs_terms
+from ...formula.parse import Rhs, parse_formula
 
 __all__ = ["AnovaDesign", "AnovaTerm", "build_design"]
 
 
 @dataclass(frozen=True)
 class AnovaTerm:
-    """One source of variation: R's term label, its variables, its coded columns in X, fixed or random."""
+    """One source of variation: R's term label, its variables (and formulaic's factors of them), its
+    coded columns in X, fixed or random."""
 
     label: str
     variables: tuple[str, ...]
+    factors: tuple[Factor, ...]
     columns: np.ndarray  # indices into X
     random: bool
 
@@ -116,23 +119,22 @@ def _is_factor(frame: pd.DataFrame, variable: str) -> bool:
 
 
 def _cell_columns(
-    frame: pd.DataFrame, variables: tuple[str, ...], label: str, functions: Mapping[str, Callable]
+    frame: pd.DataFrame, term: AnovaTerm, functions: Mapping[str, Callable]
 ) -> tuple[sp.csr_matrix, bool]:
     """F for a term: indicators of the observed combinations of its factors times its numeric part;
     and whether the term is made of factors only."""
-    factors = tuple(v for v in variables if _is_factor(frame, v))
-    numeric = [v for v in variables if v not in factors]
+    factors = tuple(v for v in term.variables if _is_factor(frame, v))
+    numeric = tuple(f for v, f in zip(term.variables, term.factors) if v not in factors)
     n = len(frame)
     if factors:
-        grouping = grouping_factor(frame, factors, label)
+        grouping = grouping_factor(frame, factors, term.label)
         codes, nlevels = grouping.codes, grouping.nlevels
     else:
         codes, nlevels = np.zeros(n, dtype=np.int64), 1
-    z = (
-        Design.build("0 + " + ":".join(numeric), frame, functions=functions)[1]
-        if numeric
-        else np.ones((n, 1))
-    )
+    if numeric:  # the term's numeric variables, multiplied
+        z = Design.build(Rhs.of_terms(False, (numeric,)), frame, functions=functions)[1]
+    else:
+        z = np.ones((n, 1))
     k = z.shape[1]
     columns = (codes[:, None] * k + np.arange(k)).ravel()
     cells = sp.csr_matrix((z.ravel(), (np.repeat(np.arange(n), k), columns)), shape=(n, nlevels * k))
@@ -162,12 +164,11 @@ def build_design(
         )
     if parsed.offsets:
         raise FormulaError(f"an analysis of variance has no offset; remove offset() from {formula!r}")
-    intercept, formula_terms = rhs_terms(parsed.fixed, repr(parsed.fixed))
-    if not intercept:
+    if not parsed.fixed.intercept:
         raise FormulaError(f"{formula!r} has no intercept; sums of squares here are corrected for the mean")
-    if not formula_terms:
+    if not parsed.fixed.terms:
         raise FormulaError(f"{formula!r} has no terms besides the intercept")
-    variables = [tuple(factor.strip("`") for factor in term) for term in formula_terms]
+    variables = [tuple(factor.strip("`") for factor in term) for term in parsed.fixed.labels]
     labels = [":".join(v) for v in variables]
     random_labels = _match_random(random, {frozenset(v): label for v, label in zip(variables, labels)})
 
@@ -201,10 +202,10 @@ def build_design(
         raise FormulaError(f"cannot match the columns of {formula!r} to its terms")
 
     terms = [
-        AnovaTerm(label, v, np.arange(s.start, s.stop), label in random_labels)
-        for label, v, s in zip(labels, variables, slices)
+        AnovaTerm(label, v, factors, np.arange(s.start, s.stop), label in random_labels)
+        for label, v, factors, s in zip(labels, variables, parsed.fixed.terms, slices)
     ]
-    cells = [_cell_columns(frame, term.variables, term.label, rows.functions) for term in terms]
+    cells = [_cell_columns(frame, term, rows.functions) for term in terms]
     mean = float(np.mean(y))
     centred = y - mean
     xt = x.T.tocsr()
