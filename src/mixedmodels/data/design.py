@@ -10,7 +10,7 @@ on small models.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -30,7 +30,7 @@ from ..errors import FormulaError
 from ..formula.evaluation import CODED, FUNCTIONS, check_calls, evaluation_context, expression_names
 from ..formula.parse import Rhs, factor_names, factor_text, formulaic_failure, r_names
 
-__all__ = ["Design", "DesignTerm", "formula_names", "r_column_name"]
+__all__ = ["Design", "DesignTerm", "coded_by_contrasts", "formula_names", "r_column_name"]
 _INTERCEPT = Factor("1", eval_method=Factor.EvalMethod.LITERAL)
 
 
@@ -71,6 +71,14 @@ class DesignTerm:
     numeric: frozenset[str]
     columns: tuple[int, ...]
     factors: tuple[Factor, ...]
+
+
+def coded_by_contrasts(variables: frozenset[str], variable: str, earlier: Sequence[frozenset[str]]) -> bool:
+    """R's rule for coding ``variable`` in a term of ``variables`` (``model.matrix``, ``terms``' factors
+    attribute 1; Chambers & Hastie, *Statistical Models in S*, p. 38): by contrasts when the term without
+    it is empty or part of an ``earlier`` term, else by indicators of all its levels."""
+    rest = variables - {variable}
+    return not rest or any(rest <= e for e in earlier)
 
 
 def is_number_dtype(dtype) -> bool:
@@ -122,8 +130,7 @@ class _RCoding(PandasMaterializer):
                 if factor.metadata.kind is Factor.Kind.CONSTANT:
                     scale *= factor.values
                 elif factor.metadata.spans_intercept:
-                    rest = variables - {factor.expr}
-                    contrasts = not indicators_first and (not rest or any(rest <= e for e in earlier))
+                    contrasts = not indicators_first and coded_by_contrasts(variables, factor.expr, earlier)
                     indicators_first = False
                     scoped.append(ScopedFactor(factor, reduced=contrasts))
                 else:

@@ -20,13 +20,12 @@ term only where the term's coding applies contrasts to it (R's ``factors`` attri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from ..data.design import Design, DesignTerm
+from ..data.design import Design, DesignTerm, coded_by_contrasts
 from ..data.terms import independent_columns
 from ..errors import check_choice
 
@@ -68,34 +67,22 @@ def doolittle_rows(crossprod: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     return lower.T
 
 
-@dataclass(frozen=True)
-class _Term:
-    label: str
-    variables: frozenset[str]
-    contrasted: frozenset[str]  # the variables R codes with contrasts (``factors`` attribute 1)
-    numeric: frozenset[str]
-    degree: int
-    design_term: DesignTerm
-
-
 class FixedTerms:
     """The fixed-effects terms of a model, their columns in X and their containment structure."""
 
     def __init__(self, design: Design, kept_columns: np.ndarray):
         self.has_intercept = design.has_intercept
         position = {int(c): i for i, c in enumerate(kept_columns)}
-        self.terms: list[_Term] = []
+        self.terms: list[DesignTerm] = list(design.terms)
         self.columns: dict[str, np.ndarray] = {}
-        for term in design.terms:
+        self.contrasted: dict[str, frozenset[str]] = {}  # the variables R codes with contrasts, per term
+        earlier: list[frozenset[str]] = []
+        for term in self.terms:
             variables = frozenset(term.variables)
-            # R's TermCode: a variable is coded by contrasts when the term without it is empty or
-            # part of an earlier term; otherwise it gets indicators (code 2)
-            contrasted = frozenset(
-                v
-                for v in term.variables
-                if not (variables - {v}) or any(variables - {v} <= t.variables for t in self.terms)
+            self.contrasted[term.label] = frozenset(
+                v for v in term.variables if coded_by_contrasts(variables, v, earlier)
             )
-            self.terms.append(_Term(term.label, variables, contrasted, term.numeric, len(variables), term))
+            earlier.append(variables)
             self.columns[term.label] = np.array([position[c] for c in term.columns if c in position], int)
         self.labels = [t.label for t in self.terms]
         if self.has_intercept:
@@ -105,12 +92,14 @@ class FixedTerms:
     def contained_in(self, label: str) -> list[str]:
         """Labels of the terms that contain term ``label`` (lmerTest's ``containment``)."""
         inner = next(t for t in self.terms if t.label == label)
+        inner_coded = self.contrasted[label]
         result = []
         for outer in self.terms:
+            outer_coded = self.contrasted[outer.label]
             if (
-                inner.contrasted <= outer.contrasted
-                and outer.contrasted - inner.contrasted
-                and inner.contrasted & inner.numeric == outer.contrasted & outer.numeric
+                inner_coded <= outer_coded
+                and outer_coded - inner_coded
+                and inner_coded & inner.numeric == outer_coded & outer.numeric
             ):
                 result.append(outer.label)
         return result
@@ -178,12 +167,12 @@ def _type3(frame: ModelFrame, terms: FixedTerms) -> dict[str, np.ndarray]:
     full_names = [INTERCEPT] if treatment_terms.has_intercept else []
     full_blocks = [np.ones((len(data), 1))] if treatment_terms.has_intercept else []
     for term in treatment_terms.terms:
-        full, block = Design.build_term(term.design_term, data, functions=frame.functions)
+        full, block = Design.build_term(term, data, functions=frame.functions)
         full_names += full.column_names
         full_blocks.append(block)
     full_x = np.hstack(full_blocks)
     basic = zapsmall(np.linalg.lstsq(x, full_x, rcond=None)[0].T)  # (indicator columns) x p
-    by_degree = sorted(treatment_terms.terms, key=lambda t: -t.degree)  # stable: as written within degree
+    by_degree = sorted(treatment_terms.terms, key=lambda t: -len(t.variables))  # stable within a degree
     for term in by_degree:
         containing = treatment_terms.contained_in(term.label)
         if not containing:
