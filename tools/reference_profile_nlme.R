@@ -14,7 +14,9 @@
 ## They are found here by uniroot (tol 1e-12) on d(psi), each d(psi) by
 ## refitting with psi held:
 ##   * a structure's parameter (corAR1's Phi, varPower's power): the structure
-##     with fixed = TRUE at the value (corAR1(value, fixed = TRUE), ...);
+##     held at the value (corAR1(value, fixed = TRUE); varPower(fixed = value),
+##     whose `fixed` is the value itself: varPower(value, fixed = TRUE) would
+##     leave the power at 1);
 ##   * a fixed effect b_j: the model without x_j fitted to y - b x_j (nlme's
 ##     gls and lme have no offset(); the response shift is the same model);
 ##   * sigma: glsControl(sigma = value) / lmeControl(sigma = value).
@@ -36,8 +38,12 @@ deviance_held <- function(s, phi = NULL, sigma = NULL, beta = NULL) {
   response <- s$response
   formula <- s$formula
   if (!is.null(beta)) {
-    d$.shifted <- d[[response]] - beta$value * d[[beta$name]]
-    formula <- update(formula, paste(".shifted ~ . -", beta$name))
+    ## the model matrix less column b_j, not the formula less a term: R would
+    ## recode the remaining interactions (age:Sex without age spans age again)
+    x <- model.matrix(formula, d)
+    d$.shifted <- d[[response]] - beta$value * x[, beta$name]
+    d$.x <- x[, colnames(x) != beta$name, drop = FALSE]
+    formula <- .shifted ~ .x - 1
   }
   one <- function(value) {
     structure <- s$structure(value)
@@ -135,7 +141,7 @@ specs <- list(
        formula = distance ~ age * Sex, response = "distance",
        argument = "weights", phi_name = "varStruct.power", range = c(-3, 3),
        phi_scale = 1,
-       structure = function(v) varPower(v, form = ~ age, fixed = TRUE),
+       structure = function(v) varPower(form = ~ age, fixed = v),
        fixed = c("age")),
   list(name = "lme_ovary_ar1", kind = "lme", data = ovary_data,
        text = "lme(follicles ~ sinT + cosT, random = ~ 1 | Mare, correlation = corAR1())",
