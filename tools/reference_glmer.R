@@ -119,10 +119,10 @@ gspecs <- list(
         modify = function(d) { d$w <- 1 + (seq_len(nrow(d)) %% 3); d },
         data_changes = "new column w = 1 + (row %% 3) (1-based row), used as prior weights"),
   gspec("grouseticks_nb", "grouseticks",
-        "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)", "negative.binomial",
+        "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION)", "negative.binomial",
         method = "glmer.nb", groups = c("BROOD", "LOCATION")),
   gspec("grouseticks_nb_glmmtmb", "grouseticks",
-        "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)", "nbinom2",
+        "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION)", "nbinom2",
         method = "glmmTMB", groups = c("BROOD", "LOCATION")),
   gspec("cbpp_pql", "cbpp", "cbind(incidence, size - incidence) ~ period", "binomial",
         method = "glmmPQL", random = "~ 1 | herd", groups = "herd",
@@ -161,7 +161,22 @@ fit_glmer <- function(s, data, control, devFunOnly = FALSE, nAGQ = s$nAGQ) {
   }
   if (!is.null(s$weights)) cl$weights <- as.name(s$weights)
   env <- environment()
-  with_conditions(eval(cl, envir = env))
+  f <- with_conditions(eval(cl, envir = env))
+  if (fn == "glmer.nb") f$value <- polish_nb_theta(f$value, control)
+  f
+}
+
+## glmer.nb searches NB's theta with optimize(tol = 5e-5) on log theta (its
+## tol = argument reaches glmer in lme4 1.1-31, an error), so the search is
+## repeated near its answer with tol = 1e-10 through lme4's own refitNB.
+polish_nb_theta <- function(m, control) {
+  th0 <- getME(m, "glmer.nb.theta")
+  dev_at <- function(t) -2 * as.numeric(logLik(lme4:::refitNB(m, theta = exp(t),
+                                                               control = control)))
+  opt <- optimize(dev_at, interval = log(th0) + c(-0.01, 0.01), tol = 1e-10)
+  m2 <- lme4:::refitNB(m, theta = exp(opt$minimum), control = control)
+  m2@call$family[["theta"]] <- exp(opt$minimum)
+  m2
 }
 
 neg2ll <- function(m) -2 * as.numeric(logLik(m))
@@ -327,10 +342,15 @@ extract_glmer <- function(s, data, fit) {
 }
 
 ## glmmTMB with family nbinom2 (the dispersion is sigma(m), NB's theta).
+## nlminb's default rel.tol (1e-10): a tighter one ends in "singular
+## convergence".  glmmTMB's Laplace uses the exact Hessian in u; lme4's uses
+## the PIRLS (expected) weights, which differ for a non-canonical link such as
+## NB's log, so the two fixtures are different approximations (logLik
+## -888.908 here, glmer.nb's -888.841).
 extract_glmmtmb <- function(s, data) {
   f <- with_conditions(glmmTMB(as.formula(s$formula), data = data, family = nbinom2,
                                control = glmmTMBControl(optCtrl = list(
-                                 iter.max = 1e4, eval.max = 1e4, rel.tol = 1e-14))))
+                                 iter.max = 1e4, eval.max = 1e4))))
   m <- f$value
   re <- ranef(m, condVar = TRUE)$cond
   V <- as.matrix(vcov(m)$cond)
@@ -391,7 +411,8 @@ extract_pql <- function(s, data) {
   tt <- summary(m)$tTable
   V <- as.matrix(vcov(m))
   re <- ranef(m)
-  vc <- VarCorr(m)
+  ## VarCorr() of an lme prints to 7 digits; the variance in full precision:
+  group_var <- nlme::pdMatrix(m$modelStruct$reStruct)[[1]][1, 1] * m$sigma^2
   nd <- make_newdata(s, data)
   g <- s$groups
   c(common_header(s, data),
@@ -402,8 +423,8 @@ extract_pql <- function(s, data) {
          ranef = list(list(group = g, levels = arr(rownames(re)),
                            columns = arr(colnames(re)), values = rows_of(re))),
          varcorr = list(
-           group_sd = as.numeric(vc[1, "StdDev"]),
-           group_variance = as.numeric(vc[1, "Variance"]),
+           group_sd = sqrt(group_var),
+           group_variance = group_var,
            residual_sd = m$sigma,
            residual_variance = m$sigma^2),
          nobs = nrow(m$data), ngroups = as.list(setNames(nrow(re), g)),
