@@ -5,12 +5,13 @@
 >>> print(m.summary())
 """
 
-from . import datasets
+from . import datasets, families
 from .engine.optimize import OptimizerControl
 from .errors import ConvergenceWarning, FitError, FormulaError, ModelMessage
 from .inference.comparison import anova
 from .models import nlme  # mm.nlme.anova: nlme's layout of the likelihood-ratio table
 from .models.aov import AovResult, aov
+from .models.glmm import GeneralizedLinearMixedModel, glmer
 from .models.lmm import LinearMixedModel, lmer
 from .models.nlme import (
     CorAR1,
@@ -49,6 +50,7 @@ __all__ = [
     "CorSymm",
     "FitError",
     "FormulaError",
+    "GeneralizedLinearMixedModel",
     "LinearMixedModel",
     "ModelMessage",
     "OptimizerControl",
@@ -61,6 +63,8 @@ __all__ = [
     "VarIdent",
     "VarPower",
     "datasets",
+    "families",
+    "glmer",
     "gls",
     "gls_known_covariance",
     "lme",

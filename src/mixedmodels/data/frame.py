@@ -203,12 +203,15 @@ def build_frame(
     require_random: bool = True,
     functions: Mapping[str, Callable] | None = None,
     other_variables: Mapping[str, str] | None = None,
+    allow_n: bool = False,
 ) -> ModelFrame:
     """Materialize ``formula`` on ``data`` with lme4's conventions and checks.
 
     ``require_random=False`` allows a formula without random-effects terms (gls models); ``functions``
     are the caller's own functions the formula may call (``{"logit": logit}``); ``other_variables``
-    are columns the model uses beyond its formula -> where (:func:`complete_rows`).
+    are columns the model uses beyond its formula -> where (:func:`complete_rows`); ``allow_n``: as
+    lme4's ``allow.n`` for glmer, a grouping factor may have as many levels (and a term as many random
+    effects) as there are observations (observation-level random effects).
     """
     if require_random and not formula.random:
         raise FormulaError(
@@ -251,13 +254,14 @@ def build_frame(
     for t, group, _ in materialized:
         if group.nlevels < 2:
             raise ValueError(f"grouping factor {group.name!r} must have more than 1 sampled level")
-        if group.nlevels >= nobs:
+        if group.nlevels > nobs or (group.nlevels == nobs and not allow_n):
+            relation = "at most" if allow_n else "less than"
             raise ValueError(
-                f"number of levels of grouping factor {group.name!r} ({group.nlevels}) must be less "
-                f"than the number of observations ({nobs})"
+                f"number of levels of grouping factor {group.name!r} ({group.nlevels}) must be {relation} "
+                f"the number of observations ({nobs})"
             )
         q = group.nlevels * t.ncols
-        if nobs <= q:
+        if nobs < q or (nobs == q and not allow_n):
             raise ValueError(
                 f"number of observations (={nobs}) <= number of random effects (={q}) for term "
                 f"{t.describe()}; the random-effects parameters are probably unidentifiable"

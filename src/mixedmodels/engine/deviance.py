@@ -16,6 +16,14 @@ the blocked Cholesky factor ``L`` (Bates et al. 2015, J. Stat. Softw. 67(1)):
 
       d - sum(log w) + dof (1 + log(2 pi pwrss / dof))
 
+* the Laplace approximation to -2 log L of a generalized linear mixed model at its conditional modes u
+  (lme4's ``glmResp::Laplace``; Bates et al. 2015, section 3.6), with ``aic`` the family's ``aic`` term,
+  -2 log p(y | mu) (:func:`laplace_deviance`)::
+
+      log|L_theta|^2 + ||u||^2 + aic
+
+  which, with the sum of the deviance residuals in place of ``aic``, is MixedModels.jl's deviance;
+
 * a linear model without random effects is the case ``L_theta = I``: R's ``logLik.lm`` and nlme's gls
   likelihood at given variance parameters (Pinheiro & Bates 2000, ch. 5), from the triangular
   factor of the weighted ``[X y]`` (:func:`linear_model_deviance`).
@@ -41,6 +49,7 @@ from .start import parameter_scale, start_and_step
 __all__ = [
     "ProfiledObjective",
     "deviance_at_sigma",
+    "laplace_deviance",
     "chol_logdet",
     "linear_model_deviance",
     "linear_model_terms",
@@ -79,6 +88,14 @@ def profiled_deviance(pwrss: float, dof: int, logdet: float = 0.0, sum_log_weigh
         return np.inf
     value = logdet - sum_log_weights
     return value + dof * (1.0 + math.log(2.0 * math.pi * pwrss / dof))
+
+
+def laplace_deviance(logdet: float, sqr_u: float, aic: float) -> float:
+    """-2 log L of a GLMM by the Laplace approximation at the conditional modes u: ``log|L_theta|^2 +
+    ||u||^2 + aic`` (lme4's ``glmResp::Laplace``), ``aic`` being -2 log p(y | mu) of the family (R's
+    ``family$aic``) or, for the deviance relative to the saturated model, the sum of the deviance
+    residuals."""
+    return logdet + sqr_u + aic
 
 
 def linear_model_terms(diagonal: np.ndarray, reml: bool, scale: float = 1.0) -> tuple[float, float]:

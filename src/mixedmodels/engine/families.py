@@ -1,0 +1,314 @@
+"""Response distributions and link functions of generalized linear (mixed) models, as R's family objects.
+
+A :class:`Family` holds a :class:`Link` (``linkfun``, ``linkinv``, ``mu_eta`` = d mu / d eta, R's
+``valideta``) and supplies the variance function, the deviance residuals (``dev.resids``), the AIC term
+(``aic``: -2 log L of the response given mu, summed, the dispersion estimated where it is free), the
+starting values (``mustart``) and R's ``validmu``.  The formulas are R's (``stats::binomial``,
+``poisson``, ``Gamma``, ``inverse.gaussian``, ``gaussian``) with R's clamping of ``linkinv`` and
+``mu_eta`` near 0 and 1 (``DBL_EPSILON``), which lme4's ``glmFamily`` copies.
+
+``prior_weights`` are glm's weights (for a binomial proportion: the number of trials); ``trials`` is R's
+``n`` of the binomial family (the trials of a ``cbind`` response, 1 otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+
+__all__ = ["FAMILIES", "LINKS", "Family", "Link", "Binomial", "Poisson", "Gamma", "InverseGaussian", "Gaussian",
+           "family_for"]
+
+EPS = np.finfo(float).eps
+_PROBIT_LIMIT = -stats.norm.ppf(EPS)  # R's thresh in binomial(link = "probit")$linkinv
+_LOGIT_LIMIT = 30.0  # R's C_logit_linkinv and C_logit_mu_eta thresholds
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link function ``eta = g(mu)`` with its inverse and derivative, by R's name."""
+
+    name: str
+
+    def linkfun(self, mu: np.ndarray) -> np.ndarray:
+        name = self.name
+        if name == "logit":
+            return special.logit(mu)
+        if name == "probit":
+            return stats.norm.ppf(mu)
+        if name == "cloglog":
+            return np.log(-np.log1p(-mu))
+        if name == "log":
+            return np.log(mu)
+        if name == "sqrt":
+            return np.sqrt(mu)
+        if name == "inverse":
+            return 1.0 / mu
+        if name == "1/mu^2":
+            return 1.0 / mu**2
+        return np.asarray(mu, dtype=float)  # identity
+
+    def linkinv(self, eta: np.ndarray) -> np.ndarray:
+        name = self.name
+        if name == "logit":
+            clamped = np.clip(eta, -_LOGIT_LIMIT, _LOGIT_LIMIT)
+            mu = special.expit(clamped)
+            return np.where(eta < -_LOGIT_LIMIT, EPS, np.where(eta > _LOGIT_LIMIT, 1.0 - EPS, mu))
+        if name == "probit":
+            return stats.norm.cdf(np.clip(eta, -_PROBIT_LIMIT, _PROBIT_LIMIT))
+        if name == "cloglog":
+            return np.clip(-np.expm1(-np.exp(eta)), EPS, 1.0 - EPS)
+        if name == "log":
+            return np.maximum(np.exp(eta), EPS)
+        if name == "sqrt":
+            return eta * eta
+        if name == "inverse":
+            return 1.0 / eta
+        if name == "1/mu^2":
+            return 1.0 / np.sqrt(eta)
+        return np.asarray(eta, dtype=float)
+
+    def mu_eta(self, eta: np.ndarray) -> np.ndarray:
+        """d mu / d eta."""
+        name = self.name
+        if name == "logit":
+            e = np.exp(-np.abs(eta))
+            return np.where(np.abs(eta) > _LOGIT_LIMIT, EPS, e / (1.0 + e) ** 2)
+        if name == "probit":
+            return np.maximum(stats.norm.pdf(eta), EPS)
+        if name == "cloglog":
+            clamped = np.minimum(eta, 700.0)
+            return np.maximum(np.exp(clamped) * np.exp(-np.exp(clamped)), EPS)
+        if name == "log":
+            return np.maximum(np.exp(eta), EPS)
+        if name == "sqrt":
+            return 2.0 * eta
+        if name == "inverse":
+            return -1.0 / eta**2
+        if name == "1/mu^2":
+            return -1.0 / (2.0 * eta**1.5)
+        return np.ones_like(eta, dtype=float)
+
+    def valid_eta(self, eta: np.ndarray) -> bool:
+        if self.name in ("inverse", "1/mu^2"):
+            return bool(np.all(np.isfinite(eta)) and np.all(eta != 0) and (self.name == "inverse" or np.all(eta > 0)))
+        if self.name == "sqrt":
+            return bool(np.all(np.isfinite(eta)) and np.all(eta > 0))
+        return True
+
+
+LINKS = ("logit", "probit", "cloglog", "log", "sqrt", "inverse", "identity", "1/mu^2")
+
+
+def _y_log_y(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """``y log(y / mu)``, 0 where y is 0 (R's C_binomial_dev_resids)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / mu), 0.0)
+
+
+class Family:
+    """A response distribution with its link (R's family object); subclasses give the formulas."""
+
+    name: str = ""
+    links: tuple[str, ...] = ()
+    default_link: str = ""
+    has_dispersion: bool = False  # a free scale parameter (Gamma, inverse Gaussian, Gaussian)
+
+    def __init__(self, link: str | None = None):
+        link = self.default_link if link is None else link
+        if not isinstance(link, str) or link not in self.links:
+            raise ValueError(
+                f"link {link!r} is not available for the {self.name} family; choose one of "
+                f"{', '.join(repr(name) for name in self.links)}"
+            )
+        self.link = Link(link)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(link={self.link.name!r})"
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other.link == self.link
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.link.name))
+
+    def variance(self, mu: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def deviance_residuals(self, y: np.ndarray, mu: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """R's ``dev.resids``: each row's contribution to the deviance (squared deviance residual)."""
+        raise NotImplementedError
+
+    def aic(self, y, trials, mu, weights, deviance: float) -> float:
+        """R's ``aic``: -2 log L of y given mu (the dispersion estimated from ``deviance`` where free)."""
+        raise NotImplementedError
+
+    def mustart(self, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """R's ``initialize``: starting means."""
+        return y.astype(float)
+
+    def valid_mu(self, mu: np.ndarray) -> bool:
+        return bool(np.all(np.isfinite(mu)))
+
+    def check_response(self, y: np.ndarray, weights: np.ndarray) -> None:
+        """Raise ValueError for a response outside the family's support (as R's ``initialize``)."""
+
+
+class Binomial(Family):
+    name = "binomial"
+    links = ("logit", "probit", "cloglog", "log", "identity")
+    default_link = "logit"
+
+    def variance(self, mu):
+        return mu * (1.0 - mu)
+
+    def deviance_residuals(self, y, mu, weights):
+        return 2.0 * weights * (_y_log_y(y, mu) + _y_log_y(1.0 - y, 1.0 - mu))
+
+    def aic(self, y, trials, mu, weights, deviance):
+        m = trials if np.any(trials > 1) else weights
+        factor = np.where(m > 0, weights / np.where(m > 0, m, 1.0), 0.0)
+        logp = stats.binom.logpmf(np.round(m * y), np.round(m), mu)
+        return float(-2.0 * np.sum(factor * logp))
+
+    def mustart(self, y, weights):
+        return (weights * y + 0.5) / (weights + 1.0)
+
+    def valid_mu(self, mu):
+        return bool(np.all(np.isfinite(mu)) and np.all((mu > 0) & (mu < 1)))
+
+    def check_response(self, y, weights):
+        if np.any((y < 0) | (y > 1)):
+            raise ValueError("a binomial response must be a proportion in [0, 1] (or 0/1, a factor, "
+                             "or cbind(successes, failures)); y values must be 0 <= y <= 1")
+        successes = weights * y
+        if np.any(np.abs(successes - np.round(successes)) > 1e-3):
+            import warnings
+
+            warnings.warn("non-integer #successes in a binomial glm!", UserWarning, stacklevel=4)
+
+
+class Poisson(Family):
+    name = "poisson"
+    links = ("log", "identity", "sqrt")
+    default_link = "log"
+
+    def variance(self, mu):
+        return mu
+
+    def deviance_residuals(self, y, mu, weights):
+        return 2.0 * weights * np.where(y > 0, _y_log_y(y, mu) - (y - mu), mu)
+
+    def aic(self, y, trials, mu, weights, deviance):
+        return float(-2.0 * np.sum(stats.poisson.logpmf(y, mu) * weights))
+
+    def mustart(self, y, weights):
+        return y + 0.1
+
+    def valid_mu(self, mu):
+        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
+
+    def check_response(self, y, weights):
+        if np.any(y < 0):
+            raise ValueError(f"negative values not allowed for the 'Poisson' family ({int(np.sum(y < 0))} are)")
+        if np.any(np.abs(y - np.round(y)) > 1e-7):
+            import warnings
+
+            warnings.warn(
+                f"non-integer counts in a Poisson response ({int(np.sum(np.abs(y - np.round(y)) > 1e-7))} "
+                "values): the likelihood is not that of counts", UserWarning, stacklevel=4)
+
+
+class Gamma(Family):
+    name = "Gamma"
+    links = ("inverse", "identity", "log")
+    default_link = "inverse"
+    has_dispersion = True
+
+    def variance(self, mu):
+        return mu * mu
+
+    def deviance_residuals(self, y, mu, weights):
+        with np.errstate(divide="ignore"):
+            return -2.0 * weights * (np.log(np.where(y == 0, 1.0, y / mu)) - (y - mu) / mu)
+
+    def aic(self, y, trials, mu, weights, deviance):
+        dispersion = deviance / np.sum(weights)
+        logp = stats.gamma.logpdf(y, 1.0 / dispersion, scale=mu * dispersion)
+        return float(-2.0 * np.sum(logp * weights) + 2.0)
+
+    def valid_mu(self, mu):
+        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
+
+    def check_response(self, y, weights):
+        if np.any(y <= 0):
+            raise ValueError(f"non-positive values not allowed for the 'Gamma' family ({int(np.sum(y <= 0))} are)")
+
+
+class InverseGaussian(Family):
+    name = "inverse.gaussian"
+    links = ("1/mu^2", "inverse", "identity", "log")
+    default_link = "1/mu^2"
+    has_dispersion = True
+
+    def variance(self, mu):
+        return mu**3
+
+    def deviance_residuals(self, y, mu, weights):
+        return weights * (y - mu) ** 2 / (y * mu * mu)
+
+    def aic(self, y, trials, mu, weights, deviance):
+        total = np.sum(weights)
+        return float(total * (np.log(deviance / total * 2.0 * np.pi) + 1.0) + 3.0 * np.sum(np.log(y) * weights) + 2.0)
+
+    def valid_mu(self, mu):
+        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
+
+    def check_response(self, y, weights):
+        if np.any(y <= 0):
+            raise ValueError("positive values only are allowed for the 'inverse.gaussian' family")
+
+
+class Gaussian(Family):
+    name = "gaussian"
+    links = ("identity", "log", "inverse")
+    default_link = "identity"
+    has_dispersion = True
+
+    def variance(self, mu):
+        return np.ones_like(mu, dtype=float)
+
+    def deviance_residuals(self, y, mu, weights):
+        return weights * (y - mu) ** 2
+
+    def aic(self, y, trials, mu, weights, deviance):
+        nobs = len(y)
+        return float(nobs * (np.log(2.0 * np.pi * deviance / nobs) + 1.0) + 2.0 - np.sum(np.log(weights)))
+
+
+FAMILIES: dict[str, type[Family]] = {
+    "binomial": Binomial,
+    "poisson": Poisson,
+    "gamma": Gamma,
+    "inverse.gaussian": InverseGaussian,
+    "inverse_gaussian": InverseGaussian,
+    "gaussian": Gaussian,
+}
+
+
+def family_for(family: str | Family, link: str | None = None) -> Family:
+    """A family object from a name (``"binomial"``, ``"poisson"``, ``"Gamma"``, ...) or a family object."""
+    if isinstance(family, Family):
+        if link is not None and link != family.link.name:
+            return type(family)(link)
+        return family
+    if isinstance(family, type) and issubclass(family, Family):
+        return family(link)
+    if not isinstance(family, str) or family.lower() not in FAMILIES:
+        raise ValueError(
+            f"unknown family {family!r}; choose one of 'binomial', 'poisson', 'Gamma', 'inverse.gaussian', "
+            "'gaussian' or a family object such as mm.families.Binomial(link='probit')"
+        )
+    return FAMILIES[family.lower()](link)

@@ -1,0 +1,208 @@
+"""Fitting a generalized linear mixed model, as lme4's ``glmer`` pipeline.
+
+``glmer`` parses the formula and builds the model frame (``glFormula``), with the response in the
+binomial family's forms: ``cbind(successes, failures)``, 0/1, logical, a factor (first level =
+failure), or a proportion with the number of trials as ``weights=``.  :func:`assemble` makes the rows
+PIRLS reads and the Laplace objective (``mkGlmerDevfun``); :func:`fit` runs lme4's two stages
+(``optimizeGlmer``): theta by BOBYQA with beta inside PIRLS (nAGQ = 0), then, for nAGQ = 1, theta and
+beta jointly by BOBYQA from that optimum.  The result is a :class:`.results.GeneralizedLinearMixedModel`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from ...data.frame import ModelFrame, build_frame
+from ...data.tables import numeric_vector, to_pandas
+from ...engine.covariance import CovarianceStructure, covariance_for
+from ...engine.families import Binomial, Family, family_for
+from ...engine.laplace import CONVERGENCE, LaplaceObjective
+from ...engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
+from ...engine.pirls import GlmRows, Pirls
+from ...engine.threads import limited_threads
+from ...errors import FormulaError, check_choice, check_instance
+from ...data.design import formula_names
+from ...formula.parse import ParsedFormula, parse_formula
+from .results import GeneralizedLinearMixedModel
+
+__all__ = ["GeneralizedMixedProblem", "assemble", "fit", "glmer"]
+
+FTOL_PER_OBSERVATION = 1e-8  # BOBYQA's absolute tolerance on the deviance per row; Newton steps finish
+
+
+def glmer(
+    formula: str,
+    data,
+    family: str | Family = "binomial",
+    weights: str | np.ndarray | None = None,
+    offset: str | np.ndarray | None = None,
+    nAGQ: int = 1,  # noqa: N803 - lme4's name
+    control: OptimizerControl | None = None,
+    functions: Mapping[str, Callable] | None = None,
+    pirls_convergence: str = "lme4",
+) -> GeneralizedLinearMixedModel:
+    """Fit a generalized linear mixed model with an lme4 formula (lme4's ``glmer``).
+
+    ``family``: ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``, ``"gaussian"`` or a
+    family object such as ``mm.families.Binomial(link="probit")``.  A binomial response is
+    ``cbind(successes, failures)``, 0/1, logical, a factor (its first level is failure) or a proportion
+    with the number of trials as ``weights``.  ``weights`` and ``offset`` are column names or arrays;
+    ``offset(...)`` terms in the formula add to the offset.  ``nAGQ=1`` is the Laplace approximation,
+    ``nAGQ=0`` optimizes theta only, the fixed effects found by PIRLS (faster, slightly less exact).
+    """
+    family = family_for(family)
+    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or nAGQ < 0:
+        raise ValueError(f"nAGQ must be 0 or 1, got {nAGQ!r}")
+    if nAGQ > 1:
+        raise ValueError(
+            f"nAGQ={nAGQ}: adaptive Gauss-Hermite quadrature is not available yet; use nAGQ=1 (Laplace) "
+            "or nAGQ=0"
+        )
+    if control is not None:
+        check_instance("control", control, OptimizerControl, "an OptimizerControl")
+    parsed = parse_formula(formula)
+    table = to_pandas(data)
+    parsed, failures, table = _binomial_response(parsed, table, family)
+    # the failures' variables are the response's: rows missing them are left out
+    others = {} if failures is None else dict.fromkeys(formula_names(failures)[0], "response")
+    frame = build_frame(
+        parsed, table, weights=weights, offset=offset, functions=functions, other_variables=others, allow_n=True
+    )
+    return fit(assemble(frame, family, failures, formula, pirls_convergence), int(nAGQ), control)
+
+
+def _top_level_arguments(text: str) -> list[str]:
+    """The arguments of a call's text ``f(a, b)`` split at top-level commas."""
+    inner = text[text.index("(") + 1 : text.rindex(")")]
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(inner):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(inner[start:i].strip())
+            start = i + 1
+    parts.append(inner[start:].strip())
+    return parts
+
+
+def _binomial_response(
+    parsed: ParsedFormula, table: pd.DataFrame, family: Family
+) -> tuple[ParsedFormula, str | None, pd.DataFrame]:
+    """The formula with a numeric response: for ``cbind(s, f)`` the successes (the failures' expression
+    returned), for a logical or factor column 0/1 (R: the first level is failure)."""
+    response = parsed.response.strip()
+    if response.replace(" ", "").startswith("cbind("):
+        if not isinstance(family, Binomial):
+            raise FormulaError(f"a cbind(successes, failures) response needs the binomial family, not {family.name}")
+        arguments = _top_level_arguments(response)
+        if len(arguments) != 2:
+            raise FormulaError(f"cbind() in the response needs two arguments (successes, failures): {response!r}")
+        return replace(parsed, response=arguments[0]), arguments[1], table
+    if isinstance(family, Binomial) and response in table.columns:
+        column = table[response]
+        if isinstance(column.dtype, pd.CategoricalDtype) or column.dtype == object or column.dtype == bool:
+            if column.dtype == bool:
+                values = column.astype(float)
+            else:
+                categorical = column.astype("category")
+                first = categorical.cat.categories[0]
+                values = (categorical != first).astype(float).where(categorical.notna())
+            table = table.assign(**{response: values})
+    return parsed, None, table
+
+
+def glm_rows(frame: ModelFrame, family: Family, failures: str | None) -> GlmRows:
+    """The rows as PIRLS reads them, with R's binomial conventions: for ``cbind(s, f)`` the response
+    s / (s + f), prior weights (s + f) x weights and ``trials`` s + f; checks of the response's support."""
+    nobs = frame.nobs
+    y = np.asarray(frame.y, dtype=float)
+    weights = np.ones(nobs) if frame.weights is None else np.asarray(frame.weights, dtype=float)
+    trials = np.ones(nobs)
+    if failures is not None:
+        fails = numeric_vector(frame.data, failures, "failures", frame.functions)
+        if np.any(~np.isfinite(fails)):
+            raise ValueError(f"the failures {failures!r} of the cbind() response have missing or infinite values")
+        if np.any(y < 0) or np.any(fails < 0):
+            raise ValueError(
+                f"negative counts in cbind({frame.formula.response}, {failures}): successes and failures must "
+                "not be negative"
+            )
+        trials = y + fails
+        if np.any(trials == 0):
+            raise ValueError(
+                f"{int(np.sum(trials == 0))} rows of the cbind() response have no trials (successes + failures "
+                "= 0); leave them out of the data"
+            )
+        y = y / trials
+        weights = weights * trials
+    family.check_response(y, weights)
+    offset = np.zeros(nobs) if frame.offset is None else np.asarray(frame.offset, dtype=float)
+    return GlmRows(frame.x, y, weights, trials, offset, frame.blocks)
+
+
+@dataclass(frozen=True)
+class GeneralizedMixedProblem:
+    """What lme4's ``mkGlmerDevfun`` makes: the model frame, the rows PIRLS reads, the covariance
+    parameterization of each random-effects term and the Laplace objective."""
+
+    frame: ModelFrame
+    family: Family
+    rows: GlmRows
+    covariances: list[CovarianceStructure]
+    objective: LaplaceObjective
+    formula_text: str  # as the user wrote it (cbind() included)
+
+
+def assemble(
+    frame: ModelFrame,
+    family: Family,
+    failures: str | None = None,
+    formula_text: str | None = None,
+    pirls_convergence: str = "lme4",
+) -> GeneralizedMixedProblem:
+    """The problem of fitting ``frame`` with ``family`` (``failures``: the second argument of a
+    ``cbind()`` response; ``pirls_convergence`` see :class:`.engine.laplace.LaplaceObjective`)."""
+    rows = glm_rows(frame, family, failures)
+    covariances = [covariance_for(t.term.structure, t.ncols) for t in frame.terms]
+    objective = LaplaceObjective(Pirls(family, [rows], frame.x.shape[1]), covariances, pirls_convergence)
+    text = frame.formula.text if formula_text is None else formula_text
+    return GeneralizedMixedProblem(frame, family, rows, covariances, objective, text)
+
+
+def fit(
+    problem: GeneralizedMixedProblem, nAGQ: int = 1, control: OptimizerControl | None = None  # noqa: N803
+) -> GeneralizedLinearMixedModel:
+    """lme4's ``optimizeGlmer``: theta by BOBYQA with beta in PIRLS, then for ``nAGQ=1`` (theta, beta)
+    by BOBYQA from there; convergence warnings as lme4's."""
+    control = control or OptimizerControl()
+    objective = problem.objective
+    if control.ftol_abs is None:
+        control = replace(control, ftol_abs=FTOL_PER_OBSERVATION * problem.frame.nobs)
+    first = control if nAGQ == 0 else replace(control, check_convergence=False, newton_steps=0, restarts=0)
+    with limited_threads():
+        objective.restart_here(objective.initial)
+        stage0 = minimize_bobyqa(objective.fast, objective.initial, objective.lower_bounds, first)
+        if nAGQ == 0:
+            return GeneralizedLinearMixedModel(problem, stage0.x, None, 0, control, stage0)
+        result = _laplace_stage(objective, stage0, control)
+    k = objective.n_theta
+    return GeneralizedLinearMixedModel(problem, result.x[:k], result.x[k:], 1, control, result)
+
+
+def _laplace_stage(objective: LaplaceObjective, stage0: OptimizationResult, control) -> OptimizationResult:
+    """BOBYQA over (theta, beta) from the nAGQ = 0 optimum; initial steps as MixedModels.jl: a third of
+    beta's standard errors there, a quarter of theta (at most 0.05)."""
+    theta = stage0.x
+    modes = objective.restart_here(theta)
+    se = np.sqrt(np.diag(modes.chol.inverse_fixed_crossprod()))
+    start = np.concatenate([theta, modes.beta])
+    lower = np.concatenate([objective.lower_bounds, np.full(len(modes.beta), -np.inf)])
+    theta_step = np.where(theta != 0, np.minimum(0.05, np.abs(theta) / 4), 0.05)
+    step = np.concatenate([theta_step, np.maximum(se / 3, 1e-4)])
+    return minimize_bobyqa(objective.laplace, start, lower, control, initial_step=step)

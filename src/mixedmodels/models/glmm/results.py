@@ -1,0 +1,258 @@
+"""The results of a generalized linear mixed model fit (lme4's ``glmerMod``), with lme4's conventions.
+
+:class:`GeneralizedLinearMixedModel` holds no fitting logic: PIRLS is run once more at the estimates to
+give the conditional modes, the means and the blocked Cholesky factor at their working weights.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from ...data.frame import ModelFrame
+from ...engine.cholesky import BlockedCholesky
+from ...engine.families import Family
+from ...engine.laplace import LaplaceObjective
+from ...engine.optimize import OptimizationResult, OptimizerControl, finite_differences
+from ...engine.pirls import PirlsFit
+from ...engine.threads import limited_threads
+from ...errors import check_choice
+from .. import predictions
+from ..base import FittedModel
+from ..random_effects import RandomEffectsResults, per_level_records
+
+if TYPE_CHECKING:
+    from .fitting import GeneralizedMixedProblem
+
+__all__ = ["GeneralizedLinearMixedModel"]
+
+HESSIAN_STEP = 1e-4  # lme4's deriv12 delta, for the Hessian its vcov inverts
+RESIDUAL_TYPES = ("deviance", "pearson", "response", "working")
+
+
+class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
+    """The results of a GLMM fitted at theta (and, for nAGQ = 1, beta: else beta is PIRLS's)."""
+
+    reml = False
+    interval_methods = ("wald",)
+
+    def __init__(
+        self,
+        problem: GeneralizedMixedProblem,
+        theta: np.ndarray,
+        beta: np.ndarray | None,
+        nagq: int,
+        control: OptimizerControl | None = None,
+        optimization: OptimizationResult | None = None,
+    ):
+        self.problem = problem
+        self.nagq = nagq
+        self.control = control or OptimizerControl()
+        self.optimization = optimization
+        self._theta = np.asarray(theta, dtype=float)
+        objective = self.objective
+        with limited_threads():
+            modes = objective.modes(self._theta, None if beta is None else np.asarray(beta, dtype=float))
+            self._criterion = objective.value(modes)
+            self.laplace_deviance = objective.value(modes, saturated=True)
+            # the factor with the fixed effects' columns at the final weights (vcov of nAGQ = 0, condVar)
+            self._chol = objective.pirls.factor(*modes.factor_point, self.lambdas)
+        self._modes: PirlsFit = modes
+        self._beta = modes.beta
+        self._spherical = modes.u
+        self.messages = list(self.frame.messages)
+        if self.is_singular:
+            self.messages.append("boundary (singular) fit: see help(is_singular)")
+
+    # -- the problem ---------------------------------------------------------------------------------------
+    @property
+    def frame(self) -> ModelFrame:
+        return self.problem.frame
+
+    @property
+    def family(self) -> Family:
+        return self.problem.family
+
+    @property
+    def objective(self) -> LaplaceObjective:
+        return self.problem.objective
+
+    @property
+    def chol(self) -> BlockedCholesky:
+        """The blocked Cholesky factor of [Z X working response] at the final working weights."""
+        return self._chol
+
+    @property
+    def has_residual_variance(self) -> bool:
+        """Whether the family has a dispersion parameter (lme4's ``useSc``)."""
+        return self.family.has_dispersion
+
+    # -- the estimates ---------------------------------------------------------------------------------------
+    @property
+    def theta(self) -> np.ndarray:
+        return self._theta.copy()
+
+    @property
+    def lambdas(self) -> list[np.ndarray]:
+        return self.objective.lambdas(self._theta)
+
+    @property
+    def nobs(self) -> int:
+        return self.frame.nobs
+
+    @property
+    def n_variance_params(self) -> int:
+        return len(self._theta)
+
+    @property
+    def df_loglik(self) -> int:
+        """Fixed effects, covariance parameters and, for families with a dispersion, sigma."""
+        return self.n_fixed + self.n_variance_params + int(self.family.has_dispersion)
+
+    @property
+    def df_resid(self) -> int:
+        return self.nobs - self.df_loglik
+
+    @property
+    def sigma(self) -> float:
+        """1 without a dispersion parameter; else lme4's ``sqrt((wrss + ||u||^2) / n)``, wrss the sum
+        of the squared Pearson residuals."""
+        if not self.family.has_dispersion:
+            return 1.0
+        pearson = self._pearson_residuals()
+        return float(np.sqrt((pearson @ pearson + self._modes.sqr_u) / self.nobs))
+
+    @property
+    def deviance(self) -> float:
+        """lme4's ``deviance()`` of a glmer fit: the sum of the squared deviance residuals."""
+        return float(self._modes.deviance)
+
+    @property
+    def is_singular(self) -> bool:
+        return at_boundary_theta(self.objective, self._theta, self.control.singular_tol)
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the fixed effects, as lme4's ``vcov``: for nAGQ = 1 twice the inverse Hessian of
+        the Laplace deviance over (theta, beta) (central differences, lme4's step), its beta block; for
+        nAGQ = 0 from the factor of the final PIRLS, sigma^2 (R_X'R_X)^{-1}."""
+        names = self.frame.fixed_names
+        if self.nagq == 0:
+            cov = self.sigma**2 * self.chol.inverse_fixed_crossprod()
+        else:
+            point = np.concatenate([self._theta, self._beta])
+            with limited_threads():
+                _, hessian = finite_differences(self.objective.laplace, point, HESSIAN_STEP, self._criterion)
+                self.objective.modes(self._theta, self._beta)  # back at the estimates for warm starts
+            k = len(self._theta)
+            try:
+                inverse = np.linalg.inv(hessian)
+            except np.linalg.LinAlgError:
+                inverse = np.full_like(hessian, np.nan)
+            block = inverse[k:, k:]
+            cov = block + block.T
+        return pd.DataFrame(cov, index=names, columns=names)
+
+    @property
+    def std_errors(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.frame.fixed_names, name="Std. Error")
+
+    def coef_table(self) -> pd.DataFrame:
+        """Estimate, Std. Error, z value and Pr(>|z|) of the fixed effects (glmer's summary)."""
+        from scipy import stats
+
+        estimate = self.fixef.to_numpy()
+        se = self.std_errors.to_numpy()
+        z = estimate / se
+        return pd.DataFrame(
+            {"Estimate": estimate, "Std. Error": se, "z value": z, "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))},
+            index=self.frame.fixed_names,
+        )
+
+    # -- fitted values, residuals, predictions ---------------------------------------------------------------
+    @property
+    def _mu(self) -> np.ndarray:
+        return np.concatenate(self._modes.mus)
+
+    @property
+    def _eta(self) -> np.ndarray:
+        return np.concatenate(self._modes.etas)
+
+    @cached_property
+    def fitted(self) -> pd.Series:
+        """Fitted means mu (lme4's ``fitted``), indexed like the rows used."""
+        return pd.Series(self._mu, index=self.frame.data.index, name="fitted")
+
+    def _pearson_residuals(self) -> np.ndarray:
+        rows, mu = self.problem.rows, self._mu
+        return (rows.y - mu) * np.sqrt(rows.prior_weights / self.family.variance(mu))
+
+    def residuals(self, type: str = "deviance") -> pd.Series:  # noqa: A002 - lme4's argument
+        """Residuals of ``type`` ``"deviance"`` (lme4's default), ``"pearson"``, ``"response"`` (y - mu; y
+        the proportion for a binomial) or ``"working"`` ((y - mu) / mu_eta)."""
+        type = check_choice("type", type, RESIDUAL_TYPES)
+        rows, mu = self.problem.rows, self._mu
+        if type == "deviance":
+            contributions = self.family.deviance_residuals(rows.y, mu, rows.prior_weights)
+            values = np.sign(rows.y - mu) * np.sqrt(np.maximum(contributions, 0.0))
+        elif type == "pearson":
+            values = self._pearson_residuals()
+        elif type == "response":
+            values = rows.y - mu
+        else:
+            values = (rows.y - mu) / self.family.link.mu_eta(self._eta)
+        return pd.Series(values, index=self.frame.data.index, name=f"{type} residuals")
+
+    def predict(
+        self, newdata=None, type: str = "link", re_form=None, allow_new_levels: bool = False  # noqa: A002
+    ) -> pd.Series:
+        """Predictions on the scale of the linear predictor (``type="link"``) or of the response
+        (``"response"``) for the data used or ``newdata``; ``re_form`` and ``allow_new_levels`` as
+        :meth:`mixedmodels.LinearMixedModel.predict`."""
+        type = check_choice("type", type, ("link", "response"))
+        eta = predictions.predict(self, newdata, re_form, allow_new_levels)
+        if newdata is None and re_form is None:
+            eta = pd.Series(self._eta, index=eta.index, name="predicted")
+        return eta if type == "link" else eta.transform(self.family.link.linkinv)
+
+    # -- printing --------------------------------------------------------------------------------------------
+    def summary(self):
+        """glmer's summary: AIC, BIC, logLik, deviance, df.resid, scaled residuals, random effects and z
+        tests of the fixed effects; ``print()`` it."""
+        from ...report.glmer import GlmerSummary
+
+        return GlmerSummary(self)
+
+    def to_dict(self) -> dict:
+        return super().to_dict() | {
+            "formula": self.problem.formula_text,
+            "family": self.family.name,
+            "link": self.family.link.name,
+            "nAGQ": self.nagq,
+            "df_resid": self.df_resid,
+            "se": self.std_errors.tolist(),
+            "ngroups": self.ngroups,
+            "theta": self.theta.tolist(),
+            "varcorr": self.varcorr.replace({np.nan: None}).to_dict(orient="records"),
+            "is_singular": self.is_singular,
+            "ranef": per_level_records(self.ranef),
+            "coef": per_level_records(self.coef),
+            "ranef_condvar": {g: a.tolist() for g, a in self.ranef_condvar.items()},
+            "fitted": self.fitted.tolist(),
+            "residuals": self.residuals().tolist(),
+            "messages": self.messages,
+        }
+
+    def __repr__(self) -> str:
+        fit = "Laplace" if self.nagq == 1 else "nAGQ=0"
+        return f"<{type(self).__name__} {self.problem.formula_text!r} {self.family!r} by {fit}, {self.nobs} obs>"
+
+
+def at_boundary_theta(objective: LaplaceObjective, theta: np.ndarray, tol: float) -> bool:
+    """lme4's ``isSingular``: a bounded theta within ``tol`` of its bound."""
+    lower = objective.lower_bounds
+    bounded = np.isfinite(lower)
+    return bool(np.any((theta - lower)[bounded] < tol))
