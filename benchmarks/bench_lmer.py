@@ -224,14 +224,18 @@ def run_worker(tool: str, case_name: str) -> dict:
     warm = CASES["sleepstudy"]
     make_fit(tool, warm, warm.data())()  # load the library and its lazy parts, not timed
     case = CASES[case_name]
-    data = case.data()
-    fit = make_fit(tool, case, data)
-    for _ in range(case.warmup):
+    return time_fit(tool, make_fit(tool, case, case.data()), case.warmup, repeats=case.repeats)
+
+
+def time_fit(tool: str, fit: Callable[[], float], warmup: int, repeats: int) -> dict:
+    """``warmup`` untimed calls of ``fit``, then the median time of ``repeats`` calls, the last call's
+    objective, our peak memory over the resident set before the timed calls and the tool's version."""
+    for _ in range(warmup):
         fit()
     peak_reset = reset_peak_rss()
     baseline_kb = status_kb("VmRSS")
     times = []
-    for _ in range(case.repeats):
+    for _ in range(repeats):
         start = time.perf_counter()
         objective = fit()
         times.append(time.perf_counter() - start)
