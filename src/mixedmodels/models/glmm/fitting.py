@@ -184,7 +184,9 @@ def fit(
     objective = problem.objective
     if control.ftol_abs is None:
         control = replace(control, ftol_abs=FTOL_PER_OBSERVATION * problem.frame.nobs)
-    first = control if nAGQ == 0 else replace(control, check_convergence=False, newton_steps=0, restarts=0)
+    # the nAGQ = 0 optimum is the start of the Laplace stage and its linear predictor lme4's lp0: found as
+    # precisely as a final one (lp0 shapes lme4's Laplace deviance at the 1e-6 level), without its warnings
+    first = control if nAGQ == 0 else replace(control, check_convergence=False)
     with limited_threads():
         objective.restart_here(objective.initial)
         stage0 = minimize_bobyqa(objective.fast, objective.initial, objective.lower_bounds, first)
@@ -197,12 +199,15 @@ def fit(
 
 def _laplace_stage(objective: LaplaceObjective, stage0: OptimizationResult, control) -> OptimizationResult:
     """BOBYQA over (theta, beta) from the nAGQ = 0 optimum; initial steps as MixedModels.jl: a third of
-    beta's standard errors there, a quarter of theta (at most 0.05)."""
+    beta's standard errors there (from R_X), a quarter of theta (at most 0.05)."""
     theta = stage0.x
     modes = objective.restart_here(theta)
     se = np.sqrt(np.diag(modes.chol.inverse_fixed_crossprod()))
     start = np.concatenate([theta, modes.beta])
     lower = np.concatenate([objective.lower_bounds, np.full(len(modes.beta), -np.inf)])
     theta_step = np.where(theta != 0, np.minimum(0.05, np.abs(theta) / 4), 0.05)
-    step = np.concatenate([theta_step, np.maximum(se / 3, 1e-4)])
-    return minimize_bobyqa(objective.laplace, start, lower, control, initial_step=step)
+    step = np.concatenate([theta_step, se / 3])
+    # beta in units of its standard error: a coefficient of a covariate in the hundreds (age^2) is then
+    # of order 1, and BOBYQA's trust region and the Newton steps see a well-scaled problem
+    scale = np.concatenate([np.ones(len(theta)), se])
+    return minimize_bobyqa(objective.laplace, start, lower, control, initial_step=step, scale=scale)

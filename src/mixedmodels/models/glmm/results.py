@@ -137,7 +137,8 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
     @cached_property
     def vcov(self) -> pd.DataFrame:
         """Covariance of the fixed effects, as lme4's ``vcov``: for nAGQ = 1 twice the inverse Hessian of
-        the Laplace deviance over (theta, beta) (central differences, lme4's step), its beta block; for
+        the Laplace deviance over (theta, beta) (lme4's ``deriv12``: central differences, step 1e-4), its
+        beta block; for
         nAGQ = 0 from the factor of the final PIRLS, sigma^2 (R_X'R_X)^{-1}."""
         names = self.frame.fixed_names
         if self.nagq == 0:
@@ -145,7 +146,9 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
         else:
             point = np.concatenate([self._theta, self._beta])
             with limited_threads():
-                _, hessian = finite_differences(self.objective.laplace, point, HESSIAN_STEP, self._criterion)
+                _, hessian = finite_differences(
+                    self.objective.laplace, point, HESSIAN_STEP, self._criterion, central_cross=True
+                )
                 self.objective.modes(self._theta, self._beta)  # back at the estimates for warm starts
             k = len(self._theta)
             try:
