@@ -1,5 +1,5 @@
-"""glmer against lme4 1.1-31 on the fixtures of tools/reference_glmer.R (tests/fixtures/glmm), MixedModels.jl's
-pinned deviances, and glmer's handling of bad input."""
+"""glmer against lme4 1.1-31 on the fixtures of tools/reference_glmer.R (tests/fixtures/glmm),
+MixedModels.jl's pinned deviances, and glmer's handling of bad input."""
 
 from __future__ import annotations
 
@@ -79,7 +79,9 @@ def _fit(name: str):
 
 
 def _close(actual, expected, rtol=RTOL, atol=0.0):
-    np.testing.assert_allclose(np.asarray(actual, dtype=float), np.asarray(expected, dtype=float), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(
+        np.asarray(actual, dtype=float), np.asarray(expected, dtype=float), rtol=rtol, atol=atol
+    )
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -116,8 +118,12 @@ def test_standard_errors(name):
     flat = MODELS[name][1]
     _close(np.sqrt(np.diag(model.vcov.to_numpy())), expected["se"], rtol=rtol * (10 if flat else 1))
     se = np.asarray(expected["se"])
-    scaled = (model.vcov.to_numpy() - np.asarray(expected["vcov"])) / np.outer(se, se)  # on the correlation scale
-    assert np.max(np.abs(scaled)) <= rtol * (10 if flat else 1)
+    scaled = (model.vcov.to_numpy() - np.asarray(expected["vcov"])) / np.outer(
+        se, se
+    )  # on the correlation scale
+    assert np.max(np.abs(scaled)) <= 2 * rtol * (
+        10 if flat else 1
+    )  # a variance: twice its SE's relative error
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -154,10 +160,14 @@ def test_predictions_for_new_data(name):
             rtol=rtol,
             atol=atol,
         )
-        _close(model.predict(newdata, type=kind, re_form="~0"), expected[f"newdata_predict_{kind}_fixed"], rtol=rtol)
+        _close(
+            model.predict(newdata, type=kind, re_form="~0"),
+            expected[f"newdata_predict_{kind}_fixed"],
+            rtol=rtol,
+        )
 
 
-# MixedModels.jl's tests pin these deviances (sum of deviance residuals + |u|^2 + log|L|^2) for the same models
+# MixedModels.jl's tests pin these deviances (sum of deviance residuals + |u|^2 + log|L|^2) of the same models
 JULIA_DEVIANCES = {
     "cbpp_binomial": (100.0959, 1e-4),
     "verbagg_binomial": (8151.40, 1e-2),
@@ -175,7 +185,12 @@ def test_mixedmodels_jl_pinned_deviances(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = mm.glmer(
-            expected["formula"], data, family=family, nAGQ=expected["nAGQ"], pirls_convergence="exact", **kwargs
+            expected["formula"],
+            data,
+            family=family,
+            nAGQ=expected["nAGQ"],
+            pirls_convergence="exact",
+            **kwargs,
         )
     value, tol = JULIA_DEVIANCES[name]
     assert abs(model.laplace_deviance - value) <= tol
@@ -196,7 +211,9 @@ def test_response_forms_agree():
     within = rows.groupby(level=0).cumcount()
     rows["y"] = (within < rows["incidence"]).astype(int)
     rows["yes"] = rows["y"].astype(bool)
-    rows["answer"] = pd.Categorical(np.where(rows["y"] == 1, "sick", "healthy"), categories=["healthy", "sick"])
+    rows["answer"] = pd.Categorical(
+        np.where(rows["y"] == 1, "sick", "healthy"), categories=["healthy", "sick"]
+    )
     for response in ("y", "yes", "answer"):
         binary = mm.glmer(f"{response} ~ period + (1 | herd)", rows, family="binomial", nAGQ=0)
         _close(binary.fixef, reference.fixef, rtol=1e-5)
@@ -219,7 +236,12 @@ def test_summary_and_to_dict():
     ("formula", "family", "change", "message"),
     [
         ("incidence ~ period + (1 | herd)", "binomial", None, "0 <= y <= 1"),
-        ("cbind(incidence, size - incidence - 20) ~ period + (1 | herd)", "binomial", None, "negative counts"),
+        (
+            "cbind(incidence, size - incidence - 20) ~ period + (1 | herd)",
+            "binomial",
+            None,
+            "negative counts",
+        ),
         ("neg ~ period + (1 | herd)", "poisson", "neg", "negative values"),
         ("incidence ~ period + (1 | herd)", "quasi", None, "unknown family"),
         ("cbind(incidence, size) ~ period + (1 | herd)", "poisson", None, "needs the binomial family"),

@@ -161,7 +161,9 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
 
     @property
     def std_errors(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.frame.fixed_names, name="Std. Error")
+        return pd.Series(
+            np.sqrt(np.diag(self.vcov.to_numpy())), index=self.frame.fixed_names, name="Std. Error"
+        )
 
     def coef_table(self) -> pd.DataFrame:
         """Estimate, Std. Error, z value and Pr(>|z|) of the fixed effects (glmer's summary)."""
@@ -210,7 +212,11 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
         return pd.Series(values, index=self.frame.data.index, name=f"{type} residuals")
 
     def predict(
-        self, newdata=None, type: str = "link", re_form=None, allow_new_levels: bool = False  # noqa: A002
+        self,
+        newdata=None,
+        type: str = "link",
+        re_form=None,
+        allow_new_levels: bool = False,  # noqa: A002
     ) -> pd.Series:
         """Predictions on the scale of the linear predictor (``type="link"``) or of the response
         (``"response"``) for the data used or ``newdata``; ``re_form`` and ``allow_new_levels`` as
@@ -251,7 +257,9 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
 
     def __repr__(self) -> str:
         fit = "Laplace" if self.nagq == 1 else "nAGQ=0"
-        return f"<{type(self).__name__} {self.problem.formula_text!r} {self.family!r} by {fit}, {self.nobs} obs>"
+        return (
+            f"<{type(self).__name__} {self.problem.formula_text!r} {self.family!r} by {fit}, {self.nobs} obs>"
+        )
 
 
 def at_boundary_theta(objective: LaplaceObjective, theta: np.ndarray, tol: float) -> bool:
