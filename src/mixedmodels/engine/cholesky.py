@@ -117,6 +117,13 @@ def block_diagonal(blocks: np.ndarray) -> sp.bsr_matrix:
     )
 
 
+def _canonical_csc(matrix: sp.spmatrix) -> sp.csc_matrix:
+    """``matrix`` in CSC form with sorted row indices and no duplicates (a fixed order of its values)."""
+    matrix = sp.csc_matrix(matrix)
+    matrix.sum_duplicates()
+    return matrix
+
+
 class ProductPlan:
     """Precomputed structure for the dense product ``A M B'`` with block-diagonal ``M``.
 
@@ -128,16 +135,31 @@ class ProductPlan:
     Cholesky factorization).  Plans with more than ``max_entries`` pairs are not built.
     """
 
-    def __init__(self, linear_map: sp.csr_matrix, positions: np.ndarray, shape: tuple[int, int]):
+    def __init__(
+        self,
+        linear_map: sp.csr_matrix,
+        positions: np.ndarray,
+        shape: tuple[int, int],
+        sources: tuple[np.ndarray, np.ndarray] | None = None,
+    ):
         self.linear_map, self.positions, self.shape = linear_map, positions, shape
+        self.sources = sources  # per entry of linear_map.data: its factors' positions in A's and B's data
+
+    def with_values(self, a: sp.spmatrix, b: sp.spmatrix) -> ProductPlan:
+        """The plan for matrices of the same sparsity pattern as the ones it was built from (e.g. the
+        cross-products of the same rows under other weights: a GLMM's PIRLS): only the values change."""
+        a_data = _canonical_csc(a).data
+        b_data = a_data if b is a else _canonical_csc(b).data
+        a_index, b_index = self.sources
+        linear_map = self.linear_map.copy()
+        linear_map.data = a_data[a_index] * b_data[b_index]
+        return ProductPlan(linear_map, self.positions, self.shape, self.sources)
 
     @classmethod
     def build(cls, a: sp.spmatrix, b: sp.spmatrix, p: int, lower: bool, max_entries: int = 30_000_000):
         same = a is b
-        a = sp.csc_matrix(a)
-        a.sum_duplicates()  # canonical: sorted row indices in each column
-        b = a if same else sp.csc_matrix(b)
-        b.sum_duplicates()
+        a = _canonical_csc(a)
+        b = a if same else _canonical_csc(b)
         a_col = np.repeat(np.arange(a.shape[1]), np.diff(a.indptr))
         b_col = np.repeat(np.arange(b.shape[1]), np.diff(b.indptr))
         nlevels = a.shape[1] // p
@@ -167,11 +189,16 @@ class ProductPlan:
         positions = np.flatnonzero(occurs)
         number = np.cumsum(occurs) - 1
         middle_index = a_level[left] * p * p + (a_col[left] % p) * p + (b_col[right] % p)
+        # each (entry, level, a, b) occurs once, so the CSR conversion only reorders: entry k of the map's
+        # data comes from pair order[k], which :meth:`with_values` uses to refill the values
         linear_map = sp.csr_matrix(
-            (a.data[left] * b.data[right], (number[target], middle_index)),
+            (np.arange(1, len(left) + 1, dtype=float), (number[target], middle_index)),
             shape=(len(positions), nlevels * p * p),
         )
-        return cls(linear_map, positions, (a.shape[0], b.shape[0]))
+        order = linear_map.data.astype(np.int64) - 1
+        sources = (left[order], right[order])
+        linear_map.data = a.data[sources[0]] * b.data[sources[1]]
+        return cls(linear_map, positions, (a.shape[0], b.shape[0]), sources)
 
     def subtract_from(self, dense: np.ndarray, middle: np.ndarray) -> None:
         """``dense -= A M B'`` in place, for the blocks ``middle`` (nlevels, p, p)."""
@@ -187,7 +214,9 @@ class ProductPlan:
 class BlockedCholesky:
     """The factor ``L`` for one set of cross-products, updated in place for each new Lambda."""
 
-    def __init__(self, cross: CrossProducts, nfixed: int):
+    def __init__(self, cross: CrossProducts, nfixed: int, like: BlockedCholesky | None = None):
+        """``like``: a factor of cross-products with the same sparsity (the same rows under other
+        weights), whose product plans are reused with the new values."""
         self.cross = cross
         self.nterms = len(cross.diag)
         self.nlevels = [d.shape[0] for d in cross.diag]
@@ -203,6 +232,12 @@ class BlockedCholesky:
         self._xyz0_m: np.ndarray | None = None  # A_K0 M, made when a block needs it
         self._plans = {}
         self._first_columns: dict[int, Block] = {}
+        if like is not None:
+            self._plans = {
+                (i, j): plan.with_values(cross.off[i, 0], cross.off[j, 0])
+                for (i, j), plan in like._plans.items()
+            }
+            return
         for i in range(1, self.nterms):
             for j in range(1, i + 1):
                 # only the lower triangle is needed on the diagonal, unless block scaling mixes the two

@@ -18,8 +18,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
-__all__ = ["FAMILIES", "LINKS", "Family", "Link", "Binomial", "Poisson", "Gamma", "InverseGaussian", "Gaussian",
-           "family_for"]
+__all__ = [
+    "FAMILIES",
+    "LINKS",
+    "Family",
+    "Link",
+    "Binomial",
+    "Poisson",
+    "Gamma",
+    "InverseGaussian",
+    "Gaussian",
+    "family_for",
+]
 
 EPS = np.finfo(float).eps
 _PROBIT_LIMIT = -stats.norm.ppf(EPS)  # R's thresh in binomial(link = "probit")$linkinv
@@ -93,7 +103,9 @@ class Link:
 
     def valid_eta(self, eta: np.ndarray) -> bool:
         if self.name in ("inverse", "1/mu^2"):
-            return bool(np.all(np.isfinite(eta)) and np.all(eta != 0) and (self.name == "inverse" or np.all(eta > 0)))
+            return bool(
+                np.all(np.isfinite(eta)) and np.all(eta != 0) and (self.name == "inverse" or np.all(eta > 0))
+            )
         if self.name == "sqrt":
             return bool(np.all(np.isfinite(eta)) and np.all(eta > 0))
         return True
@@ -181,8 +193,10 @@ class Binomial(Family):
 
     def check_response(self, y, weights):
         if np.any((y < 0) | (y > 1)):
-            raise ValueError("a binomial response must be a proportion in [0, 1] (or 0/1, a factor, "
-                             "or cbind(successes, failures)); y values must be 0 <= y <= 1")
+            raise ValueError(
+                "a binomial response must be a proportion in [0, 1] (or 0/1, a factor, "
+                "or cbind(successes, failures)); y values must be 0 <= y <= 1"
+            )
         successes = weights * y
         if np.any(np.abs(successes - np.round(successes)) > 1e-3):
             import warnings
@@ -212,13 +226,18 @@ class Poisson(Family):
 
     def check_response(self, y, weights):
         if np.any(y < 0):
-            raise ValueError(f"negative values not allowed for the 'Poisson' family ({int(np.sum(y < 0))} are)")
+            raise ValueError(
+                f"negative values not allowed for the 'Poisson' family ({int(np.sum(y < 0))} are)"
+            )
         if np.any(np.abs(y - np.round(y)) > 1e-7):
             import warnings
 
             warnings.warn(
                 f"non-integer counts in a Poisson response ({int(np.sum(np.abs(y - np.round(y)) > 1e-7))} "
-                "values): the likelihood is not that of counts", UserWarning, stacklevel=4)
+                "values): the likelihood is not that of counts",
+                UserWarning,
+                stacklevel=4,
+            )
 
 
 class Gamma(Family):
@@ -244,7 +263,9 @@ class Gamma(Family):
 
     def check_response(self, y, weights):
         if np.any(y <= 0):
-            raise ValueError(f"non-positive values not allowed for the 'Gamma' family ({int(np.sum(y <= 0))} are)")
+            raise ValueError(
+                f"non-positive values not allowed for the 'Gamma' family ({int(np.sum(y <= 0))} are)"
+            )
 
 
 class InverseGaussian(Family):
@@ -261,7 +282,9 @@ class InverseGaussian(Family):
 
     def aic(self, y, trials, mu, weights, deviance):
         total = np.sum(weights)
-        return float(total * (np.log(deviance / total * 2.0 * np.pi) + 1.0) + 3.0 * np.sum(np.log(y) * weights) + 2.0)
+        return float(
+            total * (np.log(deviance / total * 2.0 * np.pi) + 1.0) + 3.0 * np.sum(np.log(y) * weights) + 2.0
+        )
 
     def valid_mu(self, mu):
         return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))

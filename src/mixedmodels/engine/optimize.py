@@ -91,11 +91,14 @@ def finite_differences(
     step: float = 1e-4,
     f0: float | None = None,
     with_hessian: bool = True,
+    central_cross: bool = False,
 ):
     """Central-difference gradient and Hessian of ``fun`` at ``x`` (as lme4's ``deriv12``).
 
     ``f0`` is ``fun(x)`` when already known; without the Hessian only the 2k gradient points are
-    evaluated (the Hessian returned is None).
+    evaluated (the Hessian returned is None).  The mixed second derivatives are forward differences
+    from the gradient's points (one more evaluation each), or with ``central_cross`` lme4's four-point
+    central differences ``(f(++) - f(+-) - f(-+) + f(--)) / (2 step)^2``.
     """
     k = len(x)
     f0 = fun(x) if f0 is None else f0
@@ -115,8 +118,13 @@ def finite_differences(
         for j in range(i):
             e = np.zeros(k)
             e[i] = e[j] = step
-            both = fun(x + e)
-            hessian[i, j] = hessian[j, i] = (both - plus[i] - plus[j] + f0) / step**2
+            if central_cross:
+                d = np.zeros(k)
+                d[i], d[j] = step, -step
+                value = (fun(x + e) - fun(x + d) - fun(x - d) + fun(x - e)) / (4 * step**2)
+            else:
+                value = (fun(x + e) - plus[i] - plus[j] + f0) / step**2
+            hessian[i, j] = hessian[j, i] = value
     return gradient, hessian
 
 

@@ -98,6 +98,7 @@ class Pirls:
         self.chunks = list(chunks)
         self.nfixed = nfixed
         self.nlevels = [b.nlevels * b.ncols for b in self.chunks[0].blocks]
+        self._plans_from: BlockedCholesky | None = None
 
     def _start_etas(self) -> list[np.ndarray]:
         return [self.family.link.linkfun(self.family.mustart(c.y, c.prior_weights)) for c in self.chunks]
@@ -125,7 +126,9 @@ class Pirls:
             else:
                 xy = (working - chunk.x @ beta if len(beta) else working)[:, None]
             parts.append(cross_products(chunk.blocks, xy, weights))
-        chol = BlockedCholesky(sum_cross_products(parts), 0 if beta is not None else self.nfixed)
+        nfixed = 0 if beta is not None else self.nfixed
+        chol = BlockedCholesky(sum_cross_products(parts), nfixed, self._plans_from)
+        self._plans_from = chol  # the same rows' sparsity at every weighting: its product plans are reused
         return chol if chol.update(lambdas) else None
 
     def solve(
@@ -170,7 +173,14 @@ class Pirls:
             new_pdev, new_etas, new_mus, new_deviance = self._evaluate(candidate, lambdas)
             if lme4_tol is not None and abs(pdev - new_pdev) < lme4_tol * abs(new_pdev):
                 return PirlsFit(
-                    candidate[0], candidate[1], new_etas, new_mus, chol, new_deviance, iteration + 1, (etas, mus)
+                    candidate[0],
+                    candidate[1],
+                    new_etas,
+                    new_mus,
+                    chol,
+                    new_deviance,
+                    iteration + 1,
+                    (etas, mus),
                 )
             halvings = 0
             slack = ROUNDOFF * abs(pdev) if np.isfinite(pdev) else 0.0

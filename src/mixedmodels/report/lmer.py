@@ -50,26 +50,28 @@ class LmerSummary:
         return self.model.coef_table(self.ddf)
 
     def _fixed_effects_lines(self) -> list[str]:
-        """R's ``printCoefmat`` (digits 4, significance stars) of the coefficient table."""
+        """R's ``printCoefmat`` (digits 4, significance stars) of the coefficient table: Estimate, Std.
+        Error (and df) formatted as one matrix, then the t or z value and its p-value."""
         coef = self.coefficients
         if coef.empty:
             return ["No fixed effect coefficients"]
         lines = ["Fixed effects:"]
-        joint = coef[["Estimate", "Std. Error", "df"]].to_numpy()
+        statistic = "t value" if "t value" in coef else "z value"
+        p_value = "Pr(>|t|)" if statistic == "t value" else "Pr(>|z|)"
+        matrix_columns = [c for c in ("Estimate", "Std. Error", "df") if c in coef]
+        joint = coef[matrix_columns].to_numpy()
         nonzero = np.abs(joint[np.isfinite(joint) & (joint != 0)])
         smallest = 1 + int(np.floor(np.log10(nonzero.min()))) if nonzero.size else 1
         rounded = np.round(joint, max(1, 4 - smallest))
         texts = r_format(rounded.ravel(), 4)
-        width = max(len(t) for t in texts)  # R formats the three columns as one matrix
+        width = max(len(t) for t in texts)  # R formats the columns as one matrix
         texts = [t.rjust(width) for t in texts]
-        columns = {
-            name: texts[j :: joint.shape[1]] for j, name in enumerate(["Estimate", "Std. Error", "df"])
-        }
-        columns["t value"] = r_format(np.round(coef["t value"].to_numpy(), 3), 4)
-        columns["Pr(>|t|)"] = format_p_values(coef["Pr(>|t|)"].to_numpy(), 3)
-        columns[""] = [significance_stars(p).ljust(3) for p in coef["Pr(>|t|)"]]
+        columns = {name: texts[j :: joint.shape[1]] for j, name in enumerate(matrix_columns)}
+        columns[statistic] = r_format(np.round(coef[statistic].to_numpy(), 3), 4)
+        columns[p_value] = format_p_values(coef[p_value].to_numpy(), 3)
+        columns[""] = [significance_stars(p).ljust(3) for p in coef[p_value]]
         lines += text_table(columns, list(coef.index), left={""})
-        if any(significance_stars(p) for p in coef["Pr(>|t|)"]):
+        if any(significance_stars(p) for p in coef[p_value]):
             lines += ["---", SIGNIFICANCE_LEGEND]
         return lines
 
@@ -124,7 +126,8 @@ class LmerSummary:
         }
         return ["", "Correlation of Fixed Effects:"] + text_table(columns, names[1:])
 
-    def __str__(self) -> str:
+    def _header_lines(self) -> list[str]:
+        """The title, formula and likelihood lines."""
         m = self.model
         method = "REML" if m.reml else "maximum likelihood"
         title = f"Linear mixed model fit by {method}. t-tests use {_DDF_TITLES[self.ddf]} [lmerModLmerTest]"
@@ -135,14 +138,24 @@ class LmerSummary:
         if m.reml:
             lines.append(f"REML criterion at convergence: {m.reml_criterion:.1f}")
         else:
-            stats = {
-                "AIC": f"{m.aic:.1f}",
-                "BIC": f"{m.bic:.1f}",
-                "logLik": f"{m.loglik:.1f}",
-                "deviance": f"{m.deviance:.1f}",
-                "df.resid": str(m.nobs - m.df_loglik),
-            }
-            lines += text_table({k: [v] for k, v in stats.items()}, [""])
+            lines += self._likelihood_lines()
+        return lines
+
+    def _likelihood_lines(self) -> list[str]:
+        """AIC, BIC, logLik, -2 logLik (lme4's "deviance" column) and df.resid."""
+        m = self.model
+        stats = {
+            "AIC": f"{m.aic:.1f}",
+            "BIC": f"{m.bic:.1f}",
+            "logLik": f"{m.loglik:.1f}",
+            "deviance": f"{-2.0 * m.loglik:.1f}",
+            "df.resid": str(m.nobs - m.df_loglik),
+        }
+        return text_table({k: [v] for k, v in stats.items()}, [""])
+
+    def __str__(self) -> str:
+        m = self.model
+        lines = self._header_lines()
         quantiles = np.quantile(self.scaled_residuals, [0, 0.25, 0.5, 0.75, 1.0])
         labels = ["Min", "1Q", "Median", "3Q", "Max"]
         lines += ["", "Scaled residuals:"]

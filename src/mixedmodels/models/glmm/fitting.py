@@ -16,16 +16,16 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from ...data.design import formula_names
 from ...data.frame import ModelFrame, build_frame
 from ...data.tables import numeric_vector, to_pandas
 from ...engine.covariance import CovarianceStructure, covariance_for
 from ...engine.families import Binomial, Family, family_for
-from ...engine.laplace import CONVERGENCE, LaplaceObjective
+from ...engine.laplace import LaplaceObjective
 from ...engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
 from ...engine.pirls import GlmRows, Pirls
 from ...engine.threads import limited_threads
-from ...errors import FormulaError, check_choice, check_instance
-from ...data.design import formula_names
+from ...errors import FormulaError, check_instance
 from ...formula.parse import ParsedFormula, parse_formula
 from .results import GeneralizedLinearMixedModel
 
@@ -70,7 +70,13 @@ def glmer(
     # the failures' variables are the response's: rows missing them are left out
     others = {} if failures is None else dict.fromkeys(formula_names(failures)[0], "response")
     frame = build_frame(
-        parsed, table, weights=weights, offset=offset, functions=functions, other_variables=others, allow_n=True
+        parsed,
+        table,
+        weights=weights,
+        offset=offset,
+        functions=functions,
+        other_variables=others,
+        allow_n=True,
     )
     return fit(assemble(frame, family, failures, formula, pirls_convergence), int(nAGQ), control)
 
@@ -99,10 +105,14 @@ def _binomial_response(
     response = parsed.response.strip()
     if response.replace(" ", "").startswith("cbind("):
         if not isinstance(family, Binomial):
-            raise FormulaError(f"a cbind(successes, failures) response needs the binomial family, not {family.name}")
+            raise FormulaError(
+                f"a cbind(successes, failures) response needs the binomial family, not {family.name}"
+            )
         arguments = _top_level_arguments(response)
         if len(arguments) != 2:
-            raise FormulaError(f"cbind() in the response needs two arguments (successes, failures): {response!r}")
+            raise FormulaError(
+                f"cbind() in the response needs two arguments (successes, failures): {response!r}"
+            )
         return replace(parsed, response=arguments[0]), arguments[1], table
     if isinstance(family, Binomial) and response in table.columns:
         column = table[response]
@@ -127,17 +137,19 @@ def glm_rows(frame: ModelFrame, family: Family, failures: str | None) -> GlmRows
     if failures is not None:
         fails = numeric_vector(frame.data, failures, "failures", frame.functions)
         if np.any(~np.isfinite(fails)):
-            raise ValueError(f"the failures {failures!r} of the cbind() response have missing or infinite values")
+            raise ValueError(
+                f"the failures {failures!r} of the cbind() response have missing or infinite values"
+            )
         if np.any(y < 0) or np.any(fails < 0):
             raise ValueError(
-                f"negative counts in cbind({frame.formula.response}, {failures}): successes and failures must "
-                "not be negative"
+                f"negative counts in cbind({frame.formula.response}, {failures}): successes and failures "
+                "must not be negative"
             )
         trials = y + fails
         if np.any(trials == 0):
             raise ValueError(
-                f"{int(np.sum(trials == 0))} rows of the cbind() response have no trials (successes + failures "
-                "= 0); leave them out of the data"
+                f"{int(np.sum(trials == 0))} rows of the cbind() response have no trials (successes + "
+                "failures = 0); leave them out of the data"
             )
         y = y / trials
         weights = weights * trials
@@ -176,7 +188,9 @@ def assemble(
 
 
 def fit(
-    problem: GeneralizedMixedProblem, nAGQ: int = 1, control: OptimizerControl | None = None  # noqa: N803
+    problem: GeneralizedMixedProblem,
+    nAGQ: int = 1,
+    control: OptimizerControl | None = None,  # noqa: N803
 ) -> GeneralizedLinearMixedModel:
     """lme4's ``optimizeGlmer``: theta by BOBYQA with beta in PIRLS, then for ``nAGQ=1`` (theta, beta)
     by BOBYQA from there; convergence warnings as lme4's."""
@@ -184,7 +198,9 @@ def fit(
     objective = problem.objective
     if control.ftol_abs is None:
         control = replace(control, ftol_abs=FTOL_PER_OBSERVATION * problem.frame.nobs)
-    first = control if nAGQ == 0 else replace(control, check_convergence=False, newton_steps=0, restarts=0)
+    # the nAGQ = 0 optimum is the start of the Laplace stage and its linear predictor lme4's lp0: found as
+    # precisely as a final one (lp0 shapes lme4's Laplace deviance at the 1e-6 level), without its warnings
+    first = control if nAGQ == 0 else replace(control, check_convergence=False)
     with limited_threads():
         objective.restart_here(objective.initial)
         stage0 = minimize_bobyqa(objective.fast, objective.initial, objective.lower_bounds, first)
@@ -197,12 +213,15 @@ def fit(
 
 def _laplace_stage(objective: LaplaceObjective, stage0: OptimizationResult, control) -> OptimizationResult:
     """BOBYQA over (theta, beta) from the nAGQ = 0 optimum; initial steps as MixedModels.jl: a third of
-    beta's standard errors there, a quarter of theta (at most 0.05)."""
+    beta's standard errors there (from R_X), a quarter of theta (at most 0.05)."""
     theta = stage0.x
     modes = objective.restart_here(theta)
     se = np.sqrt(np.diag(modes.chol.inverse_fixed_crossprod()))
     start = np.concatenate([theta, modes.beta])
     lower = np.concatenate([objective.lower_bounds, np.full(len(modes.beta), -np.inf)])
     theta_step = np.where(theta != 0, np.minimum(0.05, np.abs(theta) / 4), 0.05)
-    step = np.concatenate([theta_step, np.maximum(se / 3, 1e-4)])
-    return minimize_bobyqa(objective.laplace, start, lower, control, initial_step=step)
+    step = np.concatenate([theta_step, se / 3])
+    # beta in units of its standard error: a coefficient of a covariate in the hundreds (age^2) is then
+    # of order 1, and BOBYQA's trust region and the Newton steps see a well-scaled problem
+    scale = np.concatenate([np.ones(len(theta)), se])
+    return minimize_bobyqa(objective.laplace, start, lower, control, initial_step=step, scale=scale)

@@ -137,7 +137,8 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
     @cached_property
     def vcov(self) -> pd.DataFrame:
         """Covariance of the fixed effects, as lme4's ``vcov``: for nAGQ = 1 twice the inverse Hessian of
-        the Laplace deviance over (theta, beta) (central differences, lme4's step), its beta block; for
+        the Laplace deviance over (theta, beta) (lme4's ``deriv12``: central differences, step 1e-4), its
+        beta block; for
         nAGQ = 0 from the factor of the final PIRLS, sigma^2 (R_X'R_X)^{-1}."""
         names = self.frame.fixed_names
         if self.nagq == 0:
@@ -145,7 +146,9 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
         else:
             point = np.concatenate([self._theta, self._beta])
             with limited_threads():
-                _, hessian = finite_differences(self.objective.laplace, point, HESSIAN_STEP, self._criterion)
+                _, hessian = finite_differences(
+                    self.objective.laplace, point, HESSIAN_STEP, self._criterion, central_cross=True
+                )
                 self.objective.modes(self._theta, self._beta)  # back at the estimates for warm starts
             k = len(self._theta)
             try:
@@ -158,7 +161,9 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
 
     @property
     def std_errors(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.frame.fixed_names, name="Std. Error")
+        return pd.Series(
+            np.sqrt(np.diag(self.vcov.to_numpy())), index=self.frame.fixed_names, name="Std. Error"
+        )
 
     def coef_table(self) -> pd.DataFrame:
         """Estimate, Std. Error, z value and Pr(>|z|) of the fixed effects (glmer's summary)."""
@@ -207,7 +212,11 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
         return pd.Series(values, index=self.frame.data.index, name=f"{type} residuals")
 
     def predict(
-        self, newdata=None, type: str = "link", re_form=None, allow_new_levels: bool = False  # noqa: A002
+        self,
+        newdata=None,
+        type: str = "link",
+        re_form=None,
+        allow_new_levels: bool = False,  # noqa: A002
     ) -> pd.Series:
         """Predictions on the scale of the linear predictor (``type="link"``) or of the response
         (``"response"``) for the data used or ``newdata``; ``re_form`` and ``allow_new_levels`` as
@@ -248,7 +257,9 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
 
     def __repr__(self) -> str:
         fit = "Laplace" if self.nagq == 1 else "nAGQ=0"
-        return f"<{type(self).__name__} {self.problem.formula_text!r} {self.family!r} by {fit}, {self.nobs} obs>"
+        return (
+            f"<{type(self).__name__} {self.problem.formula_text!r} {self.family!r} by {fit}, {self.nobs} obs>"
+        )
 
 
 def at_boundary_theta(objective: LaplaceObjective, theta: np.ndarray, tol: float) -> bool:
