@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,17 +31,16 @@ from bench_lmer import (
     NotAvailable,
     Target,
     add_common_arguments,
-    end_run,
-    last_json,
     load_bundled,
+    measure_tools,
     peak,
     print_columns,
-    python_version_of,
+    print_not_available,
     ratio,
+    run_cases,
     run_r,
-    run_subprocess,
+    run_worker_process,
     seconds,
-    start_run,
     time_fit,
 )
 
@@ -206,32 +204,21 @@ def bench_lme4(case_name: str, timeout: float) -> dict:
     return run_r(R_SCRIPT, case.data(), arguments, timeout)
 
 
-def bench_python(tool: str, case_name: str, timeout: float) -> dict:
-    if tool != "ours":
-        try:
-            python_version_of(tool)
-        except ImportError:
-            raise NotAvailable(f"{tool} not installed") from None
-    return last_json(run_subprocess([sys.executable, str(SCRIPT), "--worker", tool, case_name], timeout))
-
-
 REFERENCES = ["lme4", "mixedlm"]
+
+
+def run_tool(tool: str, case_name: str, skip_r: bool, timeout: float) -> dict:
+    if tool != "lme4":
+        return run_worker_process(SCRIPT, tool, case_name, timeout)
+    if skip_r:
+        raise NotAvailable("skipped (--skip-r)")
+    return bench_lme4(case_name, timeout)
 
 
 def measure(case_name: str, skip_r: bool, timeout: float) -> dict[str, dict | str]:
     """Results by tool for one case: a result dict, or why there is none."""
-    results: dict[str, dict | str] = {}
-    for tool in ["ours", *REFERENCES]:
-        try:
-            if tool == "lme4" and skip_r:
-                raise NotAvailable("skipped (--skip-r)")
-            results[tool] = (
-                bench_lme4(case_name, timeout) if tool == "lme4" else bench_python(tool, case_name, timeout)
-            )
-        except NotAvailable as exc:
-            results[tool] = str(exc)
-        print(f"  {case_name:<13} {tool:<8} {describe(results[tool])}", file=sys.stderr, flush=True)
-    return results
+    tools = ["ours", *REFERENCES]
+    return measure_tools(case_name, tools, lambda tool: run_tool(tool, case_name, skip_r, timeout), describe)
 
 
 def describe(result: dict | str) -> str:
@@ -259,13 +246,7 @@ def print_table(all_results: dict[str, dict[str, dict | str]]) -> None:
         target = CASES[case_name].target
         rows.append([*row, target.describe(), target.check(results)])
     print_columns(header, rows, left={0, len(header) - 2, len(header) - 1})
-    notes = [
-        f"{case_name} {tool}: {result}"
-        for case_name, results in all_results.items()
-        for tool, result in results.items()
-        if isinstance(result, str)
-    ]
-    print("\n".join(["", "Not available:", *notes]) if notes else "")
+    print_not_available(all_results)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -276,13 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         print(json.dumps(run_worker(*args.worker)))
         return
-    started = start_run(args.blas_threads)
-    all_results = {
-        name: measure(name, args.skip_r, args.timeout) for name in ([args.only] if args.only else CASES)
-    }
-    print()
-    print_table(all_results)
-    end_run(started)
+    run_cases(list(CASES), args, measure, print_table)
 
 
 if __name__ == "__main__":

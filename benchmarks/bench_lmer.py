@@ -267,15 +267,20 @@ def last_json(stdout: str) -> dict:
 
 
 def bench_python(tool: str, case_name: str, timeout: float) -> dict:
+    case = CASES[case_name]
+    if tool == "statsmodels" and isinstance(case.statsmodels, str):
+        raise NotAvailable(f"cannot express the model: {case.statsmodels}")
+    return run_worker_process(SCRIPT, tool, case_name, timeout)
+
+
+def run_worker_process(script: Path, tool: str, case_name: str, timeout: float) -> dict:
+    """The result of ``script --worker TOOL CASE`` in a fresh process (a reference must be installed)."""
     if tool != "ours":
         try:
             python_version_of(tool)
         except ImportError:
             raise NotAvailable(f"{tool} not installed") from None
-    case = CASES[case_name]
-    if tool == "statsmodels" and isinstance(case.statsmodels, str):
-        raise NotAvailable(f"cannot express the model: {case.statsmodels}")
-    return last_json(run_subprocess([sys.executable, str(SCRIPT), "--worker", tool, case_name], timeout))
+    return last_json(run_subprocess([sys.executable, str(script), "--worker", tool, case_name], timeout))
 
 
 #: R code that reads the data written by write_for_r from the directory ``dir`` into ``d``
@@ -370,10 +375,18 @@ def run_tool(tool: str, case_name: str, skip_r: bool, timeout: float) -> dict:
 
 def measure(case_name: str, skip_r: bool, timeout: float) -> dict[str, dict | str]:
     """Results by tool for one case: a result dict, or why there is none."""
+    tools = ["ours", *REFERENCES]
+    return measure_tools(case_name, tools, lambda tool: run_tool(tool, case_name, skip_r, timeout), describe)
+
+
+def measure_tools(
+    case_name: str, tools: list[str], run: Callable[[str], dict], describe: Callable[[dict | str], str]
+) -> dict[str, dict | str]:
+    """``run(tool)`` for each tool, or why there is no result; a progress line per tool on stderr."""
     results: dict[str, dict | str] = {}
-    for tool in ["ours", *REFERENCES]:
+    for tool in tools:
         try:
-            results[tool] = run_tool(tool, case_name, skip_r, timeout)
+            results[tool] = run(tool)
         except NotAvailable as exc:
             results[tool] = str(exc)
         print(f"  {case_name:<13} {tool:<12} {describe(results[tool])}", file=sys.stderr, flush=True)
@@ -497,6 +510,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         print(json.dumps(run_worker(*args.worker)))
         return
+    run_cases(names, args, measure, print_table)
+
+
+def run_cases(
+    names: list[str],
+    args: argparse.Namespace,
+    measure: Callable[[str, bool, float], dict[str, dict | str]],
+    print_table: Callable[[dict[str, dict[str, dict | str]]], None],
+) -> None:
+    """Measure every case (or ``--only`` one) and print the table between the run's first and last lines."""
     started = start_run(args.blas_threads)
     all_results = {
         name: measure(name, args.skip_r, args.timeout) for name in ([args.only] if args.only else names)
