@@ -63,9 +63,10 @@ class Link:
     def linkinv(self, eta: np.ndarray) -> np.ndarray:
         name = self.name
         if name == "logit":
-            clamped = np.clip(eta, -_LOGIT_LIMIT, _LOGIT_LIMIT)
-            mu = special.expit(clamped)
-            return np.where(eta < -_LOGIT_LIMIT, EPS, np.where(eta > _LOGIT_LIMIT, 1.0 - EPS, mu))
+            mu = special.expit(eta)
+            if np.abs(eta).max(initial=0.0) > _LOGIT_LIMIT:
+                mu = np.where(eta < -_LOGIT_LIMIT, EPS, np.where(eta > _LOGIT_LIMIT, 1.0 - EPS, mu))
+            return mu
         if name == "probit":
             return stats.norm.cdf(np.clip(eta, -_PROBIT_LIMIT, _PROBIT_LIMIT))
         if name == "cloglog":
@@ -115,9 +116,9 @@ LINKS = ("logit", "probit", "cloglog", "log", "sqrt", "inverse", "identity", "1/
 
 
 def _y_log_y(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """``y log(y / mu)``, 0 where y is 0 (R's C_binomial_dev_resids)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / mu), 0.0)
+    """``y log(y / mu)``, 0 where y is 0 (R's C_binomial_dev_resids); mu > 0 (a ufunc of plain logs is
+    ~15 times faster than scipy's xlogy)."""
+    return y * np.log(np.where(y > 0, y, mu) / mu)
 
 
 class Family:
@@ -182,7 +183,11 @@ class Binomial(Family):
     def aic(self, y, trials, mu, weights, deviance):
         m = trials if np.any(trials > 1) else weights
         factor = np.where(m > 0, weights / np.where(m > 0, m, 1.0), 0.0)
-        logp = stats.binom.logpmf(np.round(m * y), np.round(m), mu)
+        size, successes = np.round(m), np.round(m * y)
+        # dbinom's log: log C(size, successes) + successes log mu + failures log(1 - mu)
+        logp = successes * np.log(mu) + (size - successes) * np.log1p(-mu)  # 0 < mu < 1
+        if np.any(size > 1):
+            logp += special.gammaln(size + 1) - special.gammaln(successes + 1) - special.gammaln(size - successes + 1)
         return float(-2.0 * np.sum(factor * logp))
 
     def mustart(self, y, weights):
@@ -216,7 +221,8 @@ class Poisson(Family):
         return 2.0 * weights * np.where(y > 0, _y_log_y(y, mu) - (y - mu), mu)
 
     def aic(self, y, trials, mu, weights, deviance):
-        return float(-2.0 * np.sum(stats.poisson.logpmf(y, mu) * weights))
+        logp = y * np.log(mu) - mu - special.gammaln(y + 1.0)  # dpois's log (mu > 0)
+        return float(-2.0 * np.sum(logp * weights))
 
     def mustart(self, y, weights):
         return y + 0.1
