@@ -21,27 +21,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from formulaic.parser.types import Factor
 
-from ...data.design import Design
+from ...data.design import Design, DesignTerm
 from ...data.tables import check_finite, complete_rows
 from ...data.terms import grouping_factor
 from ...errors import FormulaError, check_names
 from ...formula.parse import Rhs, parse_formula
 
-__all__ = ["AnovaDesign", "AnovaTerm", "build_design"]
-
-
-@dataclass(frozen=True)
-class AnovaTerm:
-    """One source of variation: R's term label, its variables (and formulaic's factors of them), its
-    coded columns in X, fixed or random."""
-
-    label: str
-    variables: tuple[str, ...]
-    factors: tuple[Factor, ...]
-    columns: np.ndarray  # indices into X
-    random: bool
+__all__ = ["AnovaDesign", "build_design"]
 
 
 @dataclass
@@ -56,7 +43,8 @@ class AnovaDesign:
     formula: str
     response: str
     data: pd.DataFrame  # the rows used, random-term variables as categories
-    terms: list[AnovaTerm]
+    terms: list[DesignTerm]  # the sources of variation: R's labels, variables, coded columns in X
+    random_labels: frozenset[str]  # the random ones
     column_names: list[str]
     gram: np.ndarray  # X'X
     xty: np.ndarray  # X'y
@@ -78,13 +66,16 @@ class AnovaDesign:
         """Every classification term has its observed level combinations equally often."""
         return all(np.ptp(counts) == 0 for counts in self.cell_counts if counts is not None)
 
-    @property
-    def random_terms(self) -> list[AnovaTerm]:
-        return [t for t in self.terms if t.random]
+    def is_random(self, term: DesignTerm) -> bool:
+        return term.label in self.random_labels
 
     @property
-    def fixed_terms(self) -> list[AnovaTerm]:
-        return [t for t in self.terms if not t.random]
+    def random_terms(self) -> list[DesignTerm]:
+        return [t for t in self.terms if self.is_random(t)]
+
+    @property
+    def fixed_terms(self) -> list[DesignTerm]:
+        return [t for t in self.terms if not self.is_random(t)]
 
 
 def _term_variables(name: str) -> frozenset[str]:
@@ -119,7 +110,7 @@ def _is_factor(frame: pd.DataFrame, variable: str) -> bool:
 
 
 def _cell_columns(
-    frame: pd.DataFrame, term: AnovaTerm, functions: Mapping[str, Callable]
+    frame: pd.DataFrame, term: DesignTerm, functions: Mapping[str, Callable]
 ) -> tuple[sp.csr_matrix, bool]:
     """F for a term: indicators of the observed combinations of its factors times its numeric part;
     and whether the term is made of factors only."""
@@ -202,8 +193,10 @@ def build_design(
         raise FormulaError(f"cannot match the columns of {formula!r} to its terms")
 
     terms = [
-        AnovaTerm(label, v, factors, np.arange(s.start, s.stop), label in random_labels)
-        for label, v, factors, s in zip(labels, variables, parsed.fixed.terms, slices)
+        DesignTerm(
+            label, v, frozenset(x for x in v if not _is_factor(frame, x)), tuple(range(s.start, s.stop)), f
+        )
+        for label, v, f, s in zip(labels, variables, parsed.fixed.terms, slices)
     ]
     cells = [_cell_columns(frame, term, rows.functions) for term in terms]
     mean = float(np.mean(y))
@@ -214,6 +207,7 @@ def build_design(
         response=parsed.response,
         data=frame,
         terms=terms,
+        random_labels=frozenset(random_labels),
         column_names=design.column_names,
         gram=(xt @ x).toarray(),
         xty=xt @ centred,

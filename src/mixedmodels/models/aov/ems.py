@@ -139,7 +139,7 @@ def _type3(design: AnovaDesign, factor: np.ndarray):
     b = g @ design.xty
     ss, df, traces = [], [], []
     for term in design.terms:
-        s = term.columns
+        s = np.asarray(term.columns)
         chol = cho_factor(g[np.ix_(s, s)], lower=True)
         ss.append(float(b[s] @ cho_solve(chol, b[s])))
         df.append(len(s))
@@ -171,11 +171,11 @@ def source_table(design: AnovaDesign, ss_type: int) -> SourceTable:
     df.append(design.nobs - len(kept))
     df = np.asarray(df, dtype=float)
 
-    random = [k for k, t in enumerate(design.terms) if t.random]
+    random = [k for k, t in enumerate(design.terms) if design.is_random(t)]
     with np.errstate(divide="ignore", invalid="ignore"):
         coefficients = np.column_stack([traces[:, random] / df[:, None], np.ones(len(df))])
-    fixed_names = [t.label for t in design.terms if not t.random]
-    fixed_index = [k for k, t in enumerate(design.terms) if not t.random]
+    fixed_names = [t.label for t in design.fixed_terms]
+    fixed_index = [k for k, t in enumerate(design.terms) if not design.is_random(t)]
     fixed = [tuple(name for name, k in zip(fixed_names, fixed_index) if row[k] > 0) for row in traces]
     return SourceTable(
         ss_type=ss_type,

@@ -210,7 +210,7 @@ class AovResult:
     def one_way(self, alpha: float | None = None) -> OneWayRandom:
         """The one-way random model's estimates and intervals (balanced ``y ~ group`` with group random)."""
         terms = self.design.terms
-        if len(terms) != 1 or not terms[0].random:
+        if len(terms) != 1 or not self.design.is_random(terms[0]):
             raise ValueError("one_way() needs a one-way random model: 'y ~ group' with random=['group']")
         if not self.balanced:
             raise ValueError(
@@ -275,7 +275,7 @@ class AovResult:
     @property
     def _is_one_way(self) -> bool:
         terms = self.design.terms
-        return len(terms) == 1 and terms[0].random and self.balanced
+        return len(terms) == 1 and self.design.is_random(terms[0]) and self.balanced
 
 
 class AovReport:
