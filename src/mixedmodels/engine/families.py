@@ -187,7 +187,11 @@ class Binomial(Family):
         # dbinom's log: log C(size, successes) + successes log mu + failures log(1 - mu)
         logp = successes * np.log(mu) + (size - successes) * np.log1p(-mu)  # 0 < mu < 1
         if np.any(size > 1):
-            logp += special.gammaln(size + 1) - special.gammaln(successes + 1) - special.gammaln(size - successes + 1)
+            logp += (
+                special.gammaln(size + 1)
+                - special.gammaln(successes + 1)
+                - special.gammaln(size - successes + 1)
+            )
         return float(-2.0 * np.sum(factor * logp))
 
     def mustart(self, y, weights):

@@ -207,7 +207,7 @@ def fit(
         if nAGQ == 0:
             return GeneralizedLinearMixedModel(problem, stage0.x, None, 0, control, stage0)
         result = _laplace_stage(objective, stage0, control)
-    k = objective.n_theta
+    k = objective.n_params
     return GeneralizedLinearMixedModel(problem, result.x[:k], result.x[k:], 1, control, result)
 
 
