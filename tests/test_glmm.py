@@ -270,3 +270,19 @@ def test_poisson_non_integer_counts_warn():
     cbpp = _data("cbpp").assign(rate=lambda d: d["incidence"] + 0.5)
     with pytest.warns(UserWarning, match="non-integer counts"):
         mm.glmer("rate ~ period + (1 | herd)", cbpp, family="poisson", nAGQ=0)
+
+
+def test_complete_separation_is_named():
+    data = pd.DataFrame(
+        {"x": np.r_[np.zeros(50), np.ones(50)], "g": pd.Categorical(np.tile(np.arange(10), 10))}
+    )
+    data["y"] = data["x"]
+    with pytest.raises(mm.FitError, match="complete separation"):
+        mm.glmer("y ~ x + (1 | g)", data, family="binomial")
+
+
+def test_inverse_gaussian_and_gaussian_families_fit():
+    data = _data("gamma_sim")
+    for family in (mm.families.InverseGaussian(link="log"), mm.families.Gaussian(link="log")):
+        model = mm.glmer("y ~ x + (1 | g)", data, family=family)
+        assert np.isfinite(model.loglik) and model.sigma > 0 and model.df_loglik == 4

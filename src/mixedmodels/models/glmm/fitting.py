@@ -21,11 +21,11 @@ from ...data.frame import ModelFrame, build_frame
 from ...data.tables import numeric_vector, to_pandas
 from ...engine.covariance import CovarianceStructure, covariance_for
 from ...engine.families import Binomial, Family, family_for
-from ...engine.laplace import LaplaceObjective
+from ...engine.laplace import CONVERGENCE, LaplaceObjective
 from ...engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
-from ...engine.pirls import GlmRows, Pirls
+from ...engine.pirls import GlmRows, Pirls, PirlsError
 from ...engine.threads import limited_threads
-from ...errors import FormulaError, check_instance
+from ...errors import FitError, FormulaError, check_choice, check_instance
 from ...formula.parse import ParsedFormula, parse_formula
 from .results import GeneralizedLinearMixedModel
 
@@ -53,8 +53,12 @@ def glmer(
     with the number of trials as ``weights``.  ``weights`` and ``offset`` are column names or arrays;
     ``offset(...)`` terms in the formula add to the offset.  ``nAGQ=1`` is the Laplace approximation,
     ``nAGQ=0`` optimizes theta only, the fixed effects found by PIRLS (faster, slightly less exact).
+    ``pirls_convergence``: ``"lme4"`` evaluates the Laplace deviance as lme4 does (its PIRLS stopping
+    rule, so estimates agree with lme4's to ~1e-7), ``"exact"`` with PIRLS fully converged (the exact
+    Laplace approximation, as MixedModels.jl; optima differ from lme4's by up to ~1e-4 relative).
     """
     family = family_for(family)
+    pirls_convergence = check_choice("pirls_convergence", pirls_convergence, CONVERGENCE)
     if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or nAGQ < 0:
         raise ValueError(f"nAGQ must be 0 or 1, got {nAGQ!r}")
     if nAGQ > 1:
@@ -201,14 +205,33 @@ def fit(
     # the nAGQ = 0 optimum is the start of the Laplace stage and its linear predictor lme4's lp0: found as
     # precisely as a final one (lp0 shapes lme4's Laplace deviance at the 1e-6 level), without its warnings
     first = control if nAGQ == 0 else replace(control, check_convergence=False)
-    with limited_threads():
-        objective.restart_here(objective.initial)
-        stage0 = minimize_bobyqa(objective.fast, objective.initial, objective.lower_bounds, first)
-        if nAGQ == 0:
-            return GeneralizedLinearMixedModel(problem, stage0.x, None, 0, control, stage0)
-        result = _laplace_stage(objective, stage0, control)
-    k = objective.n_params
-    return GeneralizedLinearMixedModel(problem, result.x[:k], result.x[k:], 1, control, result)
+    try:
+        with limited_threads():
+            objective.restart_here(objective.initial)
+            stage0 = minimize_bobyqa(objective.fast, objective.initial, objective.lower_bounds, first)
+            if nAGQ == 0:
+                return GeneralizedLinearMixedModel(problem, stage0.x, None, 0, control, stage0)
+            result = _laplace_stage(objective, stage0, control)
+            k = objective.n_params
+            return GeneralizedLinearMixedModel(problem, result.x[:k], result.x[k:], 1, control, result)
+    except PirlsError as error:
+        raise FitError(f"the model cannot be fitted: {error}{_failure_hint(problem.family, error)}") from None
+
+
+def _failure_hint(family: Family, error: PirlsError) -> str:
+    """Why PIRLS may have failed, from the means it reached: fitted probabilities of 0 or 1 (complete
+    separation) or counts fitted as 0 (e.g. a group whose responses are all 0)."""
+    if error.mus is None:
+        return ""
+    mu = np.concatenate(error.mus)
+    if isinstance(family, Binomial) and (error.singular or np.any((mu < 1e-10) | (mu > 1 - 1e-10))):
+        return (
+            "; a predictor (or a group) may separate the outcomes completely (complete separation), "
+            "so that some coefficient is infinite and fitted probabilities tend to 0 or 1"
+        )
+    if family.name == "poisson" and np.any(mu < 1e-10):
+        return "; fitted means reached 0: a group or a level of a factor has only zero counts"
+    return ""
 
 
 def _laplace_stage(objective: LaplaceObjective, stage0: OptimizationResult, control) -> OptimizationResult:
