@@ -55,6 +55,17 @@ class GlmRows:
     offset: np.ndarray
     blocks: list[ReBlock]
 
+    def rows(self, index: slice | np.ndarray) -> GlmRows:
+        """The chunk of the rows ``index`` selects (every level of every term kept)."""
+        return GlmRows(
+            self.x[index],
+            self.y[index],
+            self.prior_weights[index],
+            self.trials[index],
+            self.offset[index],
+            [block.rows(index) for block in self.blocks],
+        )
+
     def linear_predictor(self, beta: np.ndarray, effects: Sequence[np.ndarray]) -> np.ndarray:
         """``offset + X beta + sum_k Z_k b_k`` for random effects ``b_k`` laid out (nlevels, p)."""
         eta = self.offset + self.x @ beta if len(beta) else self.offset.copy()
