@@ -13,6 +13,7 @@ starting values (``mustart``) and R's ``validmu``.  The formulas are R's (``stat
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -217,9 +218,7 @@ class Binomial(Family):
             )
         successes = weights * y
         if np.any(np.abs(successes - np.round(successes)) > 1e-3):
-            import warnings
-
-            warnings.warn("non-integer #successes in a binomial glm!", UserWarning, stacklevel=4)
+            warnings.warn("non-integer #successes in a binomial glm!", UserWarning, stacklevel=5)
 
 
 class Poisson(Family):
@@ -249,13 +248,11 @@ class Poisson(Family):
                 f"negative values not allowed for the 'Poisson' family ({int(np.sum(y < 0))} are)"
             )
         if np.any(np.abs(y - np.round(y)) > 1e-7):
-            import warnings
-
             warnings.warn(
                 f"non-integer counts in a Poisson response ({int(np.sum(np.abs(y - np.round(y)) > 1e-7))} "
                 "values): the likelihood is not that of counts",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
 
 
