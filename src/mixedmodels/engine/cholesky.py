@@ -117,11 +117,21 @@ def block_diagonal(blocks: np.ndarray) -> sp.bsr_matrix:
     )
 
 
-def _canonical_csc(matrix: sp.spmatrix) -> sp.csc_matrix:
-    """``matrix`` in CSC form with sorted row indices and no duplicates (a fixed order of its values)."""
-    matrix = sp.csc_matrix(matrix)
-    matrix.sum_duplicates()
-    return matrix
+def _canonical_csc(matrix: sp.spmatrix) -> tuple[sp.csc_matrix, np.ndarray | None]:
+    """``matrix`` in CSC form with sorted row indices and no duplicates, and where its values come from
+    in ``matrix.data`` (None unless ``matrix`` is a canonical CSR matrix, whose values then refill it)."""
+    if not (sp.isspmatrix_csr(matrix) and matrix.has_canonical_format):
+        matrix = sp.csc_matrix(matrix)
+        matrix.sum_duplicates()
+        return matrix, None
+    numbered = sp.csr_matrix(
+        (np.arange(1, matrix.nnz + 1, dtype=float), matrix.indices, matrix.indptr), matrix.shape
+    )
+    numbered = numbered.tocsc()
+    numbered.sum_duplicates()
+    origin = numbered.data.astype(np.int64) - 1
+    numbered.data = matrix.data[origin]
+    return numbered, origin
 
 
 class ProductPlan:
@@ -143,23 +153,26 @@ class ProductPlan:
         sources: tuple[np.ndarray, np.ndarray] | None = None,
     ):
         self.linear_map, self.positions, self.shape = linear_map, positions, shape
-        self.sources = sources  # per entry of linear_map.data: its factors' positions in A's and B's data
+        # per entry of linear_map.data: its factors' positions in the data of the canonical CSR A and B
+        # it was built from (None: they were not canonical CSR matrices)
+        self.sources = sources
 
-    def with_values(self, a: sp.spmatrix, b: sp.spmatrix) -> ProductPlan:
-        """The plan for matrices of the same sparsity pattern as the ones it was built from (e.g. the
-        cross-products of the same rows under other weights: a GLMM's PIRLS): only the values change."""
-        a_data = _canonical_csc(a).data
-        b_data = a_data if b is a else _canonical_csc(b).data
+    def with_values(self, a: sp.csr_matrix, b: sp.csr_matrix) -> ProductPlan | None:
+        """The plan for canonical CSR matrices of the same sparsity pattern as the ones it was built from
+        (the cross-products of the same rows under other weights: a GLMM's PIRLS), only the values
+        changed; None if the plan was not built from such matrices."""
+        if self.sources is None:
+            return None
         a_index, b_index = self.sources
         linear_map = self.linear_map.copy()
-        linear_map.data = a_data[a_index] * b_data[b_index]
+        linear_map.data = a.data[a_index] * b.data[b_index]
         return ProductPlan(linear_map, self.positions, self.shape, self.sources)
 
     @classmethod
     def build(cls, a: sp.spmatrix, b: sp.spmatrix, p: int, lower: bool, max_entries: int = 30_000_000):
         same = a is b
-        a = _canonical_csc(a)
-        b = a if same else _canonical_csc(b)
+        a, a_origin = _canonical_csc(a)
+        b, b_origin = (a, a_origin) if same else _canonical_csc(b)
         a_col = np.repeat(np.arange(a.shape[1]), np.diff(a.indptr))
         b_col = np.repeat(np.arange(b.shape[1]), np.diff(b.indptr))
         nlevels = a.shape[1] // p
@@ -196,8 +209,9 @@ class ProductPlan:
             shape=(len(positions), nlevels * p * p),
         )
         order = linear_map.data.astype(np.int64) - 1
-        sources = (left[order], right[order])
-        linear_map.data = a.data[sources[0]] * b.data[sources[1]]
+        left, right = left[order], right[order]
+        linear_map.data = a.data[left] * b.data[right]
+        sources = None if a_origin is None or b_origin is None else (a_origin[left], b_origin[right])
         return cls(linear_map, positions, (a.shape[0], b.shape[0]), sources)
 
     def subtract_from(self, dense: np.ndarray, middle: np.ndarray) -> None:
@@ -233,11 +247,13 @@ class BlockedCholesky:
         self._plans = {}
         self._first_columns: dict[int, Block] = {}
         if like is not None:
-            self._plans = {
+            plans = {
                 (i, j): plan.with_values(cross.off[i, 0], cross.off[j, 0])
                 for (i, j), plan in like._plans.items()
             }
-            return
+            if all(plan is not None for plan in plans.values()):
+                self._plans = plans
+                return
         for i in range(1, self.nterms):
             for j in range(1, i + 1):
                 # only the lower triangle is needed on the diagonal, unless block scaling mixes the two
@@ -406,7 +422,12 @@ class BlockedCholesky:
         """L_i0 = Lambda_i' A_i0 Lambda_0 L_00^{-T} (sparse for random-effects rows, dense for [X y])."""
         if i == self.nterms:
             return self._divide_by_diag0(self._scale_right(0, self.cross.xyz[0]))
-        return self._divide_by_diag0(self._scale_right(0, self._scale_left(i, self.cross.off[i, 0])))
+        off = self.cross.off[i, 0]
+        if self.ncols[0] == 1 and self.ncols[i] == 1 and sp.isspmatrix_csr(off):
+            # scalar terms: each stored value scaled by T_i T_0 / L_00[column], without sparse products
+            factor = self.lambdas[i][0, 0] * self.lambdas[0][0, 0] * self.diag0_inv[:, 0, 0]
+            return sp.csr_matrix((off.data * factor[off.indices], off.indices, off.indptr), shape=off.shape)
+        return self._divide_by_diag0(self._scale_right(0, self._scale_left(i, off)))
 
     # -- quantities for the objective -----------------------------------------------------------------
     def logdet_random(self) -> float:

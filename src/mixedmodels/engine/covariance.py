@@ -13,6 +13,7 @@ by ``x / sqrt(1 + x^2)`` into (-1, 1), so no upper bounds are needed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
@@ -25,6 +26,7 @@ __all__ = [
     "AutoRegressive",
     "Toeplitz",
     "STRUCTURES",
+    "ThetaLayout",
     "covariance_for",
 ]
 
@@ -245,3 +247,32 @@ def covariance_for(structure: str, size: int) -> CovarianceStructure:
     Parameterizations hold no state, so one object per (structure, size) serves every model.
     """
     return STRUCTURES[structure](size)
+
+
+class ThetaLayout:
+    """The covariance parameters of several random-effects terms in one vector theta (lme4's order: term
+    by term), with their bounds, lme4's start and the terms' relative factors; what the objectives of
+    every family share."""
+
+    def __init__(self, covariances: Sequence[CovarianceStructure]):
+        self.covariances = list(covariances)
+        sizes = [c.n_params for c in self.covariances]
+        self.slices = [slice(a, b) for a, b in zip(np.cumsum([0] + sizes[:-1]), np.cumsum(sizes))]
+        self._parts = list(zip(self.covariances, self.slices))
+
+    @property
+    def n_params(self) -> int:
+        return sum(c.n_params for c in self.covariances)
+
+    @property
+    def lower_bounds(self) -> np.ndarray:
+        return np.concatenate([c.lower_bounds for c in self.covariances])
+
+    @property
+    def initial(self) -> np.ndarray:
+        """lme4's start: T = I."""
+        return np.concatenate([c.initial for c in self.covariances])
+
+    def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Per-term relative covariance factors T_k (Lambda's blocks) for the whole parameter vector."""
+        return [c.lambda_(theta[s]) for c, s in self._parts]

@@ -43,7 +43,7 @@ from functools import cached_property
 import numpy as np
 
 from .cholesky import BlockedCholesky
-from .covariance import CovarianceStructure
+from .covariance import CovarianceStructure, ThetaLayout
 from .start import parameter_scale, start_and_step
 
 __all__ = [
@@ -152,29 +152,14 @@ def objective_from_chol(chol: BlockedCholesky, reml: bool, response_units: bool 
     return float(value)
 
 
-class ProfiledObjective:
+class ProfiledObjective(ThetaLayout):
     """theta -> profiled deviance (ML) or REML criterion, for an optimizer to minimize."""
 
     def __init__(self, chol: BlockedCholesky, covariances: Sequence[CovarianceStructure], reml: bool):
+        super().__init__(covariances)
         self.chol = chol
-        self.covariances = list(covariances)
         self.reml = reml
-        sizes = [c.n_params for c in self.covariances]
-        self.slices = [slice(a, b) for a, b in zip(np.cumsum([0] + sizes[:-1]), np.cumsum(sizes))]
-        self._parts = list(zip(self.covariances, self.slices))
         self.theta: np.ndarray | None = None  # where chol is
-
-    @property
-    def n_params(self) -> int:
-        return sum(c.n_params for c in self.covariances)
-
-    @property
-    def lower_bounds(self) -> np.ndarray:
-        return np.concatenate([c.lower_bounds for c in self.covariances])
-
-    @property
-    def initial(self) -> np.ndarray:
-        return np.concatenate([c.initial for c in self.covariances])
 
     def start(self) -> tuple[np.ndarray, np.ndarray]:
         """Moment-based starting parameters and BOBYQA's initial step (see :func:`.start.start_and_step`)."""
@@ -184,10 +169,6 @@ class ProfiledObjective:
     def parameter_scale(self) -> np.ndarray:
         """The natural unit of each parameter (see :func:`.start.parameter_scale`)."""
         return parameter_scale(self.covariances, self.chol.cross)
-
-    def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
-        """Per-term relative covariance factors T_k (Lambda's blocks) for the whole parameter vector."""
-        return [c.lambda_(theta[s]) for c, s in self._parts]
 
     def update(self, theta: np.ndarray) -> bool:
         """Refactor L at theta (kept as ``self.theta``); False when it is not positive definite there."""

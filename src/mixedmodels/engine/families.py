@@ -13,6 +13,7 @@ starting values (``mustart``) and R's ``validmu``.  The formulas are R's (``stat
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,9 +64,10 @@ class Link:
     def linkinv(self, eta: np.ndarray) -> np.ndarray:
         name = self.name
         if name == "logit":
-            clamped = np.clip(eta, -_LOGIT_LIMIT, _LOGIT_LIMIT)
-            mu = special.expit(clamped)
-            return np.where(eta < -_LOGIT_LIMIT, EPS, np.where(eta > _LOGIT_LIMIT, 1.0 - EPS, mu))
+            mu = special.expit(eta)
+            if np.abs(eta).max(initial=0.0) > _LOGIT_LIMIT:
+                mu = np.where(eta < -_LOGIT_LIMIT, EPS, np.where(eta > _LOGIT_LIMIT, 1.0 - EPS, mu))
+            return mu
         if name == "probit":
             return stats.norm.cdf(np.clip(eta, -_PROBIT_LIMIT, _PROBIT_LIMIT))
         if name == "cloglog":
@@ -115,9 +117,14 @@ LINKS = ("logit", "probit", "cloglog", "log", "sqrt", "inverse", "identity", "1/
 
 
 def _y_log_y(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """``y log(y / mu)``, 0 where y is 0 (R's C_binomial_dev_resids)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / mu), 0.0)
+    """``y log(y / mu)``, 0 where y is 0 (R's C_binomial_dev_resids); mu > 0 (a ufunc of plain logs is
+    ~15 times faster than scipy's xlogy)."""
+    return y * np.log(np.where(y > 0, y, mu) / mu)
+
+
+def _binary(y: np.ndarray) -> bool:
+    """Whether every response is 0 or 1."""
+    return not np.any((y > 0) & (y < 1))
 
 
 class Family:
@@ -177,12 +184,24 @@ class Binomial(Family):
         return mu * (1.0 - mu)
 
     def deviance_residuals(self, y, mu, weights):
+        if _binary(y):  # -2 w log P(y): one logarithm instead of two
+            return -2.0 * weights * np.log(np.where(y > 0, mu, 1.0 - mu))
         return 2.0 * weights * (_y_log_y(y, mu) + _y_log_y(1.0 - y, 1.0 - mu))
 
     def aic(self, y, trials, mu, weights, deviance):
+        if np.all(weights == 1.0) and np.all(trials == 1.0) and _binary(y):
+            return float(deviance)  # 0/1 rows: the deviance is -2 log L
         m = trials if np.any(trials > 1) else weights
         factor = np.where(m > 0, weights / np.where(m > 0, m, 1.0), 0.0)
-        logp = stats.binom.logpmf(np.round(m * y), np.round(m), mu)
+        size, successes = np.round(m), np.round(m * y)
+        # dbinom's log: log C(size, successes) + successes log mu + failures log(1 - mu)
+        logp = successes * np.log(mu) + (size - successes) * np.log1p(-mu)  # 0 < mu < 1
+        if np.any(size > 1):
+            logp += (
+                special.gammaln(size + 1)
+                - special.gammaln(successes + 1)
+                - special.gammaln(size - successes + 1)
+            )
         return float(-2.0 * np.sum(factor * logp))
 
     def mustart(self, y, weights):
@@ -199,9 +218,7 @@ class Binomial(Family):
             )
         successes = weights * y
         if np.any(np.abs(successes - np.round(successes)) > 1e-3):
-            import warnings
-
-            warnings.warn("non-integer #successes in a binomial glm!", UserWarning, stacklevel=4)
+            warnings.warn("non-integer #successes in a binomial glm!", UserWarning, stacklevel=5)
 
 
 class Poisson(Family):
@@ -216,7 +233,8 @@ class Poisson(Family):
         return 2.0 * weights * np.where(y > 0, _y_log_y(y, mu) - (y - mu), mu)
 
     def aic(self, y, trials, mu, weights, deviance):
-        return float(-2.0 * np.sum(stats.poisson.logpmf(y, mu) * weights))
+        logp = y * np.log(mu) - mu - special.gammaln(y + 1.0)  # dpois's log (mu > 0)
+        return float(-2.0 * np.sum(logp * weights))
 
     def mustart(self, y, weights):
         return y + 0.1
@@ -230,13 +248,11 @@ class Poisson(Family):
                 f"negative values not allowed for the 'Poisson' family ({int(np.sum(y < 0))} are)"
             )
         if np.any(np.abs(y - np.round(y)) > 1e-7):
-            import warnings
-
             warnings.warn(
                 f"non-integer counts in a Poisson response ({int(np.sum(np.abs(y - np.round(y)) > 1e-7))} "
                 "values): the likelihood is not that of counts",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
 
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .covariance import CovarianceStructure
+from .covariance import CovarianceStructure, ThetaLayout
 from .deviance import laplace_deviance
 from .pirls import Pirls, PirlsError, PirlsFit
 
@@ -30,36 +30,16 @@ CONVERGENCE = ("lme4", "exact")
 LME4_TOL_PWRSS = 1e-7  # glmerControl's tolPwrss
 
 
-class LaplaceObjective:
+class LaplaceObjective(ThetaLayout):
     """theta -> Laplace deviance with beta from PIRLS (:meth:`fast`, lme4's nAGQ = 0), and (theta, beta)
     -> Laplace deviance with u from PIRLS (:meth:`laplace`, nAGQ = 1)."""
 
     def __init__(self, pirls: Pirls, covariances: Sequence[CovarianceStructure], convergence: str = "lme4"):
+        super().__init__(covariances)
         self.pirls = pirls
         self.convergence = convergence
         self.start_etas: list[np.ndarray] | None = None  # lme4's lp0
-        self.covariances = list(covariances)
-        sizes = [c.n_params for c in self.covariances]
-        ends = np.cumsum(sizes)
-        self.slices = [slice(int(b - a), int(b)) for a, b in zip(sizes, ends)]
         self.last: PirlsFit | None = None  # the modes of the last evaluation, where the next one starts
-
-    @property
-    def n_theta(self) -> int:
-        return sum(c.n_params for c in self.covariances)
-
-    @property
-    def lower_bounds(self) -> np.ndarray:
-        return np.concatenate([c.lower_bounds for c in self.covariances])
-
-    @property
-    def initial(self) -> np.ndarray:
-        """lme4's starting theta: T = I."""
-        return np.concatenate([c.initial for c in self.covariances])
-
-    def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
-        """Per-term relative covariance factors T_k for the whole theta."""
-        return [c.lambda_(theta[s]) for c, s in zip(self.covariances, self.slices)]
 
     def modes(self, theta: np.ndarray, beta: np.ndarray | None = None) -> PirlsFit:
         """PIRLS at theta (u only at ``beta``; u and beta when None), from the last modes found."""
@@ -103,7 +83,7 @@ class LaplaceObjective:
 
     def laplace(self, parameters: np.ndarray) -> float:
         """nAGQ = 1: the Laplace deviance at (theta, beta), u from PIRLS (inf where PIRLS fails)."""
-        k = self.n_theta
+        k = self.n_params
         try:
             return self.value(self.modes(parameters[:k], parameters[k:]))
         except PirlsError:

@@ -4,7 +4,7 @@ TRUE)`` and ``coef``).
 
 A model class using :class:`RandomEffectsResults` defines ``frame``, ``lambdas`` (each term's relative
 covariance factor T_k), ``_spherical`` (the spherical random effects u per term), ``sigma``, ``chol``
-(the blocked Cholesky factor at the estimates) and ``has_residual_variance``.
+(the blocked Cholesky factor at the estimates), ``is_singular`` and ``has_residual_variance``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,13 @@ class RandomEffectsResults:
     """Variance components, conditional modes b = T u and conditional variances of a fit."""
 
     has_residual_variance = True  # VarCorr's "Residual" row (not for a binomial or Poisson GLMM)
+
+    def _fit_messages(self) -> list[str]:
+        """The model frame's messages, and lme4's note on a boundary (singular) fit."""
+        messages = list(self.frame.messages)
+        if self.is_singular:
+            messages.append("boundary (singular) fit: see help(is_singular)")
+        return messages
 
     @property
     def ngroups(self) -> dict[str, int]:

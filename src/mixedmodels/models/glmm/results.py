@@ -63,9 +63,7 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
         self._modes: PirlsFit = modes
         self._beta = modes.beta
         self._spherical = modes.u
-        self.messages = list(self.frame.messages)
-        if self.is_singular:
-            self.messages.append("boundary (singular) fit: see help(is_singular)")
+        self.messages = self._fit_messages()
 
     # -- the problem ---------------------------------------------------------------------------------------
     @property

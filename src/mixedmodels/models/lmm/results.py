@@ -60,9 +60,7 @@ class LinearMixedModel(RandomEffectsResults, FittedModel):
                 raise FitError("the covariance parameters give a singular system")
             self._criterion = objective_from_chol(self.chol, self.reml)
             self._beta, self._spherical = self.chol.solve()
-        self.messages = list(self.frame.messages)
-        if self.is_singular:
-            self.messages.append("boundary (singular) fit: see help(is_singular)")
+        self.messages = self._fit_messages()
 
     @property
     def frame(self) -> ModelFrame:
