@@ -24,6 +24,7 @@ from ...engine.families import Binomial, Family, family_for
 from ...engine.laplace import LaplaceObjective
 from ...engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
 from ...engine.pirls import GlmRows, Pirls
+from ...engine.quadrature import MAX_NODES, QuadratureObjective
 from ...engine.threads import limited_threads
 from ...errors import FormulaError, check_instance
 from ...formula.parse import ParsedFormula, parse_formula
@@ -52,16 +53,14 @@ def glmer(
     ``cbind(successes, failures)``, 0/1, logical, a factor (its first level is failure) or a proportion
     with the number of trials as ``weights``.  ``weights`` and ``offset`` are column names or arrays;
     ``offset(...)`` terms in the formula add to the offset.  ``nAGQ=1`` is the Laplace approximation,
-    ``nAGQ=0`` optimizes theta only, the fixed effects found by PIRLS (faster, slightly less exact).
+    ``nAGQ=0`` optimizes theta only, the fixed effects found by PIRLS (faster, slightly less exact);
+    ``nAGQ > 1`` (up to 100, as lme4) is adaptive Gauss-Hermite quadrature with that many nodes, for a
+    single scalar random-effects term: its logLik and AIC leave out the binomial and Poisson
+    likelihoods' constants, as lme4's do (see :mod:`mixedmodels.engine.quadrature`).
     """
     family = family_for(family)
-    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or nAGQ < 0:
-        raise ValueError(f"nAGQ must be 0 or 1, got {nAGQ!r}")
-    if nAGQ > 1:
-        raise ValueError(
-            f"nAGQ={nAGQ}: adaptive Gauss-Hermite quadrature is not available yet; use nAGQ=1 (Laplace) "
-            "or nAGQ=0"
-        )
+    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or not 0 <= nAGQ <= MAX_NODES:
+        raise ValueError(f"nAGQ must be an integer from 0 to {MAX_NODES}, got {nAGQ!r}")
     if control is not None:
         check_instance("control", control, OptimizerControl, "an OptimizerControl")
     parsed = parse_formula(formula)
@@ -192,9 +191,14 @@ def fit(
     nAGQ: int = 1,
     control: OptimizerControl | None = None,  # noqa: N803
 ) -> GeneralizedLinearMixedModel:
-    """lme4's ``optimizeGlmer``: theta by BOBYQA with beta in PIRLS, then for ``nAGQ=1`` (theta, beta)
-    by BOBYQA from there; convergence warnings as lme4's."""
+    """lme4's ``optimizeGlmer``: theta by BOBYQA with beta in PIRLS, then for ``nAGQ >= 1`` (theta, beta)
+    by BOBYQA from there, on the Laplace or (nAGQ > 1) quadrature deviance; convergence warnings as
+    lme4's."""
     control = control or OptimizerControl()
+    if nAGQ > 1:
+        laplace = problem.objective
+        quadrature = QuadratureObjective(laplace.pirls, problem.covariances, nAGQ, laplace.convergence)
+        problem = replace(problem, objective=quadrature)
     objective = problem.objective
     if control.ftol_abs is None:
         control = replace(control, ftol_abs=FTOL_PER_OBSERVATION * problem.frame.nobs)
@@ -208,7 +212,7 @@ def fit(
             return GeneralizedLinearMixedModel(problem, stage0.x, None, 0, control, stage0)
         result = _laplace_stage(objective, stage0, control)
     k = objective.n_params
-    return GeneralizedLinearMixedModel(problem, result.x[:k], result.x[k:], 1, control, result)
+    return GeneralizedLinearMixedModel(problem, result.x[:k], result.x[k:], nAGQ, control, result)
 
 
 def _laplace_stage(objective: LaplaceObjective, stage0: OptimizationResult, control) -> OptimizationResult:
