@@ -26,8 +26,9 @@ from ...engine.optimize import OptimizationResult, OptimizerControl, minimize_bo
 from ...engine.pirls import GlmRows, Pirls
 from ...engine.quadrature import MAX_NODES, QuadratureObjective
 from ...engine.threads import limited_threads
-from ...errors import FormulaError, check_instance
+from ...errors import FormulaError, check_choice, check_instance
 from ...formula.parse import ParsedFormula, parse_formula
+from .pql import PenalizedQuasiLikelihoodFit, fit_pql
 from .results import GeneralizedLinearMixedModel
 
 __all__ = ["GeneralizedMixedProblem", "assemble", "fit", "glmer"]
@@ -45,7 +46,8 @@ def glmer(
     control: OptimizerControl | None = None,
     functions: Mapping[str, Callable] | None = None,
     pirls_convergence: str = "lme4",
-) -> GeneralizedLinearMixedModel:
+    method: str | None = None,
+) -> GeneralizedLinearMixedModel | PenalizedQuasiLikelihoodFit:
     """Fit a generalized linear mixed model with an lme4 formula (lme4's ``glmer``).
 
     ``family``: ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``, ``"gaussian"`` or a
@@ -57,7 +59,11 @@ def glmer(
     ``nAGQ > 1`` (up to 100, as lme4) is adaptive Gauss-Hermite quadrature with that many nodes, for a
     single scalar random-effects term: its logLik and AIC leave out the binomial and Poisson
     likelihoods' constants, as lme4's do (see :mod:`mixedmodels.engine.quadrature`).
+    ``method="PQL"`` fits by penalized quasi-likelihood instead, as MASS's ``glmmPQL`` (see
+    :mod:`.pql`; ``nAGQ`` does not apply).
     """
+    if method is not None:
+        method = check_choice("method", method, ("PQL",))
     family = family_for(family)
     if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or not 0 <= nAGQ <= MAX_NODES:
         raise ValueError(f"nAGQ must be an integer from 0 to {MAX_NODES}, got {nAGQ!r}")
@@ -77,6 +83,8 @@ def glmer(
         other_variables=others,
         allow_n=True,
     )
+    if method == "PQL":
+        return fit_pql(frame, family, glm_rows(frame, family, failures), formula, control)
     return fit(assemble(frame, family, failures, formula, pirls_convergence), int(nAGQ), control)
 
 
