@@ -20,7 +20,7 @@ from ...data.design import formula_names
 from ...data.frame import ModelFrame, build_frame
 from ...data.tables import numeric_vector, to_pandas
 from ...engine.covariance import CovarianceStructure, covariance_for
-from ...engine.families import Binomial, Family, family_for
+from ...engine.families import Binomial, Family, NegativeBinomial, family_for
 from ...engine.laplace import LaplaceObjective
 from ...engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
 from ...engine.pirls import GlmRows, Pirls
@@ -47,12 +47,14 @@ def glmer(
 ) -> GeneralizedLinearMixedModel:
     """Fit a generalized linear mixed model with an lme4 formula (lme4's ``glmer``).
 
-    ``family``: ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``, ``"gaussian"`` or a
-    family object such as ``mm.families.Binomial(link="probit")``.  A binomial response is
-    ``cbind(successes, failures)``, 0/1, logical, a factor (its first level is failure) or a proportion
-    with the number of trials as ``weights``.  ``weights`` and ``offset`` are column names or arrays;
-    ``offset(...)`` terms in the formula add to the offset.  ``nAGQ=1`` is the Laplace approximation,
-    ``nAGQ=0`` optimizes theta only, the fixed effects found by PIRLS (faster, slightly less exact).
+    ``family``: ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``, ``"gaussian"``,
+    ``"negative_binomial"`` (its theta estimated, as :func:`glmer_nb`) or a family object such as
+    ``mm.families.Binomial(link="probit")`` or ``mm.families.NegativeBinomial(theta=2)`` (theta given).
+    A binomial response is ``cbind(successes, failures)``, 0/1, logical, a factor (its first level is
+    failure) or a proportion with the number of trials as ``weights``.  ``weights`` and ``offset`` are
+    column names or arrays; ``offset(...)`` terms in the formula add to the offset.  ``nAGQ=1`` is the
+    Laplace approximation, ``nAGQ=0`` optimizes theta only, the fixed effects found by PIRLS (faster,
+    slightly less exact).
     """
     family = family_for(family)
     if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or nAGQ < 0:
@@ -78,7 +80,12 @@ def glmer(
         other_variables=others,
         allow_n=True,
     )
-    return fit(assemble(frame, family, failures, formula, pirls_convergence), int(nAGQ), control)
+    problem = assemble(frame, family, failures, formula, pirls_convergence)
+    if isinstance(family, NegativeBinomial) and family.theta is None:
+        from .negbin import fit_negative_binomial  # it fits glmer's problem at each theta
+
+        return fit_negative_binomial(problem, int(nAGQ), control)
+    return fit(problem, int(nAGQ), control)
 
 
 def _top_level_arguments(text: str) -> list[str]:
@@ -206,18 +213,22 @@ def fit(
         stage0 = minimize_bobyqa(objective.fast, objective.initial, objective.lower_bounds, first)
         if nAGQ == 0:
             return GeneralizedLinearMixedModel(problem, stage0.x, None, 0, control, stage0)
-        result = _laplace_stage(objective, stage0, control)
+        result = laplace_stage(objective, stage0.x, control)
     k = objective.n_params
     return GeneralizedLinearMixedModel(problem, result.x[:k], result.x[k:], 1, control, result)
 
 
-def _laplace_stage(objective: LaplaceObjective, stage0: OptimizationResult, control) -> OptimizationResult:
-    """BOBYQA over (theta, beta) from the nAGQ = 0 optimum; initial steps as MixedModels.jl: a third of
-    beta's standard errors there (from R_X), a quarter of theta (at most 0.05)."""
-    theta = stage0.x
+def laplace_stage(
+    objective: LaplaceObjective, theta: np.ndarray, control, beta: np.ndarray | None = None
+) -> OptimizationResult:
+    """BOBYQA over (theta, beta) from the nAGQ = 0 optimum ``theta`` (or, as lme4's ``refit``, from
+    ``(theta, beta)``, lp0 there); initial steps as MixedModels.jl: a third of beta's standard errors at
+    theta (from R_X), a quarter of theta (at most 0.05)."""
     modes = objective.restart_here(theta)
     se = np.sqrt(np.diag(modes.chol.inverse_fixed_crossprod()))
-    start = np.concatenate([theta, modes.beta])
+    if beta is not None:
+        objective.restart_here(theta, beta)
+    start = np.concatenate([theta, modes.beta if beta is None else beta])
     lower = np.concatenate([objective.lower_bounds, np.full(len(modes.beta), -np.inf)])
     theta_step = np.where(theta != 0, np.minimum(0.05, np.abs(theta) / 4), 0.05)
     step = np.concatenate([theta_step, se / 3])
