@@ -270,3 +270,35 @@ def test_poisson_non_integer_counts_warn():
     cbpp = _data("cbpp").assign(rate=lambda d: d["incidence"] + 0.5)
     with pytest.warns(UserWarning, match="non-integer counts"):
         mm.glmer("rate ~ period + (1 | herd)", cbpp, family="poisson", nAGQ=0)
+
+
+def test_complete_separation_is_named():
+    data = pd.DataFrame(
+        {"x": np.r_[np.zeros(50), np.ones(50)], "g": pd.Categorical(np.tile(np.arange(10), 10))}
+    )
+    data["y"] = data["x"]
+    with pytest.raises(mm.FitError, match="complete separation"):
+        mm.glmer("y ~ x + (1 | g)", data, family="binomial")
+
+
+def test_inverse_gaussian_and_gaussian_families_fit():
+    data = _data("gamma_sim")
+    for family in (mm.families.InverseGaussian(link="log"), mm.families.Gaussian(link="log")):
+        model = mm.glmer("y ~ x + (1 | g)", data, family=family)
+        assert np.isfinite(model.loglik) and model.sigma > 0 and model.df_loglik == 4
+
+
+@pytest.mark.parametrize("name", ["grouseticks_poisson", "cbpp_binomial_nagq0"])
+def test_rows_read_in_chunks_give_the_same_fit(name):
+    """PIRLS reading the rows 37 at a time (the cross-products of the chunks add up) fits the same model."""
+    model, expected, data = _fit(name)
+    _, kwargs = MODELS[name][0]()
+    family = FAMILIES[expected["family"]](expected["link"])
+    chunked = mm.glmer(
+        expected["formula"], data, family=family, nAGQ=expected["nAGQ"], chunk_rows=37, **kwargs
+    )
+    assert len(chunked.objective.pirls.chunks) > 1
+    _close(chunked.fixef, model.fixef, rtol=1e-6)
+    _close(chunked.theta, model.theta, rtol=1e-6)
+    _close(chunked.loglik, model.loglik, rtol=1e-9)
+    _close(chunked.fitted, model.fitted, rtol=1e-6)

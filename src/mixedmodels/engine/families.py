@@ -122,6 +122,11 @@ def _y_log_y(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
     return y * np.log(np.where(y > 0, y, mu) / mu)
 
 
+def _binary(y: np.ndarray) -> bool:
+    """Whether every response is 0 or 1."""
+    return not np.any((y > 0) & (y < 1))
+
+
 class Family:
     """A response distribution with its link (R's family object); subclasses give the formulas."""
 
@@ -179,9 +184,13 @@ class Binomial(Family):
         return mu * (1.0 - mu)
 
     def deviance_residuals(self, y, mu, weights):
+        if _binary(y):  # -2 w log P(y): one logarithm instead of two
+            return -2.0 * weights * np.log(np.where(y > 0, mu, 1.0 - mu))
         return 2.0 * weights * (_y_log_y(y, mu) + _y_log_y(1.0 - y, 1.0 - mu))
 
     def aic(self, y, trials, mu, weights, deviance):
+        if np.all(weights == 1.0) and np.all(trials == 1.0) and _binary(y):
+            return float(deviance)  # 0/1 rows: the deviance is -2 log L
         m = trials if np.any(trials > 1) else weights
         factor = np.where(m > 0, weights / np.where(m > 0, m, 1.0), 0.0)
         size, successes = np.round(m), np.round(m * y)

@@ -34,7 +34,13 @@ ROUNDOFF = 1e-13  # a relative increase of the penalized deviance this small is 
 
 
 class PirlsError(ArithmeticError):
-    """PIRLS could not find the conditional modes (step-halving failed, or no convergence)."""
+    """PIRLS could not find the conditional modes (step-halving failed, or no convergence); ``mus``: the
+    means it had reached (per chunk), to say why."""
+
+    def __init__(self, message: str, mus: list[np.ndarray] | None = None, singular: bool = False):
+        super().__init__(message)
+        self.mus = mus
+        self.singular = singular
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,17 @@ class GlmRows:
     trials: np.ndarray
     offset: np.ndarray
     blocks: list[ReBlock]
+
+    def rows(self, index: slice | np.ndarray) -> GlmRows:
+        """The chunk of the rows ``index`` selects (every level of every term kept)."""
+        return GlmRows(
+            self.x[index],
+            self.y[index],
+            self.prior_weights[index],
+            self.trials[index],
+            self.offset[index],
+            [block.rows(index) for block in self.blocks],
+        )
 
     def linear_predictor(self, beta: np.ndarray, effects: Sequence[np.ndarray]) -> np.ndarray:
         """``offset + X beta + sum_k Z_k b_k`` for random effects ``b_k`` laid out (nlevels, p)."""
@@ -165,7 +182,12 @@ class Pirls:
         for iteration in range(MAX_ITERATIONS):
             chol = self.factor(etas, mus, lambdas, beta if fixed else None)
             if chol is None:
-                raise PirlsError("the penalized weighted least-squares system is not positive definite")
+                raise PirlsError(
+                    "the penalized weighted least-squares system is singular (the working response is fitted "
+                    "exactly, or the working weights vanish)",
+                    mus,
+                    singular=True,
+                )
             if converged:
                 return PirlsFit(current[0], current[1], etas, mus, chol, deviance, iteration, (etas, mus))
             new_beta, new_u = chol.solve()
@@ -192,10 +214,10 @@ class Pirls:
                 new_pdev, new_etas, new_mus, new_deviance = self._evaluate(candidate, lambdas)
                 halvings += 1
             if not np.isfinite(new_pdev) or not new_pdev <= pdev + slack:
-                raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance")
+                raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance", mus)
             converged = current is not None and _step_size(candidate, current) <= STEP_TOL
             current, pdev, etas, mus, deviance = candidate, new_pdev, new_etas, new_mus, new_deviance
-        raise PirlsError(f"PIRLS did not converge in {MAX_ITERATIONS} iterations")
+        raise PirlsError(f"PIRLS did not converge in {MAX_ITERATIONS} iterations", mus)
 
     def _etas(self, point, lambdas) -> list[np.ndarray]:
         effects = random_effects(point[1], lambdas)

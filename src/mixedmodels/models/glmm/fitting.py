@@ -18,14 +18,15 @@ import pandas as pd
 
 from ...data.design import formula_names
 from ...data.frame import ModelFrame, build_frame
+from ...data.rows import chunk_slices
 from ...data.tables import numeric_vector, to_pandas
 from ...engine.covariance import CovarianceStructure, covariance_for
 from ...engine.families import Binomial, Family, NegativeBinomial, family_for
-from ...engine.laplace import LaplaceObjective
+from ...engine.laplace import CONVERGENCE, LaplaceObjective
 from ...engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
-from ...engine.pirls import GlmRows, Pirls
+from ...engine.pirls import GlmRows, Pirls, PirlsError
 from ...engine.threads import limited_threads
-from ...errors import FormulaError, check_instance
+from ...errors import FitError, FormulaError, check_choice, check_instance, check_integer
 from ...formula.parse import ParsedFormula, parse_formula
 from .results import GeneralizedLinearMixedModel
 
@@ -44,6 +45,7 @@ def glmer(
     control: OptimizerControl | None = None,
     functions: Mapping[str, Callable] | None = None,
     pirls_convergence: str = "lme4",
+    chunk_rows: int | None = None,
 ) -> GeneralizedLinearMixedModel:
     """Fit a generalized linear mixed model with an lme4 formula (lme4's ``glmer``).
 
@@ -55,8 +57,16 @@ def glmer(
     column names or arrays; ``offset(...)`` terms in the formula add to the offset.  ``nAGQ=1`` is the
     Laplace approximation, ``nAGQ=0`` optimizes theta only, the fixed effects found by PIRLS (faster,
     slightly less exact).
+    ``pirls_convergence``: ``"lme4"`` evaluates the Laplace deviance as lme4 does (its PIRLS stopping
+    rule, so estimates agree with lme4's to ~1e-7), ``"exact"`` with PIRLS fully converged (the exact
+    Laplace approximation, as MixedModels.jl; optima differ from lme4's by up to ~1e-4 relative).
+    ``chunk_rows=k``: each PIRLS iteration reads the rows k at a time (the cross-products of the chunks
+    add up), as it would read rows that are not all in memory; the fit is the same.
     """
     family = family_for(family)
+    pirls_convergence = check_choice("pirls_convergence", pirls_convergence, CONVERGENCE)
+    if chunk_rows is not None:
+        chunk_rows = check_integer("chunk_rows", chunk_rows)
     if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or nAGQ < 0:
         raise ValueError(f"nAGQ must be 0 or 1, got {nAGQ!r}")
     if nAGQ > 1:
@@ -80,7 +90,7 @@ def glmer(
         other_variables=others,
         allow_n=True,
     )
-    problem = assemble(frame, family, failures, formula, pirls_convergence)
+    problem = assemble(frame, family, failures, formula, pirls_convergence, chunk_rows)
     if isinstance(family, NegativeBinomial) and family.theta is None:
         from .negbin import fit_negative_binomial  # it fits glmer's problem at each theta
 
@@ -184,12 +194,17 @@ def assemble(
     failures: str | None = None,
     formula_text: str | None = None,
     pirls_convergence: str = "lme4",
+    chunk_rows: int | None = None,
 ) -> GeneralizedMixedProblem:
     """The problem of fitting ``frame`` with ``family`` (``failures``: the second argument of a
-    ``cbind()`` response; ``pirls_convergence`` see :class:`.engine.laplace.LaplaceObjective`)."""
+    ``cbind()`` response; ``pirls_convergence`` see :class:`.engine.laplace.LaplaceObjective`;
+    ``chunk_rows``: PIRLS reads the rows in chunks of that many)."""
     rows = glm_rows(frame, family, failures)
+    chunks = (
+        [rows] if chunk_rows is None else [rows.rows(part) for part in chunk_slices(frame.nobs, chunk_rows)]
+    )
     covariances = [covariance_for(t.term.structure, t.ncols) for t in frame.terms]
-    objective = LaplaceObjective(Pirls(family, [rows], frame.x.shape[1]), covariances, pirls_convergence)
+    objective = LaplaceObjective(Pirls(family, chunks, frame.x.shape[1]), covariances, pirls_convergence)
     text = frame.formula.text if formula_text is None else formula_text
     return GeneralizedMixedProblem(frame, family, rows, covariances, objective, text)
 
@@ -208,14 +223,33 @@ def fit(
     # the nAGQ = 0 optimum is the start of the Laplace stage and its linear predictor lme4's lp0: found as
     # precisely as a final one (lp0 shapes lme4's Laplace deviance at the 1e-6 level), without its warnings
     first = control if nAGQ == 0 else replace(control, check_convergence=False)
-    with limited_threads():
-        objective.restart_here(objective.initial)
-        stage0 = minimize_bobyqa(objective.fast, objective.initial, objective.lower_bounds, first)
-        if nAGQ == 0:
-            return GeneralizedLinearMixedModel(problem, stage0.x, None, 0, control, stage0)
-        result = laplace_stage(objective, stage0.x, control)
-    k = objective.n_params
-    return GeneralizedLinearMixedModel(problem, result.x[:k], result.x[k:], 1, control, result)
+    try:
+        with limited_threads():
+            objective.restart_here(objective.initial)
+            stage0 = minimize_bobyqa(objective.fast, objective.initial, objective.lower_bounds, first)
+            if nAGQ == 0:
+                return GeneralizedLinearMixedModel(problem, stage0.x, None, 0, control, stage0)
+            result = laplace_stage(objective, stage0.x, control)
+            k = objective.n_params
+            return GeneralizedLinearMixedModel(problem, result.x[:k], result.x[k:], 1, control, result)
+    except PirlsError as error:
+        raise FitError(f"the model cannot be fitted: {error}{_failure_hint(problem.family, error)}") from None
+
+
+def _failure_hint(family: Family, error: PirlsError) -> str:
+    """Why PIRLS may have failed, from the means it reached: fitted probabilities of 0 or 1 (complete
+    separation) or counts fitted as 0 (e.g. a group whose responses are all 0)."""
+    if error.mus is None:
+        return ""
+    mu = np.concatenate(error.mus)
+    if isinstance(family, Binomial) and (error.singular or np.any((mu < 1e-10) | (mu > 1 - 1e-10))):
+        return (
+            "; a predictor (or a group) may separate the outcomes completely (complete separation), "
+            "so that some coefficient is infinite and fitted probabilities tend to 0 or 1"
+        )
+    if family.name == "poisson" and np.any(mu < 1e-10):
+        return "; fitted means reached 0: a group or a level of a factor has only zero counts"
+    return ""
 
 
 def laplace_stage(

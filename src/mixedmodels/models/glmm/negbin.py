@@ -25,7 +25,7 @@ from scipy import optimize, special
 from ...engine.families import NegativeBinomial, Poisson
 from ...engine.laplace import LaplaceObjective
 from ...engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
-from ...engine.pirls import Pirls
+from ...engine.pirls import Pirls, PirlsError
 from ...engine.threads import limited_threads
 from .fitting import FTOL_PER_OBSERVATION, GeneralizedMixedProblem, fit, glmer, laplace_stage
 from .results import GeneralizedLinearMixedModel
@@ -139,7 +139,7 @@ class NegativeBinomialMixedModel(GeneralizedLinearMixedModel):
 def _with_family(problem: GeneralizedMixedProblem, family) -> GeneralizedMixedProblem:
     """The same rows and random effects with another family (a fresh PIRLS and the exact Laplace
     objective: lme4's early-stopping one would make the profile over theta_nb ragged at ~1e-3)."""
-    pirls = Pirls(family, [problem.rows], problem.frame.x.shape[1])
+    pirls = Pirls(family, problem.objective.pirls.chunks, problem.frame.x.shape[1])
     objective = LaplaceObjective(pirls, problem.covariances, "exact")
     return replace(problem, family=family, objective=objective)
 
@@ -185,7 +185,10 @@ def fit_negative_binomial(
         trial = _with_family(problem, NegativeBinomial(float(np.exp(log_theta)), link))
         with warnings.catch_warnings(), limited_threads():
             warnings.simplefilter("ignore")
-            result = _refit(trial, best["x"], nAGQ, quiet)
+            try:
+                result = _refit(trial, best["x"], nAGQ, quiet)
+            except PirlsError:  # no conditional modes at this theta: not the optimum
+                return np.inf
         if result.fun < best["value"]:
             best.update(x=result.x, value=result.fun, log_theta=log_theta)
         return result.fun
