@@ -21,7 +21,7 @@ from ...data.frame import ModelFrame, build_frame
 from ...data.rows import chunk_slices
 from ...data.tables import numeric_vector, to_pandas
 from ...engine.covariance import CovarianceStructure, covariance_for
-from ...engine.families import Binomial, Family, family_for
+from ...engine.families import Binomial, Family, NegativeBinomial, family_for
 from ...engine.laplace import CONVERGENCE, LaplaceObjective
 from ...engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
 from ...engine.pirls import GlmRows, Pirls, PirlsError
@@ -52,15 +52,16 @@ def glmer(
 ) -> GeneralizedLinearMixedModel | PenalizedQuasiLikelihoodFit:
     """Fit a generalized linear mixed model with an lme4 formula (lme4's ``glmer``).
 
-    ``family``: ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``, ``"gaussian"`` or a
-    family object such as ``mm.families.Binomial(link="probit")``.  A binomial response is
-    ``cbind(successes, failures)``, 0/1, logical, a factor (its first level is failure) or a proportion
-    with the number of trials as ``weights``.  ``weights`` and ``offset`` are column names or arrays;
-    ``offset(...)`` terms in the formula add to the offset.  ``nAGQ=1`` is the Laplace approximation,
-    ``nAGQ=0`` optimizes theta only, the fixed effects found by PIRLS (faster, slightly less exact);
-    ``nAGQ > 1`` (up to 100, as lme4) is adaptive Gauss-Hermite quadrature with that many nodes, for a
-    single scalar random-effects term: its logLik and AIC leave out the binomial and Poisson
-    likelihoods' constants, as lme4's do (see :mod:`mixedmodels.engine.quadrature`).
+    ``family``: ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``, ``"gaussian"``,
+    ``"negative_binomial"`` (its theta estimated, as :func:`glmer_nb`) or a family object such as
+    ``mm.families.Binomial(link="probit")`` or ``mm.families.NegativeBinomial(theta=2)`` (theta given).
+    A binomial response is ``cbind(successes, failures)``, 0/1, logical, a factor (its first level is
+    failure) or a proportion with the number of trials as ``weights``.  ``weights`` and ``offset`` are
+    column names or arrays; ``offset(...)`` terms in the formula add to the offset.  ``nAGQ=1`` is the
+    Laplace approximation, ``nAGQ=0`` optimizes theta only, the fixed effects found by PIRLS (faster,
+    slightly less exact); ``nAGQ > 1`` (up to 100, as lme4) is adaptive Gauss-Hermite quadrature with
+    that many nodes, for a single scalar random-effects term: its logLik and AIC leave out the binomial
+    and Poisson likelihoods' constants, as lme4's do (see :mod:`mixedmodels.engine.quadrature`).
     ``pirls_convergence``: ``"lme4"`` evaluates the Laplace deviance as lme4 does (its PIRLS stopping
     rule, so estimates agree with lme4's to ~1e-7), ``"exact"`` with PIRLS fully converged (the exact
     Laplace approximation, as MixedModels.jl; optima differ from lme4's by up to ~1e-4 relative).
@@ -96,6 +97,10 @@ def glmer(
     if method == "PQL":
         return fit_pql(frame, family, glm_rows(frame, family, failures), formula, control)
     problem = assemble(frame, family, failures, formula, pirls_convergence, chunk_rows)
+    if isinstance(family, NegativeBinomial) and family.theta is None:
+        from .negbin import fit_negative_binomial  # it fits glmer's problem at each theta
+
+        return fit_negative_binomial(problem, int(nAGQ), control)
     return fit(problem, int(nAGQ), control)
 
 
@@ -235,7 +240,7 @@ def fit(
             stage0 = minimize_bobyqa(objective.fast, objective.initial, objective.lower_bounds, first)
             if nAGQ == 0:
                 return GeneralizedLinearMixedModel(problem, stage0.x, None, 0, control, stage0)
-            result = _laplace_stage(objective, stage0, control)
+            result = laplace_stage(objective, stage0.x, control)
             k = objective.n_params
             return GeneralizedLinearMixedModel(problem, result.x[:k], result.x[k:], nAGQ, control, result)
     except PirlsError as error:
@@ -258,13 +263,17 @@ def _failure_hint(family: Family, error: PirlsError) -> str:
     return ""
 
 
-def _laplace_stage(objective: LaplaceObjective, stage0: OptimizationResult, control) -> OptimizationResult:
-    """BOBYQA over (theta, beta) from the nAGQ = 0 optimum; initial steps as MixedModels.jl: a third of
-    beta's standard errors there (from R_X), a quarter of theta (at most 0.05)."""
-    theta = stage0.x
+def laplace_stage(
+    objective: LaplaceObjective, theta: np.ndarray, control, beta: np.ndarray | None = None
+) -> OptimizationResult:
+    """BOBYQA over (theta, beta) from the nAGQ = 0 optimum ``theta`` (or, as lme4's ``refit``, from
+    ``(theta, beta)``, lp0 there); initial steps as MixedModels.jl: a third of beta's standard errors at
+    theta (from R_X), a quarter of theta (at most 0.05)."""
     modes = objective.restart_here(theta)
     se = np.sqrt(np.diag(modes.chol.inverse_fixed_crossprod()))
-    start = np.concatenate([theta, modes.beta])
+    if beta is not None:
+        objective.restart_here(theta, beta)
+    start = np.concatenate([theta, modes.beta if beta is None else beta])
     lower = np.concatenate([objective.lower_bounds, np.full(len(modes.beta), -np.inf)])
     theta_step = np.where(theta != 0, np.minimum(0.05, np.abs(theta) / 4), 0.05)
     step = np.concatenate([theta_step, se / 3])
