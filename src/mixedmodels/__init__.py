@@ -11,7 +11,7 @@ from .errors import ConvergenceWarning, FitError, FormulaError, ModelMessage
 from .inference.comparison import anova
 from .models import nlme  # mm.nlme.anova: nlme's layout of the likelihood-ratio table
 from .models.aov import AovResult, aov
-from .models.glmm import GeneralizedLinearMixedModel, glmer
+from .models.glmm import GeneralizedLinearMixedModel, NegativeBinomialMixedModel, glmer, glmer_nb
 from .models.lmm import LinearMixedModel, lmer
 from .models.nlme import (
     CorAR1,
@@ -51,6 +51,7 @@ __all__ = [
     "FitError",
     "FormulaError",
     "GeneralizedLinearMixedModel",
+    "NegativeBinomialMixedModel",
     "LinearMixedModel",
     "ModelMessage",
     "OptimizerControl",
@@ -65,6 +66,7 @@ __all__ = [
     "datasets",
     "families",
     "glmer",
+    "glmer_nb",
     "gls",
     "gls_known_covariance",
     "lme",

@@ -50,6 +50,7 @@ __all__ = [
     "ProfiledObjective",
     "deviance_at_sigma",
     "laplace_deviance",
+    "quadrature_deviance",
     "chol_logdet",
     "linear_model_deviance",
     "linear_model_terms",
@@ -186,3 +187,17 @@ class ProfiledObjective(ThetaLayout):
         if not self.update(theta):
             return np.inf
         return objective_from_chol(self.chol, self.reml, response_units=False)
+
+
+def quadrature_deviance(level_deviances: np.ndarray, logdet: float, quadrature_sums: np.ndarray) -> float:
+    """-2 log L of a GLMM with one scalar random-effects term by adaptive Gauss-Hermite quadrature
+    (lme4's ``glmerAGQ``), relative to the saturated model::
+
+        sum_j d_j(u_j) + log|L_theta|^2 - 2 sum_j log S_j,
+        S_j = sum_i w_i exp(-(d_j(u_j + z_i s_j) - d_j(u_j)) / 2 + z_i^2 / 2)
+
+    ``level_deviances``: ``d_j(u_j)``, level j's ``u_j^2`` plus its rows' deviance residuals at the
+    conditional modes; ``quadrature_sums``: ``S_j`` over the rule's nodes ``z_i`` and weights ``w_i``
+    (for the standard normal density), ``s_j`` the modes' conditional standard deviations.  With one
+    node (``z = 0``, ``S_j = 1``) it is the Laplace deviance."""
+    return float(np.sum(level_deviances) + logdet - 2.0 * np.sum(np.log(quadrature_sums)))

@@ -29,6 +29,7 @@ __all__ = [
     "Gamma",
     "InverseGaussian",
     "Gaussian",
+    "NegativeBinomial",
     "family_for",
 ]
 
@@ -243,17 +244,81 @@ class Poisson(Family):
         return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
 
     def check_response(self, y, weights):
-        if np.any(y < 0):
-            raise ValueError(
-                f"negative values not allowed for the 'Poisson' family ({int(np.sum(y < 0))} are)"
-            )
-        if np.any(np.abs(y - np.round(y)) > 1e-7):
-            warnings.warn(
-                f"non-integer counts in a Poisson response ({int(np.sum(np.abs(y - np.round(y)) > 1e-7))} "
-                "values): the likelihood is not that of counts",
-                UserWarning,
-                stacklevel=5,
-            )
+        _check_counts(y, "Poisson")
+
+
+def _check_counts(y: np.ndarray, family: str) -> None:
+    """A count response: negative values are an error, non-integers a warning (as R's families)."""
+    if np.any(y < 0):
+        raise ValueError(f"negative values not allowed for the '{family}' family ({int(np.sum(y < 0))} are)")
+    if np.any(np.abs(y - np.round(y)) > 1e-7):
+        warnings.warn(
+            f"non-integer counts in a {family} response ({int(np.sum(np.abs(y - np.round(y)) > 1e-7))} "
+            "values): the likelihood is not that of counts",
+            UserWarning,
+            stacklevel=5,
+        )
+
+
+class NegativeBinomial(Family):
+    """The negative binomial with shape ``theta`` (variance ``mu + mu^2 / theta``; MASS's
+    ``negative.binomial(theta)``, glmmTMB's ``nbinom2``).  ``theta=None``: to be estimated (by
+    :func:`mixedmodels.glmer_nb`); a family with a theta is what PIRLS and the Laplace deviance use."""
+
+    links = ("log", "identity", "sqrt")
+    default_link = "log"
+
+    def __init__(self, theta: float | None = None, link: str | None = None):
+        if theta is not None and not (isinstance(theta, (int, float, np.number)) and 0 < theta < np.inf):
+            raise ValueError(f"the negative binomial's theta must be a positive number, got {theta!r}")
+        self.theta = None if theta is None else float(theta)
+        super().__init__(link)
+
+    @property
+    def name(self) -> str:
+        """R's family name, ``Negative Binomial(3.3035)`` (theta rounded to 4 decimals)."""
+        return "Negative Binomial" if self.theta is None else f"Negative Binomial({round(self.theta, 4):g})"
+
+    def __repr__(self) -> str:
+        return f"NegativeBinomial(theta={self.theta!r}, link={self.link.name!r})"
+
+    def __eq__(self, other) -> bool:
+        return super().__eq__(other) and other.theta == self.theta
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.link.name, self.theta))
+
+    def with_theta(self, theta: float) -> NegativeBinomial:
+        return NegativeBinomial(theta, self.link.name)
+
+    def variance(self, mu):
+        return mu + mu * mu / self.theta
+
+    def deviance_residuals(self, y, mu, weights):
+        theta = self.theta
+        return 2.0 * weights * (_y_log_y(y, mu) - (y + theta) * np.log((y + theta) / (mu + theta)))
+
+    def aic(self, y, trials, mu, weights, deviance):
+        theta = self.theta
+        # -dnbinom's log with size theta and mean mu (MASS's aic term)
+        term = (
+            (y + theta) * np.log(mu + theta)
+            - y * np.log(mu)
+            + special.gammaln(y + 1.0)
+            - theta * np.log(theta)
+            + special.gammaln(theta)
+            - special.gammaln(theta + y)
+        )
+        return float(2.0 * np.sum(term * weights))
+
+    def mustart(self, y, weights):
+        return y + (y == 0) / 6.0
+
+    def valid_mu(self, mu):
+        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
+
+    def check_response(self, y, weights):
+        _check_counts(y, "negative binomial")
 
 
 class Gamma(Family):
@@ -334,6 +399,9 @@ FAMILIES: dict[str, type[Family]] = {
     "inverse.gaussian": InverseGaussian,
     "inverse_gaussian": InverseGaussian,
     "gaussian": Gaussian,
+    "negative_binomial": NegativeBinomial,
+    "negative.binomial": NegativeBinomial,
+    "nbinom2": NegativeBinomial,
 }
 
 
@@ -344,10 +412,10 @@ def family_for(family: str | Family, link: str | None = None) -> Family:
             return type(family)(link)
         return family
     if isinstance(family, type) and issubclass(family, Family):
-        return family(link)
+        return family(link=link)
     if not isinstance(family, str) or family.lower() not in FAMILIES:
         raise ValueError(
             f"unknown family {family!r}; choose one of 'binomial', 'poisson', 'Gamma', 'inverse.gaussian', "
-            "'gaussian' or a family object such as mm.families.Binomial(link='probit')"
+            "'gaussian', 'negative_binomial' or a family object such as mm.families.Binomial(link='probit')"
         )
-    return FAMILIES[family.lower()](link)
+    return FAMILIES[family.lower()](link=link)

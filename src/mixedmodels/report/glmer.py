@@ -33,7 +33,9 @@ class GlmerSummary(LmerSummary):
 
     def _header_lines(self) -> list[str]:
         m = self.model
-        quadrature = "Laplace Approximation" if m.nagq == 1 else "Adaptive Gauss-Hermite Quadrature, nAGQ = 0"
+        quadrature = (
+            "Laplace Approximation" if m.nagq == 1 else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {m.nagq}"
+        )
         lines = [
             f"Generalized linear mixed model fit by maximum likelihood ({quadrature}) ['glmerMod']",
             f" Family: {m.family.name}  ( {m.family.link.name} )",

@@ -21,13 +21,15 @@ from ...data.frame import ModelFrame, build_frame
 from ...data.rows import chunk_slices
 from ...data.tables import numeric_vector, to_pandas
 from ...engine.covariance import CovarianceStructure, covariance_for
-from ...engine.families import Binomial, Family, family_for
+from ...engine.families import Binomial, Family, NegativeBinomial, family_for
 from ...engine.laplace import CONVERGENCE, LaplaceObjective
 from ...engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
 from ...engine.pirls import GlmRows, Pirls, PirlsError
+from ...engine.quadrature import MAX_NODES, QuadratureObjective
 from ...engine.threads import limited_threads
 from ...errors import FitError, FormulaError, check_choice, check_instance, check_integer
 from ...formula.parse import ParsedFormula, parse_formula
+from .pql import PenalizedQuasiLikelihoodFit, fit_pql
 from .results import GeneralizedLinearMixedModel
 
 __all__ = ["GeneralizedMixedProblem", "assemble", "fit", "glmer"]
@@ -46,32 +48,36 @@ def glmer(
     functions: Mapping[str, Callable] | None = None,
     pirls_convergence: str = "lme4",
     chunk_rows: int | None = None,
-) -> GeneralizedLinearMixedModel:
+    method: str | None = None,
+) -> GeneralizedLinearMixedModel | PenalizedQuasiLikelihoodFit:
     """Fit a generalized linear mixed model with an lme4 formula (lme4's ``glmer``).
 
-    ``family``: ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``, ``"gaussian"`` or a
-    family object such as ``mm.families.Binomial(link="probit")``.  A binomial response is
-    ``cbind(successes, failures)``, 0/1, logical, a factor (its first level is failure) or a proportion
-    with the number of trials as ``weights``.  ``weights`` and ``offset`` are column names or arrays;
-    ``offset(...)`` terms in the formula add to the offset.  ``nAGQ=1`` is the Laplace approximation,
-    ``nAGQ=0`` optimizes theta only, the fixed effects found by PIRLS (faster, slightly less exact).
+    ``family``: ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``, ``"gaussian"``,
+    ``"negative_binomial"`` (its theta estimated, as :func:`glmer_nb`) or a family object such as
+    ``mm.families.Binomial(link="probit")`` or ``mm.families.NegativeBinomial(theta=2)`` (theta given).
+    A binomial response is ``cbind(successes, failures)``, 0/1, logical, a factor (its first level is
+    failure) or a proportion with the number of trials as ``weights``.  ``weights`` and ``offset`` are
+    column names or arrays; ``offset(...)`` terms in the formula add to the offset.  ``nAGQ=1`` is the
+    Laplace approximation, ``nAGQ=0`` optimizes theta only, the fixed effects found by PIRLS (faster,
+    slightly less exact); ``nAGQ > 1`` (up to 100, as lme4) is adaptive Gauss-Hermite quadrature with
+    that many nodes, for a single scalar random-effects term: its logLik and AIC leave out the binomial
+    and Poisson likelihoods' constants, as lme4's do (see :mod:`mixedmodels.engine.quadrature`).
     ``pirls_convergence``: ``"lme4"`` evaluates the Laplace deviance as lme4 does (its PIRLS stopping
     rule, so estimates agree with lme4's to ~1e-7), ``"exact"`` with PIRLS fully converged (the exact
     Laplace approximation, as MixedModels.jl; optima differ from lme4's by up to ~1e-4 relative).
     ``chunk_rows=k``: each PIRLS iteration reads the rows k at a time (the cross-products of the chunks
     add up), as it would read rows that are not all in memory; the fit is the same.
+    ``method="PQL"`` fits by penalized quasi-likelihood instead, as MASS's ``glmmPQL`` (see
+    :mod:`.pql`; ``nAGQ`` does not apply).
     """
+    if method is not None:
+        method = check_choice("method", method, ("PQL",))
     family = family_for(family)
     pirls_convergence = check_choice("pirls_convergence", pirls_convergence, CONVERGENCE)
     if chunk_rows is not None:
         chunk_rows = check_integer("chunk_rows", chunk_rows)
-    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or nAGQ < 0:
-        raise ValueError(f"nAGQ must be 0 or 1, got {nAGQ!r}")
-    if nAGQ > 1:
-        raise ValueError(
-            f"nAGQ={nAGQ}: adaptive Gauss-Hermite quadrature is not available yet; use nAGQ=1 (Laplace) "
-            "or nAGQ=0"
-        )
+    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or not 0 <= nAGQ <= MAX_NODES:
+        raise ValueError(f"nAGQ must be an integer from 0 to {MAX_NODES}, got {nAGQ!r}")
     if control is not None:
         check_instance("control", control, OptimizerControl, "an OptimizerControl")
     parsed = parse_formula(formula)
@@ -88,7 +94,13 @@ def glmer(
         other_variables=others,
         allow_n=True,
     )
+    if method == "PQL":
+        return fit_pql(frame, family, glm_rows(frame, family, failures), formula, control)
     problem = assemble(frame, family, failures, formula, pirls_convergence, chunk_rows)
+    if isinstance(family, NegativeBinomial) and family.theta is None:
+        from .negbin import fit_negative_binomial  # it fits glmer's problem at each theta
+
+        return fit_negative_binomial(problem, int(nAGQ), control)
     return fit(problem, int(nAGQ), control)
 
 
@@ -208,9 +220,14 @@ def fit(
     nAGQ: int = 1,
     control: OptimizerControl | None = None,  # noqa: N803
 ) -> GeneralizedLinearMixedModel:
-    """lme4's ``optimizeGlmer``: theta by BOBYQA with beta in PIRLS, then for ``nAGQ=1`` (theta, beta)
-    by BOBYQA from there; convergence warnings as lme4's."""
+    """lme4's ``optimizeGlmer``: theta by BOBYQA with beta in PIRLS, then for ``nAGQ >= 1`` (theta, beta)
+    by BOBYQA from there, on the Laplace or (nAGQ > 1) quadrature deviance; convergence warnings as
+    lme4's."""
     control = control or OptimizerControl()
+    if nAGQ > 1:
+        laplace = problem.objective
+        quadrature = QuadratureObjective(laplace.pirls, problem.covariances, nAGQ, laplace.convergence)
+        problem = replace(problem, objective=quadrature)
     objective = problem.objective
     if control.ftol_abs is None:
         control = replace(control, ftol_abs=FTOL_PER_OBSERVATION * problem.frame.nobs)
@@ -223,9 +240,9 @@ def fit(
             stage0 = minimize_bobyqa(objective.fast, objective.initial, objective.lower_bounds, first)
             if nAGQ == 0:
                 return GeneralizedLinearMixedModel(problem, stage0.x, None, 0, control, stage0)
-            result = _laplace_stage(objective, stage0, control)
+            result = laplace_stage(objective, stage0.x, control)
             k = objective.n_params
-            return GeneralizedLinearMixedModel(problem, result.x[:k], result.x[k:], 1, control, result)
+            return GeneralizedLinearMixedModel(problem, result.x[:k], result.x[k:], nAGQ, control, result)
     except PirlsError as error:
         raise FitError(f"the model cannot be fitted: {error}{_failure_hint(problem.family, error)}") from None
 
@@ -246,13 +263,17 @@ def _failure_hint(family: Family, error: PirlsError) -> str:
     return ""
 
 
-def _laplace_stage(objective: LaplaceObjective, stage0: OptimizationResult, control) -> OptimizationResult:
-    """BOBYQA over (theta, beta) from the nAGQ = 0 optimum; initial steps as MixedModels.jl: a third of
-    beta's standard errors there (from R_X), a quarter of theta (at most 0.05)."""
-    theta = stage0.x
+def laplace_stage(
+    objective: LaplaceObjective, theta: np.ndarray, control, beta: np.ndarray | None = None
+) -> OptimizationResult:
+    """BOBYQA over (theta, beta) from the nAGQ = 0 optimum ``theta`` (or, as lme4's ``refit``, from
+    ``(theta, beta)``, lp0 there); initial steps as MixedModels.jl: a third of beta's standard errors at
+    theta (from R_X), a quarter of theta (at most 0.05)."""
     modes = objective.restart_here(theta)
     se = np.sqrt(np.diag(modes.chol.inverse_fixed_crossprod()))
-    start = np.concatenate([theta, modes.beta])
+    if beta is not None:
+        objective.restart_here(theta, beta)
+    start = np.concatenate([theta, modes.beta if beta is None else beta])
     lower = np.concatenate([objective.lower_bounds, np.full(len(modes.beta), -np.inf)])
     theta_step = np.where(theta != 0, np.minimum(0.05, np.abs(theta) / 4), 0.05)
     step = np.concatenate([theta_step, se / 3])

@@ -254,7 +254,7 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
         }
 
     def __repr__(self) -> str:
-        fit = "Laplace" if self.nagq == 1 else "nAGQ=0"
+        fit = "Laplace" if self.nagq == 1 else f"nAGQ={self.nagq}"
         return (
             f"<{type(self).__name__} {self.problem.formula_text!r} {self.family!r} by {fit}, {self.nobs} obs>"
         )

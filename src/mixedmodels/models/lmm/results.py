@@ -192,7 +192,6 @@ class LinearMixedModel(RandomEffectsResults, FittedModel):
         """Each term's relative covariance factor T_k (Lambda's blocks): Cov(b_k) = sigma^2 T_k T_k'."""
         return self.objective.lambdas(self._theta)
 
-
     # -- fitted values and prediction ------------------------------------------------------------------------
     @cached_property
     def fitted(self) -> pd.Series:
@@ -388,4 +387,3 @@ class LinearMixedModel(RandomEffectsResults, FittedModel):
             "residuals": self.residuals.tolist(),
             "messages": self.messages,
         }
-
