@@ -46,12 +46,19 @@ def test_glmer_prints_lme4s_summary(capsys):
         ("cbpp_binomial", []),
         ("cbpp_probit", ["--link", "probit"]),
         ("cbpp_binomial_nagq0", ["--nagq", "0"]),
+        ("cbpp_binomial_nagq25", ["--nagq", "25"]),
     ],
 )
 def test_glmer_json_matches_lme4(capsys, name, options):
     result = glmer_json(capsys, CBPP, "--family", "binomial", "--data", "cbpp", *options)
-    assert result["nAGQ"] == (0 if "--nagq" in options else 1)
+    assert result["nAGQ"] == (int(options[1]) if options[:1] == ["--nagq"] else 1)
     assert_matches_fixture(result, name)
+
+
+def test_glmer_fits_a_negative_binomial_model(capsys):
+    formula = "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION)"
+    result = glmer_json(capsys, formula, "--family", "negative_binomial", "--data", "grouseticks")
+    assert_matches_fixture(result, "grouseticks_nb")
 
 
 def test_glmer_reads_a_file_with_weights_and_offset(tmp_path, capsys):

@@ -114,8 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     generalized.add_argument(
         "formula", help='e.g. "cbind(incidence, size - incidence) ~ period + (1 | herd)"'
     )
-    family_names = ", ".join(dict.fromkeys(family.name for family in FAMILIES.values()))
-    generalized.add_argument("--family", required=True, help=f"response distribution: {family_names}")
+    generalized.add_argument("--family", required=True, help=f"response distribution: {', '.join(FAMILIES)}")
     generalized.add_argument(
         "--link", help="link function (default: the family's canonical link), e.g. probit or cloglog"
     )
@@ -125,7 +124,8 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         metavar="N",
-        help="1: Laplace approximation (default); 0: fixed effects inside PIRLS, faster, slightly less exact",
+        help="1: Laplace approximation (default); 0: fixed effects inside PIRLS, faster, slightly less "
+        "exact; N > 1: adaptive Gauss-Hermite quadrature with N nodes (one scalar random-effects term)",
     )
     generalized.add_argument("--weights", help="column of prior weights (binomial: the number of trials)")
     generalized.add_argument("--offset", help="column of offsets")
