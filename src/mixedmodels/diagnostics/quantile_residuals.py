@@ -67,12 +67,13 @@ def simulate_residuals(model, nsim: int = 250, seed: int | None = None) -> Scale
     simulation_seed, tie_seed = root.spawn(2)
     simulations = model.simulate(nsim, seed=simulation_seed)
     observed = model.problem.rows.y
-    values = simulations.to_numpy()
+    simulated = simulations.to_numpy()
     tol = TIE_TOLERANCE * np.maximum(1.0, np.abs(observed))[:, None]
-    below = np.mean(values < observed[:, None] - tol, axis=1)
-    at_most = np.mean(values <= observed[:, None] + tol, axis=1)
+    below = np.mean(simulated < observed[:, None] - tol, axis=1)
+    at_most = np.mean(simulated <= observed[:, None] + tol, axis=1)
     if model.family.integer_response:
-        residuals = np.random.default_rng(tie_seed).uniform(below, at_most)
+        values = np.random.default_rng(tie_seed).uniform(below, at_most)
     else:
-        residuals = at_most
-    return ScaledResiduals(pd.Series(residuals, index=simulations.index, name="scaled residuals"), simulations)
+        values = at_most
+    residuals = pd.Series(values, index=simulations.index, name="scaled residuals")
+    return ScaledResiduals(residuals, simulations)

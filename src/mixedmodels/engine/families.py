@@ -176,7 +176,9 @@ class Family:
     def check_response(self, y: np.ndarray, weights: np.ndarray) -> None:
         """Raise ValueError for a response outside the family's support (as R's ``initialize``)."""
 
-    def sample(self, mu: np.ndarray, weights: np.ndarray, scale: float, rng: np.random.Generator) -> np.ndarray:
+    def sample(
+        self, mu: np.ndarray, weights: np.ndarray, scale: float, rng: np.random.Generator
+    ) -> np.ndarray:
         """Responses drawn from the family at means ``mu`` (prior ``weights``, dispersion ``scale`` =
         lme4's sigma), on the scale PIRLS reads (a binomial's proportion of trials), as R's ``simulate``."""
         raise NotImplementedError(f"simulating from the {self.name} family is not available")
