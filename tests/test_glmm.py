@@ -303,3 +303,13 @@ def test_rows_read_in_chunks_give_the_same_fit(name):
     _close(chunked.theta, model.theta, rtol=1e-6)
     _close(chunked.loglik, model.loglik, rtol=1e-9)
     _close(chunked.fitted, model.fitted, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_pearson_dispersion(name):
+    """The dispersion check: sum of squared Pearson residuals / df.resid, as computed in R."""
+    model, expected, _ = _fit(name)
+    dispersion = model.dispersion
+    _close(dispersion.ratio, expected["pearson_dispersion"], rtol=1e-3 if MODELS[name][1] else RTOL)
+    assert dispersion.df == expected["df_resid"]
+    assert 0.0 <= dispersion.p_value <= 1.0

@@ -135,6 +135,7 @@ class Family:
     links: tuple[str, ...] = ()
     default_link: str = ""
     has_dispersion: bool = False  # a free scale parameter (Gamma, inverse Gaussian, Gaussian)
+    integer_response: bool = False  # counts (of successes): quantile residuals randomize their ties
 
     def __init__(self, link: str | None = None):
         link = self.default_link if link is None else link
@@ -175,9 +176,17 @@ class Family:
     def check_response(self, y: np.ndarray, weights: np.ndarray) -> None:
         """Raise ValueError for a response outside the family's support (as R's ``initialize``)."""
 
+    def sample(
+        self, mu: np.ndarray, weights: np.ndarray, scale: float, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Responses drawn from the family at means ``mu`` (prior ``weights``, dispersion ``scale`` =
+        lme4's sigma), on the scale PIRLS reads (a binomial's proportion of trials), as R's ``simulate``."""
+        raise NotImplementedError(f"simulating from the {self.name} family is not available")
+
 
 class Binomial(Family):
     name = "binomial"
+    integer_response = True
     links = ("logit", "probit", "cloglog", "log", "identity")
     default_link = "logit"
 
@@ -221,9 +230,16 @@ class Binomial(Family):
         if np.any(np.abs(successes - np.round(successes)) > 1e-3):
             warnings.warn("non-integer #successes in a binomial glm!", UserWarning, stacklevel=5)
 
+    def sample(self, mu, weights, scale, rng):
+        trials = np.rint(weights)
+        if np.any(np.abs(weights - trials) > 1e-8):
+            raise ValueError("cannot simulate binomial responses with non-integer prior weights (trials)")
+        return rng.binomial(trials.astype(np.int64), np.clip(mu, 0.0, 1.0)) / trials
+
 
 class Poisson(Family):
     name = "poisson"
+    integer_response = True
     links = ("log", "identity", "sqrt")
     default_link = "log"
 
@@ -246,6 +262,9 @@ class Poisson(Family):
     def check_response(self, y, weights):
         _check_counts(y, "Poisson")
 
+    def sample(self, mu, weights, scale, rng):
+        return rng.poisson(mu).astype(float)  # as R's poisson()$simulate, prior weights do not scale counts
+
 
 def _check_counts(y: np.ndarray, family: str) -> None:
     """A count response: negative values are an error, non-integers a warning (as R's families)."""
@@ -267,6 +286,7 @@ class NegativeBinomial(Family):
 
     links = ("log", "identity", "sqrt")
     default_link = "log"
+    integer_response = True
 
     def __init__(self, theta: float | None = None, link: str | None = None):
         if theta is not None and not (isinstance(theta, (int, float, np.number)) and 0 < theta < np.inf):
@@ -320,6 +340,9 @@ class NegativeBinomial(Family):
     def check_response(self, y, weights):
         _check_counts(y, "negative binomial")
 
+    def sample(self, mu, weights, scale, rng):
+        return rng.negative_binomial(self.theta, self.theta / (self.theta + mu)).astype(float)
+
 
 class Gamma(Family):
     name = "Gamma"
@@ -348,6 +371,10 @@ class Gamma(Family):
                 f"non-positive values not allowed for the 'Gamma' family ({int(np.sum(y <= 0))} are)"
             )
 
+    def sample(self, mu, weights, scale, rng):
+        shape = weights / scale**2
+        return rng.gamma(shape, mu / shape)
+
 
 class InverseGaussian(Family):
     name = "inverse.gaussian"
@@ -374,6 +401,9 @@ class InverseGaussian(Family):
         if np.any(y <= 0):
             raise ValueError("positive values only are allowed for the 'inverse.gaussian' family")
 
+    def sample(self, mu, weights, scale, rng):
+        return rng.wald(mu, weights / scale**2)
+
 
 class Gaussian(Family):
     name = "gaussian"
@@ -390,6 +420,9 @@ class Gaussian(Family):
     def aic(self, y, trials, mu, weights, deviance):
         nobs = len(y)
         return float(nobs * (np.log(2.0 * np.pi * deviance / nobs) + 1.0) + 2.0 - np.sum(np.log(weights)))
+
+    def sample(self, mu, weights, scale, rng):
+        return mu + scale / np.sqrt(weights) * rng.standard_normal(len(mu))
 
 
 FAMILIES: dict[str, type[Family]] = {

@@ -1,4 +1,5 @@
-"""Parametric bootstrap of a fitted model (lmer, lme or gls), as lme4's ``bootMer`` (``use.u = FALSE``).
+"""Parametric bootstrap of a fitted model (lmer, lme, gls or glmer), as lme4's ``bootMer``
+(``use.u = FALSE``).
 
 Each replicate simulates a response from the fitted model (new random effects and residuals, see
 ``LinearMixedModel.simulate``; for gls and lme with the variance function and correlation structure),

@@ -124,7 +124,9 @@ def anova(
     names: Sequence[str] | None = None,
     **named_models: LinearMixedModel,
 ):
-    """Compare fitted models by likelihood-ratio tests (lme4's ``anova(m0, m1, ..., refit = TRUE)``).
+    """Compare fitted models by likelihood-ratio tests (lme4's ``anova(m0, m1, ..., refit = TRUE)``):
+    lmer fits, or glmer fits (maximum likelihood already, compared by their Laplace or quadrature
+    log-likelihoods as lme4 does).
 
     Models are given positionally, by keyword (``anova(m0=fit0, m1=fit1)``: the keywords become the row
     names) or both (positional first).  Row names come from ``names`` when given, else from the
@@ -150,10 +152,15 @@ def anova(
 def likelihood_ratio_table(
     models: Sequence[LinearMixedModel], names: Sequence[str], refit: bool = True
 ) -> pd.DataFrame:
-    """The table of :func:`anova` for two or more lmer fits with the given row names."""
+    """The table of :func:`anova` for two or more lmer or glmer fits with the given row names."""
+    from ..models.base import FittedModel
+
     for model in models:
-        if not all(callable(getattr(type(model), name, None)) for name in ("refit", "update_random")):
-            raise TypeError(f"anova() compares fitted models (lmer results), not {type(model).__name__}")
+        # lmer fits (a REML fit is refitted by ML) and fits by maximum likelihood (glmer)
+        if not isinstance(model, FittedModel) or (model.reml and not callable(getattr(model, "refit", None))):
+            raise TypeError(
+                f"anova() compares fitted models (lmer or glmer results), not {type(model).__name__}"
+            )
     reml = [m.reml for m in models]
     if refit:
         _check_comparable(models, names)  # before the refits

@@ -64,11 +64,12 @@ def theta_slices(covariances) -> list[slice]:
 def variance_names(model: SimulationView, old_names: bool = True) -> list[str]:
     """Names of the sd/cor parameters, the residual structure's and sigma, in lme4's order."""
     structure = list(model.structure_parameters.index)
+    sigma = model.has_residual_variance  # no sigma row for a binomial or Poisson GLMM, as lme4
     if old_names:
         count = len(model.theta)
-        return [f".sig{i + 1:02d}" for i in range(count)] + structure + [".sigma"]
+        return [f".sig{i + 1:02d}" for i in range(count)] + structure + [".sigma"] * sigma
     names = [name for t, c in zip(model.frame.terms, model.covariances) for name in _term_names(t, c)]
-    return names + structure + ["sigma"]
+    return names + structure + ["sigma"] * sigma
 
 
 def parameter_names(model: SimulationView, old_names: bool = True) -> list[str]:
@@ -170,4 +171,5 @@ def model_parameters(model: SimulationView) -> np.ndarray:
     bootstrap statistic."""
     sdcor = theta_to_sdcor(model, model.theta, model.sigma)
     structure = model.structure_parameters.to_numpy()
-    return np.concatenate([sdcor[:-1], structure, sdcor[-1:], model.fixef.to_numpy()])
+    sigma = sdcor[-1:] if model.has_residual_variance else []
+    return np.concatenate([sdcor[:-1], structure, sigma, model.fixef.to_numpy()])

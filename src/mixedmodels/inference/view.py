@@ -122,7 +122,7 @@ class InferenceView(Protocol):
 
 
 class SimulationView(InferenceView, Protocol):
-    """What intervals and the parametric bootstrap read from a fit (lmer, lme, gls)."""
+    """What intervals and the parametric bootstrap read from a fit (lmer, lme, gls, glmer)."""
 
     interval_methods: tuple[str, ...]  # the ``confint`` methods the fit supports
 

@@ -41,6 +41,7 @@ class FittedModel:
     _beta: np.ndarray
     _criterion: float
     interval_methods: tuple[str, ...]  # confint's methods
+    has_residual_variance: bool = True  # a free sigma (lme4's useSc): not for a binomial or Poisson GLMM
 
     @property
     def method(self) -> str:

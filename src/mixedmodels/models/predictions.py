@@ -20,7 +20,14 @@ if TYPE_CHECKING:
     from .inference.view import SimulationView
     from .lmm import LinearMixedModel
 
-__all__ = ["included_columns", "linear_predictor", "predict", "random_contribution", "simulate"]
+__all__ = [
+    "included_columns",
+    "linear_predictor",
+    "new_random_effects",
+    "predict",
+    "random_contribution",
+    "simulate",
+]
 
 
 def random_contribution(codes: np.ndarray, z: np.ndarray, effects: np.ndarray) -> np.ndarray:
@@ -119,15 +126,21 @@ def simulate(model: SimulationView, nsim: int = 1, seed: int | None = None) -> p
     """
     nsim = check_integer("nsim", nsim)
     rng = np.random.default_rng(check_seed(seed))
-    sigma = model.sigma
     mean = model.frame.x @ model.fixef.to_numpy()
     if model.frame.offset is not None:
         mean = mean + model.frame.offset
     out = {}
     for i in range(nsim):
         y = mean + model.residual_errors(rng.standard_normal(model.nobs))
-        for block, t in zip(model.frame.blocks, model.lambdas):
-            u = rng.standard_normal((block.nlevels, block.ncols))
-            y = y + random_contribution(block.codes, block.z, sigma * u @ t.T)
-        out[f"sim_{i + 1}"] = y
+        out[f"sim_{i + 1}"] = y + new_random_effects(model, rng)
     return pd.DataFrame(out, index=model.fitted.index)
+
+
+def new_random_effects(model: SimulationView, rng: np.random.Generator) -> np.ndarray:
+    """``Z b`` for random effects drawn anew, ``b = sigma Lambda u`` with ``u`` standard normal
+    (``nlevels x ncols`` draws per term, in the terms' order), as lme4's ``simulate``."""
+    total = np.zeros(model.nobs)
+    for block, t in zip(model.frame.blocks, model.lambdas):
+        u = rng.standard_normal((block.nlevels, block.ncols))
+        total += random_contribution(block.codes, block.z, model.sigma * u @ t.T)
+    return total

@@ -132,6 +132,10 @@ class NegativeBinomialMixedModel(GeneralizedLinearMixedModel):
     def df_loglik(self) -> int:
         return super().df_loglik + 1
 
+    def _fitted(self, problem: GeneralizedMixedProblem) -> NegativeBinomialMixedModel:
+        """``problem`` fitted by glmer.nb: its negative binomial theta estimated again."""
+        return fit_negative_binomial(problem, self.nagq, self.control)
+
     def to_dict(self) -> dict:
         return super().to_dict() | {"nb_theta": self.nb_theta}
 

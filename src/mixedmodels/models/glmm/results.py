@@ -6,6 +6,7 @@ give the conditional modes, the means and the blocked Cholesky factor at their w
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -14,20 +15,22 @@ import pandas as pd
 
 from ...data.frame import ModelFrame
 from ...engine.cholesky import BlockedCholesky
+from ...engine.covariance import CovarianceStructure
 from ...engine.families import Family
 from ...engine.laplace import LaplaceObjective
 from ...engine.optimize import OptimizationResult, OptimizerControl, finite_differences
-from ...engine.pirls import PirlsFit
+from ...engine.pirls import Pirls, PirlsFit
 from ...engine.threads import limited_threads
-from ...errors import check_choice
+from ...errors import check_choice, check_integer, check_seed
 from .. import predictions
 from ..base import FittedModel
 from ..random_effects import RandomEffectsResults, per_level_records
 
 if TYPE_CHECKING:
+    from ...diagnostics.quantile_residuals import ScaledResiduals
     from .fitting import GeneralizedMixedProblem
 
-__all__ = ["GeneralizedLinearMixedModel"]
+__all__ = ["DispersionTest", "GeneralizedLinearMixedModel"]
 
 HESSIAN_STEP = 1e-4  # lme4's deriv12 delta, for the Hessian its vcov inverts
 RESIDUAL_TYPES = ("deviance", "pearson", "response", "working")
@@ -37,7 +40,7 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
     """The results of a GLMM fitted at theta (and, for nAGQ = 1, beta: else beta is PIRLS's)."""
 
     reml = False
-    interval_methods = ("wald",)
+    interval_methods = ("wald", "boot")
 
     def __init__(
         self,
@@ -77,6 +80,11 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
     @property
     def objective(self) -> LaplaceObjective:
         return self.problem.objective
+
+    @property
+    def covariances(self) -> list[CovarianceStructure]:
+        """The covariance structure of each random-effects term (theta's parameterization)."""
+        return self.problem.covariances
 
     @property
     def chol(self) -> BlockedCholesky:
@@ -225,6 +233,59 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
             eta = pd.Series(self._eta, index=eta.index, name="predicted")
         return eta if type == "link" else eta.transform(self.family.link.linkinv)
 
+    # -- simulation, refits and checks ----------------------------------------------------------------------
+    def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
+        """Responses simulated from the fitted model (lme4's ``simulate``): new random effects
+        ``sigma Lambda u`` (u standard normal), then draws from the family at the means they give
+        (binomial: ``rbinom`` of the trials, returned as proportions of them, as the fit reads a
+        ``cbind()`` response; Poisson, negative binomial; Gamma and inverse Gaussian with shape
+        ``weights / sigma^2``).  One column ``sim_1``, ... per simulation."""
+        nsim = check_integer("nsim", nsim)
+        rng = np.random.default_rng(check_seed(seed))
+        rows = self.problem.rows
+        mean = self.frame.x @ self._beta + rows.offset
+        out = {}
+        for i in range(nsim):
+            mu = self.family.link.linkinv(mean + predictions.new_random_effects(self, rng))
+            out[f"sim_{i + 1}"] = self.family.sample(mu, rows.prior_weights, self.sigma, rng)
+        return pd.DataFrame(out, index=self.frame.data.index)
+
+    def refit_response(self, response: np.ndarray) -> GeneralizedLinearMixedModel:
+        """The model refitted to a new response (one value per row, on :meth:`simulate`'s scale: a
+        proportion of the trials for a binomial), as lme4's ``refit(m, newresp)``: the same rows,
+        weights and random effects, fitted again by glmer's :func:`.fitting.fit`."""
+        response = np.asarray(response, dtype=float)
+        if response.shape != (self.nobs,):
+            raise ValueError(f"the response has shape {response.shape}, the model has {self.nobs} rows")
+        problem = self.problem
+        rows = replace(problem.rows, y=response)
+        self.family.check_response(response, rows.prior_weights)
+        pirls = Pirls(self.family, [rows], self.n_fixed)
+        objective = LaplaceObjective(pirls, problem.covariances, self.objective.convergence)
+        frame = replace(self.frame, y=response * rows.trials)
+        return self._fitted(replace(problem, frame=frame, rows=rows, objective=objective))
+
+    def _fitted(self, problem: GeneralizedMixedProblem) -> GeneralizedLinearMixedModel:
+        """``problem`` fitted as this model was (its nAGQ and control)."""
+        from .fitting import fit
+
+        return fit(problem, self.nagq, self.control)
+
+    @property
+    def dispersion(self) -> DispersionTest:
+        """The Pearson dispersion check: the sum of squared Pearson residuals over the residual df
+        (about 1 when the family's variance fits; above 1: overdispersion) and its chi-square test."""
+        pearson = self._pearson_residuals()
+        return DispersionTest.of(float(pearson @ pearson), self.df_resid)
+
+    def simulate_residuals(self, nsim: int = 250, seed: int | None = None) -> ScaledResiduals:
+        """Simulated scaled quantile residuals, as DHARMa's ``simulateResiduals``: each observation's
+        place among ``nsim`` responses simulated from the fit (randomized for counts); uniform on
+        (0, 1) when the model is right.  See :mod:`mixedmodels.diagnostics.quantile_residuals`."""
+        from ...diagnostics.quantile_residuals import simulate_residuals
+
+        return simulate_residuals(self, nsim, seed)
+
     # -- printing --------------------------------------------------------------------------------------------
     def summary(self):
         """glmer's summary: AIC, BIC, logLik, deviance, df.resid, scaled residuals, random effects and z
@@ -258,6 +319,23 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
         return (
             f"<{type(self).__name__} {self.problem.formula_text!r} {self.family!r} by {fit}, {self.nobs} obs>"
         )
+
+
+@dataclass(frozen=True)
+class DispersionTest:
+    """Pearson's chi-square (sum of squared Pearson residuals), the residual df, their ratio (the
+    dispersion) and the p-value of overdispersion, ``P(chi2_df > chisq)``."""
+
+    chisq: float
+    df: int
+    ratio: float
+    p_value: float
+
+    @classmethod
+    def of(cls, chisq: float, df: int) -> DispersionTest:
+        from scipy import stats
+
+        return cls(chisq, df, chisq / df, float(stats.chi2.sf(chisq, df)))
 
 
 def at_boundary_theta(objective: LaplaceObjective, theta: np.ndarray, tol: float) -> bool:
