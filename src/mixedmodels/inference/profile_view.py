@@ -64,6 +64,7 @@ class ProfileView:
     phi_lower: np.ndarray  # their lower bounds
     covariances: list  # the random-effects terms' covariance parameterizations, in theta's order
     theta_slices: list[slice]  # each term's entries of theta
+    fixed_sigma: float | None = None  # sigma of a family without a dispersion (not profiled); None: estimated
 
     def structure_reported(self, values: np.ndarray) -> np.ndarray:
         """The structure's parameters on nlme's scale from the unconstrained ones."""
