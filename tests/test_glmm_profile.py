@@ -66,3 +66,11 @@ def test_profiles_need_a_laplace_fit_without_dispersion():
     gamma = mm.glmer("y ~ x + (1 | g)", data, family="Gamma")
     with pytest.raises(ValueError, match="dispersion parameter"):
         gamma.confint(method="profile")
+
+
+def test_refit_from_another_start_finds_the_fit():
+    """A profile that finds a lower deviance refits from there (``refit(start=)``): glmer's fit again."""
+    view = _cbpp().profile_view()
+    refitted = view.refit(start=1.5 * view.phi)
+    np.testing.assert_allclose(refitted.deviance, view.deviance, rtol=1e-9)
+    np.testing.assert_allclose(refitted.parameters(), view.parameters(), rtol=1e-4)

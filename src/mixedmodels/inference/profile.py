@@ -1,9 +1,11 @@
 """Likelihood profiles and profile confidence intervals, with the conventions of lme4's ``profile.merMod``.
 
-One implementation for lmer, lme and gls fits: it reads a fit through its ``profile_view()``
+One implementation for lmer, lme, gls and glmer fits: it reads a fit through its ``profile_view()``
 (:mod:`.profile_view`), which gives the parameter vector, ML refits and the objective with a fixed
 effect held; gls and lme fits add their residual structure's parameters (nlme's corStruct and
-varStruct, profiled on their unconstrained scale and reported on nlme's) before sigma.
+varStruct, profiled on their unconstrained scale and reported on nlme's) before sigma.  glmer fits
+(``models.glmm.profile``) have no sigma (``fixed_sigma``) and their deviance is the Laplace one, the
+fixed effects not held minimized out.
 
 For each parameter ``psi`` of lme4's vector (sd/cor of the random effects, sigma, fixed effects; see
 :mod:`.parameters`) the profile is ``zeta(psi) = sign(psi - psi_hat) sqrt(d(psi) - d_hat)``, where

@@ -14,7 +14,8 @@ reparameterization), and reported on nlme's scale (:meth:`ProfileView.reported`)
 A family gives a :class:`ProfileView` through its fits' ``profile_view()``: the variance parameters
 ``phi`` of its :class:`.varpar.VarianceParameters` (lme4's theta, then the structure's unconstrained
 parameters), ML refits, the fixed effects at given ``phi``, and the ML objective with one fixed effect
-held at a value (an offset) -- :class:`LmerProfileView` here, ``NlmeProfileView`` in nlme.
+held at a value (an offset) -- :class:`LmerProfileView` here, ``NlmeProfileView`` in nlme,
+``GlmmProfileView`` in glmm (sigma fixed at 1: ``fixed_sigma``).
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ over (theta, beta) is the same as lme4's joint one.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -140,22 +139,10 @@ class GlmmProfileView(ProfileView):
         return super().from_varpar(phi, 1.0)[:-1]
 
     def refit(self, reml: bool | None = None, start: np.ndarray | None = None) -> GlmmProfileView:
-        """The Laplace fit again, from theta = ``start`` (beta from PIRLS there)."""
-        from .fitting import laplace_stage
-        from .results import GeneralizedLinearMixedModel
+        """The Laplace fit again (glmer's :func:`.fitting.fit`), from theta = ``start``."""
+        from .fitting import fit
 
-        fit = self.fit
-        start = fit.theta if start is None else np.asarray(start, dtype=float)
-        control = fit.control
-        if control.ftol_abs is None:
-            from .fitting import FTOL_PER_OBSERVATION
-
-            control = replace(control, ftol_abs=FTOL_PER_OBSERVATION * fit.nobs)
-        result = laplace_stage(fit.objective, start, control)
-        k = len(start)
-        return GlmmProfileView(
-            GeneralizedLinearMixedModel(fit.problem, result.x[:k], result.x[k:], 1, fit.control, result)
-        )
+        return GlmmProfileView(fit(self.fit.problem, 1, self.fit.control, start=start))
 
     def fixed_effect_held(self, j: int) -> LaplaceOverFixedEffects:
         return LaplaceOverFixedEffects(self.fit, held=j)
