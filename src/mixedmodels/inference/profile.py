@@ -1,9 +1,11 @@
 """Likelihood profiles and profile confidence intervals, with the conventions of lme4's ``profile.merMod``.
 
-One implementation for lmer, lme and gls fits: it reads a fit through its ``profile_view()``
+One implementation for lmer, lme, gls and glmer fits: it reads a fit through its ``profile_view()``
 (:mod:`.profile_view`), which gives the parameter vector, ML refits and the objective with a fixed
 effect held; gls and lme fits add their residual structure's parameters (nlme's corStruct and
-varStruct, profiled on their unconstrained scale and reported on nlme's) before sigma.
+varStruct, profiled on their unconstrained scale and reported on nlme's) before sigma.  glmer fits
+(``models.glmm.profile``) have no sigma (``fixed_sigma``) and their deviance is the Laplace one, the
+fixed effects not held minimized out.
 
 For each parameter ``psi`` of lme4's vector (sd/cor of the random effects, sigma, fixed effects; see
 :mod:`.parameters`) the profile is ``zeta(psi) = sign(psi - psi_hat) sqrt(d(psi) - d_hat)``, where
@@ -105,13 +107,15 @@ class _VarianceHeld:
       original order.
 
     The free vector is phi (the held term's slice of theta replaced by the entries of ``L``, less the
-    one the value fixes), then sigma unless it is held.
+    one the value fixes), then sigma unless it is held or the view fixes it (``fixed_sigma``).
     """
 
     def __init__(self, view: ProfileView, index: int):
         self.varpar = view.varpar
         n_phi = len(view.phi)
         self.sigma_held = index == n_phi
+        self.fixed_sigma = view.fixed_sigma  # a family without a dispersion: sigma is 1, not searched
+        self.sigma_free = not self.sigma_held and self.fixed_sigma is None
         self.part: slice | None = None
         self.reordered: Unstructured | None = None
         self.is_sd = False
@@ -145,13 +149,13 @@ class _VarianceHeld:
         if fixed is not None:
             self.free[fixed] = False
         self.fixed = fixed
-        self.lower = np.concatenate([lower[self.free], [] if self.sigma_held else [0.0]])
+        self.lower = np.concatenate([lower[self.free], [0.0] if self.sigma_free else []])
 
     def unpack(self, z: np.ndarray, value: float) -> tuple[np.ndarray, float] | None:
         """(phi, sigma) for free parameters ``z``; None where they give no valid covariance."""
         full = np.zeros(len(self.free))
         full[self.free] = z[: int(self.free.sum())]
-        sigma = value if self.sigma_held else z[-1]
+        sigma = value if self.sigma_held else z[-1] if self.sigma_free else self.fixed_sigma
         if not sigma > 0:
             return None
         if self.sigma_held:
@@ -193,7 +197,7 @@ class _VarianceHeld:
             if not self.is_sd:
                 entries[self._scale_entry - self.part.start] = np.hypot(reordered[1, 0], reordered[1, 1])
             full[self.part] = entries
-        return np.concatenate([full[self.free], [] if self.sigma_held else [sigma]])
+        return np.concatenate([full[self.free], [sigma] if self.sigma_free else []])
 
     def deviance(self, z: np.ndarray, value: float) -> float:
         unpacked = self.unpack(z, value)

@@ -14,7 +14,8 @@ reparameterization), and reported on nlme's scale (:meth:`ProfileView.reported`)
 A family gives a :class:`ProfileView` through its fits' ``profile_view()``: the variance parameters
 ``phi`` of its :class:`.varpar.VarianceParameters` (lme4's theta, then the structure's unconstrained
 parameters), ML refits, the fixed effects at given ``phi``, and the ML objective with one fixed effect
-held at a value (an offset) -- :class:`LmerProfileView` here, ``NlmeProfileView`` in nlme.
+held at a value (an offset) -- :class:`LmerProfileView` here, ``NlmeProfileView`` in nlme,
+``GlmmProfileView`` in glmm (sigma fixed at 1: ``fixed_sigma``).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class ProfileView:
     phi_lower: np.ndarray  # their lower bounds
     covariances: list  # the random-effects terms' covariance parameterizations, in theta's order
     theta_slices: list[slice]  # each term's entries of theta
+    fixed_sigma: float | None = None  # sigma of a family without a dispersion (not profiled); None: estimated
 
     def structure_reported(self, values: np.ndarray) -> np.ndarray:
         """The structure's parameters on nlme's scale from the unconstrained ones."""

@@ -219,10 +219,11 @@ def fit(
     problem: GeneralizedMixedProblem,
     nAGQ: int = 1,
     control: OptimizerControl | None = None,  # noqa: N803
+    start: np.ndarray | None = None,
 ) -> GeneralizedLinearMixedModel:
-    """lme4's ``optimizeGlmer``: theta by BOBYQA with beta in PIRLS, then for ``nAGQ >= 1`` (theta, beta)
-    by BOBYQA from there, on the Laplace or (nAGQ > 1) quadrature deviance; convergence warnings as
-    lme4's."""
+    """lme4's ``optimizeGlmer``: theta by BOBYQA with beta in PIRLS (from theta = ``start``, default
+    lme4's initial theta), then for ``nAGQ >= 1`` (theta, beta) by BOBYQA from there, on the Laplace or
+    (nAGQ > 1) quadrature deviance; convergence warnings as lme4's."""
     control = control or OptimizerControl()
     if nAGQ > 1:
         laplace = problem.objective
@@ -236,8 +237,9 @@ def fit(
     first = control if nAGQ == 0 else replace(control, check_convergence=False)
     try:
         with limited_threads():
-            objective.restart_here(objective.initial)
-            stage0 = minimize_bobyqa(objective.fast, objective.initial, objective.lower_bounds, first)
+            start = objective.initial if start is None else np.asarray(start, dtype=float)
+            objective.restart_here(start)
+            stage0 = minimize_bobyqa(objective.fast, start, objective.lower_bounds, first)
             if nAGQ == 0:
                 return GeneralizedLinearMixedModel(problem, stage0.x, None, 0, control, stage0)
             result = laplace_stage(objective, stage0.x, control)

@@ -40,7 +40,7 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
     """The results of a GLMM fitted at theta (and, for nAGQ = 1, beta: else beta is PIRLS's)."""
 
     reml = False
-    interval_methods = ("wald", "boot")
+    interval_methods = ("profile", "wald", "boot")
 
     def __init__(
         self,
@@ -270,6 +270,12 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
         from .fitting import fit
 
         return fit(problem, self.nagq, self.control)
+
+    def profile_view(self):
+        """The fit as likelihood profiles see it (:class:`.profile.GlmmProfileView`)."""
+        from .profile import GlmmProfileView
+
+        return GlmmProfileView(self)
 
     @property
     def dispersion(self) -> DispersionTest:
