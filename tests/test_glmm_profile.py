@@ -79,8 +79,6 @@ def test_refit_from_another_start_finds_the_fit():
 def test_negative_binomial_fits_are_not_profiled_yet():
     """Profiles of negative binomial fits are not checked against lme4, so they are refused."""
     cbpp = mm.datasets.load("cbpp")
-    model = mm.glmer(
-        "incidence ~ period + (1 | herd)", cbpp, family=mm.families.NegativeBinomial(theta=2.0)
-    )
+    model = mm.glmer("incidence ~ period + (1 | herd)", cbpp, family=mm.families.NegativeBinomial(theta=2.0))
     with pytest.raises(ValueError, match="glmer.nb fit are not available yet"):
         model.confint()
