@@ -35,7 +35,9 @@ __all__ = [
     "ReBlock",
     "ResponseUnits",
     "CrossProducts",
+    "SparsityPattern",
     "cross_products",
+    "off_diagonal_patterns",
     "sum_cross_products",
     "with_response",
 ]
@@ -210,14 +212,53 @@ def _level_sums(codes: np.ndarray, values: np.ndarray, nlevels: int) -> np.ndarr
     return np.bincount(codes, weights=values, minlength=nlevels)
 
 
+@dataclass(frozen=True)
+class SparsityPattern:
+    """Where the rows' products land in the canonical CSR matrix Z_i'W Z_j (i > j): the same for every
+    weighting of the same rows, so it is found once and each weighting only sums its values."""
+
+    columns: list[tuple[int, int]]  # the (column of Z_i, column of Z_j) pairs, in the order of ``slots``
+    slots: np.ndarray  # per product of rows (pairs stacked): its position in the matrix's data
+    indices: np.ndarray
+    indptr: np.ndarray
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, ti: ReBlock, tj: ReBlock) -> SparsityPattern:
+        columns = [(a, b) for a in range(ti.ncols) for b in range(tj.ncols)]
+        rows = np.concatenate([ti.codes * ti.ncols + a for a, _ in columns]).astype(np.int64)
+        cols = np.concatenate([tj.codes * tj.ncols + b for _, b in columns]).astype(np.int64)
+        shape = (ti.nlevels * ti.ncols, tj.nlevels * tj.ncols)
+        keys, slots = np.unique(rows * shape[1] + cols, return_inverse=True)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(keys // shape[1], minlength=shape[0]))])
+        index_dtype = np.int32 if max(shape[1], len(keys)) < 2**31 else np.int64
+        return cls(
+            columns, slots.ravel(), (keys % shape[1]).astype(index_dtype), indptr.astype(index_dtype), shape
+        )
+
+    def matrix(self, values: list[np.ndarray]) -> sp.csr_matrix:
+        """The matrix of the rows' products ``values`` (one array per pair of ``columns``); repeated
+        entries are summed in the rows' order."""
+        data = np.bincount(self.slots, weights=np.concatenate(values), minlength=len(self.indices))
+        return sp.csr_matrix((data, self.indices, self.indptr), shape=self.shape)
+
+
+def off_diagonal_patterns(terms: Sequence[ReBlock]) -> dict[tuple[int, int], SparsityPattern]:
+    """The sparsity patterns of the off-diagonal blocks Z_i'W Z_j (i > j) of one chunk of rows."""
+    return {(i, j): SparsityPattern.of(terms[i], terms[j]) for i in range(len(terms)) for j in range(i)}
+
+
 def cross_products(
     terms: Sequence[ReBlock],
     xy: np.ndarray,
     weights: np.ndarray | None = None,
     units: ResponseUnits = UNIT,
+    patterns: dict[tuple[int, int], SparsityPattern] | None = None,
 ) -> CrossProducts:
     """Blocks of [Z X y]'W[Z X y] for one chunk of rows: ``xy`` is the n x m matrix [X y] whose last
-    column is the response already in ``units`` (:meth:`ResponseUnits.apply`)."""
+    column is the response already in ``units`` (:meth:`ResponseUnits.apply`).  ``patterns``: the
+    rows' :func:`off_diagonal_patterns`, made once where the same rows are weighted again and again
+    (PIRLS)."""
     xy = np.asarray(xy, dtype=float)
     nobs = xy.shape[0]
     if weights is None:
@@ -239,20 +280,11 @@ def cross_products(
                 block[:, a, b] = block[:, b, a] = _level_sums(term.codes, z[:, a] * z[:, b], term.nlevels)
         diag.append(block)
 
-    off = {}
-    for i, (ti, zi) in enumerate(zip(terms, zs)):
-        for j in range(i):
-            tj, zj = terms[j], zs[j]
-            rows, cols, vals = [], [], []
-            for a in range(ti.ncols):
-                for b in range(tj.ncols):
-                    rows.append(ti.codes * ti.ncols + a)
-                    cols.append(tj.codes * tj.ncols + b)
-                    vals.append(zi[:, a] * zj[:, b])
-            shape = (ti.nlevels * ti.ncols, tj.nlevels * tj.ncols)
-            off[i, j] = sp.csr_matrix(
-                (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape
-            )
+    patterns = off_diagonal_patterns(terms) if patterns is None else patterns
+    off = {
+        (i, j): pattern.matrix([zs[i][:, a] * zs[j][:, b] for a, b in pattern.columns])
+        for (i, j), pattern in patterns.items()
+    }
 
     xyz = [_column_by_z(term, z, xy) for term, z in zip(terms, zs)]
     return CrossProducts(diag, off, xyz, xy.T @ xy, nobs, sum_log_weights, units)

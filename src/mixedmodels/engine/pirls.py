@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cholesky import BlockedCholesky
-from .crossprod import ReBlock, cross_products, sum_cross_products
+from .crossprod import ReBlock, cross_products, off_diagonal_patterns, sum_cross_products
 from .families import Family
 
 __all__ = ["GlmRows", "PirlsFit", "Pirls", "PirlsError"]
@@ -115,6 +115,7 @@ class Pirls:
         self.chunks = list(chunks)
         self.nfixed = nfixed
         self.nlevels = [b.nlevels * b.ncols for b in self.chunks[0].blocks]
+        self._patterns = [off_diagonal_patterns(chunk.blocks) for chunk in self.chunks]
         self._plans_from: BlockedCholesky | None = None
 
     def _start_etas(self) -> list[np.ndarray]:
@@ -134,7 +135,7 @@ class Pirls:
         where it is not positive definite)."""
         link, family = self.family.link, self.family
         parts = []
-        for chunk, eta, mu in zip(self.chunks, etas, mus):
+        for chunk, patterns, eta, mu in zip(self.chunks, self._patterns, etas, mus):
             mu_eta = link.mu_eta(eta)
             weights = chunk.prior_weights * mu_eta * mu_eta / family.variance(mu)
             working = eta - chunk.offset + (chunk.y - mu) / mu_eta
@@ -142,7 +143,7 @@ class Pirls:
                 xy = np.column_stack([chunk.x, working])
             else:
                 xy = (working - chunk.x @ beta if len(beta) else working)[:, None]
-            parts.append(cross_products(chunk.blocks, xy, weights))
+            parts.append(cross_products(chunk.blocks, xy, weights, patterns=patterns))
         nfixed = 0 if beta is not None else self.nfixed
         chol = BlockedCholesky(sum_cross_products(parts), nfixed, self._plans_from)
         self._plans_from = chol  # the same rows' sparsity at every weighting: its product plans are reused
