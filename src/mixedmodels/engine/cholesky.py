@@ -164,8 +164,10 @@ class ProductPlan:
         if self.sources is None:
             return None
         a_index, b_index = self.sources
-        linear_map = self.linear_map.copy()
-        linear_map.data = a.data[a_index] * b.data[b_index]
+        pattern = self.linear_map
+        linear_map = sp.csr_matrix(
+            (a.data[a_index] * b.data[b_index], pattern.indices, pattern.indptr), shape=pattern.shape
+        )
         return ProductPlan(linear_map, self.positions, self.shape, self.sources)
 
     @classmethod
@@ -395,7 +397,12 @@ class BlockedCholesky:
                 return False
             blocks[j, j] = diag = upper.T
             for i in range(j + 1, nterms + 1):
-                if i < nterms:
+                if i < nterms and self.ncols[i] == 1 and self.ncols[j] == 1 and sp.issparse(cross.off[i, j]):
+                    # scalar terms: scaled as a dense array, the same products without two sparse copies
+                    below = cross.off[i, j].toarray()
+                    below *= self.lambdas[i][0, 0]
+                    below *= self.lambdas[j][0, 0]
+                elif i < nterms:
                     below = self._scale_right(j, self._scale_left(i, cross.off[i, j]))
                     below = below.toarray() if sp.issparse(below) else below
                 else:

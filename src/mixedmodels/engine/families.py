@@ -87,8 +87,9 @@ class Link:
         """d mu / d eta."""
         name = self.name
         if name == "logit":
-            e = np.exp(-np.abs(eta))
-            return np.where(np.abs(eta) > _LOGIT_LIMIT, EPS, e / (1.0 + e) ** 2)
+            size = np.abs(eta)
+            e = np.exp(-size)
+            return np.where(size > _LOGIT_LIMIT, EPS, e / (1.0 + e) ** 2)
         if name == "probit":
             return np.maximum(stats.norm.pdf(eta), EPS)
         if name == "cloglog":
@@ -218,7 +219,7 @@ class Binomial(Family):
         return (weights * y + 0.5) / (weights + 1.0)
 
     def valid_mu(self, mu):
-        return bool(np.all(np.isfinite(mu)) and np.all((mu > 0) & (mu < 1)))
+        return bool(np.all((mu > 0) & (mu < 1)))  # NaN and infinities fail the comparisons
 
     def check_response(self, y, weights):
         if np.any((y < 0) | (y > 1)):
