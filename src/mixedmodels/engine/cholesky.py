@@ -40,6 +40,11 @@ Block = np.ndarray | sp.spmatrix
 
 def batched_cholesky(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Lower Cholesky factors of a stack of small SPD blocks and their inverses; None if one is not PD."""
+    if blocks.shape[1] == 1:  # 1 x 1 blocks: LAPACK's square roots and reciprocals, without its overhead
+        if not np.all(blocks > 0):  # NaN fails too, as in LAPACK's potrf
+            return None
+        factor = np.sqrt(blocks)
+        return factor, 1.0 / factor
     try:
         factor = np.linalg.cholesky(blocks)
     except np.linalg.LinAlgError:
