@@ -66,6 +66,13 @@ class GlmRows:
             [block.rows(index) for block in self.blocks],
         )
 
+    def working(self, family: Family, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """IRLS's working response ``eta - offset + (y - mu) / mu_eta`` and working weights
+        ``w mu_eta^2 / V(mu)`` of these rows at linear predictor ``eta`` and means ``mu``."""
+        mu_eta = family.link.mu_eta(eta)
+        response = eta - self.offset + (self.y - mu) / mu_eta
+        return response, self.prior_weights * mu_eta * mu_eta / family.variance(mu)
+
     def linear_predictor(self, beta: np.ndarray, effects: Sequence[np.ndarray]) -> np.ndarray:
         """``offset + X beta + sum_k Z_k b_k`` for random effects ``b_k`` laid out (nlevels, p)."""
         eta = self.offset + self.x @ beta if len(beta) else self.offset.copy()
@@ -133,12 +140,9 @@ class Pirls:
         """The blocked Cholesky factor of the weighted least-squares problem at the linear predictors
         ``etas`` and means ``mus`` (u alone when ``beta`` is given: X beta goes into the offset; None
         where it is not positive definite)."""
-        link, family = self.family.link, self.family
         parts = []
         for chunk, patterns, eta, mu in zip(self.chunks, self._patterns, etas, mus):
-            mu_eta = link.mu_eta(eta)
-            weights = chunk.prior_weights * mu_eta * mu_eta / family.variance(mu)
-            working = eta - chunk.offset + (chunk.y - mu) / mu_eta
+            working, weights = chunk.working(self.family, eta, mu)
             if beta is None:
                 xy = np.column_stack([chunk.x, working])
             else:

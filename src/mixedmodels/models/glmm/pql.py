@@ -38,14 +38,6 @@ GLM_EPSILON = 1e-8  # glm.control's epsilon
 GLM_MAXIT = 25  # glm.control's maxit
 
 
-def _working(family: Family, rows: GlmRows, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The working response ``eta - offset + (y - mu) / mu_eta`` and weights ``w mu_eta^2 / V(mu)``."""
-    mu = family.link.linkinv(eta)
-    mu_eta = family.link.mu_eta(eta)
-    response = eta - rows.offset + (rows.y - mu) / mu_eta
-    return response, rows.prior_weights * mu_eta * mu_eta / family.variance(mu)
-
-
 def glm_working_start(family: Family, rows: GlmRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """R's ``glm.fit`` without random effects, as glmmPQL's start: the linear predictor at the estimates,
     the working response there and the working weights of the last IRLS iteration (``fit$weights``,
@@ -56,7 +48,7 @@ def glm_working_start(family: Family, rows: GlmRows) -> tuple[np.ndarray, np.nda
         np.sum(family.deviance_residuals(rows.y, family.link.linkinv(eta), rows.prior_weights))
     )
     for _ in range(GLM_MAXIT):
-        response, weights = _working(family, rows, eta)
+        response, weights = rows.working(family, eta, family.link.linkinv(eta))
         root = np.sqrt(weights)
         beta = np.linalg.lstsq(rows.x * root[:, None], response * root, rcond=None)[0]
         eta = rows.x @ beta + rows.offset
@@ -67,7 +59,7 @@ def glm_working_start(family: Family, rows: GlmRows) -> tuple[np.ndarray, np.nda
         if abs(deviance - deviance_old) / (abs(deviance) + 0.1) < GLM_EPSILON:
             break
         deviance_old = deviance
-    return eta, _working(family, rows, eta)[0], weights
+    return eta, rows.working(family, eta, family.link.linkinv(eta))[0], weights
 
 
 def fit_pql(
@@ -86,7 +78,7 @@ def fit_pql(
         converged = np.sum((eta - eta_old) ** 2) < ETA_TOL * np.sum(eta**2)
         if converged:
             break
-        response, weights = _working(family, rows, eta)
+        response, weights = rows.working(family, eta, family.link.linkinv(eta))
     return PenalizedQuasiLikelihoodFit(lmm, family, rows, formula_text, fits, bool(converged))
 
 
