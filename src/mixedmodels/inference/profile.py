@@ -4,8 +4,9 @@ One implementation for lmer, lme, gls and glmer fits: it reads a fit through its
 (:mod:`.profile_view`), which gives the parameter vector, ML refits and the objective with a fixed
 effect held; gls and lme fits add their residual structure's parameters (nlme's corStruct and
 varStruct, profiled on their unconstrained scale and reported on nlme's) before sigma.  glmer fits
-(``models.glmm.profile``) have no sigma (``fixed_sigma``) and their deviance is the Laplace one, the
-fixed effects not held minimized out.
+(``models.glmm.profile``) have no sigma (``fixed_sigma``) and their deviance is the Laplace one; as
+lme4's, each of their profile points is one search over all the parameters not held, the fixed
+effects with theta (``searches_fixed_effects``), started at the neighbouring point.
 
 For each parameter ``psi`` of lme4's vector (sd/cor of the random effects, sigma, fixed effects; see
 :mod:`.parameters`) the profile is ``zeta(psi) = sign(psi - psi_hat) sqrt(d(psi) - d_hat)``, where
@@ -72,6 +73,13 @@ __all__ = ["LikelihoodProfile", "profile_frame", "profile_table"]
 _INNER_CONTROL = OptimizerControl(
     check_convergence=False, ftol_abs=1e-12, ftol_rel=1e-14, xtol_abs=1e-10, newton_steps=0
 )
+# the joint search of a glmer profile point: it starts at the neighbouring point, so BOBYQA starts with
+# small steps (in units of theta and of the fixed effects' standard errors) and stops early; the Newton
+# steps from finite differences finish (the Laplace deviance is smooth to ~1e-11 near its minimum)
+_JOINT_CONTROL = OptimizerControl(
+    check_convergence=False, ftol_abs=1e-10, xtol_abs=1e-8, restarts=0, newton_steps=0
+)
+_JOINT_STEP = 0.05
 _NON_MONOTONE_TOL = 0.01  # lme4's non.mono.tol
 _MIN_STEP = 1e-6  # lme4's minstep
 _LOWER_DEVIANCE_TOL = 1e-6  # relative: a profile point this far below the fit's deviance is a new optimum
@@ -111,7 +119,7 @@ class _VarianceHeld:
     """
 
     def __init__(self, view: ProfileView, index: int):
-        self.varpar = view.varpar
+        self.view = view
         n_phi = len(view.phi)
         self.sigma_held = index == n_phi
         self.fixed_sigma = view.fixed_sigma  # a family without a dispersion: sigma is 1, not searched
@@ -203,7 +211,7 @@ class _VarianceHeld:
         unpacked = self.unpack(z, value)
         if unpacked is None:
             return np.inf
-        return self.varpar.deviance(np.append(*unpacked))
+        return self.view.varpar.deviance(np.append(*unpacked))
 
 
 class LikelihoodProfile:
@@ -241,7 +249,6 @@ class LikelihoodProfile:
         self.n_variance = ml.n_variance
         self.lower, self.upper = ml.bounds()
         self._fixed_se = ml.fixed_se
-        self._varpar = ml.varpar
         self._held_fixed: dict[int, HeldFixedEffect] = {}
         self._held_variance: dict[int, _VarianceHeld] = {}
 
@@ -301,15 +308,18 @@ class LikelihoodProfile:
 
         The fixed effects other than a profiled one are profiled out (they are not read), so this is
         the function the profile minimizes, evaluated at given values of the parameters it optimizes
-        (lme4's devfun2 for a variance parameter).
+        (lme4's devfun2 for a variance parameter).  A view that searches the fixed effects (glmer) reads
+        them too: its profile minimizes over all of them (lme4's devfun2 over (theta, beta)).
         """
         params = np.asarray(params, dtype=float)
         unpacked = self.ml.to_varpar(params[: self.n_variance])
         if unpacked is None or not unpacked[1] > 0:
             return np.inf
         with limited_threads():
+            if self.ml.searches_fixed_effects:
+                return self.ml.deviance_at(unpacked[0], params[self.n_variance :])
             if index < self.n_variance:
-                return self._varpar.deviance(np.append(*unpacked))
+                return self.ml.varpar.deviance(np.append(*unpacked))
             held = self._held_fixed_effect(index - self.n_variance)
             held.hold(params[index])
             return held(unpacked[0])
@@ -343,6 +353,8 @@ class LikelihoodProfile:
         if held is None:
             held = self._held_variance[index] = _VarianceHeld(self.ml, index)
         z0 = held.pack(*self._start_varpar(start))
+        if self.ml.searches_fixed_effects:
+            return self._joint_point(index, value, start, z0, held.lower, lambda z: held.unpack(z, value))
         result = minimize_bobyqa(lambda z: held.deviance(z, value), z0, held.lower, _INNER_CONTROL)
         unpacked = held.unpack(result.x, value)
         if unpacked is None or not np.isfinite(held.deviance(result.x, value)):
@@ -353,6 +365,11 @@ class LikelihoodProfile:
         return self._row(index, value, result.fun, np.concatenate([variance, beta]))
 
     def _fixed_point(self, j: int, value: float, start: np.ndarray) -> np.ndarray:
+        if self.ml.searches_fixed_effects:
+            phi0, sigma = self._start_varpar(start)
+            return self._joint_point(
+                self.n_variance + j, value, start, phi0, self.ml.phi_lower, lambda phi: (phi, sigma)
+            )
         held = self._held_fixed_effect(j)
         held.hold(value)
         result = minimize_bobyqa(held, self._start_varpar(start)[0], held.lower_bounds, _INNER_CONTROL)
@@ -363,6 +380,46 @@ class LikelihoodProfile:
         beta = np.insert(others, j, value)
         variance = self.ml.from_varpar(result.x, sigma)
         return self._row(self.n_variance + j, value, result.fun, np.concatenate([variance, beta]))
+
+    def _joint_point(
+        self,
+        index: int,
+        value: float,
+        start: np.ndarray,
+        z0: np.ndarray,
+        z_lower: np.ndarray,
+        unpack: Callable[[np.ndarray], tuple[np.ndarray, float] | None],
+    ) -> np.ndarray:
+        """A profile point of a view that searches the fixed effects (glmer), as lme4's: one search over
+        the free variance parameters ``z`` (``unpack`` gives (phi, sigma)) and the fixed effects not
+        held, from ``start``'s, the fixed effects in units of their standard errors."""
+        held_beta = index - self.n_variance
+        free = np.arange(len(self._fixed_se)) != held_beta
+        beta = np.asarray(start[self.n_variance :], dtype=float).copy()
+        if held_beta >= 0:
+            beta[held_beta] = value
+        k = len(z0)
+
+        def deviance(x: np.ndarray) -> float:
+            unpacked = unpack(x[:k])
+            if unpacked is None:
+                return np.inf
+            beta[free] = x[k:]
+            return self.ml.deviance_at(unpacked[0], beta)
+
+        x0 = np.concatenate([z0, beta[free]])
+        lower = np.concatenate([z_lower, np.full(int(free.sum()), -np.inf)])
+        scale = np.concatenate([np.ones(k), self._fixed_se[free]])
+        step = np.full(len(x0), _JOINT_STEP) * scale
+        result = minimize_bobyqa(deviance, x0, lower, _JOINT_CONTROL, initial_step=step, scale=scale)
+        unpacked = unpack(result.x[:k])
+        if unpacked is None or not np.isfinite(result.fun):
+            return np.full(1 + len(self.optimum), np.nan)
+        beta[free] = result.x[k:]
+        variance = self.ml.from_varpar(*unpacked)
+        if index < self.n_variance:
+            variance[index] = value
+        return self._row(index, value, result.fun, np.concatenate([variance, beta]))
 
     # -- traces -----------------------------------------------------------------------------------------
     def _next_value(self, previous: np.ndarray, current: np.ndarray, column: int, index: int) -> float:
@@ -479,15 +536,21 @@ class LikelihoodProfile:
         """The value between two trace points where zeta = target, by Brent's method.
 
         The ends keep their trace values (a re-optimization from another start could land elsewhere
-        on a flat profile); points inside start from the end nearer the target.
+        on a flat profile); the first point inside starts from the end nearer the target, each later
+        one from the point before it (nearer still).
         """
         column = 1 + index
         start = (right if abs(right[0] - target) < abs(left[0] - target) else left)[1:]
         known = {left[column]: left[0], right[column]: right[0]}
 
         def excess(value: float) -> float:
-            zeta = known[value] if value in known else self.point(index, value, start)[0]
-            return zeta - target
+            nonlocal start
+            if value in known:
+                return known[value] - target
+            row = self.point(index, value, start)
+            if np.all(np.isfinite(row)):
+                start = row[1:]
+            return row[0] - target
 
         return optimize.brentq(
             excess, left[column], right[column], xtol=1e-12 * max(abs(right[column]), 1e-3), rtol=1e-10

@@ -15,7 +15,8 @@ A family gives a :class:`ProfileView` through its fits' ``profile_view()``: the 
 ``phi`` of its :class:`.varpar.VarianceParameters` (lme4's theta, then the structure's unconstrained
 parameters), ML refits, the fixed effects at given ``phi``, and the ML objective with one fixed effect
 held at a value (an offset) -- :class:`LmerProfileView` here, ``NlmeProfileView`` in nlme,
-``GlmmProfileView`` in glmm (sigma fixed at 1: ``fixed_sigma``).
+``GlmmProfileView`` in glmm (sigma fixed at 1: ``fixed_sigma``; the fixed effects searched with theta at
+each profile point, as lme4's: ``searches_fixed_effects`` and ``deviance_at``).
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ class ProfileView:
     """A fitted model's parameter vector for profiles (see the module docstring) and its refits.
 
     Subclasses set ``fit`` and provide ``phi``, ``phi_lower``, ``covariances``, ``theta_slices``,
-    :meth:`structure_reported`, :meth:`refit`, :meth:`fixed_effect_held` and
-    :meth:`fixed_effects_at`.
+    :meth:`structure_reported`, :meth:`refit`, and :meth:`fixed_effect_held` and
+    :meth:`fixed_effects_at` (or, with ``searches_fixed_effects``, :meth:`deviance_at`).
     """
 
     fit: object
@@ -66,6 +67,9 @@ class ProfileView:
     covariances: list  # the random-effects terms' covariance parameterizations, in theta's order
     theta_slices: list[slice]  # each term's entries of theta
     fixed_sigma: float | None = None  # sigma of a family without a dispersion (not profiled); None: estimated
+    # glmer: the fixed effects have no closed form at given phi, so each profile point searches them with
+    # the variance parameters (lme4's devfun2 over (theta, beta)) on :meth:`deviance_at`
+    searches_fixed_effects: bool = False
 
     def structure_reported(self, values: np.ndarray) -> np.ndarray:
         """The structure's parameters on nlme's scale from the unconstrained ones."""
@@ -80,6 +84,11 @@ class ProfileView:
 
     def fixed_effects_at(self, phi: np.ndarray) -> np.ndarray:
         """The fixed-effects estimates at ``phi`` (those that minimize the deviance there)."""
+        raise NotImplementedError
+
+    def deviance_at(self, phi: np.ndarray, beta: np.ndarray) -> float:
+        """The deviance at (phi, beta), for views that search the fixed effects (infinite where it
+        cannot be evaluated)."""
         raise NotImplementedError
 
     # -- shared ------------------------------------------------------------------------------------
