@@ -80,6 +80,8 @@ _JOINT_CONTROL = OptimizerControl(
     check_convergence=False, ftol_abs=1e-10, xtol_abs=1e-8, restarts=0, newton_steps=0
 )
 _JOINT_STEP = 0.05
+_BRENT_XTOL = 1e-8  # a limit's tolerance, relative to the trace's bracket around it
+_BRENT_RTOL = 4 * np.finfo(float).eps  # brentq's least
 _NON_MONOTONE_TOL = 0.01  # lme4's non.mono.tol
 _MIN_STEP = 1e-6  # lme4's minstep
 _LOWER_DEVIANCE_TOL = 1e-6  # relative: a profile point this far below the fit's deviance is a new optimum
@@ -552,9 +554,10 @@ class LikelihoodProfile:
                 start = row[1:]
             return row[0] - target
 
-        return optimize.brentq(
-            excess, left[column], right[column], xtol=1e-12 * max(abs(right[column]), 1e-3), rtol=1e-10
-        )
+        # to 1e-8 of the bracket (a step of about delta in zeta): the points are found to ~1e-10 in
+        # deviance, so zeta itself is known to ~1e-9
+        xtol = _BRENT_XTOL * abs(right[column] - left[column])
+        return optimize.brentq(excess, left[column], right[column], xtol=xtol, rtol=_BRENT_RTOL)
 
 
 def profile_table(profile: LikelihoodProfile, indices: list[int], old_names: bool = True) -> pd.DataFrame:
