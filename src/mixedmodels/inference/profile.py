@@ -74,8 +74,8 @@ _INNER_CONTROL = OptimizerControl(
     check_convergence=False, ftol_abs=1e-12, ftol_rel=1e-14, xtol_abs=1e-10, newton_steps=0
 )
 # the joint search of a glmer profile point: it starts at the neighbouring point, so BOBYQA starts with
-# small steps (in units of theta and of the fixed effects' standard errors) and stops early; the Newton
-# steps from finite differences finish (the Laplace deviance is smooth to ~1e-11 near its minimum)
+# small steps (in units of theta and of the fixed effects' standard errors); run to 1e-10 in deviance it
+# needs fewer evaluations than a looser run finished by finite-difference Newton steps
 _JOINT_CONTROL = OptimizerControl(
     check_convergence=False, ftol_abs=1e-10, xtol_abs=1e-8, restarts=0, newton_steps=0
 )
@@ -539,7 +539,7 @@ class LikelihoodProfile:
 
         The ends keep their trace values (a re-optimization from another start could land elsewhere
         on a flat profile); the first point inside starts from the end nearer the target, each later
-        one from the point before it (nearer still).
+        one from the last point found (Brent's iterates close in on the limit).
         """
         column = 1 + index
         start = (right if abs(right[0] - target) < abs(left[0] - target) else left)[1:]
