@@ -223,12 +223,13 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
         type: str = "link",
         re_form=None,
         allow_new_levels: bool = False,  # noqa: A002
+        offset=None,
     ) -> pd.Series:
         """Predictions on the scale of the linear predictor (``type="link"``) or of the response
-        (``"response"``) for the data used or ``newdata``; ``re_form`` and ``allow_new_levels`` as
-        :meth:`mixedmodels.LinearMixedModel.predict`."""
+        (``"response"``) for the data used or ``newdata``; ``re_form``, ``allow_new_levels`` and the
+        offset of new data (``offset``) as :meth:`mixedmodels.LinearMixedModel.predict`."""
         type = check_choice("type", type, ("link", "response"))
-        eta = predictions.predict(self, newdata, re_form, allow_new_levels)
+        eta = predictions.predict(self, newdata, re_form, allow_new_levels, offset)
         if newdata is None and re_form is None:
             eta = pd.Series(self._eta, index=eta.index, name="predicted")
         return eta if type == "link" else eta.transform(self.family.link.linkinv)
