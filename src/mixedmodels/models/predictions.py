@@ -180,11 +180,15 @@ def simulate(model: SimulationView, nsim: int = 1, seed: int | None = None) -> p
     return pd.DataFrame(out, index=model.fitted.index)
 
 
-def new_random_effects(model: SimulationView, rng: np.random.Generator) -> np.ndarray:
-    """``Z b`` for random effects drawn anew, ``b = sigma Lambda u`` with ``u`` standard normal
-    (``nlevels x ncols`` draws per term, in the terms' order), as lme4's ``simulate``."""
+def new_random_effects(
+    model: SimulationView, rng: np.random.Generator, scale: float | None = None
+) -> np.ndarray:
+    """``Z b`` for random effects drawn anew, ``b = scale Lambda u`` with ``u`` standard normal
+    (``nlevels x ncols`` draws per term, in the terms' order), as lme4's ``simulate``; ``scale`` is
+    the model's sigma unless given (a GLMM's are ``Lambda u``: 1)."""
+    scale = model.sigma if scale is None else scale
     total = np.zeros(model.nobs)
     for block, t in zip(model.frame.blocks, model.lambdas):
         u = rng.standard_normal((block.nlevels, block.ncols))
-        total += random_contribution(block.codes, block.z, model.sigma * u @ t.T)
+        total += random_contribution(block.codes, block.z, scale * u @ t.T)
     return total

@@ -237,17 +237,20 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
     # -- simulation, refits and checks ----------------------------------------------------------------------
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
         """Responses simulated from the fitted model (lme4's ``simulate``): new random effects
-        ``sigma Lambda u`` (u standard normal), then draws from the family at the means they give
-        (binomial: ``rbinom`` of the trials, returned as proportions of them, as the fit reads a
-        ``cbind()`` response; Poisson, negative binomial; Gamma and inverse Gaussian with shape
-        ``weights / sigma^2``).  One column ``sim_1``, ... per simulation."""
+        ``Lambda u`` (u standard normal; as :attr:`ranef` and lme4, not scaled by sigma, also for the
+        families with a dispersion), then draws from the family at the means they give (binomial:
+        ``rbinom`` of the trials, returned as proportions of them, as the fit reads a ``cbind()``
+        response; Poisson, negative binomial; Gamma with shape ``weights / sigma^2`` and inverse
+        Gaussian with dispersion ``sigma^2 / weights``: the fitted model's variance ``sigma^2 V(mu) /
+        weights``, as lme4 >= 1.1-35.4's Gamma draws, where lme4 1.1-31 takes shape ``sigma weights``
+        and, for the inverse Gaussian, ``weights / sigma``).  One column ``sim_1``, ... per simulation."""
         nsim = check_integer("nsim", nsim)
         rng = np.random.default_rng(check_seed(seed))
         rows = self.problem.rows
         mean = self.frame.x @ self._beta + rows.offset
         out = {}
         for i in range(nsim):
-            mu = self.family.link.linkinv(mean + predictions.new_random_effects(self, rng))
+            mu = self.family.link.linkinv(mean + predictions.new_random_effects(self, rng, scale=1.0))
             out[f"sim_{i + 1}"] = self.family.sample(mu, rows.prior_weights, self.sigma, rng)
         return pd.DataFrame(out, index=self.frame.data.index)
 
