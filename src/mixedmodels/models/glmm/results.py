@@ -217,6 +217,26 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
             values = (rows.y - mu) / self.family.link.mu_eta(self._eta)
         return pd.Series(values, index=self.frame.data.index, name=f"{type} residuals")
 
+    @cached_property
+    def residual_diagnostics(self) -> pd.DataFrame:
+        """Per row used: the linear predictor, the fitted mean and the residuals of each type of
+        :meth:`residuals` (``residual``: the response's), the numbers :attr:`plot` draws."""
+        columns = {"linear_predictor": self._eta, "fitted": self._mu}
+        columns |= {
+            "residual" if type == "response" else type: self.residuals(type).to_numpy()
+            for type in RESIDUAL_TYPES
+        }
+        return pd.DataFrame(columns, index=self.frame.data.index)
+
+    @property
+    def plot(self):
+        """Diagnostic plots (``m.plot.residuals()``, ``m.plot.qq()``, ``m.plot.scaled_residuals()``,
+        ``m.plot.caterpillar()``, ...; :class:`mixedmodels.diagnostics.glmm_plots.GlmmPlots`); needs
+        matplotlib."""
+        from ...diagnostics.glmm_plots import GlmmPlots
+
+        return GlmmPlots(self)
+
     def predict(
         self,
         newdata=None,
