@@ -36,6 +36,7 @@ from .results import GeneralizedLinearMixedModel
 __all__ = ["GeneralizedMixedProblem", "assemble", "fit", "glmer"]
 
 FTOL_PER_OBSERVATION = 1e-8  # BOBYQA's absolute tolerance on the deviance per row; Newton steps finish
+STAGE0_STEP = 0.25  # BOBYQA's first step in theta from lme4's start of 1 (nlopt's own: 0.75)
 
 
 def glmer(
@@ -240,7 +241,13 @@ def fit(
         with limited_threads(), kept_heap():
             start = objective.initial if start is None else np.asarray(start, dtype=float)
             objective.restart_here(start)
-            stage0 = minimize_bobyqa(objective.fast, start, objective.lower_bounds, first)
+            stage0 = minimize_bobyqa(
+                objective.fast,
+                start,
+                objective.lower_bounds,
+                first,
+                initial_step=np.full(len(start), STAGE0_STEP),
+            )
             if nAGQ == 0:
                 return GeneralizedLinearMixedModel(problem, stage0.x, None, 0, control, stage0)
             result = laplace_stage(objective, stage0.x, control)
