@@ -26,6 +26,7 @@ __all__ = [
     "included_columns",
     "linear_predictor",
     "new_data_offset",
+    "on_response_scale",
     "new_random_effects",
     "predict",
     "random_contribution",
@@ -120,6 +121,11 @@ def predict(
             terms.append((k, term.design.matrix(leveled) * mask, codes))
     values = linear_predictor(model, x, terms, offset)
     return pd.Series(values, index=data.index, name="predicted")
+
+
+def on_response_scale(eta: pd.Series, link) -> pd.Series:
+    """Predictions on the link scale taken to the response's by the inverse ``link``."""
+    return pd.Series(link.linkinv(eta.to_numpy(dtype=float)), index=eta.index, name=eta.name)
 
 
 def new_data_offset(frame: ModelFrame, data: pd.DataFrame, given=None) -> np.ndarray | None:

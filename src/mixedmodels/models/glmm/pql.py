@@ -29,6 +29,7 @@ from ...engine.families import Family
 from ...engine.optimize import OptimizerControl
 from ...engine.pirls import GlmRows
 from ...errors import check_choice
+from .. import predictions
 from ..lmm.fitting import assemble, fit
 from ..lmm.results import LinearMixedModel
 from ..nlme.fixdf import fixed_effects_df, t_table, term_columns
@@ -206,7 +207,7 @@ class PenalizedQuasiLikelihoodFit:
         eta = self.working_model.predict(newdata, re_form, allow_new_levels, offset)
         if newdata is None:
             eta = eta + self.rows.offset
-        return eta if type == "link" else eta.transform(self.family.link.linkinv)
+        return eta if type == "link" else predictions.on_response_scale(eta, self.family.link)
 
     def __repr__(self) -> str:
         return (

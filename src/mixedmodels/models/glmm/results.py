@@ -252,7 +252,7 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
         eta = predictions.predict(self, newdata, re_form, allow_new_levels, offset)
         if newdata is None and re_form is None:
             eta = pd.Series(self._eta, index=eta.index, name="predicted")
-        return eta if type == "link" else eta.transform(self.family.link.linkinv)
+        return eta if type == "link" else predictions.on_response_scale(eta, self.family.link)
 
     # -- simulation, refits and checks ----------------------------------------------------------------------
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
