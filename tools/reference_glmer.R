@@ -396,7 +396,32 @@ extract_glmmtmb <- function(s, data) {
          pearson_dispersion = sum(pearson^2) / df.residual(m),
          conv_messages = arr(as.character(m$fit$message)),
          messages = arr(f$messages),
-         versions = versions()))
+         exact_optimum = glmmtmb_exact_optimum(m)),
+    list(versions = versions()))
+}
+
+## nlminb stops where the gradient of -log L is still up to ~5e-4, so
+## glmmTMB's estimates are ~1e-5 (relative) from the optimum of its Laplace
+## likelihood.  Newton steps with glmmTMB's own gradient (TMB's AD) and
+## Hessian (optimHess, as sdreport's) reach it to ~1e-8; sdreport there gives
+## the covariances at the optimum, where they do not depend on the
+## parameterization (glmmTMB's: beta, log dispersion, log SDs).
+glmmtmb_exact_optimum <- function(m) {
+  obj <- m$obj
+  par <- m$fit$par
+  for (i in 1:5) {
+    g <- as.numeric(obj$gr(par))
+    if (max(abs(g)) < 1e-10) break
+    par <- par - solve(optimHess(par, obj$fn, obj$gr), g)
+  }
+  sdr <- TMB::sdreport(obj, par.fixed = par)
+  nb <- sum(names(par) == "beta")
+  V <- sdr$cov.fixed[seq_len(nb), seq_len(nb)]
+  list(newton_steps = i - 1, max_abs_gradient = max(abs(as.numeric(obj$gr(par)))),
+       loglik = -obj$fn(par), fixef = arr(par[names(par) == "beta"]),
+       theta = arr(exp(par[names(par) == "theta"])), nb_theta = exp(par[["betad"]]),
+       se = arr(sqrt(diag(V))), vcov = rows_of(V),
+       ranef = arr(sdr$par.random), condvar = arr(sdr$diag.cov.random))
 }
 
 ## MASS::glmmPQL: an lme fit to the working response with working weights

@@ -117,9 +117,10 @@ class ThetaSearch:
 
 class NegativeBinomialMixedModel(GeneralizedLinearMixedModel):
     """A glmer.nb fit: the GLMM at the estimated negative binomial theta (``nb_theta``), which counts as
-    a parameter of the likelihood (lme4's ``npar``)."""
+    a parameter of the likelihood (lme4's ``npar``); ``theta_search``: the outer search that found it
+    (None where theta was estimated jointly with the other parameters, as glmmTMB's)."""
 
-    def __init__(self, *args, theta_search: ThetaSearch, **kwargs):
+    def __init__(self, *args, theta_search: ThetaSearch | None, **kwargs):
         super().__init__(*args, **kwargs)
         self.theta_search = theta_search
 
