@@ -245,6 +245,21 @@ def test_summary_and_dict_as_glmmtmb():
     assert names == ["theta1", "theta2", *expected["fixef"]["names"], "log(nb_theta)"]
 
 
+def test_refits_and_intervals():
+    """Bootstrap refits estimate the dispersion again; Wald intervals from glmmTMB's vcov; no profiles."""
+    model, expected, _ = _fit()
+    refit = model.refit_response(model.simulate(1, seed=3)["sim_1"].to_numpy())
+    assert isinstance(refit, mm.NegativeBinomial2MixedModel) and refit.nb_theta != model.nb_theta
+    wald = model.confint(method="wald")
+    _close(
+        wald.loc["YEAR96"],
+        model.fixef["YEAR96"] + np.array([-1, 1]) * 1.959964 * model.std_errors["YEAR96"],
+        rtol=1e-6,
+    )
+    with pytest.raises(ValueError, match="profiles of an nbinom2 fit are not available yet"):
+        model.confint()
+
+
 def test_command_line(capsys):
     _, expected, _ = _fit()
     assert main(["glmer", expected["formula"], "--family", "nbinom2", "--data", "grouseticks"]) == 0
