@@ -25,19 +25,17 @@ estimates with its own derivatives gives the same).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import replace
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
-from ...engine.families import Poisson
 from ...engine.optimize import OptimizerControl, finite_differences, minimize_bobyqa
 from ...engine.pirls import random_effects
 from ...engine.threads import limited_threads
-from .fitting import FTOL_PER_OBSERVATION, GeneralizedMixedProblem, fit
-from .negbin import NegativeBinomialMixedModel, _with_family, theta_ml
+from .fitting import FTOL_PER_OBSERVATION, GeneralizedMixedProblem
+from .negbin import NegativeBinomialMixedModel, theta_start, with_family
 
 __all__ = ["JointDeviance", "NegativeBinomial2MixedModel", "fit_nbinom2"]
 
@@ -55,7 +53,7 @@ class JointDeviance:
     the conditional modes there; its own PIRLS, whose family's theta follows ``x``."""
 
     def __init__(self, problem: GeneralizedMixedProblem):
-        self.objective = _with_family(problem, problem.family).objective
+        self.objective = with_family(problem, problem.family).objective
         self.family = problem.family
         self.n_theta = self.objective.n_params
 
@@ -84,16 +82,10 @@ def fit_nbinom2(
 ) -> NegativeBinomial2MixedModel:
     """glmmTMB's nbinom2 fit of ``problem`` (its family a :class:`NegativeBinomial2`): the joint maximum
     of the Laplace likelihood over (theta, beta, log nb_theta)."""
-    link = problem.family.link.name
     control = control or OptimizerControl()
     if control.ftol_abs is None:
         control = replace(control, ftol_abs=FTOL_PER_OBSERVATION * problem.frame.nobs)
-    quiet = replace(control, check_convergence=False)  # the start's warnings are not the answer's
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        poisson = fit(_with_family(problem, Poisson(link)), 0, quiet)
-        start = theta_ml(problem.rows.y, poisson.fitted.to_numpy(), problem.rows.prior_weights)
-        first = fit(_with_family(problem, problem.family.with_theta(start)), 0, quiet)
+    start, first = theta_start(problem, 0, replace(control, check_convergence=False))
     joint = JointDeviance(problem)
     k = joint.n_theta
     theta = first.theta
@@ -106,7 +98,7 @@ def fit_nbinom2(
     scale = np.concatenate([np.ones(k), se, [1.0]])
     with limited_threads():
         result = minimize_bobyqa(joint, x0, lower, control, initial_step=step, scale=scale)
-    final = _with_family(problem, problem.family.with_theta(float(np.exp(result.x[-1]))))
+    final = with_family(problem, problem.family.with_theta(float(np.exp(result.x[-1]))))
     return NegativeBinomial2MixedModel(
         final, result.x[:k], result.x[k:-1], 1, control, result, theta_search=None, scale=scale
     )
