@@ -84,9 +84,15 @@ class Link:
             return 1.0 / np.sqrt(eta)
         return np.asarray(eta, dtype=float)
 
-    def mu_eta(self, eta: np.ndarray) -> np.ndarray:
-        """d mu / d eta."""
+    def mu_eta(self, eta: np.ndarray, mu: np.ndarray | None = None) -> np.ndarray:
+        """d mu / d eta; ``mu``: ``linkinv(eta)`` where already known, from which the logit's and the
+        log's derivatives follow without another exponential (mu (1 - mu), and mu: with R's clamping of
+        mu they equal R's clamped derivatives to rounding)."""
         name = self.name
+        if mu is not None and name == "logit":
+            return mu * (1.0 - mu)
+        if mu is not None and name == "log":
+            return mu
         if name == "logit":
             size = np.abs(eta)
             e = np.exp(-size)

@@ -295,4 +295,6 @@ def laplace_stage(
     # beta in units of its standard error: a coefficient of a covariate in the hundreds (age^2) is then
     # of order 1, and BOBYQA's trust region and the Newton steps see a well-scaled problem
     scale = np.concatenate([np.ones(len(theta)), se])
-    return minimize_bobyqa(objective.laplace, start, lower, control, initial_step=step, scale=scale)
+    return minimize_bobyqa(
+        objective.laplace, start, lower, control, initial_step=step, scale=scale, newton_first=True
+    )
