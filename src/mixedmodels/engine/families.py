@@ -67,7 +67,7 @@ class Link:
         name = self.name
         if name == "logit":
             mu = special.expit(eta)
-            if np.abs(eta).max(initial=0.0) > _LOGIT_LIMIT:
+            if eta.size and (eta.max() > _LOGIT_LIMIT or eta.min() < -_LOGIT_LIMIT):
                 mu = np.where(eta < -_LOGIT_LIMIT, EPS, np.where(eta > _LOGIT_LIMIT, 1.0 - EPS, mu))
             return mu
         if name == "probit":
@@ -90,7 +90,9 @@ class Link:
         mu they equal R's clamped derivatives to rounding)."""
         name = self.name
         if mu is not None and name == "logit":
-            return mu * (1.0 - mu)
+            derivative = 1.0 - mu
+            derivative *= mu
+            return derivative
         if mu is not None and name == "log":
             return mu
         if name == "logit":
@@ -212,8 +214,13 @@ class Binomial(Family):
         return mu * (1.0 - mu)
 
     def deviance_residuals(self, y, mu, weights):
-        if _binary(y):  # -2 w log P(y): one logarithm instead of two
-            return -2.0 * weights * np.log(np.where(y > 0, mu, 1.0 - mu))
+        if _binary(y):  # -2 w log P(y): one logarithm instead of two, in one array
+            residuals = 1.0 - mu
+            np.copyto(residuals, mu, where=y > 0)
+            np.log(residuals, out=residuals)
+            residuals *= weights
+            residuals *= -2.0
+            return residuals
         return 2.0 * weights * (_y_log_y(y, mu) + _y_log_y(1.0 - y, 1.0 - mu))
 
     def aic(self, y, trials, mu, weights, deviance):

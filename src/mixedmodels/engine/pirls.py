@@ -76,15 +76,23 @@ class GlmRows:
             curvature = family.observed_weights(self.y, mu)
             step = (self.y - mu) * mu_eta / (family.variance(mu) * curvature)
             return eta - self.offset + step, self.prior_weights * curvature
-        response = eta - self.offset + (self.y - mu) / mu_eta
-        return response, self.prior_weights * mu_eta * mu_eta / family.variance(mu)
+        response = self.y - mu
+        response /= mu_eta
+        response += eta
+        response -= self.offset
+        weights = self.prior_weights * mu_eta
+        weights *= mu_eta
+        weights /= family.variance(mu)
+        return response, weights
 
     def linear_predictor(self, beta: np.ndarray, effects: Sequence[np.ndarray]) -> np.ndarray:
         """``offset + X beta + sum_k Z_k b_k`` for random effects ``b_k`` laid out (nlevels, p)."""
-        eta = self.offset + self.x @ beta if len(beta) else self.offset.copy()
+        eta = self.x @ beta if len(beta) else np.zeros(len(self.offset))
+        eta += self.offset
         for block, b in zip(self.blocks, effects):
             if block.ncols == 1:
-                eta += block.z[:, 0] * b[block.codes, 0]
+                column = block.column(0)
+                eta += b[block.codes, 0] if column is None else b[block.codes, 0] * column
             else:
                 eta += np.einsum("np,np->n", block.z, b[block.codes])
         return eta

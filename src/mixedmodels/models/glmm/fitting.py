@@ -22,6 +22,7 @@ from ...data.rows import chunk_slices
 from ...data.tables import numeric_vector, to_pandas
 from ...engine.covariance import CovarianceStructure, covariance_for
 from ...engine.families import Binomial, Family, NegativeBinomial, family_for
+from ...engine.heap import kept_heap
 from ...engine.laplace import CONVERGENCE, LaplaceObjective
 from ...engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
 from ...engine.pirls import GlmRows, Pirls, PirlsError
@@ -35,6 +36,7 @@ from .results import GeneralizedLinearMixedModel
 __all__ = ["GeneralizedMixedProblem", "assemble", "fit", "glmer"]
 
 FTOL_PER_OBSERVATION = 1e-8  # BOBYQA's absolute tolerance on the deviance per row; Newton steps finish
+STAGE0_STEP = 0.25  # BOBYQA's first step in theta from lme4's start of 1 (nlopt's own: 0.75)
 
 
 def glmer(
@@ -249,10 +251,16 @@ def fit(
     # precisely as a final one (lp0 shapes lme4's Laplace deviance at the 1e-6 level), without its warnings
     first = control if nAGQ == 0 else replace(control, check_convergence=False)
     try:
-        with limited_threads():
+        with limited_threads(), kept_heap():
             start = objective.initial if start is None else np.asarray(start, dtype=float)
             objective.restart_here(start)
-            stage0 = minimize_bobyqa(objective.fast, start, objective.lower_bounds, first)
+            stage0 = minimize_bobyqa(
+                objective.fast,
+                start,
+                objective.lower_bounds,
+                first,
+                initial_step=np.full(len(start), STAGE0_STEP),
+            )
             if nAGQ == 0:
                 return GeneralizedLinearMixedModel(problem, stage0.x, None, 0, control, stage0)
             result = laplace_stage(objective, stage0.x, control)
