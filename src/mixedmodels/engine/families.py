@@ -30,6 +30,7 @@ __all__ = [
     "InverseGaussian",
     "Gaussian",
     "NegativeBinomial",
+    "NegativeBinomial2",
     "family_for",
 ]
 
@@ -157,6 +158,10 @@ class Family:
     default_link: str = ""
     has_dispersion: bool = False  # a free scale parameter (Gamma, inverse Gaussian, Gaussian)
     integer_response: bool = False  # counts (of successes): quantile residuals randomize their ties
+    # PIRLS's weights are the observed information -d^2 log p / d eta^2 (:meth:`observed_weights`: Newton
+    # steps, and the Laplace approximation's exact curvature, as glmmTMB's) instead of the expected
+    # mu_eta^2 / V(mu) (Fisher scoring, lme4's); the two differ where the link is not canonical
+    observed_curvature: bool = False
 
     def __init__(self, link: str | None = None):
         link = self.default_link if link is None else link
@@ -185,6 +190,12 @@ class Family:
 
     def aic(self, y, trials, mu, weights, deviance: float) -> float:
         """R's ``aic``: -2 log L of y given mu (the dispersion estimated from ``deviance`` where free)."""
+        raise NotImplementedError
+
+    def observed_weights(self, y: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        """The observed information of each row in eta per unit prior weight (families with
+        ``observed_curvature``):
+        ``-d^2 log p(y | mu) / d eta^2 = mu_eta^2 / V - (y - mu) d/d eta (mu_eta / V)``."""
         raise NotImplementedError
 
     def mustart(self, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -326,7 +337,7 @@ class NegativeBinomial(Family):
         return "Negative Binomial" if self.theta is None else f"Negative Binomial({round(self.theta, 4):g})"
 
     def __repr__(self) -> str:
-        return f"NegativeBinomial(theta={self.theta!r}, link={self.link.name!r})"
+        return f"{type(self).__name__}(theta={self.theta!r}, link={self.link.name!r})"
 
     def __eq__(self, other) -> bool:
         return super().__eq__(other) and other.theta == self.theta
@@ -335,7 +346,7 @@ class NegativeBinomial(Family):
         return hash((type(self).__name__, self.link.name, self.theta))
 
     def with_theta(self, theta: float) -> NegativeBinomial:
-        return NegativeBinomial(theta, self.link.name)
+        return type(self)(theta, self.link.name)
 
     def variance(self, mu):
         return mu + mu * mu / self.theta
@@ -368,6 +379,27 @@ class NegativeBinomial(Family):
 
     def sample(self, mu, weights, scale, rng):
         return rng.negative_binomial(self.theta, self.theta / (self.theta + mu)).astype(float)
+
+
+class NegativeBinomial2(NegativeBinomial):
+    """glmmTMB's ``nbinom2``: the negative binomial of :class:`NegativeBinomial` (variance ``mu + mu^2 /
+    theta``, log link), fitted as glmmTMB fits it: the Laplace approximation with the observed curvature
+    of the log-likelihood in the random effects (glmmTMB differentiates the joint likelihood exactly),
+    where lme4's glmer.nb uses PIRLS's expected weights.  With the log link (not canonical here)
+    ``-d^2 log p / d eta^2 = theta mu (theta + y) / (theta + mu)^2``, whose expectation is the
+    expected weight ``theta mu / (theta + mu)``.  ``theta=None``: estimated jointly with the other
+    parameters (:mod:`mixedmodels.models.glmm.nbinom2`)."""
+
+    links = ("log",)
+    observed_curvature = True
+
+    @property
+    def name(self) -> str:
+        return "nbinom2"
+
+    def observed_weights(self, y, mu):
+        theta = self.theta
+        return theta * mu * (theta + y) / ((theta + mu) * (theta + mu))
 
 
 class Gamma(Family):
@@ -460,7 +492,7 @@ FAMILIES: dict[str, type[Family]] = {
     "gaussian": Gaussian,
     "negative_binomial": NegativeBinomial,
     "negative.binomial": NegativeBinomial,
-    "nbinom2": NegativeBinomial,
+    "nbinom2": NegativeBinomial2,
 }
 
 
@@ -475,6 +507,7 @@ def family_for(family: str | Family, link: str | None = None) -> Family:
     if not isinstance(family, str) or family.lower() not in FAMILIES:
         raise ValueError(
             f"unknown family {family!r}; choose one of 'binomial', 'poisson', 'Gamma', 'inverse.gaussian', "
-            "'gaussian', 'negative_binomial' or a family object such as mm.families.Binomial(link='probit')"
+            "'gaussian', 'negative_binomial', 'nbinom2' or a family object such as "
+            "mm.families.Binomial(link='probit')"
         )
     return FAMILIES[family.lower()](link=link)

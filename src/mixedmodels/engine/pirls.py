@@ -68,8 +68,14 @@ class GlmRows:
 
     def working(self, family: Family, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """IRLS's working response ``eta - offset + (y - mu) / mu_eta`` and working weights
-        ``w mu_eta^2 / V(mu)`` of these rows at linear predictor ``eta`` and means ``mu``."""
+        ``w mu_eta^2 / V(mu)`` of these rows at linear predictor ``eta`` and means ``mu``; for a family
+        with ``observed_curvature`` Newton's: weights ``w h`` (``h`` the observed information) and
+        response ``eta - offset + (y - mu) mu_eta / (V(mu) h)``."""
         mu_eta = family.link.mu_eta(eta, mu)
+        if family.observed_curvature:
+            curvature = family.observed_weights(self.y, mu)
+            step = (self.y - mu) * mu_eta / (family.variance(mu) * curvature)
+            return eta - self.offset + step, self.prior_weights * curvature
         response = self.y - mu
         response /= mu_eta
         response += eta

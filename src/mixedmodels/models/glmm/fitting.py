@@ -55,7 +55,9 @@ def glmer(
     """Fit a generalized linear mixed model with an lme4 formula (lme4's ``glmer``).
 
     ``family``: ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``, ``"gaussian"``,
-    ``"negative_binomial"`` (its theta estimated, as :func:`glmer_nb`) or a family object such as
+    ``"negative_binomial"`` (its theta estimated, as :func:`glmer_nb`), ``"nbinom2"`` (glmmTMB's fit of
+    the same distribution: the Laplace approximation with the observed curvature, all parameters jointly,
+    glmmTMB's standard errors; see :mod:`.nbinom2`; nAGQ 1 only) or a family object such as
     ``mm.families.Binomial(link="probit")`` or ``mm.families.NegativeBinomial(theta=2)`` (theta given).
     A binomial response is ``cbind(successes, failures)``, 0/1, logical, a factor (its first level is
     failure) or a proportion with the number of trials as ``weights``.  ``weights`` and ``offset`` are
@@ -82,6 +84,13 @@ def glmer(
         raise ValueError(f"nAGQ must be an integer from 0 to {MAX_NODES}, got {nAGQ!r}")
     if control is not None:
         check_instance("control", control, OptimizerControl, "an OptimizerControl")
+    if family.observed_curvature:  # glmmTMB's Laplace approximation, its inner Newton iteration converged
+        if method is not None or nAGQ != 1:
+            raise ValueError(
+                f"the {family.name} family is fitted by glmmTMB's Laplace approximation: nAGQ must be 1 "
+                "and method None"
+            )
+        pirls_convergence = "exact"
     parsed = parse_formula(formula)
     table = to_pandas(data)
     parsed, failures, table = _binomial_response(parsed, table, family)
@@ -100,6 +109,10 @@ def glmer(
         return fit_pql(frame, family, glm_rows(frame, family, failures), formula, control)
     problem = assemble(frame, family, failures, formula, pirls_convergence, chunk_rows)
     if isinstance(family, NegativeBinomial) and family.theta is None:
+        if family.observed_curvature:
+            from .nbinom2 import fit_nbinom2  # it fits glmer's problem jointly with theta
+
+            return fit_nbinom2(problem, control)
         from .negbin import fit_negative_binomial  # it fits glmer's problem at each theta
 
         return fit_negative_binomial(problem, int(nAGQ), control)

@@ -100,6 +100,11 @@ class GlmmProfileView(ProfileView):
                 f"profiles of a glmer fit with a dispersion parameter ({fit.family.name}) are not "
                 "available, as in lme4; use confint(method='wald') or 'boot'"
             )
+        if isinstance(fit.family, NegativeBinomial) and fit.family.observed_curvature:
+            raise ValueError(
+                "profiles of an nbinom2 fit are not available yet (glmmTMB's profile holds the dispersion "
+                "free too); use confint(method='wald') or 'boot'"
+            )
         if isinstance(fit.family, NegativeBinomial):
             raise ValueError(
                 "profiles of a glmer.nb fit are not available yet (lme4 profiles them at the estimated "
