@@ -390,6 +390,12 @@ class BlockedCholesky:
             return
         if plan is not None:
             product = plan.apply(self._middle)
+        elif self.ncols[0] == 1 and sp.isspmatrix_csr(left := self.cross.off[i, 0]):
+            # A_i0 M A_j0' with M diagonal: M scales A_i0's stored values by their columns
+            scaled = sp.csr_matrix(
+                (left.data * self._middle[left.indices, 0, 0], left.indices, left.indptr), left.shape
+            )
+            product = (scaled @ self.cross.off[j, 0].T).toarray()
         else:
             middle = block_diagonal(self._middle)
             product = (self.cross.off[i, 0] @ middle @ self.cross.off[j, 0].T).toarray()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -55,6 +56,10 @@ class GlmRows:
     offset: np.ndarray
     blocks: list[ReBlock]
 
+    @cached_property
+    def _has_offset(self) -> bool:
+        return bool(np.any(self.offset))
+
     def rows(self, index: slice | np.ndarray) -> GlmRows:
         """The chunk of the rows ``index`` selects (every level of every term kept)."""
         return GlmRows(
@@ -88,11 +93,15 @@ class GlmRows:
     def linear_predictor(self, beta: np.ndarray, effects: Sequence[np.ndarray]) -> np.ndarray:
         """``offset + X beta + sum_k Z_k b_k`` for random effects ``b_k`` laid out (nlevels, p)."""
         eta = self.x @ beta if len(beta) else np.zeros(len(self.offset))
-        eta += self.offset
+        if self._has_offset:
+            eta += self.offset
         for block, b in zip(self.blocks, effects):
             if block.ncols == 1:
+                gathered = np.take(b[:, 0], block.codes)
                 column = block.column(0)
-                eta += b[block.codes, 0] if column is None else b[block.codes, 0] * column
+                if column is not None:
+                    gathered *= column
+                eta += gathered
             else:
                 eta += np.einsum("np,np->n", block.z, b[block.codes])
         return eta
