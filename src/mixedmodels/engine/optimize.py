@@ -66,6 +66,7 @@ FLAT_BOUNDARY_TOL = 1e-2  # after the Newton steps, parameters this close to a b
 _INFEASIBLE = 1e300  # what BOBYQA is given where the objective is not finite
 NEGLIGIBLE_STEP = 1e-5  # after a Newton step this small the error is ~ its square
 SHORT_STEP = 1e-2  # after a Newton step this small the next one keeps the Hessian
+NEWTON_FIRST_STEPS = 20  # quasi-Newton steps from a start near the optimum before BOBYQA takes over
 
 
 @dataclass
@@ -278,7 +279,7 @@ def _newton_from(fun, x0, lower, control: OptimizerControl) -> OptimizationResul
         return None
     result = OptimizationResult(np.array(x0, dtype=float), value, 1, "newton")
     _derivatives(fun, result, lower, control)
-    converged = _newton_polish(fun, result, lower, control, keep_hessian=True)
+    converged = _newton_polish(fun, result, lower, control, keep_hessian=True, steps=NEWTON_FIRST_STEPS)
     interior = not np.any(np.isfinite(lower) & (result.x - lower < control.singular_tol))
     return result if converged and interior else None
 
@@ -356,7 +357,12 @@ def _bfgs_update(hessian: np.ndarray, step: np.ndarray, change: np.ndarray) -> n
 
 
 def _newton_polish(
-    fun, result: OptimizationResult, lower, control: OptimizerControl, keep_hessian: bool = False
+    fun,
+    result: OptimizationResult,
+    lower,
+    control: OptimizerControl,
+    keep_hessian: bool = False,
+    steps: int | None = None,
 ) -> bool:
     """Newton steps on the free parameters from the finite-difference derivatives in ``result``; True
     when they converged (a step negligible in size).
@@ -369,9 +375,10 @@ def _newton_polish(
     and the Hessian kept, updated by BFGS (after a long step only with ``keep_hessian``).  A negligible
     step that does not lower the objective has met its rounding:
     the point is the optimum.  When the check would warn on derivatives from before the last step or
-    on a kept Hessian, all of them are recomputed at the returned point.
+    on a kept Hessian, all of them are recomputed at the returned point.  ``steps``: at most this many
+    (default ``control.newton_steps``; 0 there means none).
     """
-    for _ in range(control.newton_steps):
+    for _ in range(min(control.newton_steps, 1) * (steps or control.newton_steps)):
         if result.gradient is None or not _positive_definite(result.hessian):
             return False
         try:
