@@ -5,7 +5,8 @@ binomial family's forms: ``cbind(successes, failures)``, 0/1, logical, a factor 
 failure), or a proportion with the number of trials as ``weights=``.  :func:`assemble` makes the rows
 PIRLS reads and the Laplace objective (``mkGlmerDevfun``); :func:`fit` runs lme4's two stages
 (``optimizeGlmer``): theta by BOBYQA with beta inside PIRLS (nAGQ = 0), then, for nAGQ = 1, theta and
-beta jointly by BOBYQA from that optimum.  The result is a :class:`.results.GeneralizedLinearMixedModel`.
+beta jointly from that optimum (quasi-Newton steps from finite-difference derivatives, BOBYQA where they
+do not converge).  The result is a :class:`.results.GeneralizedLinearMixedModel`.
 """
 
 from __future__ import annotations
@@ -289,9 +290,10 @@ def _failure_hint(family: Family, error: PirlsError) -> str:
 def laplace_stage(
     objective: LaplaceObjective, theta: np.ndarray, control, beta: np.ndarray | None = None
 ) -> OptimizationResult:
-    """BOBYQA over (theta, beta) from the nAGQ = 0 optimum ``theta`` (or, as lme4's ``refit``, from
-    ``(theta, beta)``, lp0 there); initial steps as MixedModels.jl: a third of beta's standard errors at
-    theta (from R_X), a quarter of theta (at most 0.05)."""
+    """(theta, beta) from the nAGQ = 0 optimum ``theta`` (or, as lme4's ``refit``, from ``(theta,
+    beta)``, lp0 there): Newton steps first, then BOBYQA if they do not converge, its initial steps as
+    MixedModels.jl's: a third of beta's standard errors at theta (from R_X), a quarter of theta (at most
+    0.05)."""
     modes = objective.restart_here(theta)
     se = np.sqrt(np.diag(modes.chol.inverse_fixed_crossprod()))
     if beta is not None:
