@@ -118,6 +118,66 @@ def test_family_draws_have_the_family_moments(family, moments):
     np.testing.assert_allclose(draws.var(), variance, rtol=0.03)
 
 
+SIMULATED = json.loads((Path(__file__).parent / "fixtures" / "glmm" / "simulate_moments.json").read_text())
+SIMULATED_FAMILIES = {
+    "gamma_log": mm.families.Gamma(link="log"),
+    "inverse_gaussian_log": mm.families.InverseGaussian(link="log"),
+}
+
+
+def _moments(draws: np.ndarray) -> dict[str, np.ndarray]:
+    """Per row (draws in columns): mean, variance and fourth central moment, as the R script."""
+    centred = draws - draws.mean(axis=1, keepdims=True)
+    return {
+        "mean": draws.mean(axis=1),
+        "var": np.sum(centred**2, axis=1) / (draws.shape[1] - 1),
+        "m4": np.mean(centred**4, axis=1),
+    }
+
+
+def _differences_in_standard_errors(ours: dict, theirs: dict, n: int) -> np.ndarray:
+    """|ours - theirs| of the means and the variances over the standard error of the difference of two
+    independent Monte-Carlo estimates from ``n`` draws each (var / n for a mean, (m4 - var^2) / n for a
+    variance)."""
+    out = []
+    for key, spread in (("mean", lambda m: m["var"]), ("var", lambda m: m["m4"] - m["var"] ** 2)):
+        se = np.sqrt((spread(ours) + spread(theirs)) / n)
+        out.append(np.abs(ours[key] - theirs[key]) / se)
+    return np.concatenate(out)
+
+
+@pytest.mark.parametrize("name", sorted(SIMULATED_FAMILIES))
+def test_gamma_and_inverse_gaussian_simulations_have_the_fitted_distribution(name):
+    """simulate() against R's draws (tools/reference_glmer_simulate.R, nsim = 4000) from the same
+    model at lme4's estimates: per row, the means and variances of the draws with new random effects
+    (lme4's default) and at the conditional modes (use.u = TRUE: the family's draws at the fitted means)
+    agree within 5 standard errors of the Monte-Carlo difference.  R's reference is lme4's simulate()
+    with the fitted model's distribution (shape w / sigma^2; inverse Gaussian dispersion sigma^2 / w);
+    lme4 1.1-31's own Gamma (shape sigma w, its GitHub #782) and inverse Gaussian (shape w / sigma)
+    draws have another variance, which these checks tell apart."""
+    from mixedmodels.models.glmm.results import GeneralizedLinearMixedModel
+
+    expected = SIMULATED[name]
+    nsim, rows = SIMULATED["nsim"], np.array(SIMULATED["rows"]) - 1
+    data = pd.read_csv(Path(__file__).parent / "fixtures" / "glmm" / "data" / "gamma_sim.csv")
+    fit = mm.glmer(SIMULATED["formula"], data, family=SIMULATED_FAMILIES[name])
+    model = GeneralizedLinearMixedModel(
+        fit.problem, np.array(expected["theta"]), np.array(expected["beta"]), 1
+    )
+    np.testing.assert_allclose(model.sigma, expected["sigma"], rtol=1e-6)
+    np.testing.assert_allclose(model.fitted.to_numpy()[rows], expected["fitted"], rtol=1e-6)
+
+    marginal = _moments(model.simulate(nsim, seed=11).to_numpy()[rows])
+    rng = np.random.default_rng(12)
+    mu, weights = np.repeat(model.fitted.to_numpy()[rows], nsim), np.ones(len(rows) * nsim)
+    conditional = _moments(model.family.sample(mu, weights, model.sigma, rng).reshape(len(rows), nsim))
+    for ours, key in ((marginal, "new_random_effects"), (conditional, "conditional")):
+        theirs = {k: np.array(v) for k, v in expected[key]["model"].items()}
+        assert np.all(_differences_in_standard_errors(ours, theirs, nsim) < 5), key
+    shipped = {k: np.array(v) for k, v in expected["conditional"]["lme4"].items()}
+    assert np.all(_differences_in_standard_errors(conditional, shipped, nsim)[len(rows) :] > 5)
+
+
 def test_binomial_simulation_needs_integer_trials():
     with pytest.raises(ValueError, match="non-integer prior weights"):
         mm.families.Binomial().sample(np.full(3, 0.5), np.full(3, 2.5), 1.0, np.random.default_rng(0))

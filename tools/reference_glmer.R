@@ -44,6 +44,27 @@ simulate_gamma <- function(path) {
   write.csv(data.frame(y = y, x = x, g = g), path, row.names = FALSE, quote = FALSE)
 }
 
+## Negative binomial counts (size 2) with exposure t and a correlated random
+## intercept and slope: 40 groups x 10 rows, mean t exp(0.5 + 0.4 x + b0 + b1 x),
+## (b0, b1) normal with SDs 0.5 and 0.3, correlation 0.4.  Written with 6
+## decimals.
+simulate_nb_slope <- function(path) {
+  set.seed(20262)
+  n_group <- 40; per <- 10
+  g <- rep(sprintf("g%02d", seq_len(n_group)), each = per)
+  x <- round(runif(n_group * per, -1, 1), 6)
+  t <- round(runif(n_group * per, 0.5, 2), 6)
+  z <- matrix(rnorm(2 * n_group), n_group, 2)
+  b0 <- 0.5 * z[, 1]
+  b1 <- 0.3 * (0.4 * z[, 1] + sqrt(1 - 0.4^2) * z[, 2])
+  i <- rep(seq_len(n_group), each = per)
+  mu <- t * exp(0.5 + 0.4 * x + b0[i] + b1[i] * x)
+  y <- rnbinom(n_group * per, size = 2, mu = mu)
+  write.csv(data.frame(y = y, x = x, t = t, g = g), path, row.names = FALSE, quote = FALSE)
+}
+
+simulators <- list(gamma_sim = simulate_gamma, nb_slope_sim = simulate_nb_slope)
+
 read_simulated <- function(name, maker) {
   path <- file.path(sim_dir, paste0(name, ".csv"))
   if (!file.exists(path)) maker(path)
@@ -53,7 +74,7 @@ read_simulated <- function(name, maker) {
 }
 
 load_data <- function(s) {
-  d <- if (s$dataset == "gamma_sim") read_simulated("gamma_sim", simulate_gamma)
+  d <- if (s$dataset %in% names(simulators)) read_simulated(s$dataset, simulators[[s$dataset]])
        else get_dataset(s$dataset)
   if (is.null(s$modify)) d else s$modify(d)
 }
@@ -124,6 +145,14 @@ gspecs <- list(
   gspec("grouseticks_nb_glmmtmb", "grouseticks",
         "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION)", "nbinom2",
         method = "glmmTMB", groups = c("BROOD", "LOCATION")),
+  gspec("nb_slope_offset_glmmtmb", "nb_slope_sim", "y ~ x + offset(log(t)) + (1 + x | g)",
+        "nbinom2", method = "glmmTMB", groups = "g",
+        note = "simulated data (tests/fixtures/glmm/data/nb_slope_sim.csv)"),
+  gspec("cbpp_nbinom2_weights_glmmtmb", "cbpp",
+        "incidence ~ period + offset(log(size)) + (1 | herd)", "nbinom2",
+        method = "glmmTMB", weights = "w", groups = "herd",
+        modify = function(d) { d$w <- 1 + (seq_len(nrow(d)) %% 3); d },
+        data_changes = "new column w = 1 + (row %% 3) (1-based row), used as prior weights"),
   gspec("cbpp_pql", "cbpp", "cbind(incidence, size - incidence) ~ period", "binomial",
         method = "glmmPQL", random = "~ 1 | herd", groups = "herd",
         note = "MASS::glmmPQL; the random effects are given by its random = argument"),
@@ -348,33 +377,34 @@ extract_glmer <- function(s, data, fit) {
 ## NB's log, so the two fixtures are different approximations (logLik
 ## -888.908 here, glmer.nb's -888.841).
 extract_glmmtmb <- function(s, data) {
-  f <- with_conditions(glmmTMB(as.formula(s$formula), data = data, family = nbinom2,
-                               control = glmmTMBControl(optCtrl = list(
-                                 iter.max = 1e4, eval.max = 1e4))))
+  cl <- call("glmmTMB", formula = as.formula(s$formula), data = quote(data), family = quote(nbinom2),
+             control = quote(glmmTMBControl(optCtrl = list(iter.max = 1e4, eval.max = 1e4))))
+  if (!is.null(s$weights)) cl$weights <- as.name(s$weights)
+  env <- environment()
+  f <- with_conditions(eval(cl, envir = env))
   m <- f$value
   re <- ranef(m, condVar = TRUE)$cond
   V <- as.matrix(vcov(m)$cond)
   ll <- logLik(m)
-  vc <- VarCorr(m)$cond
-  sds <- vapply(vc, function(v) attr(v, "stddev")[[1]], numeric(1))
   pearson <- residuals(m, type = "pearson")
   nd <- make_newdata(s, data)
   c(common_header(s, data),
     list(family = family(m)$family, link = family(m)$link,
          fixef = list(names = arr(names(fixef(m)$cond)), values = arr(fixef(m)$cond)),
-         se = arr(sqrt(diag(V))), vcov = rows_of(V),
-         ## lme4's theta for these scalar terms: the standard deviations.
-         theta = arr(unname(sds)), theta_names = arr(names(sds)),
-         nb_theta = sigma(m),
+         se = arr(sqrt(diag(V))), vcov = rows_of(V)),
+    glmmtmb_varcorr(m),
+    list(nb_theta = sigma(m),
          loglik = as.numeric(ll), minus2loglik = -2 * as.numeric(ll),
          aic = AIC(m), bic = BIC(m), df_loglik = attr(ll, "df"),
          df_resid = df.residual(m), nobs = nobs(m),
          ngroups = as.list(vapply(names(re), function(g) nrow(re[[g]]), integer(1))),
          ranef = extract_ranef(re),
          condvar = lapply(names(re), function(g) {
+           ## glmmTMB fills the diagonal only (the rest is NA: null)
            a <- attr(re[[g]], "condVar")
+           q <- ncol(re[[g]])
            list(group = g, columns = arr(colnames(re[[g]])),
-                values = lapply(seq_len(dim(a)[3]), function(l) rows_of(matrix(a[, , l], 1, 1))))
+                values = lapply(seq_len(dim(a)[3]), function(l) rows_of(matrix(a[, , l], q, q))))
          }),
          fitted = by_row(fitted(m))),
     list(predict_link = arr(unname(predict(m, type = "link"))),
@@ -396,7 +426,52 @@ extract_glmmtmb <- function(s, data) {
          pearson_dispersion = sum(pearson^2) / df.residual(m),
          conv_messages = arr(as.character(m$fit$message)),
          messages = arr(f$messages),
-         versions = versions()))
+         exact_optimum = glmmtmb_exact_optimum(m)),
+    list(versions = versions()))
+}
+
+## nlminb stops where the gradient of -log L is still up to ~5e-4, so
+## glmmTMB's estimates are ~1e-5 (relative) from the optimum of its Laplace
+## likelihood.  Newton steps with glmmTMB's own gradient (TMB's AD) and
+## Hessian (optimHess, as sdreport's) reach it to ~1e-8; sdreport there gives
+## the covariances at the optimum, where they do not depend on the
+## parameterization (glmmTMB's: beta, log dispersion, log SDs).
+glmmtmb_exact_optimum <- function(m) {
+  obj <- m$obj
+  par <- m$fit$par
+  for (i in 1:5) {
+    g <- as.numeric(obj$gr(par))
+    if (max(abs(g)) < 1e-10) break
+    par <- par - solve(optimHess(par, obj$fn, obj$gr), g)
+  }
+  loglik <- -obj$fn(par)
+  at <- m  # the fit moved to the optimum, for VarCorr
+  at$fit$par <- par
+  at$fit$parfull <- obj$env$last.par
+  sdr <- TMB::sdreport(obj, par.fixed = par)
+  nb <- sum(names(par) == "beta")
+  V <- sdr$cov.fixed[seq_len(nb), seq_len(nb)]
+  c(list(newton_steps = i - 1, max_abs_gradient = max(abs(as.numeric(obj$gr(par)))),
+         loglik = loglik, fixef = arr(par[names(par) == "beta"])),
+    glmmtmb_varcorr(at),
+    list(nb_theta = exp(par[["betad"]]), se = arr(sqrt(diag(V))), vcov = rows_of(V),
+         ## level-major per term, terms in formula order (ranef's order)
+         ranef = arr(sdr$par.random), condvar = arr(sdr$diag.cov.random)))
+}
+
+## The random effects' SDs and correlations per term (VarCorr), and for models
+## of scalar terms only also theta / theta_names: lme4's theta there, the SDs.
+glmmtmb_varcorr <- function(m) {
+  vc <- VarCorr(m)$cond
+  terms <- lapply(names(vc), function(g) {
+    v <- vc[[g]]
+    list(group = g, names = arr(colnames(v)), sd = arr(attr(v, "stddev")),
+         corr = rows_of(if (ncol(v) > 1) attr(v, "correlation") else matrix(1, 1, 1)))
+  })
+  scalar <- all(vapply(vc, ncol, integer(1)) == 1)
+  sds <- vapply(vc, function(v) attr(v, "stddev")[[1]], numeric(1))
+  list(theta = if (scalar) arr(unname(sds)), theta_names = if (scalar) arr(names(sds)),
+       varcorr = terms)
 }
 
 ## MASS::glmmPQL: an lme fit to the working response with working weights

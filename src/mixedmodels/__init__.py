@@ -11,7 +11,13 @@ from .errors import ConvergenceWarning, FitError, FormulaError, ModelMessage
 from .inference.comparison import anova
 from .models import nlme  # mm.nlme.anova: nlme's layout of the likelihood-ratio table
 from .models.aov import AovResult, aov
-from .models.glmm import GeneralizedLinearMixedModel, NegativeBinomialMixedModel, glmer, glmer_nb
+from .models.glmm import (
+    GeneralizedLinearMixedModel,
+    NegativeBinomial2MixedModel,
+    NegativeBinomialMixedModel,
+    glmer,
+    glmer_nb,
+)
 from .models.lmm import LinearMixedModel, lmer
 from .models.nlme import (
     CorAR1,
@@ -52,6 +58,7 @@ __all__ = [
     "FormulaError",
     "GeneralizedLinearMixedModel",
     "NegativeBinomialMixedModel",
+    "NegativeBinomial2MixedModel",
     "LinearMixedModel",
     "ModelMessage",
     "OptimizerControl",

@@ -3,7 +3,7 @@
 * ``mixedmodels fit FORMULA --data NAME_OR_PATH [--ml] [--json] [--weights COL] [--offset COL]
   [--plots DIR]``: an lme4 model;
 * ``mixedmodels glmer FORMULA --family NAME --data NAME_OR_PATH [--link NAME] [--nagq N] [--weights COL]
-  [--offset COL] [--json]``: a generalized linear mixed model (lme4's ``glmer``);
+  [--offset COL] [--json] [--plots DIR]``: a generalized linear mixed model (lme4's ``glmer``);
 * ``mixedmodels aov FORMULA --data NAME_OR_PATH [--random TERM ...] [--factors COL ...] [--type 1|3]
   [--negative keep|zero|reml] [--alpha A] [--json]``: the classical ANOVA of a designed experiment
   (PROC GLM's RANDOM / TEST).
@@ -61,14 +61,20 @@ def _fit(args: argparse.Namespace) -> int:
     data = read_data(args.data)
     model = lmer(args.formula, data, reml=not args.ml, weights=args.weights, offset=args.offset)
     _print_result(model, args.json)
-    if args.plots:
-        os.environ.setdefault("MPLBACKEND", "Agg")  # files only: no window system needed
-        try:
-            written = model.plot.save_all(args.plots)
-        except OSError as exc:
-            raise ValueError(f"cannot write the plots into {args.plots!r}: {exc.strerror or exc}") from exc
-        print(f"wrote {len(written)} plots to {args.plots}", file=sys.stderr)
+    _write_plots(model, args.plots)
     return 0
+
+
+def _write_plots(model, directory: str | None) -> None:
+    """The model's standard diagnostic plots as PNG files in ``directory`` (``--plots``), if given."""
+    if not directory:
+        return
+    os.environ.setdefault("MPLBACKEND", "Agg")  # files only: no window system needed
+    try:
+        written = model.plot.save_all(directory)
+    except OSError as exc:
+        raise ValueError(f"cannot write the plots into {directory!r}: {exc.strerror or exc}") from exc
+    print(f"wrote {len(written)} plots to {directory}", file=sys.stderr)
 
 
 def _aov(args: argparse.Namespace) -> int:
@@ -85,6 +91,7 @@ def _glmer(args: argparse.Namespace) -> int:
     data = read_data(args.data)
     model = glmer(args.formula, data, family=family, weights=args.weights, offset=args.offset, nAGQ=args.nagq)
     _print_result(model, args.json)
+    _write_plots(model, args.plots)
     return 0
 
 
@@ -130,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     generalized.add_argument("--weights", help="column of prior weights (binomial: the number of trials)")
     generalized.add_argument("--offset", help="column of offsets")
     generalized.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    generalized.add_argument(
+        "--plots", metavar="DIR", help="write the standard diagnostic plots as PNG files to DIR"
+    )
     generalized.set_defaults(run=_glmer)
 
     anova = commands.add_parser(

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import lapack
 
+from ..engine.threads import limited_threads
 from .spec import GroupLevels
 from .tables import r_label
 
@@ -80,11 +81,14 @@ def independent_columns(x: np.ndarray, tol: float = 1e-7) -> np.ndarray:
 
     The diagonal of R in a QR decomposition is exactly that residual norm, and R's columns have the norms
     of x's (Householder QR is column-wise backward stable), so one QR per dropped column (usually none)
-    decides it.  LAPACK's dgeqrf is called directly: ``np.linalg.qr`` costs several times more.
+    decides it.  LAPACK's dgeqrf is called directly: ``np.linalg.qr`` costs several times more.  It
+    runs on the fits' threads (:func:`.engine.threads.limited_threads`): waking a thread pool for a
+    small QR costs more than the QR.
     """
     kept = np.arange(x.shape[1])
     while kept.size:
-        factored = lapack.dgeqrf(x if kept.size == x.shape[1] else x[:, kept])[0]
+        with limited_threads():
+            factored = lapack.dgeqrf(x if kept.size == x.shape[1] else x[:, kept])[0]
         r = np.triu(factored[: kept.size])
         residual = np.abs(np.diagonal(r))
         small = np.flatnonzero(~(residual > tol * np.sqrt(np.einsum("ij,ij->j", r, r))))

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ..models.lmm import LinearMixedModel
     from ..models.nlme.results import NlmeModel
 
-__all__ = ["ModelPlots", "NlmePlots", "ResidualPlots"]
+__all__ = ["ModelPlots", "NlmePlots", "RandomEffectsPlots", "ResidualPlots"]
 
 
 class ResidualPlots:
@@ -49,6 +49,7 @@ class ResidualPlots:
 
     residual_types: tuple[str, ...] = ("response", "pearson", "normalized")  # nlme's types
     standard = "normalized"
+    x_column, x_label = "fitted", "Fitted values"  # what the residuals are plotted against
 
     def __init__(self, model: LinearMixedModel | NlmeModel):
         self.model = model
@@ -78,7 +79,7 @@ class ResidualPlots:
         type, values = self._residual_values(type)
         table = self.model.residual_diagnostics
         figure, (ax,) = drawing.panels(ax, 1, 1, (6.4, 4.4))
-        fitted = table["fitted"].to_numpy()
+        fitted = table[self.x_column].to_numpy()
         ax.axhline(0.0, color=drawing.REFERENCE, linestyle="--", linewidth=1.0, gid="zero line")
         ax.plot(fitted, values, "o", color=drawing.POINTS, markersize=4, alpha=0.75, gid="residuals")
         if smooth:
@@ -86,7 +87,7 @@ class ResidualPlots:
             ax.plot(x, y, color=drawing.SMOOTH, linewidth=1.8, label="lowess", gid="lowess")
             ax.legend(frameon=False, fontsize=8.5, loc="upper right")
         drawing.label_points(ax, fitted, values, table.index, self._residual_values(None)[1], label_extremes)
-        ax.set_xlabel("Fitted values")
+        ax.set_xlabel(self.x_label)
         ax.set_ylabel(self._residual_label(type))
         ax.set_title("Residuals vs fitted")
         drawing.style(ax)
@@ -111,7 +112,7 @@ class ResidualPlots:
         (:func:`mixedmodels.diagnostics.smoothers.scale_location` gives the numbers)."""
         smooth = check_flag("smooth", smooth)
         type, values = self._residual_values(type)
-        fitted = self.model.residual_diagnostics["fitted"].to_numpy()
+        fitted = self.model.residual_diagnostics[self.x_column].to_numpy()
         root = smoothers.scale_location(values)
         figure, (ax,) = drawing.panels(ax, 1, 1, (6.4, 4.4))
         ax.plot(fitted, root, "o", color=drawing.POINTS, markersize=4, alpha=0.75, gid="root residuals")
@@ -119,7 +120,7 @@ class ResidualPlots:
             x, y = smoothers.lowess(fitted, root)
             ax.plot(x, y, color=drawing.SMOOTH, linewidth=1.8, label="lowess", gid="lowess")
             ax.legend(frameon=False, fontsize=8.5, loc="upper right")
-        ax.set_xlabel("Fitted values")
+        ax.set_xlabel(self.x_label)
         ax.set_ylabel(f"sqrt(|{self._residual_label(type)}|)")
         ax.set_title("Scale-location")
         drawing.style(ax)
@@ -184,11 +185,9 @@ class NlmePlots(ResidualPlots):
         return figures
 
 
-class ModelPlots(ResidualPlots):
-    """The plots of one fitted linear mixed model (``m.plot``)."""
-
-    residual_types = ("response", "pearson", "standardized")  # lme4's
-    standard = "standardized"
+class RandomEffectsPlots(ResidualPlots):
+    """The plots of the random effects that lmer and glmer fits share: residuals by group, normal QQ
+    plots of the conditional modes and their caterpillar plot with conditional-variance intervals."""
 
     # -- helpers ----------------------------------------------------------------------------------------
     def _groups(self, group: str | None) -> list[str]:
@@ -201,11 +200,6 @@ class ModelPlots(ResidualPlots):
     def _default_group(self, group: str | None) -> str:
         """The given group, or the grouping factor with the most levels (lme4's first term)."""
         return self.model.frame.terms[0].group.name if group is None else group
-
-    def _residual_label(self, type: str) -> str:
-        if type == "pearson" and self.model.frame.weights is None:
-            return "Residuals"  # without prior weights lme4's Pearson residuals are the response's
-        return super()._residual_label(type)
 
     def residuals_by_group(self, group: str | None = None, ax: Axes | None = None) -> Figure:
         """Boxplots of the residuals for each level of ``group`` (a grouping factor or a data column).
@@ -317,6 +311,18 @@ class ModelPlots(ResidualPlots):
             drawing.style(axis)
             axis.grid(False, axis="y")
         return figure
+
+
+class ModelPlots(RandomEffectsPlots):
+    """The plots of one fitted linear mixed model (``m.plot``)."""
+
+    residual_types = ("response", "pearson", "standardized")  # lme4's
+    standard = "standardized"
+
+    def _residual_label(self, type: str) -> str:
+        if type == "pearson" and self.model.frame.weights is None:
+            return "Residuals"  # without prior weights lme4's Pearson residuals are the response's
+        return super()._residual_label(type)
 
     def shrinkage(
         self, group: str | None = None, ax: Axes | None = None, columns: Sequence[str] | None = None

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import check_integer, check_seed
-from . import drawing
+from ..errors import check_flag, check_integer, check_seed
+from . import drawing, smoothers
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -32,11 +32,13 @@ TIE_TOLERANCE = 1e-9  # relative: a simulated value this close to the observatio
 
 @dataclass(frozen=True)
 class ScaledResiduals:
-    """Scaled quantile residuals (``residuals``, in the fit's row order) and the simulated responses they
-    came from (``simulations``, one column per simulation)."""
+    """Scaled quantile residuals (``residuals``, in the fit's row order), the simulated responses they
+    came from (``simulations``, one column per simulation) and the fitted means (``predicted``,
+    DHARMa's ``fittedPredictedResponse``)."""
 
     residuals: pd.Series
     simulations: pd.DataFrame
+    predicted: pd.Series | None = None
 
     def test_uniformity(self) -> stats._stats_py.KstestResult:
         """Two-sided Kolmogorov-Smirnov test of the residuals against the uniform distribution (DHARMa's
@@ -54,6 +56,32 @@ class ScaledResiduals:
         ax.set_xlabel("Expected (uniform quantiles)")
         ax.set_ylabel("Observed (scaled residuals)")
         ax.set_title(f"QQ plot of scaled residuals (KS test p = {self.test_uniformity().pvalue:.3g})")
+        drawing.style(ax)
+        return figure
+
+    def versus_predicted(self, ax: Axes | None = None, smooth: bool = True) -> Figure:
+        """The residuals against the rank-transformed predictions (DHARMa's ``plotResiduals``: the
+        ranks of the fitted means over their largest, so that the points spread evenly), with dashed
+        lines at 0.25, 0.5 and 0.75 and R's lowess smoother of the residuals, which should stay near
+        0.5 (DHARMa draws quantile regressions at the three levels instead).  A trend shows a wrong
+        mean structure; residuals crowding at 0 and 1 (or at 0.5) show over- (under-) dispersion."""
+        smooth = check_flag("smooth", smooth)
+        if self.predicted is None:
+            raise ValueError("these scaled residuals have no predictions to plot against (predicted=None)")
+        ranks = stats.rankdata(self.predicted.to_numpy(), method="average")
+        x, y = ranks / ranks.max(), self.residuals.to_numpy()
+        figure, (ax,) = drawing.panels(ax, 1, 1, (6.4, 4.4))
+        for level in (0.25, 0.5, 0.75):
+            ax.axhline(level, color=drawing.REFERENCE, linestyle="--", linewidth=1.0, gid="quartile line")
+        ax.plot(x, y, "o", color=drawing.POINTS, markersize=4, alpha=0.75, gid="scaled residuals")
+        if smooth:
+            line_x, line_y = smoothers.lowess(x, y)
+            ax.plot(line_x, line_y, color=drawing.SMOOTH, linewidth=1.8, label="lowess", gid="lowess")
+            ax.legend(frameon=False, fontsize=8.5, loc="upper right")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("Model predictions (rank transformed)")
+        ax.set_ylabel("Scaled residuals")
+        ax.set_title("Scaled residuals vs predicted")
         drawing.style(ax)
         return figure
 
@@ -76,4 +104,4 @@ def simulate_residuals(model, nsim: int = 250, seed: int | None = None) -> Scale
     else:
         values = at_most
     residuals = pd.Series(values, index=simulations.index, name="scaled residuals")
-    return ScaledResiduals(residuals, simulations)
+    return ScaledResiduals(residuals, simulations, model.fitted)

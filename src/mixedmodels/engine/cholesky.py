@@ -37,6 +37,11 @@ _trtrs = la.lapack.dtrtrs
 
 Block = np.ndarray | sp.spmatrix
 
+# an off-diagonal block Z_i'WZ_0 of scalar terms at least this full, and with at most this many entries,
+# is kept dense: its products are BLAS calls instead of sparse ones
+DENSE_FILL = 0.25
+DENSE_PRODUCT_ENTRIES = 1_000_000
+
 
 def batched_cholesky(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Lower Cholesky factors of a stack of small SPD blocks and their inverses; None if one is not PD."""
@@ -253,6 +258,15 @@ class BlockedCholesky:
         self._xyz0_m: np.ndarray | None = None  # A_K0 M, made when a block needs it
         self._plans = {}
         self._first_columns: dict[int, Block] = {}
+        # scalar terms crossed with a scalar first term through a dense off-diagonal block (VerbAgg's
+        # items and subjects): A_i0 as an array, whose products BLAS makes faster than any plan
+        self._dense_first: dict[int, np.ndarray] = {}
+        if self.ncols[0] == 1:
+            for i in range(1, self.nterms):
+                off = cross.off[i, 0]
+                size = off.shape[0] * off.shape[1]
+                if self.ncols[i] == 1 and size <= DENSE_PRODUCT_ENTRIES and off.nnz >= DENSE_FILL * size:
+                    self._dense_first[i] = off.toarray()
         if like is not None:
             plans = {
                 (i, j): plan.with_values(cross.off[i, 0], cross.off[j, 0])
@@ -263,6 +277,8 @@ class BlockedCholesky:
                 return
         for i in range(1, self.nterms):
             for j in range(1, i + 1):
+                if i in self._dense_first and j in self._dense_first:
+                    continue
                 # only the lower triangle is needed on the diagonal, unless block scaling mixes the two
                 lower = i == j and self.ncols[i] == 1
                 plan = ProductPlan.build(cross.off[i, 0], cross.off[j, 0], self.ncols[0], lower)
@@ -363,6 +379,10 @@ class BlockedCholesky:
             else:
                 dense -= self._scale_right(j, np.asarray(self.cross.off[j, 0] @ weighted.T).T)
             return
+        if i in self._dense_first and j in self._dense_first:
+            scale = self._middle[:, 0, 0] * (self.lambdas[i][0, 0] * self.lambdas[j][0, 0])
+            dense -= (self._dense_first[i] * scale) @ self._dense_first[j].T
+            return
         plan = self._plans.get((i, j))
         scalar = self.ncols[i] == 1 and self.ncols[j] == 1
         if plan is not None and scalar:
@@ -370,6 +390,12 @@ class BlockedCholesky:
             return
         if plan is not None:
             product = plan.apply(self._middle)
+        elif self.ncols[0] == 1 and sp.isspmatrix_csr(left := self.cross.off[i, 0]):
+            # A_i0 M A_j0' with M diagonal: M scales A_i0's stored values by their columns
+            scaled = sp.csr_matrix(
+                (left.data * self._middle[left.indices, 0, 0], left.indices, left.indptr), left.shape
+            )
+            product = (scaled @ self.cross.off[j, 0].T).toarray()
         else:
             middle = block_diagonal(self._middle)
             product = (self.cross.off[i, 0] @ middle @ self.cross.off[j, 0].T).toarray()

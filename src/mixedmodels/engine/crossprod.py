@@ -26,6 +26,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -59,6 +60,15 @@ class ReBlock:
     @property
     def ncols(self) -> int:
         return self.z.shape[1]
+
+    @cached_property
+    def _unit_columns(self) -> np.ndarray:
+        return np.all(self.z == 1.0, axis=0)
+
+    def column(self, a: int) -> np.ndarray | None:
+        """Column ``a`` of the term's model matrix, None where it is all ones (an intercept: products
+        with it are skipped)."""
+        return None if self._unit_columns[a] else self.z[:, a]
 
     def rows(self, index: np.ndarray) -> ReBlock:
         """The block of the rows ``index`` selects (all levels kept, so blocks of subsets add up)."""
@@ -199,6 +209,20 @@ class CrossProducts:
             units=self.units,
         )
 
+    def with_fixed_in_response(self, beta: np.ndarray) -> CrossProducts:
+        """The blocks of [Z r]'W[Z r] with ``r = y - X beta`` (the fixed effects held at ``beta`` and
+        moved into the response), from these blocks of [Z X y]: no pass over the rows."""
+        combination = np.append(-np.asarray(beta, dtype=float), 1.0)
+        return CrossProducts(
+            diag=self.diag,
+            off=self.off,
+            xyz=[(combination @ block)[None, :] for block in self.xyz],
+            xy=np.array([[combination @ self.xy @ combination]]),
+            nobs=self.nobs,
+            sum_log_weights=self.sum_log_weights,
+            units=self.units,
+        )
+
     def __add__(self, other: CrossProducts) -> CrossProducts:
         """The blocks of both sets of rows (chunks add up)."""
         return self._combine(other, operator.add)
@@ -208,8 +232,9 @@ class CrossProducts:
         return self._combine(other, operator.sub)
 
 
-def _level_sums(codes: np.ndarray, values: np.ndarray, nlevels: int) -> np.ndarray:
-    return np.bincount(codes, weights=values, minlength=nlevels)
+def _level_sums(codes: np.ndarray, values: np.ndarray | None, nlevels: int) -> np.ndarray:
+    """Per-level sums of ``values`` (None: of ones, the level counts)."""
+    return np.bincount(codes, weights=values, minlength=nlevels).astype(float, copy=False)
 
 
 @dataclass(frozen=True)
@@ -236,10 +261,11 @@ class SparsityPattern:
             columns, slots.ravel(), (keys % shape[1]).astype(index_dtype), indptr.astype(index_dtype), shape
         )
 
-    def matrix(self, values: list[np.ndarray]) -> sp.csr_matrix:
-        """The matrix of the rows' products ``values`` (one array per pair of ``columns``); repeated
-        entries are summed in the rows' order."""
-        data = np.bincount(self.slots, weights=np.concatenate(values), minlength=len(self.indices))
+    def matrix(self, values: list[np.ndarray | None], nobs: int) -> sp.csr_matrix:
+        """The matrix of the rows' products ``values`` (one array per pair of ``columns``, None for
+        ones; ``nobs`` rows); repeated entries are summed in the rows' order."""
+        stacked = np.concatenate([np.ones(nobs) if v is None else v for v in values])
+        data = np.bincount(self.slots, weights=stacked, minlength=len(self.indices))
         return sp.csr_matrix((data, self.indices, self.indptr), shape=self.shape)
 
 
@@ -254,49 +280,69 @@ def cross_products(
     weights: np.ndarray | None = None,
     units: ResponseUnits = UNIT,
     patterns: dict[tuple[int, int], SparsityPattern] | None = None,
+    log_weights: bool = True,
 ) -> CrossProducts:
     """Blocks of [Z X y]'W[Z X y] for one chunk of rows: ``xy`` is the n x m matrix [X y] whose last
     column is the response already in ``units`` (:meth:`ResponseUnits.apply`).  ``patterns``: the
     rows' :func:`off_diagonal_patterns`, made once where the same rows are weighted again and again
-    (PIRLS)."""
+    (PIRLS); ``log_weights=False`` leaves out the sum of log weights (0), which only a likelihood with
+    prior weights needs, not PIRLS's working weights."""
     xy = np.asarray(xy, dtype=float)
     nobs = xy.shape[0]
     if weights is None:
-        sqrt_w = None
-        sum_log_weights = 0.0
+        weighted_xy, sum_log_weights = xy, 0.0
     else:
         weights = np.asarray(weights, dtype=float)
-        sqrt_w = np.sqrt(weights)
-        sum_log_weights = float(np.sum(np.log(weights)))
-        xy = xy * sqrt_w[:, None]
-    zs = [t.z if sqrt_w is None else t.z * sqrt_w[:, None] for t in terms]
+        weighted_xy = xy * weights[:, None]
+        sum_log_weights = float(np.sum(np.log(weights))) if log_weights else 0.0
+
+    def weighted_products(i: int, a: int, j: int, b: int) -> np.ndarray | None:
+        """w z_ia z_jb per row (None: the weights themselves, or 1 without weights)."""
+        product = _product(terms[i].column(a), terms[j].column(b))
+        if weights is None or product is None:
+            return weights if product is None else product
+        return weights * product
 
     diag = []
-    for term, z in zip(terms, zs):
+    for k, term in enumerate(terms):
         p = term.ncols
         block = np.empty((term.nlevels, p, p))
         for a in range(p):
             for b in range(a + 1):
-                block[:, a, b] = block[:, b, a] = _level_sums(term.codes, z[:, a] * z[:, b], term.nlevels)
+                block[:, a, b] = block[:, b, a] = _level_sums(
+                    term.codes, weighted_products(k, a, k, b), term.nlevels
+                )
         diag.append(block)
 
     patterns = off_diagonal_patterns(terms) if patterns is None else patterns
     off = {
-        (i, j): pattern.matrix([zs[i][:, a] * zs[j][:, b] for a, b in pattern.columns])
+        (i, j): pattern.matrix([weighted_products(i, a, j, b) for a, b in pattern.columns], nobs)
         for (i, j), pattern in patterns.items()
     }
 
-    xyz = [_column_by_z(term, z, xy) for term, z in zip(terms, zs)]
-    return CrossProducts(diag, off, xyz, xy.T @ xy, nobs, sum_log_weights, units)
+    xyz = [_column_by_z(term, weighted_xy) for term in terms]
+    xy_block = weighted_xy.T @ xy
+    xy_block = (xy_block + xy_block.T) / 2  # (x w) y and (y w) x round apart
+    return CrossProducts(diag, off, xyz, xy_block, nobs, sum_log_weights, units)
 
 
-def _column_by_z(term: ReBlock, z: np.ndarray, columns: np.ndarray) -> np.ndarray:
+def _product(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """The rows' product of two columns, where None is a column of ones."""
+    if a is None:
+        return b
+    return a if b is None else a * b
+
+
+def _column_by_z(term: ReBlock, columns: np.ndarray) -> np.ndarray:
     """``columns' Z_k`` (m x q_k) for one term, from per-level sums (rows already weighted)."""
     m, p = columns.shape[1], term.ncols
     block = np.empty((m, term.nlevels, p))
-    for c in range(m):
-        for a in range(p):
-            block[c, :, a] = _level_sums(term.codes, columns[:, c] * z[:, a], term.nlevels)
+    for a in range(p):
+        z = term.column(a)
+        for c in range(m):
+            block[c, :, a] = _level_sums(
+                term.codes, columns[:, c] if z is None else columns[:, c] * z, term.nlevels
+            )
     return block.reshape(m, term.nlevels * p)
 
 
@@ -317,20 +363,15 @@ def with_response(
     x = np.asarray(x, dtype=float)
     units = cross.units if units is None else units
     response = units.apply(x, np.asarray(response, dtype=float))
-    if weights is None:
-        weighted, weighted_x, zs = response, x, [t.z for t in terms]
-    else:
-        sqrt_w = np.sqrt(np.asarray(weights, dtype=float))
-        weighted, weighted_x = response * sqrt_w, x * sqrt_w[:, None]
-        zs = [t.z * sqrt_w[:, None] for t in terms]
+    weighted = response if weights is None else response * np.asarray(weights, dtype=float)
     nfixed = x.shape[1]
     xy = cross.xy.copy()
-    xy[nfixed, :nfixed] = xy[:nfixed, nfixed] = weighted_x.T @ weighted
-    xy[nfixed, nfixed] = weighted @ weighted
+    xy[nfixed, :nfixed] = xy[:nfixed, nfixed] = x.T @ weighted
+    xy[nfixed, nfixed] = weighted @ response
     xyz = []
-    for block, term, z in zip(cross.xyz, terms, zs):
+    for block, term in zip(cross.xyz, terms):
         block = block.copy()
-        block[nfixed] = _column_by_z(term, z, weighted[:, None])[0]
+        block[nfixed] = _column_by_z(term, weighted[:, None])[0]
         xyz.append(block)
     return CrossProducts(cross.diag, cross.off, xyz, xy, cross.nobs, cross.sum_log_weights, units)
 

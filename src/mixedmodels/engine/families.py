@@ -30,6 +30,7 @@ __all__ = [
     "InverseGaussian",
     "Gaussian",
     "NegativeBinomial",
+    "NegativeBinomial2",
     "family_for",
 ]
 
@@ -65,8 +66,8 @@ class Link:
     def linkinv(self, eta: np.ndarray) -> np.ndarray:
         name = self.name
         if name == "logit":
-            mu = special.expit(eta)
-            if np.abs(eta).max(initial=0.0) > _LOGIT_LIMIT:
+            mu = _logistic(eta)
+            if eta.size and (eta.max() > _LOGIT_LIMIT or eta.min() < -_LOGIT_LIMIT):
                 mu = np.where(eta < -_LOGIT_LIMIT, EPS, np.where(eta > _LOGIT_LIMIT, 1.0 - EPS, mu))
             return mu
         if name == "probit":
@@ -83,9 +84,17 @@ class Link:
             return 1.0 / np.sqrt(eta)
         return np.asarray(eta, dtype=float)
 
-    def mu_eta(self, eta: np.ndarray) -> np.ndarray:
-        """d mu / d eta."""
+    def mu_eta(self, eta: np.ndarray, mu: np.ndarray | None = None) -> np.ndarray:
+        """d mu / d eta; ``mu``: ``linkinv(eta)`` where already known, from which the logit's and the
+        log's derivatives follow without another exponential (mu (1 - mu), and mu: with R's clamping of
+        mu they equal R's clamped derivatives to rounding)."""
         name = self.name
+        if mu is not None and name == "logit":
+            derivative = 1.0 - mu
+            derivative *= mu
+            return derivative
+        if mu is not None and name == "log":
+            return mu
         if name == "logit":
             size = np.abs(eta)
             e = np.exp(-size)
@@ -118,6 +127,18 @@ class Link:
 LINKS = ("logit", "probit", "cloglog", "log", "sqrt", "inverse", "identity", "1/mu^2")
 
 
+def _logistic(eta: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-eta))`` in one array (scipy's ``expit`` to rounding, several times faster: NumPy's
+    exponential is vectorized); overflow to infinity for eta < -709 gives 0, as the limit."""
+    eta = np.asarray(eta, dtype=float)
+    mu = np.negative(eta.reshape(-1))  # a new 1-d array (ufuncs write no 0-d output)
+    with np.errstate(over="ignore"):
+        np.exp(mu, out=mu)
+    mu += 1.0
+    np.reciprocal(mu, out=mu)
+    return mu.reshape(eta.shape)
+
+
 def _y_log_y(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """``y log(y / mu)``, 0 where y is 0 (R's C_binomial_dev_resids); mu > 0 (a ufunc of plain logs is
     ~15 times faster than scipy's xlogy)."""
@@ -137,6 +158,10 @@ class Family:
     default_link: str = ""
     has_dispersion: bool = False  # a free scale parameter (Gamma, inverse Gaussian, Gaussian)
     integer_response: bool = False  # counts (of successes): quantile residuals randomize their ties
+    # PIRLS's weights are the observed information -d^2 log p / d eta^2 (:meth:`observed_weights`: Newton
+    # steps, and the Laplace approximation's exact curvature, as glmmTMB's) instead of the expected
+    # mu_eta^2 / V(mu) (Fisher scoring, lme4's); the two differ where the link is not canonical
+    observed_curvature: bool = False
 
     def __init__(self, link: str | None = None):
         link = self.default_link if link is None else link
@@ -167,6 +192,12 @@ class Family:
         """R's ``aic``: -2 log L of y given mu (the dispersion estimated from ``deviance`` where free)."""
         raise NotImplementedError
 
+    def observed_weights(self, y: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        """The observed information of each row in eta per unit prior weight (families with
+        ``observed_curvature``):
+        ``-d^2 log p(y | mu) / d eta^2 = mu_eta^2 / V - (y - mu) d/d eta (mu_eta / V)``."""
+        raise NotImplementedError
+
     def mustart(self, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """R's ``initialize``: starting means."""
         return y.astype(float)
@@ -195,8 +226,13 @@ class Binomial(Family):
         return mu * (1.0 - mu)
 
     def deviance_residuals(self, y, mu, weights):
-        if _binary(y):  # -2 w log P(y): one logarithm instead of two
-            return -2.0 * weights * np.log(np.where(y > 0, mu, 1.0 - mu))
+        if _binary(y):  # -2 w log P(y): one logarithm instead of two, in one array
+            residuals = mu - (1.0 - y)  # P(y) = |mu - (1 - y)|: mu, or 1 - mu rounded as 1.0 - mu is
+            np.abs(residuals, out=residuals)
+            np.log(residuals, out=residuals)
+            residuals *= weights
+            residuals *= -2.0
+            return residuals
         return 2.0 * weights * (_y_log_y(y, mu) + _y_log_y(1.0 - y, 1.0 - mu))
 
     def aic(self, y, trials, mu, weights, deviance):
@@ -301,7 +337,7 @@ class NegativeBinomial(Family):
         return "Negative Binomial" if self.theta is None else f"Negative Binomial({round(self.theta, 4):g})"
 
     def __repr__(self) -> str:
-        return f"NegativeBinomial(theta={self.theta!r}, link={self.link.name!r})"
+        return f"{type(self).__name__}(theta={self.theta!r}, link={self.link.name!r})"
 
     def __eq__(self, other) -> bool:
         return super().__eq__(other) and other.theta == self.theta
@@ -310,7 +346,7 @@ class NegativeBinomial(Family):
         return hash((type(self).__name__, self.link.name, self.theta))
 
     def with_theta(self, theta: float) -> NegativeBinomial:
-        return NegativeBinomial(theta, self.link.name)
+        return type(self)(theta, self.link.name)
 
     def variance(self, mu):
         return mu + mu * mu / self.theta
@@ -343,6 +379,27 @@ class NegativeBinomial(Family):
 
     def sample(self, mu, weights, scale, rng):
         return rng.negative_binomial(self.theta, self.theta / (self.theta + mu)).astype(float)
+
+
+class NegativeBinomial2(NegativeBinomial):
+    """glmmTMB's ``nbinom2``: the negative binomial of :class:`NegativeBinomial` (variance ``mu + mu^2 /
+    theta``, log link), fitted as glmmTMB fits it: the Laplace approximation with the observed curvature
+    of the log-likelihood in the random effects (glmmTMB differentiates the joint likelihood exactly),
+    where lme4's glmer.nb uses PIRLS's expected weights.  With the log link (not canonical here)
+    ``-d^2 log p / d eta^2 = theta mu (theta + y) / (theta + mu)^2``, whose expectation is the
+    expected weight ``theta mu / (theta + mu)``.  ``theta=None``: estimated jointly with the other
+    parameters (:mod:`mixedmodels.models.glmm.nbinom2`)."""
+
+    links = ("log",)
+    observed_curvature = True
+
+    @property
+    def name(self) -> str:
+        return "nbinom2"
+
+    def observed_weights(self, y, mu):
+        theta = self.theta
+        return theta * mu * (theta + y) / ((theta + mu) * (theta + mu))
 
 
 class Gamma(Family):
@@ -435,7 +492,7 @@ FAMILIES: dict[str, type[Family]] = {
     "gaussian": Gaussian,
     "negative_binomial": NegativeBinomial,
     "negative.binomial": NegativeBinomial,
-    "nbinom2": NegativeBinomial,
+    "nbinom2": NegativeBinomial2,
 }
 
 
@@ -450,6 +507,7 @@ def family_for(family: str | Family, link: str | None = None) -> Family:
     if not isinstance(family, str) or family.lower() not in FAMILIES:
         raise ValueError(
             f"unknown family {family!r}; choose one of 'binomial', 'poisson', 'Gamma', 'inverse.gaussian', "
-            "'gaussian', 'negative_binomial' or a family object such as mm.families.Binomial(link='probit')"
+            "'gaussian', 'negative_binomial', 'nbinom2' or a family object such as "
+            "mm.families.Binomial(link='probit')"
         )
     return FAMILIES[family.lower()](link=link)

@@ -17,6 +17,7 @@ ways to run it:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
 
@@ -58,20 +59,23 @@ class LaplaceObjective(ThetaLayout):
         self.start_etas = fit.etas
         return fit
 
+    @cached_property
+    def _rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The response, binomial trials and prior weights of all chunks, for the AIC term."""
+        chunks = self.pirls.chunks
+        return tuple(
+            np.concatenate([getattr(c, name) for c in chunks]) for name in ("y", "trials", "prior_weights")
+        )
+
     def value(self, fit: PirlsFit, saturated: bool = False) -> float:
         """The Laplace deviance at PIRLS's modes: lme4's (``aic`` term) or, with ``saturated``, relative
         to the saturated model (the deviance residuals; MixedModels.jl's deviance)."""
         if saturated:
             term = fit.deviance
         else:
-            chunks = self.pirls.chunks
-            term = self.pirls.family.aic(
-                np.concatenate([c.y for c in chunks]),
-                np.concatenate([c.trials for c in chunks]),
-                np.concatenate(fit.mus),
-                np.concatenate([c.prior_weights for c in chunks]),
-                fit.deviance,
-            )
+            y, trials, weights = self._rows
+            mu = fit.mus[0] if len(fit.mus) == 1 else np.concatenate(fit.mus)
+            term = self.pirls.family.aic(y, trials, mu, weights, fit.deviance)
         return laplace_deviance(fit.chol.logdet_random(), fit.sqr_u, term)
 
     def fast(self, theta: np.ndarray) -> float:

@@ -66,6 +66,7 @@ FLAT_BOUNDARY_TOL = 1e-2  # after the Newton steps, parameters this close to a b
 _INFEASIBLE = 1e300  # what BOBYQA is given where the objective is not finite
 NEGLIGIBLE_STEP = 1e-5  # after a Newton step this small the error is ~ its square
 SHORT_STEP = 1e-2  # after a Newton step this small the next one keeps the Hessian
+NEWTON_FIRST_STEPS = 20  # quasi-Newton steps from a start near the optimum before BOBYQA takes over
 
 
 @dataclass
@@ -135,6 +136,7 @@ def minimize_bobyqa(
     control: OptimizerControl | None = None,
     initial_step: np.ndarray | None = None,
     scale: np.ndarray | None = None,
+    newton_first: bool = False,
 ) -> OptimizationResult:
     """Minimize ``fun`` subject to ``x >= lower``, then apply lme4's boundary and convergence checks.
 
@@ -143,6 +145,12 @@ def minimize_bobyqa(
     treated as one of order 1 (results then do not depend on the units).  When the check finds the
     result short of an optimum (BOBYQA can stop early on a flat stretch), BOBYQA is restarted from the
     best point with a new trust region, up to ``control.restarts`` times.
+
+    ``newton_first``: ``x0`` is taken to be near the optimum (a GLMM's Laplace stage starts from the
+    nAGQ = 0 optimum), so Newton steps from finite-difference derivatives are tried first; BOBYQA runs
+    only if they do not converge to an interior optimum.  Near a smooth optimum Newton needs one Hessian
+    and a gradient or two, where BOBYQA needs dozens of evaluations before the same Hessian is taken
+    for the checks anyway.
     """
     control = control or OptimizerControl()
     if control.ftol_abs is None:
@@ -206,7 +214,10 @@ def minimize_bobyqa(
                 _newton_polish(counted, result, lower, control)
         return result
 
-    result = run(x0, None if initial_step is None else np.asarray(initial_step, dtype=float) / scale)
+    result = _newton_from(counted, x0, lower, control) if newton_first else None
+    if result is None:
+        start = best[1] if newton_first else x0  # the Newton steps' best point, if they got anywhere
+        result = run(start, None if initial_step is None else np.asarray(initial_step, dtype=float) / scale)
     problems = _checked_problems(counted, result, lower, control)
     for _ in range(control.restarts):
         if not problems or result.return_code == "maxeval reached":
@@ -258,6 +269,21 @@ _RETURN_CODES = {
 }
 
 
+def _newton_from(fun, x0, lower, control: OptimizerControl) -> OptimizationResult | None:
+    """Newton steps from ``x0`` (:func:`_newton_polish`); the result if they converged to an interior
+    optimum with a positive definite Hessian, else None."""
+    if np.any(np.isfinite(lower) & (x0 - lower < control.singular_tol)):
+        return None
+    value = fun(x0)
+    if not value < _INFEASIBLE:
+        return None
+    result = OptimizationResult(np.array(x0, dtype=float), value, 1, "newton")
+    _derivatives(fun, result, lower, control)
+    converged = _newton_polish(fun, result, lower, control, keep_hessian=True, steps=NEWTON_FIRST_STEPS)
+    interior = not np.any(np.isfinite(lower) & (result.x - lower < control.singular_tol))
+    return result if converged and interior else None
+
+
 def _snap_to_bounds(fun, x, value, lower, tol):
     """Put parameters that ended within ``tol`` of their bound on it, if that is no worse."""
     near = np.isfinite(lower) & (x - lower < tol) & (x != lower)
@@ -284,6 +310,7 @@ def _derivatives(
     """
     free = ~(np.isfinite(lower) & (result.x - lower < control.singular_tol))
     kept = result.hessian if reuse_hessian and np.array_equal(free, result.free) else None
+    previous = (result.derivative_point, result.gradient)
     result.gradient = result.hessian = result.free = result.derivative_point = None
     if not free.any():
         return
@@ -313,47 +340,73 @@ def _derivatives(
     result.derivatives_failed = not finite
     if not finite:
         return
+    if kept is not None:
+        kept = _bfgs_update(kept, (x - previous[0])[free], gradient - previous[1])
     result.gradient, result.hessian = gradient, kept if kept is not None else hessian
     result.free, result.derivative_point, result.hessian_reused = free, x.copy(), kept is not None
 
 
-def _newton_polish(fun, result: OptimizationResult, lower, control: OptimizerControl) -> None:
-    """Newton steps on the free parameters from the finite-difference derivatives in ``result``.
+def _bfgs_update(hessian: np.ndarray, step: np.ndarray, change: np.ndarray) -> np.ndarray:
+    """The BFGS update of a kept Hessian by a step and the change of the gradient over it (Nocedal &
+    Wright 2006, eq. 6.19), unless the curvature along the step is not positive."""
+    curvature = float(change @ step)
+    along = hessian @ step
+    if not curvature > 0 or not step @ along > 0:
+        return hessian
+    return hessian - np.outer(along, along) / (step @ along) + np.outer(change, change) / curvature
+
+
+def _newton_polish(
+    fun,
+    result: OptimizationResult,
+    lower,
+    control: OptimizerControl,
+    keep_hessian: bool = False,
+    steps: int | None = None,
+) -> bool:
+    """Newton steps on the free parameters from the finite-difference derivatives in ``result``; True
+    when they converged (a step negligible in size).
 
     Near a smooth interior optimum Newton's method converges quadratically, while BOBYQA spends many
     evaluations on the last digits; so BOBYQA stops at a moderate tolerance and Newton steps finish.
     The first step uses the derivatives the convergence check needs anyway; a step is taken only if
     it stays within the bounds and lowers the objective.  After a step that is not negligible (after
     a step of relative size s the error is of order s^2) the gradient is recomputed at the new point
-    and the Hessian kept.  When the check would warn on derivatives from before the last step or on
-    a kept Hessian, all of them are recomputed at the returned point.
+    and the Hessian kept, updated by BFGS (after a long step only with ``keep_hessian``).  A negligible
+    step that does not lower the objective has met its rounding:
+    the point is the optimum.  When the check would warn on derivatives from before the last step or
+    on a kept Hessian, all of them are recomputed at the returned point.  ``steps``: at most this many
+    (default ``control.newton_steps``; 0 there means none).
     """
-    for _ in range(control.newton_steps):
+    for _ in range(min(control.newton_steps, 1) * (steps or control.newton_steps)):
         if result.gradient is None or not _positive_definite(result.hessian):
-            return
+            return False
         try:
             step = _projected_newton_step(
                 result.gradient, result.hessian, result.x[result.free], lower[result.free]
             )
         except np.linalg.LinAlgError:  # a bound leaves a singular part of the Hessian
-            return
+            return False
+        size = np.max(np.abs(step))  # natural units: parameters of order 1
         trial = result.x.copy()
         trial[result.free] += step
         trial = np.maximum(trial, lower)  # parameters the step puts on their bound land exactly on it
         value = fun(trial)
         if not value < result.fun:
+            if size < NEGLIGIBLE_STEP:
+                return True
             if not result.hessian_reused:
-                return
+                return False
             # the kept Hessian is out of date (a flat, far from quadratic direction): take it anew
             _derivatives(fun, result, lower, control)
             continue
         result.x, result.fun = trial, value
-        size = np.max(np.abs(step))  # natural units: parameters of order 1
         if size < NEGLIGIBLE_STEP:
-            return
+            return True
         # after a short step the Hessian barely changed; after a long one (BOBYQA stopped far from
         # the optimum) a kept Hessian would make the next steps converge only linearly
-        _derivatives(fun, result, lower, control, reuse_hessian=size < SHORT_STEP)
+        _derivatives(fun, result, lower, control, reuse_hessian=keep_hessian or size < SHORT_STEP)
+    return False
 
 
 def _positive_definite(matrix: np.ndarray) -> bool:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from .cholesky import BlockedCholesky
-from .crossprod import ReBlock, cross_products, off_diagonal_patterns, sum_cross_products
+from .crossprod import CrossProducts, ReBlock, cross_products, off_diagonal_patterns, sum_cross_products
 from .families import Family
 
 __all__ = ["GlmRows", "PirlsFit", "Pirls", "PirlsError"]
@@ -55,6 +56,10 @@ class GlmRows:
     offset: np.ndarray
     blocks: list[ReBlock]
 
+    @cached_property
+    def _has_offset(self) -> bool:
+        return bool(np.any(self.offset))
+
     def rows(self, index: slice | np.ndarray) -> GlmRows:
         """The chunk of the rows ``index`` selects (every level of every term kept)."""
         return GlmRows(
@@ -68,17 +73,35 @@ class GlmRows:
 
     def working(self, family: Family, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """IRLS's working response ``eta - offset + (y - mu) / mu_eta`` and working weights
-        ``w mu_eta^2 / V(mu)`` of these rows at linear predictor ``eta`` and means ``mu``."""
-        mu_eta = family.link.mu_eta(eta)
-        response = eta - self.offset + (self.y - mu) / mu_eta
-        return response, self.prior_weights * mu_eta * mu_eta / family.variance(mu)
+        ``w mu_eta^2 / V(mu)`` of these rows at linear predictor ``eta`` and means ``mu``; for a family
+        with ``observed_curvature`` Newton's: weights ``w h`` (``h`` the observed information) and
+        response ``eta - offset + (y - mu) mu_eta / (V(mu) h)``."""
+        mu_eta = family.link.mu_eta(eta, mu)
+        if family.observed_curvature:
+            curvature = family.observed_weights(self.y, mu)
+            step = (self.y - mu) * mu_eta / (family.variance(mu) * curvature)
+            return eta - self.offset + step, self.prior_weights * curvature
+        response = self.y - mu
+        response /= mu_eta
+        response += eta
+        response -= self.offset
+        weights = self.prior_weights * mu_eta
+        weights *= mu_eta
+        weights /= family.variance(mu)
+        return response, weights
 
     def linear_predictor(self, beta: np.ndarray, effects: Sequence[np.ndarray]) -> np.ndarray:
         """``offset + X beta + sum_k Z_k b_k`` for random effects ``b_k`` laid out (nlevels, p)."""
-        eta = self.offset + self.x @ beta if len(beta) else self.offset.copy()
+        eta = self.x @ beta if len(beta) else np.zeros(len(self.offset))
+        if self._has_offset:
+            eta += self.offset
         for block, b in zip(self.blocks, effects):
             if block.ncols == 1:
-                eta += block.z[:, 0] * b[block.codes, 0]
+                gathered = np.take(b[:, 0], block.codes)
+                column = block.column(0)
+                if column is not None:
+                    gathered *= column
+                eta += gathered
             else:
                 eta += np.einsum("np,np->n", block.z, b[block.codes])
         return eta
@@ -124,6 +147,9 @@ class Pirls:
         self.nlevels = [b.nlevels * b.ncols for b in self.chunks[0].blocks]
         self._patterns = [off_diagonal_patterns(chunk.blocks) for chunk in self.chunks]
         self._plans_from: BlockedCholesky | None = None
+        # lme4's evaluations all start from the same linear predictors: their deviance, means and
+        # [Z X working]'W[Z X working] blocks are kept (keyed by the list of linear predictors)
+        self._start: tuple[list[np.ndarray], float, list[np.ndarray], CrossProducts] | None = None
 
     def _start_etas(self) -> list[np.ndarray]:
         return [self.family.link.linkfun(self.family.mustart(c.y, c.prior_weights)) for c in self.chunks]
@@ -136,10 +162,10 @@ class Pirls:
             total += float(np.sum(family.deviance_residuals(chunk.y, mu, chunk.prior_weights)))
         return total, mus
 
-    def factor(self, etas, mus, lambdas, beta: np.ndarray | None = None) -> BlockedCholesky | None:
-        """The blocked Cholesky factor of the weighted least-squares problem at the linear predictors
-        ``etas`` and means ``mus`` (u alone when ``beta`` is given: X beta goes into the offset; None
-        where it is not positive definite)."""
+    def _weighted_cross(self, etas, mus, beta: np.ndarray | None = None) -> CrossProducts:
+        """The blocks of the weighted least-squares problem at linear predictors ``etas`` and means
+        ``mus``: [Z X z]'W[Z X z] with working response z and weights W, or with ``beta`` given
+        [Z (z - X beta)]'W[Z (z - X beta)] (u alone: X beta goes into the offset)."""
         parts = []
         for chunk, patterns, eta, mu in zip(self.chunks, self._patterns, etas, mus):
             working, weights = chunk.working(self.family, eta, mu)
@@ -147,11 +173,26 @@ class Pirls:
                 xy = np.column_stack([chunk.x, working])
             else:
                 xy = (working - chunk.x @ beta if len(beta) else working)[:, None]
-            parts.append(cross_products(chunk.blocks, xy, weights, patterns=patterns))
-        nfixed = 0 if beta is not None else self.nfixed
-        chol = BlockedCholesky(sum_cross_products(parts), nfixed, self._plans_from)
+            parts.append(cross_products(chunk.blocks, xy, weights, patterns=patterns, log_weights=False))
+        return sum_cross_products(parts)
+
+    def factor(self, etas, mus, lambdas, beta: np.ndarray | None = None) -> BlockedCholesky | None:
+        """The blocked Cholesky factor of the weighted least-squares problem at the linear predictors
+        ``etas`` and means ``mus`` (u alone when ``beta`` is given; None where it is not positive
+        definite)."""
+        return self._factored(self._weighted_cross(etas, mus, beta), lambdas, beta)
+
+    def _factored(self, cross: CrossProducts, lambdas, beta: np.ndarray | None) -> BlockedCholesky | None:
+        chol = BlockedCholesky(cross, 0 if beta is not None else self.nfixed, self._plans_from)
         self._plans_from = chol  # the same rows' sparsity at every weighting: its product plans are reused
         return chol if chol.update(lambdas) else None
+
+    def _at_start(self, start_etas: list[np.ndarray]) -> tuple[float, list[np.ndarray], CrossProducts]:
+        """Deviance, means and the full weighted blocks at ``start_etas``, made once per list."""
+        if self._start is None or self._start[0] is not start_etas:
+            deviance, mus = self._deviance(start_etas)
+            self._start = (start_etas, deviance, mus, self._weighted_cross(start_etas, mus))
+        return self._start[1:]
 
     def solve(
         self,
@@ -173,19 +214,30 @@ class Pirls:
         the step is below :data:`STEP_TOL` and make the factor at the final weights.
         """
         fixed = beta is not None
-        if start is None:
-            etas = self._start_etas() if start_etas is None else [eta.copy() for eta in start_etas]
+        held = np.asarray(beta, dtype=float) if fixed else None
+        first_cross = None  # the first iteration's blocks, where they are known without a pass
+        if start is None and start_etas is not None:
+            etas = start_etas
+            deviance, mus, first_cross = self._at_start(start_etas)
+            if fixed:
+                first_cross = first_cross.with_fixed_in_response(held)
+            current, pdev = None, np.inf
+        elif start is None:
+            etas = self._start_etas()
+            deviance, mus = self._deviance(etas)
             current, pdev = None, np.inf
         else:
-            current_beta = np.asarray(beta if fixed else start.beta, dtype=float)
+            current_beta = held if fixed else np.asarray(start.beta, dtype=float)
             current = (current_beta, [uk.copy() for uk in start.u])
             etas = self._etas(current, lambdas)
-            dev, _ = self._deviance(etas)
-            pdev = dev + sum(float(uk @ uk) for uk in current[1])
-        deviance, mus = self._deviance(etas)
+            deviance, mus = self._deviance(etas)
+            pdev = deviance + sum(float(uk @ uk) for uk in current[1])
         converged = False
         for iteration in range(MAX_ITERATIONS):
-            chol = self.factor(etas, mus, lambdas, beta if fixed else None)
+            if first_cross is not None:
+                chol, first_cross = self._factored(first_cross, lambdas, held), None
+            else:
+                chol = self.factor(etas, mus, lambdas, held)
             if chol is None:
                 raise PirlsError(
                     "the penalized weighted least-squares system is singular (the working response is fitted "
@@ -196,7 +248,7 @@ class Pirls:
             if converged:
                 return PirlsFit(current[0], current[1], etas, mus, chol, deviance, iteration, (etas, mus))
             new_beta, new_u = chol.solve()
-            candidate = (np.asarray(beta, dtype=float) if fixed else new_beta, new_u)
+            candidate = (held if fixed else new_beta, new_u)
             new_pdev, new_etas, new_mus, new_deviance = self._evaluate(candidate, lambdas)
             if lme4_tol is not None and abs(pdev - new_pdev) < lme4_tol * abs(new_pdev):
                 return PirlsFit(

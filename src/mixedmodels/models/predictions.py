@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 
 from ..data.design import Design
-from ..data.frame import formula_offset, new_data
+from ..data.frame import ModelFrame, formula_offset, new_data
+from ..data.rows import total_offset
+from ..data.tables import check_finite
 from ..errors import FormulaError, check_flag, check_instance, check_integer, check_seed
 from ..formula.parse import parse_one_sided
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = [
     "included_columns",
     "linear_predictor",
+    "new_data_offset",
+    "on_response_scale",
     "new_random_effects",
     "predict",
     "random_contribution",
@@ -85,18 +89,23 @@ def included_columns(model: LinearMixedModel, re_form) -> dict[int, np.ndarray]:
     return kept
 
 
-def predict(model: LinearMixedModel, newdata=None, re_form=None, allow_new_levels: bool = False) -> pd.Series:
-    """lme4's ``predict.merMod`` (see :meth:`.LinearMixedModel.predict`)."""
+def predict(
+    model: LinearMixedModel, newdata=None, re_form=None, allow_new_levels: bool = False, offset=None
+) -> pd.Series:
+    """lme4's ``predict.merMod`` (see :meth:`.LinearMixedModel.predict`); ``offset``: the offset of
+    ``newdata``'s rows in place of the fit's ``offset=`` argument (:func:`new_data_offset`)."""
     allow_new_levels = check_flag("allow_new_levels", allow_new_levels)
     included = included_columns(model, re_form)
     if newdata is None:
+        if offset is not None:
+            raise ValueError("offset= is the offset of newdata's rows: give newdata too")
         data, x, offset = model.frame.data, model.frame.x, model.frame.offset
         blocks = model.frame.blocks
         terms = [(k, blocks[k].z * mask, blocks[k].codes) for k, mask in included.items()]
     else:
         data, leveled = new_data(model.frame, newdata, tuple(model.frame.terms[k].term for k in included))
         x = model.frame.fixed_matrix(leveled)
-        offset = formula_offset(model.frame.formula, data, model.frame.functions)
+        offset = new_data_offset(model.frame, data, offset)
         terms = []
         for k, mask in included.items():
             term = model.frame.terms[k]
@@ -112,6 +121,47 @@ def predict(model: LinearMixedModel, newdata=None, re_form=None, allow_new_level
             terms.append((k, term.design.matrix(leveled) * mask, codes))
     values = linear_predictor(model, x, terms, offset)
     return pd.Series(values, index=data.index, name="predicted")
+
+
+def on_response_scale(eta: pd.Series, link) -> pd.Series:
+    """Predictions on the link scale taken to the response's by the inverse ``link``."""
+    return pd.Series(link.linkinv(eta.to_numpy(dtype=float)), index=eta.index, name=eta.name)
+
+
+def new_data_offset(frame: ModelFrame, data: pd.DataFrame, given=None) -> np.ndarray | None:
+    """The offset of new rows: the formula's ``offset(...)`` terms evaluated on them, plus the part the
+    fit took as its ``offset=`` argument: ``given`` (one number per row), else a column (or expression)
+    evaluated on the new rows; an offset given to the fit as numbers must be given again.
+
+    lme4's ``predict`` leaves an ``offset=`` argument out for new data (a prediction without it); here
+    it is never silently dropped.
+    """
+    in_formula = formula_offset(frame.formula, data, frame.functions)
+    argument = frame.spec.offset
+    if given is not None:
+        if argument is None and "offset" not in frame.used_rows.extra:
+            raise ValueError(
+                "the model was fitted without an offset= argument, so predict takes no offset=; "
+                "the formula's offset(...) terms are evaluated on newdata"
+            )
+        given = np.asarray(given, dtype=float)
+        if given.shape != (len(data),):
+            raise ValueError(
+                f"offset= must have one number per row of newdata ({len(data)}), not {given.shape}"
+            )
+        check_finite(given, "offset")
+    elif argument is not None:
+        if argument.design is None and argument.expr not in data:
+            raise ValueError(
+                f"newdata has no column {argument.expr!r}, the model's offset: add it, or pass offset="
+            )
+        given = argument.values(data)
+    elif "offset" in frame.used_rows.extra:
+        raise ValueError(
+            "the model was fitted with an offset= given as numbers: pass the offset of newdata's rows "
+            "as predict(newdata, offset=...)"
+        )
+    return total_offset(given, [] if in_formula is None else [in_formula])
 
 
 def simulate(model: SimulationView, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
@@ -136,11 +186,15 @@ def simulate(model: SimulationView, nsim: int = 1, seed: int | None = None) -> p
     return pd.DataFrame(out, index=model.fitted.index)
 
 
-def new_random_effects(model: SimulationView, rng: np.random.Generator) -> np.ndarray:
-    """``Z b`` for random effects drawn anew, ``b = sigma Lambda u`` with ``u`` standard normal
-    (``nlevels x ncols`` draws per term, in the terms' order), as lme4's ``simulate``."""
+def new_random_effects(
+    model: SimulationView, rng: np.random.Generator, scale: float | None = None
+) -> np.ndarray:
+    """``Z b`` for random effects drawn anew, ``b = scale Lambda u`` with ``u`` standard normal
+    (``nlevels x ncols`` draws per term, in the terms' order), as lme4's ``simulate``; ``scale`` is
+    the model's sigma unless given (a GLMM's are ``Lambda u``: 1)."""
+    scale = model.sigma if scale is None else scale
     total = np.zeros(model.nobs)
     for block, t in zip(model.frame.blocks, model.lambdas):
         u = rng.standard_normal((block.nlevels, block.ncols))
-        total += random_contribution(block.codes, block.z, model.sigma * u @ t.T)
+        total += random_contribution(block.codes, block.z, scale * u @ t.T)
     return total

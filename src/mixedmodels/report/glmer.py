@@ -12,7 +12,7 @@ from .lmer import LmerSummary
 if TYPE_CHECKING:
     from ..models.glmm import GeneralizedLinearMixedModel
 
-__all__ = ["GlmerSummary"]
+__all__ = ["GlmerSummary", "GlmmTMBSummary"]
 
 
 class GlmerSummary(LmerSummary):
@@ -44,3 +44,28 @@ class GlmerSummary(LmerSummary):
         if m.frame.weights is not None:
             lines.append("Weights: prior weights given")
         return lines + [""] + self._likelihood_lines()
+
+
+class GlmmTMBSummary(GlmerSummary):
+    """The summary of a fit as glmmTMB's (an nbinom2 fit): the family, the likelihood table, the random
+    effects, the dispersion parameter and the conditional model's z tests."""
+
+    def __str__(self) -> str:
+        m = self.model
+        lines = [
+            f" Family: {m.family.name}  ( {m.family.link.name} )",
+            f"Formula:          {m.problem.formula_text}",
+        ]
+        if m.frame.weights is not None:
+            lines.append("Weights: prior weights given")
+        lines += [""] + self._likelihood_lines() + ["", "Random effects:", "", "Conditional model:"]
+        lines += self._random_effects_lines()
+        groups = "; ".join(f"{name}, {count}" for name, count in m.ngroups.items())
+        lines.append(f"Number of obs: {m.nobs}, groups:  {groups}")
+        if m.frame.n_missing:
+            lines.append(f"({m.frame.n_missing} observations deleted due to missingness)")
+        lines += ["", f"Dispersion parameter for {m.family.name} family (): {m.nb_theta:.3g}", ""]
+        lines += ["Conditional model:"] + self._fixed_effects_lines()[1:]
+        if m.messages:
+            lines += [""] + m.messages
+        return "\n".join(lines)

@@ -5,7 +5,8 @@ binomial family's forms: ``cbind(successes, failures)``, 0/1, logical, a factor 
 failure), or a proportion with the number of trials as ``weights=``.  :func:`assemble` makes the rows
 PIRLS reads and the Laplace objective (``mkGlmerDevfun``); :func:`fit` runs lme4's two stages
 (``optimizeGlmer``): theta by BOBYQA with beta inside PIRLS (nAGQ = 0), then, for nAGQ = 1, theta and
-beta jointly by BOBYQA from that optimum.  The result is a :class:`.results.GeneralizedLinearMixedModel`.
+beta jointly from that optimum (quasi-Newton steps from finite-difference derivatives, BOBYQA where they
+do not converge).  The result is a :class:`.results.GeneralizedLinearMixedModel`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ...data.rows import chunk_slices
 from ...data.tables import numeric_vector, to_pandas
 from ...engine.covariance import CovarianceStructure, covariance_for
 from ...engine.families import Binomial, Family, NegativeBinomial, family_for
+from ...engine.heap import kept_heap
 from ...engine.laplace import CONVERGENCE, LaplaceObjective
 from ...engine.optimize import OptimizationResult, OptimizerControl, minimize_bobyqa
 from ...engine.pirls import GlmRows, Pirls, PirlsError
@@ -35,6 +37,7 @@ from .results import GeneralizedLinearMixedModel
 __all__ = ["GeneralizedMixedProblem", "assemble", "fit", "glmer"]
 
 FTOL_PER_OBSERVATION = 1e-8  # BOBYQA's absolute tolerance on the deviance per row; Newton steps finish
+STAGE0_STEP = 0.25  # BOBYQA's first step in theta from lme4's start of 1 (nlopt's own: 0.75)
 
 
 def glmer(
@@ -53,7 +56,9 @@ def glmer(
     """Fit a generalized linear mixed model with an lme4 formula (lme4's ``glmer``).
 
     ``family``: ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``, ``"gaussian"``,
-    ``"negative_binomial"`` (its theta estimated, as :func:`glmer_nb`) or a family object such as
+    ``"negative_binomial"`` (its theta estimated, as :func:`glmer_nb`), ``"nbinom2"`` (glmmTMB's fit of
+    the same distribution: the Laplace approximation with the observed curvature, all parameters jointly,
+    glmmTMB's standard errors; see :mod:`.nbinom2`; nAGQ 1 only) or a family object such as
     ``mm.families.Binomial(link="probit")`` or ``mm.families.NegativeBinomial(theta=2)`` (theta given).
     A binomial response is ``cbind(successes, failures)``, 0/1, logical, a factor (its first level is
     failure) or a proportion with the number of trials as ``weights``.  ``weights`` and ``offset`` are
@@ -80,6 +85,13 @@ def glmer(
         raise ValueError(f"nAGQ must be an integer from 0 to {MAX_NODES}, got {nAGQ!r}")
     if control is not None:
         check_instance("control", control, OptimizerControl, "an OptimizerControl")
+    if family.observed_curvature:  # glmmTMB's Laplace approximation, its inner Newton iteration converged
+        if method is not None or nAGQ != 1:
+            raise ValueError(
+                f"the {family.name} family is fitted by glmmTMB's Laplace approximation: nAGQ must be 1 "
+                "and method None"
+            )
+        pirls_convergence = "exact"
     parsed = parse_formula(formula)
     table = to_pandas(data)
     parsed, failures, table = _binomial_response(parsed, table, family)
@@ -98,6 +110,10 @@ def glmer(
         return fit_pql(frame, family, glm_rows(frame, family, failures), formula, control)
     problem = assemble(frame, family, failures, formula, pirls_convergence, chunk_rows)
     if isinstance(family, NegativeBinomial) and family.theta is None:
+        if family.observed_curvature:
+            from .nbinom2 import fit_nbinom2  # it fits glmer's problem jointly with theta
+
+            return fit_nbinom2(problem, control)
         from .negbin import fit_negative_binomial  # it fits glmer's problem at each theta
 
         return fit_negative_binomial(problem, int(nAGQ), control)
@@ -236,10 +252,16 @@ def fit(
     # precisely as a final one (lp0 shapes lme4's Laplace deviance at the 1e-6 level), without its warnings
     first = control if nAGQ == 0 else replace(control, check_convergence=False)
     try:
-        with limited_threads():
+        with limited_threads(), kept_heap():
             start = objective.initial if start is None else np.asarray(start, dtype=float)
             objective.restart_here(start)
-            stage0 = minimize_bobyqa(objective.fast, start, objective.lower_bounds, first)
+            stage0 = minimize_bobyqa(
+                objective.fast,
+                start,
+                objective.lower_bounds,
+                first,
+                initial_step=np.full(len(start), STAGE0_STEP),
+            )
             if nAGQ == 0:
                 return GeneralizedLinearMixedModel(problem, stage0.x, None, 0, control, stage0)
             result = laplace_stage(objective, stage0.x, control)
@@ -268,9 +290,10 @@ def _failure_hint(family: Family, error: PirlsError) -> str:
 def laplace_stage(
     objective: LaplaceObjective, theta: np.ndarray, control, beta: np.ndarray | None = None
 ) -> OptimizationResult:
-    """BOBYQA over (theta, beta) from the nAGQ = 0 optimum ``theta`` (or, as lme4's ``refit``, from
-    ``(theta, beta)``, lp0 there); initial steps as MixedModels.jl: a third of beta's standard errors at
-    theta (from R_X), a quarter of theta (at most 0.05)."""
+    """(theta, beta) from the nAGQ = 0 optimum ``theta`` (or, as lme4's ``refit``, from ``(theta,
+    beta)``, lp0 there): Newton steps first, then BOBYQA if they do not converge, its initial steps as
+    MixedModels.jl's: a third of beta's standard errors at theta (from R_X), a quarter of theta (at most
+    0.05)."""
     modes = objective.restart_here(theta)
     se = np.sqrt(np.diag(modes.chol.inverse_fixed_crossprod()))
     if beta is not None:
@@ -282,4 +305,6 @@ def laplace_stage(
     # beta in units of its standard error: a coefficient of a covariate in the hundreds (age^2) is then
     # of order 1, and BOBYQA's trust region and the Newton steps see a well-scaled problem
     scale = np.concatenate([np.ones(len(theta)), se])
-    return minimize_bobyqa(objective.laplace, start, lower, control, initial_step=step, scale=scale)
+    return minimize_bobyqa(
+        objective.laplace, start, lower, control, initial_step=step, scale=scale, newton_first=True
+    )

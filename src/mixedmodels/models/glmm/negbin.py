@@ -30,7 +30,14 @@ from ...engine.threads import limited_threads
 from .fitting import FTOL_PER_OBSERVATION, GeneralizedMixedProblem, fit, glmer, laplace_stage
 from .results import GeneralizedLinearMixedModel
 
-__all__ = ["NegativeBinomialMixedModel", "fit_negative_binomial", "glmer_nb", "theta_ml"]
+__all__ = [
+    "NegativeBinomialMixedModel",
+    "fit_negative_binomial",
+    "glmer_nb",
+    "theta_ml",
+    "theta_start",
+    "with_family",
+]
 
 LOG_THETA_HALF_WIDTH = 3.0  # glmer.nb's interval: log(theta0) +- 3
 LOG_THETA_TOL = 1e-7  # Brent's absolute tolerance on log theta (theta to ~1e-7 relative)
@@ -117,9 +124,10 @@ class ThetaSearch:
 
 class NegativeBinomialMixedModel(GeneralizedLinearMixedModel):
     """A glmer.nb fit: the GLMM at the estimated negative binomial theta (``nb_theta``), which counts as
-    a parameter of the likelihood (lme4's ``npar``)."""
+    a parameter of the likelihood (lme4's ``npar``); ``theta_search``: the outer search that found it
+    (None where theta was estimated jointly with the other parameters, as glmmTMB's)."""
 
-    def __init__(self, *args, theta_search: ThetaSearch, **kwargs):
+    def __init__(self, *args, theta_search: ThetaSearch | None, **kwargs):
         super().__init__(*args, **kwargs)
         self.theta_search = theta_search
 
@@ -140,7 +148,7 @@ class NegativeBinomialMixedModel(GeneralizedLinearMixedModel):
         return super().to_dict() | {"nb_theta": self.nb_theta}
 
 
-def _with_family(problem: GeneralizedMixedProblem, family) -> GeneralizedMixedProblem:
+def with_family(problem: GeneralizedMixedProblem, family) -> GeneralizedMixedProblem:
     """The same rows and random effects with another family (a fresh PIRLS and the exact Laplace
     objective: lme4's early-stopping one would make the profile over theta_nb ragged at ~1e-3)."""
     pirls = Pirls(family, problem.objective.pirls.chunks, problem.frame.x.shape[1])
@@ -161,6 +169,20 @@ def _refit(
     return laplace_stage(objective, previous[:k], control, previous[k:])
 
 
+def theta_start(
+    problem: GeneralizedMixedProblem, nagq: int, control: OptimizerControl
+) -> tuple[float, GeneralizedLinearMixedModel]:
+    """glmer.nb's start for the negative binomial's theta (``problem.family``, theta to be estimated): a
+    Poisson fit of the same model, MASS's ``theta.ml`` of its means, and the fit at that theta (their
+    warnings are not the answer's)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        poisson = fit(with_family(problem, Poisson(problem.family.link.name)), nagq, control)
+        start = theta_ml(problem.rows.y, poisson.fitted.to_numpy(), problem.rows.prior_weights)
+        first = fit(with_family(problem, problem.family.with_theta(start)), nagq, control)
+    return start, first
+
+
 def fit_negative_binomial(
     problem: GeneralizedMixedProblem,
     nAGQ: int = 1,
@@ -173,12 +195,7 @@ def fit_negative_binomial(
     if control.ftol_abs is None:
         control = replace(control, ftol_abs=FTOL_PER_OBSERVATION * problem.frame.nobs)
     quiet = replace(control, check_convergence=False)  # the trial fits' warnings are not the answer's
-    rows = problem.rows
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        poisson = fit(_with_family(problem, Poisson(link)), nAGQ, quiet)
-        start = theta_ml(rows.y, poisson.fitted.to_numpy(), rows.prior_weights)
-        first = fit(_with_family(problem, NegativeBinomial(start, link)), nAGQ, quiet)
+    start, first = theta_start(problem, nAGQ, quiet)
     best = {"x": _estimates(first), "value": -2 * first.loglik, "log_theta": np.log(start)}
     evaluations = 0
 
@@ -186,7 +203,7 @@ def fit_negative_binomial(
         """-2 log L maximized over (theta, beta) at the negative binomial's exp(log_theta)."""
         nonlocal evaluations
         evaluations += 1
-        trial = _with_family(problem, NegativeBinomial(float(np.exp(log_theta)), link))
+        trial = with_family(problem, NegativeBinomial(float(np.exp(log_theta)), link))
         with warnings.catch_warnings(), limited_threads():
             warnings.simplefilter("ignore")
             try:
@@ -202,7 +219,7 @@ def fit_negative_binomial(
         profile, bounds=interval, method="bounded", options={"xatol": LOG_THETA_TOL}
     )
     log_theta = float(search.x) if search.fun <= best["value"] else best["log_theta"]
-    final = _with_family(problem, NegativeBinomial(float(np.exp(log_theta)), link))
+    final = with_family(problem, NegativeBinomial(float(np.exp(log_theta)), link))
     with limited_threads():
         result = _refit(final, best["x"], nAGQ, control)
     k = final.objective.n_params

@@ -11,7 +11,9 @@ mu) / mu_eta`` and weights ``prior mu_eta^2 / V(mu)`` at ``eta`` and fit again (
 same steps give glmmPQL's numbers; the rule stops ~1e-3 (relative, in eta) short of the fixed point, so
 a fit iterated to convergence would differ from glmmPQL's by about that much.
 
-There is no likelihood: as glmmPQL's, ``loglik`` is NaN (and so are AIC and BIC).
+There is no likelihood: as glmmPQL's, ``loglik`` is NaN (and so are AIC and BIC).  The t tests of the
+fixed effects are those of glmmPQL's ``summary`` (an lme fit's): nlme's inner-outer denominator df,
+which need the grouping factors to be nested, as glmmPQL's ``random =`` levels are.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ from ...engine.families import Family
 from ...engine.optimize import OptimizerControl
 from ...engine.pirls import GlmRows
 from ...errors import check_choice
+from .. import predictions
 from ..lmm.fitting import assemble, fit
 from ..lmm.results import LinearMixedModel
+from ..nlme.fixdf import fixed_effects_df, t_table, term_columns
+from ..nlme.groups import sort_order
 
 __all__ = ["PenalizedQuasiLikelihoodFit", "fit_pql"]
 
@@ -82,6 +87,24 @@ def fit_pql(
     return PenalizedQuasiLikelihoodFit(lmm, family, rows, formula_text, fits, bool(converged))
 
 
+def nested_level_codes(frame: ModelFrame) -> list[np.ndarray]:
+    """The grouping codes of the random-effects terms as nlme's grouping levels, outermost (fewest
+    groups) first: ``(1 | a/b)`` gives ``a`` and ``b:a``.  nlme's df need each level nested in the
+    one outside it; crossed grouping factors are an error."""
+    codes: dict[str, np.ndarray] = {}
+    for term, block in zip(frame.terms, frame.blocks):
+        codes.setdefault(term.group.name, block.codes)
+    levels = sorted(codes.items(), key=lambda item: len(np.unique(item[1])))
+    for (outer, outer_codes), (inner, inner_codes) in zip(levels, levels[1:]):
+        pairs = np.unique(np.column_stack([inner_codes, outer_codes]), axis=0)
+        if len(pairs) != len(np.unique(inner_codes)):
+            raise ValueError(
+                f"nlme's denominator df need nested grouping factors, as glmmPQL's random = levels; "
+                f"{inner!r} is not nested in {outer!r}"
+            )
+    return [c for _, c in levels]
+
+
 class PenalizedQuasiLikelihoodFit:
     """The result of glmmPQL's iteration: the last linear mixed model on the working response
     (``working_model``) and what the GLMM reads from it: ``fixef``, ``vcov``, ``std_errors``, ``ranef``,
@@ -122,6 +145,25 @@ class PenalizedQuasiLikelihoodFit:
         values = np.sqrt(np.diag(self.vcov.to_numpy()) * n / (n - p))
         return pd.Series(values, index=self.vcov.index, name="Std. Error")
 
+    @cached_property
+    def fixed_df(self) -> pd.Series:
+        """nlme's inner-outer denominator df of each fixed effect (``getFixDF``), as glmmPQL's summary."""
+        frame = self.working_model.frame
+        codes = nested_level_codes(frame)
+        order = sort_order(codes, frame.nobs)
+        df, _ = fixed_effects_df(frame.x[order], [c[order] for c in codes], term_columns(frame))
+        return pd.Series(df, index=frame.fixed_names, name="df")
+
+    def coef_table(self) -> pd.DataFrame:
+        """Estimate, Std. Error, df, t value and Pr(>|t|) of the fixed effects, as glmmPQL's ``summary``
+        (nlme's Value, Std.Error, DF, t-value, p-value): :attr:`std_errors` and :attr:`fixed_df`."""
+        return t_table(
+            self.fixef.index.tolist(),
+            self.fixef.to_numpy(),
+            self.std_errors.to_numpy(),
+            self.fixed_df.to_numpy(),
+        )
+
     @property
     def ranef(self) -> dict[str, pd.DataFrame]:
         return self.working_model.ranef
@@ -149,15 +191,23 @@ class PenalizedQuasiLikelihoodFit:
         """Fitted means ``g^{-1}(eta)``, random effects included."""
         return self.predict(type="response").rename("fitted")
 
-    def predict(self, newdata=None, type: str = "link", re_form=None, allow_new_levels: bool = False):  # noqa: A002
+    def predict(
+        self,
+        newdata=None,
+        type: str = "link",  # noqa: A002
+        re_form=None,
+        allow_new_levels: bool = False,
+        offset=None,
+    ):
         """The linear predictor (``type="link"``) or means (``"response"``) of the data used or of
         ``newdata``, with all random effects or (``re_form="~0"``) none, as glmmPQL's ``predict`` at
-        level 1 or 0; for new data an ``offset(...)`` in the formula is evaluated on it."""
+        level 1 or 0; the offset of new data as :meth:`mixedmodels.LinearMixedModel.predict` (the
+        formula's ``offset(...)`` and an ``offset=`` column evaluated on it, or ``offset`` given)."""
         type = check_choice("type", type, ("link", "response"))
-        eta = self.working_model.predict(newdata, re_form, allow_new_levels)
+        eta = self.working_model.predict(newdata, re_form, allow_new_levels, offset)
         if newdata is None:
             eta = eta + self.rows.offset
-        return eta if type == "link" else eta.transform(self.family.link.linkinv)
+        return eta if type == "link" else predictions.on_response_scale(eta, self.family.link)
 
     def __repr__(self) -> str:
         return (

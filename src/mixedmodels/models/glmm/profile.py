@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ...engine.families import NegativeBinomial
 from ...inference.parameters import sdcor_bounds, theta_slices
 from ...inference.profile_view import ProfileView
 
@@ -39,6 +40,11 @@ class GlmmProfileView(ProfileView):
             raise ValueError(
                 f"profiles of a glmer fit with a dispersion parameter ({fit.family.name}) are not "
                 "available, as in lme4; use confint(method='wald') or 'boot'"
+            )
+        if isinstance(fit.family, NegativeBinomial) and fit.family.observed_curvature:
+            raise ValueError(
+                "profiles of an nbinom2 fit are not available yet (glmmTMB's profile holds the dispersion "
+                "free too); use confint(method='wald') or 'boot'"
             )
         if fit.nagq != 1:
             raise ValueError(

@@ -217,36 +217,60 @@ class GeneralizedLinearMixedModel(RandomEffectsResults, FittedModel):
             values = (rows.y - mu) / self.family.link.mu_eta(self._eta)
         return pd.Series(values, index=self.frame.data.index, name=f"{type} residuals")
 
+    @cached_property
+    def residual_diagnostics(self) -> pd.DataFrame:
+        """Per row used: the linear predictor, the fitted mean and the residuals of each type of
+        :meth:`residuals` (``residual``: the response's), the numbers :attr:`plot` draws."""
+        columns = {"linear_predictor": self._eta, "fitted": self._mu}
+        columns |= {
+            "residual" if type == "response" else type: self.residuals(type).to_numpy()
+            for type in RESIDUAL_TYPES
+        }
+        return pd.DataFrame(columns, index=self.frame.data.index)
+
+    @property
+    def plot(self):
+        """Diagnostic plots (``m.plot.residuals()``, ``m.plot.qq()``, ``m.plot.scaled_residuals()``,
+        ``m.plot.caterpillar()``, ...; :class:`mixedmodels.diagnostics.glmm_plots.GlmmPlots`); needs
+        matplotlib."""
+        from ...diagnostics.glmm_plots import GlmmPlots
+
+        return GlmmPlots(self)
+
     def predict(
         self,
         newdata=None,
         type: str = "link",
         re_form=None,
         allow_new_levels: bool = False,  # noqa: A002
+        offset=None,
     ) -> pd.Series:
         """Predictions on the scale of the linear predictor (``type="link"``) or of the response
-        (``"response"``) for the data used or ``newdata``; ``re_form`` and ``allow_new_levels`` as
-        :meth:`mixedmodels.LinearMixedModel.predict`."""
+        (``"response"``) for the data used or ``newdata``; ``re_form``, ``allow_new_levels`` and the
+        offset of new data (``offset``) as :meth:`mixedmodels.LinearMixedModel.predict`."""
         type = check_choice("type", type, ("link", "response"))
-        eta = predictions.predict(self, newdata, re_form, allow_new_levels)
+        eta = predictions.predict(self, newdata, re_form, allow_new_levels, offset)
         if newdata is None and re_form is None:
             eta = pd.Series(self._eta, index=eta.index, name="predicted")
-        return eta if type == "link" else eta.transform(self.family.link.linkinv)
+        return eta if type == "link" else predictions.on_response_scale(eta, self.family.link)
 
     # -- simulation, refits and checks ----------------------------------------------------------------------
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
         """Responses simulated from the fitted model (lme4's ``simulate``): new random effects
-        ``sigma Lambda u`` (u standard normal), then draws from the family at the means they give
-        (binomial: ``rbinom`` of the trials, returned as proportions of them, as the fit reads a
-        ``cbind()`` response; Poisson, negative binomial; Gamma and inverse Gaussian with shape
-        ``weights / sigma^2``).  One column ``sim_1``, ... per simulation."""
+        ``Lambda u`` (u standard normal; as :attr:`ranef` and lme4, not scaled by sigma, also for the
+        families with a dispersion), then draws from the family at the means they give (binomial:
+        ``rbinom`` of the trials, returned as proportions of them, as the fit reads a ``cbind()``
+        response; Poisson, negative binomial; Gamma with shape ``weights / sigma^2`` and inverse
+        Gaussian with dispersion ``sigma^2 / weights``: the fitted model's variance ``sigma^2 V(mu) /
+        weights``, as lme4 >= 1.1-35.4's Gamma draws, where lme4 1.1-31 takes shape ``sigma weights``
+        and, for the inverse Gaussian, ``weights / sigma``).  One column ``sim_1``, ... per simulation."""
         nsim = check_integer("nsim", nsim)
         rng = np.random.default_rng(check_seed(seed))
         rows = self.problem.rows
         mean = self.frame.x @ self._beta + rows.offset
         out = {}
         for i in range(nsim):
-            mu = self.family.link.linkinv(mean + predictions.new_random_effects(self, rng))
+            mu = self.family.link.linkinv(mean + predictions.new_random_effects(self, rng, scale=1.0))
             out[f"sim_{i + 1}"] = self.family.sample(mu, rows.prior_weights, self.sigma, rng)
         return pd.DataFrame(out, index=self.frame.data.index)
 

@@ -205,16 +205,17 @@ class LinearMixedModel(RandomEffectsResults, FittedModel):
         """Response residuals y - fitted."""
         return pd.Series(self.frame.y - self.fitted.to_numpy(), index=self.frame.data.index, name="residuals")
 
-    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False) -> pd.Series:
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, offset=None) -> pd.Series:
         """Predictions for the data used (``newdata=None``) or for new data.
 
         ``re_form=None`` includes all random effects, ``"~0"`` none (population level), and a formula
         such as ``"~(1 | Subject)"`` a subset.  Levels not seen in the fit get zero random effects when
         ``allow_new_levels`` is true and raise an error otherwise.  For new data the formula's
-        ``offset(...)`` terms are evaluated on it; an ``offset=`` given to ``lmer`` is not (write it in
-        the formula to have it in predictions).
+        ``offset(...)`` terms are evaluated on it, and so is an ``offset=`` column given to ``lmer`` (as
+        R's ``predict.lm``; lme4 leaves it out); ``offset`` gives newdata's own offset instead, and is
+        needed when ``lmer`` was given the offset as numbers.
         """
-        return predictions.predict(self, newdata, re_form, allow_new_levels)
+        return predictions.predict(self, newdata, re_form, allow_new_levels, offset)
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
         """Responses simulated from the fitted model, with new random effects (lme4's default)."""

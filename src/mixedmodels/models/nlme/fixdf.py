@@ -14,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
+from scipy import stats
 
 from ...data.frame import ModelFrame
 from ...inference.anova import INTERCEPT, FixedTerms
 from .groups import GroupLayout
 
-__all__ = ["fixed_effects_df", "term_columns"]
+__all__ = ["fixed_effects_df", "t_table", "term_columns"]
 
 
 def term_columns(frame: ModelFrame) -> dict[str, np.ndarray]:
@@ -86,3 +88,18 @@ def fixed_effects_df(
         np.array([varying[c].any() for c in terms.values()], dtype=bool),
     )
     return columns, dict(zip(terms, term_values))
+
+
+def t_table(names: list[str], estimate: np.ndarray, se: np.ndarray, df: np.ndarray) -> pd.DataFrame:
+    """nlme's ``summary`` table: Estimate, Std. Error, df, t value and two-sided Pr(>|t|)."""
+    t = estimate / se
+    return pd.DataFrame(
+        {
+            "Estimate": estimate,
+            "Std. Error": se,
+            "df": df,
+            "t value": t,
+            "Pr(>|t|)": 2 * stats.t.sf(np.abs(t), df),
+        },
+        index=names,
+    )

@@ -290,19 +290,10 @@ class NlmeModel(NlmeInferenceView, FittedModel):
             from ...inference.contrasts import coefficient_table
 
             return coefficient_table(self, ddf)
+        from .fixdf import t_table
+
         se = np.sqrt(np.diag(self.wald_vcov.to_numpy()))
-        df = self.fixed_df.to_numpy()
-        t = self._beta / se
-        return pd.DataFrame(
-            {
-                "Estimate": self._beta,
-                "Std. Error": se,
-                "df": df,
-                "t value": t,
-                "Pr(>|t|)": 2 * stats.t.sf(np.abs(t), df),
-            },
-            index=self.frame.fixed_names,
-        )
+        return t_table(self.frame.fixed_names, self._beta, se, self.fixed_df.to_numpy())
 
     def anova(
         self,
