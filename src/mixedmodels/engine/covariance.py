@@ -273,6 +273,11 @@ class ThetaLayout:
         """lme4's start: T = I."""
         return np.concatenate([c.initial for c in self.covariances])
 
+    @property
+    def is_scale(self) -> np.ndarray:
+        """Which parameters are on a standard deviation's scale (the others correlation-like)."""
+        return np.concatenate([c.is_scale for c in self.covariances])
+
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
         """Per-term relative covariance factors T_k (Lambda's blocks) for the whole parameter vector."""
         return [c.lambda_(theta[s]) for c, s in self._parts]

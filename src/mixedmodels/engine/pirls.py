@@ -151,7 +151,9 @@ class Pirls:
         # [Z X working]'W[Z X working] blocks are kept (keyed by the list of linear predictors)
         self._start: tuple[list[np.ndarray], float, list[np.ndarray], CrossProducts] | None = None
 
-    def _start_etas(self) -> list[np.ndarray]:
+    @cached_property
+    def mustart_etas(self) -> list[np.ndarray]:
+        """The linear predictors of R's starting means (``mustart``), per chunk."""
         return [self.family.link.linkfun(self.family.mustart(c.y, c.prior_weights)) for c in self.chunks]
 
     def _deviance(self, etas: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
@@ -187,8 +189,9 @@ class Pirls:
         self._plans_from = chol  # the same rows' sparsity at every weighting: its product plans are reused
         return chol if chol.update(lambdas) else None
 
-    def _at_start(self, start_etas: list[np.ndarray]) -> tuple[float, list[np.ndarray], CrossProducts]:
-        """Deviance, means and the full weighted blocks at ``start_etas``, made once per list."""
+    def at_start(self, start_etas: list[np.ndarray]) -> tuple[float, list[np.ndarray], CrossProducts]:
+        """Deviance, means and the weighted blocks [Z X z]'W[Z X z] at ``start_etas``, made once per
+        list."""
         if self._start is None or self._start[0] is not start_etas:
             deviance, mus = self._deviance(start_etas)
             self._start = (start_etas, deviance, mus, self._weighted_cross(start_etas, mus))
@@ -216,15 +219,11 @@ class Pirls:
         fixed = beta is not None
         held = np.asarray(beta, dtype=float) if fixed else None
         first_cross = None  # the first iteration's blocks, where they are known without a pass
-        if start is None and start_etas is not None:
-            etas = start_etas
-            deviance, mus, first_cross = self._at_start(start_etas)
+        if start is None:
+            etas = self.mustart_etas if start_etas is None else start_etas
+            deviance, mus, first_cross = self.at_start(etas)
             if fixed:
                 first_cross = first_cross.with_fixed_in_response(held)
-            current, pdev = None, np.inf
-        elif start is None:
-            etas = self._start_etas()
-            deviance, mus = self._deviance(etas)
             current, pdev = None, np.inf
         else:
             current_beta = held if fixed else np.asarray(start.beta, dtype=float)

@@ -253,8 +253,10 @@ def fit(
     first = control if nAGQ == 0 else replace(control, check_convergence=False)
     try:
         with limited_threads(), kept_heap():
-            start = objective.initial if start is None else np.asarray(start, dtype=float)
-            objective.restart_here(start)
+            # lme4's lp0 for this stage: the modes at its start (T = I unless one is given); BOBYQA
+            # itself starts nearer the optimum where no start is given
+            objective.restart_here(objective.initial if start is None else start)
+            start = objective.gaussian_start() if start is None else np.asarray(start, dtype=float)
             stage0 = minimize_bobyqa(
                 objective.fast,
                 start,
