@@ -157,6 +157,9 @@ class Family:
     links: tuple[str, ...] = ()
     default_link: str = ""
     has_dispersion: bool = False  # a free scale parameter (Gamma, inverse Gaussian, Gaussian)
+    # the link whose mu_eta equals the variance function as computed from mu (R's canonical link, up to
+    # sign): there IRLS's weights w mu_eta^2 / V(mu) are w mu_eta
+    canonical_link: str | None = None
     integer_response: bool = False  # counts (of successes): quantile residuals randomize their ties
     # PIRLS's weights are the observed information -d^2 log p / d eta^2 (:meth:`observed_weights`: Newton
     # steps, and the Laplace approximation's exact curvature, as glmmTMB's) instead of the expected
@@ -188,6 +191,10 @@ class Family:
         """R's ``dev.resids``: each row's contribution to the deviance (squared deviance residual)."""
         raise NotImplementedError
 
+    def deviance(self, y: np.ndarray, mu: np.ndarray, weights: np.ndarray) -> float:
+        """The deviance: the sum of :meth:`deviance_residuals`."""
+        return float(np.sum(self.deviance_residuals(y, mu, weights)))
+
     def aic(self, y, trials, mu, weights, deviance: float) -> float:
         """R's ``aic``: -2 log L of y given mu (the dispersion estimated from ``deviance`` where free)."""
         raise NotImplementedError
@@ -218,6 +225,7 @@ class Family:
 
 class Binomial(Family):
     name = "binomial"
+    canonical_link = "logit"
     integer_response = True
     links = ("logit", "probit", "cloglog", "log", "identity")
     default_link = "logit"
@@ -234,6 +242,14 @@ class Binomial(Family):
             residuals *= -2.0
             return residuals
         return 2.0 * weights * (_y_log_y(y, mu) + _y_log_y(1.0 - y, 1.0 - mu))
+
+    def deviance(self, y, mu, weights):
+        if _binary(y):  # -2 sum w log P(y), without the residuals' array
+            log_p = mu - (1.0 - y)
+            np.abs(log_p, out=log_p)
+            np.log(log_p, out=log_p)
+            return -2.0 * float(log_p @ weights)
+        return super().deviance(y, mu, weights)
 
     def aic(self, y, trials, mu, weights, deviance):
         if np.all(weights == 1.0) and np.all(trials == 1.0) and _binary(y):
@@ -276,6 +292,7 @@ class Binomial(Family):
 
 class Poisson(Family):
     name = "poisson"
+    canonical_link = "log"
     integer_response = True
     links = ("log", "identity", "sqrt")
     default_link = "log"

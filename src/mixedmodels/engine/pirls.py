@@ -86,8 +86,9 @@ class GlmRows:
         response += eta
         response -= self.offset
         weights = self.prior_weights * mu_eta
-        weights *= mu_eta
-        weights /= family.variance(mu)
+        if family.link.name != family.canonical_link:
+            weights *= mu_eta
+            weights /= family.variance(mu)
         return response, weights
 
     def linear_predictor(self, beta: np.ndarray, effects: Sequence[np.ndarray]) -> np.ndarray:
@@ -161,7 +162,7 @@ class Pirls:
         for chunk, eta in zip(self.chunks, etas):
             mu = family.link.linkinv(eta)
             mus.append(mu)
-            total += float(np.sum(family.deviance_residuals(chunk.y, mu, chunk.prior_weights)))
+            total += family.deviance(chunk.y, mu, chunk.prior_weights)
         return total, mus
 
     def _weighted_cross(self, etas, mus, beta: np.ndarray | None = None) -> CrossProducts:

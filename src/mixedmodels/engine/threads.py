@@ -9,8 +9,10 @@ same minutes; Kenward-Roger's tables and a model with a dense block of order 2,5
 keeps a fit's time beside busy processes within a small factor of its idle time.
 
 :func:`fit_threads` is the one place that decides the number; :func:`limited_threads` applies it to a
-block (fits, refits, profiles, numerical derivatives, Kenward-Roger's algebra) and restores the
-libraries' settings after it.
+block (fits from the model frame on, refits, profiles, numerical derivatives, Kenward-Roger's algebra)
+and restores the libraries' settings after it.  The frame is included because OpenBLAS's threads, once
+woken by one threaded call there (a least-squares fit of 100,000 rows), spin for a while after it and
+take a core from the fit that follows.
 """
 
 from __future__ import annotations

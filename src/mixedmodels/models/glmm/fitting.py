@@ -40,6 +40,7 @@ FTOL_PER_OBSERVATION = 1e-8  # BOBYQA's absolute tolerance on the deviance per r
 STAGE0_STEP = 0.25  # BOBYQA's first step in theta from lme4's start of 1 (nlopt's own: 0.75)
 
 
+@limited_threads()  # building the frame too: a BLAS pool woken there spins on
 def glmer(
     formula: str,
     data,

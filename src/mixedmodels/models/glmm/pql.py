@@ -49,9 +49,7 @@ def glm_working_start(family: Family, rows: GlmRows) -> tuple[np.ndarray, np.nda
     made at the iteration's start), each iteration a weighted least-squares fit, until the deviance
     changes by less than ``1e-8 (|deviance| + 0.1)``."""
     eta = family.link.linkfun(family.mustart(rows.y, rows.prior_weights))
-    deviance_old = float(
-        np.sum(family.deviance_residuals(rows.y, family.link.linkinv(eta), rows.prior_weights))
-    )
+    deviance_old = family.deviance(rows.y, family.link.linkinv(eta), rows.prior_weights)
     for _ in range(GLM_MAXIT):
         response, weights = rows.working(family, eta, family.link.linkinv(eta))
         root = np.sqrt(weights)
@@ -60,7 +58,7 @@ def glm_working_start(family: Family, rows: GlmRows) -> tuple[np.ndarray, np.nda
         mu = family.link.linkinv(eta)
         if not (family.link.valid_eta(eta) and family.valid_mu(mu)):
             raise ValueError(f"glmmPQL's start, a {family.name} glm, failed: invalid fitted means")
-        deviance = float(np.sum(family.deviance_residuals(rows.y, mu, rows.prior_weights)))
+        deviance = family.deviance(rows.y, mu, rows.prior_weights)
         if abs(deviance - deviance_old) / (abs(deviance) + 0.1) < GLM_EPSILON:
             break
         deviance_old = deviance

@@ -22,6 +22,7 @@ from ...engine.crossprod import CrossProducts
 from ...engine.deviance import ProfiledObjective
 from ...engine.fit import fit_theta
 from ...engine.optimize import OptimizerControl
+from ...engine.threads import limited_threads
 from ...errors import check_flag, check_instance, check_integer
 from ...formula.parse import parse_formula
 from .results import LinearMixedModel
@@ -29,6 +30,7 @@ from .results import LinearMixedModel
 __all__ = ["LinearMixedProblem", "assemble", "fit", "lmer"]
 
 
+@limited_threads()  # building the frame too: a BLAS pool woken there spins on
 def lmer(
     formula: str,
     data,

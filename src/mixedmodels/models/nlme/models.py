@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from ...engine.optimize import OptimizerControl
+from ...engine.threads import limited_threads
 from ...errors import check_choice, check_instance, check_integer, check_positive
 from .corstruct import CorStruct
 from .data import PreparedData, prepare
@@ -33,6 +34,7 @@ def _check_arguments(method: str, control, max_iter: int, tolerance: float, chun
     return check_choice("method", method, _METHODS) == "REML"
 
 
+@limited_threads()  # building the frame too: a BLAS pool woken there spins on
 def gls(
     formula: str,
     data,
@@ -66,6 +68,7 @@ def gls(
     return _fit(prepared, reml, data, chunk_rows, control, max_iter, tolerance)
 
 
+@limited_threads()  # building the frame too: a BLAS pool woken there spins on
 def lme(
     fixed: str,
     data,
