@@ -14,6 +14,7 @@ starting values (``mustart``) and R's ``validmu``.  The formulas are R's (``stat
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -193,11 +194,21 @@ class Family:
 
     def deviance(self, y: np.ndarray, mu: np.ndarray, weights: np.ndarray) -> float:
         """The deviance: the sum of :meth:`deviance_residuals`."""
-        return float(np.sum(self.deviance_residuals(y, mu, weights)))
+        return self.deviance_of(y, weights)(mu)
+
+    def deviance_of(self, y: np.ndarray, weights: np.ndarray) -> Callable[[np.ndarray], float]:
+        """The deviance as a function of the means for fixed rows, which a fit evaluates again and
+        again: a family makes once what does not change with mu."""
+        return lambda mu: float(np.sum(self.deviance_residuals(y, mu, weights)))
 
     def aic(self, y, trials, mu, weights, deviance: float) -> float:
         """R's ``aic``: -2 log L of y given mu (the dispersion estimated from ``deviance`` where free)."""
         raise NotImplementedError
+
+    def aic_of(self, y, trials, weights) -> Callable[[np.ndarray, float], float]:
+        """:meth:`aic` as a function of the means and the deviance for fixed rows (as
+        :meth:`deviance_of`)."""
+        return lambda mu, deviance: self.aic(y, trials, mu, weights, deviance)
 
     def observed_weights(self, y: np.ndarray, mu: np.ndarray) -> np.ndarray:
         """The observed information of each row in eta per unit prior weight (families with
@@ -243,17 +254,27 @@ class Binomial(Family):
             return residuals
         return 2.0 * weights * (_y_log_y(y, mu) + _y_log_y(1.0 - y, 1.0 - mu))
 
-    def deviance(self, y, mu, weights):
-        if _binary(y):  # -2 sum w log P(y), without the residuals' array
-            log_p = mu - (1.0 - y)
+    def deviance_of(self, y, weights):
+        if not _binary(y):
+            return super().deviance_of(y, weights)
+        failure, unit = 1.0 - y, bool(np.all(weights == 1.0))
+
+        def deviance(mu: np.ndarray) -> float:  # -2 sum w log P(y), P(y) = |mu - (1 - y)|
+            log_p = mu - failure
             np.abs(log_p, out=log_p)
             np.log(log_p, out=log_p)
-            return -2.0 * float(log_p @ weights)
-        return super().deviance(y, mu, weights)
+            return -2.0 * float(log_p.sum() if unit else log_p @ weights)
+
+        return deviance
+
+    def aic_of(self, y, trials, weights):
+        if np.all(weights == 1.0) and np.all(trials == 1.0) and _binary(y):
+            return lambda mu, deviance: float(deviance)  # 0/1 rows: the deviance is -2 log L
+        return super().aic_of(y, trials, weights)
 
     def aic(self, y, trials, mu, weights, deviance):
         if np.all(weights == 1.0) and np.all(trials == 1.0) and _binary(y):
-            return float(deviance)  # 0/1 rows: the deviance is -2 log L
+            return float(deviance)
         m = trials if np.any(trials > 1) else weights
         factor = np.where(m > 0, weights / np.where(m > 0, m, 1.0), 0.0)
         size, successes = np.round(m), np.round(m * y)

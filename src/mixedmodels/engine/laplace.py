@@ -16,8 +16,7 @@ ways to run it:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import cached_property
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -45,6 +44,7 @@ class LaplaceObjective(ThetaLayout):
         self.pirls = pirls
         self.convergence = convergence
         self.start_etas: list[np.ndarray] | None = None  # lme4's lp0
+        self._aic_of: tuple | None = None  # (family, its AIC term of these rows)
         self.last: PirlsFit | None = None  # the modes of the last evaluation, where the next one starts
 
     def modes(self, theta: np.ndarray, beta: np.ndarray | None = None) -> PirlsFit:
@@ -84,13 +84,15 @@ class LaplaceObjective(ThetaLayout):
         self.start_etas = fit.etas
         return fit
 
-    @cached_property
-    def _rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The response, binomial trials and prior weights of all chunks, for the AIC term."""
-        chunks = self.pirls.chunks
-        return tuple(
-            np.concatenate([getattr(c, name) for c in chunks]) for name in ("y", "trials", "prior_weights")
-        )
+    def _aic(self) -> Callable[[np.ndarray, float], float]:
+        """The family's AIC term of all chunks' rows as a function of the means and the deviance, made
+        once per family (glmmTMB's nbinom2 fit swaps the family's theta)."""
+        family = self.pirls.family
+        if self._aic_of is None or self._aic_of[0] is not family:
+            names = ("y", "trials", "prior_weights")
+            rows = [np.concatenate([getattr(c, name) for c in self.pirls.chunks]) for name in names]
+            self._aic_of = (family, family.aic_of(*rows))
+        return self._aic_of[1]
 
     def value(self, fit: PirlsFit, saturated: bool = False) -> float:
         """The Laplace deviance at PIRLS's modes: lme4's (``aic`` term) or, with ``saturated``, relative
@@ -98,9 +100,8 @@ class LaplaceObjective(ThetaLayout):
         if saturated:
             term = fit.deviance
         else:
-            y, trials, weights = self._rows
             mu = fit.mus[0] if len(fit.mus) == 1 else np.concatenate(fit.mus)
-            term = self.pirls.family.aic(y, trials, mu, weights, fit.deviance)
+            term = self._aic()(mu, fit.deviance)
         return laplace_deviance(fit.chol.logdet_random(), fit.sqr_u, term)
 
     def fast(self, theta: np.ndarray) -> float:

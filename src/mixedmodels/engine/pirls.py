@@ -148,6 +148,7 @@ class Pirls:
         self.nlevels = [b.nlevels * b.ncols for b in self.chunks[0].blocks]
         self._patterns = [off_diagonal_patterns(chunk.blocks) for chunk in self.chunks]
         self._plans_from: BlockedCholesky | None = None
+        self._deviance_of: tuple[Family, list] | None = None  # each chunk's deviance as a function of mu
         # lme4's evaluations all start from the same linear predictors: their deviance, means and
         # [Z X working]'W[Z X working] blocks are kept (keyed by the list of linear predictors)
         self._start: tuple[list[np.ndarray], float, list[np.ndarray], CrossProducts] | None = None
@@ -159,10 +160,12 @@ class Pirls:
 
     def _deviance(self, etas: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
         family, total, mus = self.family, 0.0, []
-        for chunk, eta in zip(self.chunks, etas):
+        if self._deviance_of is None or self._deviance_of[0] is not family:  # the family may be swapped
+            self._deviance_of = (family, [family.deviance_of(c.y, c.prior_weights) for c in self.chunks])
+        for deviance, eta in zip(self._deviance_of[1], etas):
             mu = family.link.linkinv(eta)
             mus.append(mu)
-            total += family.deviance(chunk.y, mu, chunk.prior_weights)
+            total += deviance(mu)
         return total, mus
 
     def _weighted_cross(self, etas, mus, beta: np.ndarray | None = None) -> CrossProducts:
