@@ -137,6 +137,7 @@ def minimize_bobyqa(
     initial_step: np.ndarray | None = None,
     scale: np.ndarray | None = None,
     newton_first: bool = False,
+    hessian: np.ndarray | None = None,
 ) -> OptimizationResult:
     """Minimize ``fun`` subject to ``x >= lower``, then apply lme4's boundary and convergence checks.
 
@@ -150,7 +151,8 @@ def minimize_bobyqa(
     nAGQ = 0 optimum), so Newton steps from finite-difference derivatives are tried first; BOBYQA runs
     only if they do not converge to an interior optimum.  Near a smooth optimum Newton needs one Hessian
     and a gradient or two, where BOBYQA needs dozens of evaluations before the same Hessian is taken
-    for the checks anyway.
+    for the checks anyway.  ``hessian``: an approximation of the Hessian at ``x0`` (over ``x / scale``)
+    for those steps to start from, instead of finite differences; quasi-Newton updates refine it.
     """
     control = control or OptimizerControl()
     if control.ftol_abs is None:
@@ -214,7 +216,7 @@ def minimize_bobyqa(
                 _newton_polish(counted, result, lower, control)
         return result
 
-    result = _newton_from(counted, x0, lower, control) if newton_first else None
+    result = _newton_from(counted, x0, lower, control, hessian) if newton_first else None
     if result is None:
         start = best[1] if newton_first else x0  # the Newton steps' best point, if they got anywhere
         result = run(start, None if initial_step is None else np.asarray(initial_step, dtype=float) / scale)
@@ -269,16 +271,21 @@ _RETURN_CODES = {
 }
 
 
-def _newton_from(fun, x0, lower, control: OptimizerControl) -> OptimizationResult | None:
-    """Newton steps from ``x0`` (:func:`_newton_polish`); the result if they converged to an interior
-    optimum with a positive definite Hessian, else None."""
+def _newton_from(
+    fun, x0, lower, control: OptimizerControl, hessian: np.ndarray | None = None
+) -> OptimizationResult | None:
+    """Newton steps from ``x0`` (:func:`_newton_polish`), from a given approximation of the ``hessian``
+    there (only the gradient is then taken) or from finite differences; the result if they converged to
+    an interior optimum with a positive definite Hessian, else None."""
     if np.any(np.isfinite(lower) & (x0 - lower < control.singular_tol)):
         return None
     value = fun(x0)
     if not value < _INFEASIBLE:
         return None
     result = OptimizationResult(np.array(x0, dtype=float), value, 1, "newton")
-    _derivatives(fun, result, lower, control)
+    if hessian is not None:
+        result.hessian, result.free = np.asarray(hessian, dtype=float), np.ones(len(x0), dtype=bool)
+    _derivatives(fun, result, lower, control, reuse_hessian=hessian is not None)
     converged = _newton_polish(fun, result, lower, control, keep_hessian=True, steps=NEWTON_FIRST_STEPS)
     interior = not np.any(np.isfinite(lower) & (result.x - lower < control.singular_tol))
     return result if converged and interior else None
@@ -340,7 +347,7 @@ def _derivatives(
     result.derivatives_failed = not finite
     if not finite:
         return
-    if kept is not None:
+    if kept is not None and previous[0] is not None:
         kept = _bfgs_update(kept, (x - previous[0])[free], gradient - previous[1])
     result.gradient, result.hessian = gradient, kept if kept is not None else hessian
     result.free, result.derivative_point, result.hessian_reused = free, x.copy(), kept is not None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+import scipy.linalg as la
 
 from ...data.design import formula_names
 from ...data.frame import ModelFrame, build_frame
@@ -267,7 +268,7 @@ def fit(
             )
             if nAGQ == 0:
                 return GeneralizedLinearMixedModel(problem, stage0.x, None, 0, control, stage0)
-            result = laplace_stage(objective, stage0.x, control)
+            result = laplace_stage(objective, stage0.x, control, theta_hessian=stage0.hessian)
             k = objective.n_params
             return GeneralizedLinearMixedModel(problem, result.x[:k], result.x[k:], nAGQ, control, result)
     except PirlsError as error:
@@ -291,12 +292,19 @@ def _failure_hint(family: Family, error: PirlsError) -> str:
 
 
 def laplace_stage(
-    objective: LaplaceObjective, theta: np.ndarray, control, beta: np.ndarray | None = None
+    objective: LaplaceObjective,
+    theta: np.ndarray,
+    control,
+    beta: np.ndarray | None = None,
+    theta_hessian: np.ndarray | None = None,
 ) -> OptimizationResult:
     """(theta, beta) from the nAGQ = 0 optimum ``theta`` (or, as lme4's ``refit``, from ``(theta,
     beta)``, lp0 there): Newton steps first, then BOBYQA if they do not converge, its initial steps as
     MixedModels.jl's: a third of beta's standard errors at theta (from R_X), a quarter of theta (at most
-    0.05)."""
+    0.05).  ``theta_hessian``: the nAGQ = 0 stage's Hessian over theta (beta profiled out) at its
+    optimum; with twice R_X'R_X for beta it is the Newton steps' first Hessian, instead of finite
+    differences (the inverse of that block-diagonal matrix has the right theta block, the Schur
+    complement's inverse)."""
     modes = objective.restart_here(theta)
     se = np.sqrt(np.diag(modes.chol.inverse_fixed_crossprod()))
     if beta is not None:
@@ -308,6 +316,17 @@ def laplace_stage(
     # beta in units of its standard error: a coefficient of a covariate in the hundreds (age^2) is then
     # of order 1, and BOBYQA's trust region and the Newton steps see a well-scaled problem
     scale = np.concatenate([np.ones(len(theta)), se])
+    hessian = None
+    if theta_hessian is not None and theta_hessian.shape == (len(theta), len(theta)):
+        beta_block = 2.0 * np.linalg.inv(modes.chol.inverse_fixed_crossprod()) * np.outer(se, se)
+        hessian = la.block_diag(theta_hessian, beta_block)
     return minimize_bobyqa(
-        objective.laplace, start, lower, control, initial_step=step, scale=scale, newton_first=True
+        objective.laplace,
+        start,
+        lower,
+        control,
+        initial_step=step,
+        scale=scale,
+        newton_first=True,
+        hessian=hessian,
     )
