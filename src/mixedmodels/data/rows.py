@@ -53,7 +53,7 @@ class RowChunk:
 
     def cross_products(self, units: ResponseUnits) -> CrossProducts:
         """Blocks of [Z X y]'W[Z X y] of these rows, the response in ``units``."""
-        xy = np.empty((len(self.response), self.x.shape[1] + 1))
+        xy = np.empty((len(self.response), self.x.shape[1] + 1), order="F")  # whole columns are read
         xy[:, :-1] = self.x
         xy[:, -1] = units.apply(self.x, self.response)
         return cross_products(self.blocks, xy, self.weights, units)

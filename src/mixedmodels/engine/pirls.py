@@ -175,8 +175,10 @@ class Pirls:
         parts = []
         for chunk, patterns, eta, mu in zip(self.chunks, self._patterns, etas, mus):
             working, weights = chunk.working(self.family, eta, mu)
-            if beta is None:
-                xy = np.column_stack([chunk.x, working])
+            if beta is None:  # column-major: the rows' weighting and per-level sums read whole columns
+                xy = np.empty((len(working), self.nfixed + 1), order="F")
+                xy[:, :-1] = chunk.x
+                xy[:, -1] = working
             else:
                 xy = (working - chunk.x @ beta if len(beta) else working)[:, None]
             parts.append(cross_products(chunk.blocks, xy, weights, patterns=patterns, log_weights=False))

@@ -196,7 +196,8 @@ def glm_rows(frame: ModelFrame, family: Family, failures: str | None) -> GlmRows
         weights = weights * trials
     family.check_response(y, weights)
     offset = np.zeros(nobs) if frame.offset is None else np.asarray(frame.offset, dtype=float)
-    return GlmRows(frame.x, y, weights, trials, offset, frame.blocks)
+    # column-major X: PIRLS copies its columns into every iteration's [X z]
+    return GlmRows(np.asfortranarray(frame.x), y, weights, trials, offset, frame.blocks)
 
 
 @dataclass(frozen=True)
