@@ -36,12 +36,12 @@ from bench_lmer import (
     peak,
     print_columns,
     print_not_available,
-    ratio,
     run_cases,
     run_r,
     run_worker_process,
-    seconds,
     time_fit,
+    timing_header,
+    timing_row,
 )
 
 SCRIPT = Path(__file__).resolve()
@@ -232,17 +232,17 @@ def minus_two_loglik(result: dict | str) -> str:
 
 
 def print_table(all_results: dict[str, dict[str, dict | str]]) -> None:
-    header = ["case", "ours (s)"]
-    for tool in REFERENCES:
-        header += [f"{tool} (s)", f"{tool}/ours"]
-    header += ["ours peak (MB)", *(f"-2 logLik {tool}" for tool in ["ours", *REFERENCES]), "target", "met"]
+    header = [
+        *timing_header(REFERENCES),
+        "ours peak (MB)",
+        *(f"-2 logLik {tool}" for tool in ["ours", *REFERENCES]),
+        "target",
+        "met",
+    ]
     rows = []
     for case_name, results in all_results.items():
-        ours = results["ours"]
-        row = [case_name, seconds(ours)]
-        for tool in REFERENCES:
-            row += [seconds(results[tool]), ratio(results[tool], ours)]
-        row += [peak(ours), *(minus_two_loglik(results[tool]) for tool in ["ours", *REFERENCES])]
+        row = timing_row(case_name, results, REFERENCES)
+        row += [peak(results["ours"]), *(minus_two_loglik(results[tool]) for tool in ["ours", *REFERENCES])]
         target = CASES[case_name].target
         rows.append([*row, target.describe(), target.check(results)])
     print_columns(header, rows, left={0, len(header) - 2, len(header) - 1})

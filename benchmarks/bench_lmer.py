@@ -414,17 +414,29 @@ def peak(result: dict | str) -> str:
     return "n/a" if isinstance(result, str) or result["peak_mb"] is None else f"{result['peak_mb']:.1f}"
 
 
-def print_table(all_results: dict[str, dict[str, dict | str]]) -> None:
+def timing_header(references: list[str]) -> list[str]:
+    """The columns case, our seconds, and each reference's seconds and ratio to ours."""
     header = ["case", "ours (s)"]
-    for tool in REFERENCES:
+    for tool in references:
         header += [f"{tool} (s)", f"{tool}/ours"]
-    header += ["ours peak (MB)", "target (ours)", "target met"]
+    return header
+
+
+def timing_row(case_name: str, results: dict[str, dict | str], references: list[str]) -> list[str]:
+    """One case's values for :func:`timing_header`'s columns."""
+    ours = results["ours"]
+    row = [case_name, seconds(ours)]
+    for tool in references:
+        row += [seconds(results[tool]), ratio(results[tool], ours)]
+    return row
+
+
+def print_table(all_results: dict[str, dict[str, dict | str]]) -> None:
+    header = [*timing_header(REFERENCES), "ours peak (MB)", "target (ours)", "target met"]
     rows = []
     for case_name, results in all_results.items():
         ours = results["ours"]
-        row = [case_name, seconds(ours)]
-        for tool in REFERENCES:
-            row += [seconds(results[tool]), ratio(results[tool], ours)]
+        row = timing_row(case_name, results, REFERENCES)
         target = CLI_TARGET if case_name == CLI_CASE else CASES[case_name].target
         rows.append([*row, peak(ours), target.describe(), target.check(results)])
     print_columns(header, rows, left={0, len(header) - 2, len(header) - 1})
