@@ -544,18 +544,27 @@ class BlockedCholesky:
         """Fixed effects beta and spherical random effects u (one vector per term) at the optimum, in
         the response's units."""
         units = self.cross.units
-        beta, modes = self._solve_internal()
+        beta, modes = self.back_substitute()
         return units.beta(beta), [u * units.scale for u in modes]
 
-    def _solve_internal(self) -> tuple[np.ndarray, list[np.ndarray]]:
+    def back_substitute(
+        self, shift_fixed: np.ndarray | None = None, shift_random: Sequence[np.ndarray] | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The back substitution L' [u; beta] = l + shift, with l the response's row of L (in the
+        blocks' units).  Without a shift this is the conditional mode; with ``shift = s z``, z standard
+        normal, it is an exact draw from the conditional distribution N(mode, s^2 (L L')^{-1}) of the
+        random and fixed effects at residual SD ``s`` (a Gibbs sampler's joint location draw)."""
         p, last = self.nfixed, self.nterms
         lxx = self.blocks[last, last]
+        top = lxx[p, :p] if shift_fixed is None else lxx[p, :p] + shift_fixed
         # L_XX' beta = l_Xy, through the Fortran-ordered transpose (upper) as elsewhere
-        beta = _trtrs(lxx[:p, :p].T, lxx[p, :p], lower=0)[0] if p else np.zeros(0)
+        beta = _trtrs(lxx[:p, :p].T, top, lower=0)[0] if p else np.zeros(0)
         modes: list[np.ndarray] = [np.empty(0)] * self.nterms
         for j in reversed(range(self.nterms)):
             lkj = self.blocks[last, j] if j > 0 else self._first_column(last)
             rhs = np.asarray(lkj[p, :]).ravel() - np.asarray(lkj[:p, :]).T @ beta
+            if shift_random is not None:
+                rhs = rhs + shift_random[j]
             for i in range(j + 1, self.nterms):
                 below = self.blocks[i, j] if j > 0 else self._first_column(i)
                 rhs = rhs - np.asarray(below.T @ modes[i]).ravel()

@@ -223,6 +223,18 @@ class CrossProducts:
             units=self.units,
         )
 
+    def scaled(self, factor: float) -> CrossProducts:
+        """The blocks of the same rows with every weight multiplied by ``factor``."""
+        return CrossProducts(
+            diag=[block * factor for block in self.diag],
+            off={key: block * factor for key, block in self.off.items()},
+            xyz=[block * factor for block in self.xyz],
+            xy=self.xy * factor,
+            nobs=self.nobs,
+            sum_log_weights=self.sum_log_weights + self.nobs * float(np.log(factor)),
+            units=self.units,
+        )
+
     def __add__(self, other: CrossProducts) -> CrossProducts:
         """The blocks of both sets of rows (chunks add up)."""
         return self._combine(other, operator.add)
